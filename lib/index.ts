@@ -1,0 +1,17 @@
+// The library API: import { preprocess } from 'voxprep'.
+import { runPreprocess, type PreprocessResult, type RunOptions } from './pipeline.js';
+
+export { UsageError, DEFAULTS, CUT_MODES, NORMALIZATIONS } from './config.js';
+export type { PreprocessOptions, CutMode, Normalization, ResolvedOptions } from './config.js';
+export type { FileReport, PreprocessResult, ProgressEvent, RunOptions } from './pipeline.js';
+export { formatSummary, formatDuration } from './report.js';
+export { walkDataset, AUDIO_EXTENSIONS } from './walk.js';
+
+/**
+ * Prepares the dataset in `datasetDir` for training into `outDir` (Applio's
+ * logs/<model>/ layout): sliced_audios/, sliced_audios_16k/ and model_info.json.
+ * Bad files do not stop the run: each gets a status and a reason in `files`.
+ */
+export function preprocess(datasetDir: string, outDir: string, options: RunOptions = {}): Promise<PreprocessResult> {
+  return runPreprocess(datasetDir, outDir, options);
+}

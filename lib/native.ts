@@ -1,0 +1,96 @@
+// Loads the native addon (prebuilt, or built from source at install) and describes its
+// surface. A failure to load explains itself instead of surfacing a bare dlopen error.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export type FileStatus = 'ok' | 'failed' | 'rejected';
+
+export interface NativeFileResult {
+  status: FileStatus;
+  error?: string;
+  loaded: boolean;
+  samples: number;
+  seconds: number;
+  inputRate: number;
+  inputChannels: number;
+  inputBits: number;
+  inputFloat: boolean;
+  peak: number;
+  slices: number;
+  warnings: string[];
+}
+
+export interface NativeJob {
+  path: string;
+  sid: number;
+  idx0: number;
+}
+
+export interface NativeOptions {
+  sampleRate: number;
+  cut: 'automatic' | 'simple' | 'skip';
+  highpass: boolean;
+  normalize: 'none' | 'pre' | 'post';
+  chunk: number;
+  overlap: number;
+  outDir: string;
+}
+
+export interface SlicerSpec {
+  hop: number;
+  win: number;
+  minLength: number;
+  minInterval: number;
+  maxSilKept: number;
+  threshold: number;
+}
+
+export interface NativeAddon {
+  processBatch(
+    jobs: NativeJob[],
+    options: NativeOptions,
+    threads: number,
+    onProgress?: (index: number, result: NativeFileResult) => void,
+  ): Promise<NativeFileResult[]>;
+  resample(samples: Float64Array, rateIn: number, rateOut: number): Float64Array;
+  resampledLength(n: number, rateIn: number, rateOut: number): number;
+  highpass(samples: Float64Array, rate: number): Float64Array;
+  highpassDesign(rate: number): { b: Float64Array; a: Float64Array };
+  slicerSpec(rate: number): SlicerSpec;
+  slice(samples: Float64Array, rate: number): { rms: Float64Array; chunks: [number, number][] };
+  sliceName(sid: number, idx0: number, idx1: number): string;
+  engineInfo(): { defaultThreads: number; poolThreads: number };
+  layout: { slicedDir: string; sliced16kDir: string; rate16k: number };
+}
+
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function load(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  try {
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+    return nodeGypBuild(packageRoot);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      [
+        `voxprep: could not load its native addon (${reason}).`,
+        'Likely causes and fixes:',
+        `- No prebuilt binary fits this platform (${process.platform}-${process.arch}, Node ${process.versions.node}) ` +
+          'and the build from source did not run: install cmake (3.20 or newer) and a C++17 compiler, ' +
+          'then run `npm rebuild voxprep` (or `npm run build:native` in a checkout).',
+        '- Node is older than 20: voxprep needs Node 20 or newer.',
+        '- The install ran with --ignore-scripts: run `npm rebuild voxprep`.',
+      ].join('\n'),
+    );
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first use. */
+export function native(): NativeAddon {
+  addon ??= load();
+  return addon;
+}

@@ -1,0 +1,91 @@
+// Dataset discovery: which files are inputs, their speaker id (sid) and running number (idx0).
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/** Extensions the reference accepts, compared case-insensitively. */
+export const AUDIO_EXTENSIONS = ['.wav', '.mp3', '.flac', '.ogg'] as const;
+
+export interface DatasetFile {
+  /** Path relative to the dataset folder, with '/' separators. */
+  relative: string;
+  absolute: string;
+  sid: number;
+  idx0: number;
+}
+
+export interface Dataset {
+  files: DatasetFile[];
+  /** Folders (relative) whose audio was skipped because their name is not a speaker id. */
+  skippedFolders: string[];
+  /** Folders that could not be listed, with the reason. */
+  unreadable: { relative: string; reason: string }[];
+}
+
+const SPEAKER_ID = /^\d+$/;
+
+function isAudio(name: string): boolean {
+  const ext = path.extname(name).toLowerCase();
+  return (AUDIO_EXTENSIONS as readonly string[]).includes(ext);
+}
+
+/** Byte order of the UTF-8 paths: the numbering must not depend on locale or filesystem. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * Walks the dataset. Files directly in it have sid 0; files in a folder named by an integer
+ * have that sid (the immediate parent's name); audio in any other folder is skipped and the
+ * folder reported. idx0 numbers the accepted files in sorted relative-path order.
+ */
+export async function walkDataset(root: string): Promise<Dataset> {
+  const found: { relative: string; absolute: string; sid: number }[] = [];
+  const skipped = new Set<string>();
+  const unreadable: Dataset['unreadable'] = [];
+  const visited = new Set<string>(); // real paths of folders, so symlink loops end
+
+  async function visit(dir: string, relative: string): Promise<void> {
+    let real: string;
+    let entries: import('node:fs').Dirent[];
+    try {
+      real = await fs.realpath(dir);
+      if (visited.has(real)) return;
+      visited.add(real);
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      unreadable.push({ relative: relative || '.', reason: (err as Error).message });
+      return;
+    }
+    const name = path.basename(relative);
+    const sid = relative === '' ? 0 : SPEAKER_ID.test(name) ? Number.parseInt(name, 10) : undefined;
+    for (const entry of entries) {
+      const abs = path.join(dir, entry.name);
+      const rel = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        try {
+          const st = await fs.stat(abs);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
+        } catch {
+          isFile = isAudio(entry.name); // a dangling link: let the pipeline report it
+        }
+      }
+      if (isDir) {
+        await visit(abs, rel);
+      } else if (isFile && isAudio(entry.name)) {
+        if (sid === undefined) skipped.add(relative);
+        else found.push({ relative: rel, absolute: abs, sid });
+      }
+    }
+  }
+
+  await visit(path.resolve(root), '');
+  found.sort((a, b) => byteOrder(a.relative, b.relative));
+  return {
+    files: found.map((f, idx0) => ({ ...f, idx0 })),
+    skippedFolders: [...skipped].sort(byteOrder),
+    unreadable,
+  };
+}

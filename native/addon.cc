@@ -1,0 +1,265 @@
+// The Node-API surface, nothing else: converts between JavaScript values and the core's
+// types, and runs batches off the main thread.
+#include <napi.h>
+
+#include <memory>
+#include <thread>
+
+#include "dsp/highpass.h"
+#include "dsp/resampler.h"
+#include "dsp/segmenter.h"
+#include "dsp/slicer.h"
+#include "engine/engine.h"
+#include "pipeline/output_layout.h"
+
+namespace {
+
+using namespace voxprep;
+
+const char* status_name(FileStatus s) {
+  switch (s) {
+    case FileStatus::kOk: return "ok";
+    case FileStatus::kRejected: return "rejected";
+    default: return "failed";
+  }
+}
+
+Napi::Object to_js(Napi::Env env, const FileResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("status", status_name(r.status));
+  if (!r.error.empty()) o.Set("error", r.error);
+  o.Set("loaded", r.loaded);
+  o.Set("samples", double(r.samples));
+  o.Set("seconds", r.seconds);
+  o.Set("inputRate", r.input_rate);
+  o.Set("inputChannels", r.input_channels);
+  o.Set("inputBits", r.input_bits);
+  o.Set("inputFloat", r.input_float);
+  o.Set("peak", r.peak);
+  o.Set("slices", double(r.slices));
+  Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
+  for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
+  o.Set("warnings", warnings);
+  return o;
+}
+
+std::string get_string(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+double get_number(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+PipelineOptions parse_options(const Napi::Object& o) {
+  PipelineOptions p;
+  p.sample_rate = int(get_number(o, "sampleRate"));
+  const std::string cut = get_string(o, "cut");
+  if (cut == "skip") p.cut = CutMode::kSkip;
+  else if (cut == "simple") p.cut = CutMode::kSimple;
+  else if (cut == "automatic") p.cut = CutMode::kAutomatic;
+  else throw Napi::TypeError::New(o.Env(), "cut must be automatic, simple or skip");
+  p.highpass = o.Get("highpass").ToBoolean().Value();
+  const std::string norm = get_string(o, "normalize");
+  if (norm == "none") p.normalization = Normalization::kNone;
+  else if (norm == "pre") p.normalization = Normalization::kPre;
+  else if (norm == "post") p.normalization = Normalization::kPost;
+  else throw Napi::TypeError::New(o.Env(), "normalize must be none, pre or post");
+  p.chunk_seconds = get_number(o, "chunk");
+  p.overlap_seconds = get_number(o, "overlap");
+  p.out_dir = get_string(o, "outDir");
+  return p;
+}
+
+struct Progress {
+  size_t index;
+  FileResult result;
+};
+
+struct BatchContext {
+  Napi::Promise::Deferred deferred;
+  Napi::FunctionReference on_progress;
+  explicit BatchContext(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+// A message through the batch's thread-safe function: a progress event, or (index ==
+// SIZE_MAX) the end of the batch with every result. One queue keeps them in order, so
+// the promise settles after the last progress event.
+struct Message {
+  size_t index = 0;
+  FileResult result;
+  std::vector<FileResult> all;
+  bool end = false;
+};
+
+void deliver(Napi::Env env, Napi::Function, BatchContext* ctx, Message* msg) {
+  std::unique_ptr<Message> m(msg);
+  if (env == nullptr) return;
+  Napi::HandleScope scope(env);
+  if (m->end) {
+    Napi::Array arr = Napi::Array::New(env, m->all.size());
+    for (size_t i = 0; i < m->all.size(); ++i) arr.Set(uint32_t(i), to_js(env, m->all[i]));
+    ctx->deferred.Resolve(arr);
+    return;
+  }
+  if (!ctx->on_progress.IsEmpty()) {
+    ctx->on_progress.Call({Napi::Number::New(env, double(m->index)), to_js(env, m->result)});
+  }
+}
+
+using BatchTsfn = Napi::TypedThreadSafeFunction<BatchContext, Message, deliver>;
+
+// processBatch(jobs, options, threads, onProgress?) → Promise<results>
+Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsObject() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "processBatch(jobs, options, threads, onProgress?)");
+  }
+  Napi::Array arr = info[0].As<Napi::Array>();
+  auto jobs = std::make_shared<std::vector<FileJob>>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Object j = arr.Get(i).As<Napi::Object>();
+    jobs->push_back(FileJob{get_string(j, "path"), int64_t(get_number(j, "sid")), int64_t(get_number(j, "idx0"))});
+  }
+  auto options = std::make_shared<PipelineOptions>(parse_options(info[1].As<Napi::Object>()));
+  const int threads = info[2].As<Napi::Number>().Int32Value();
+
+  auto* ctx = new BatchContext(env);
+  if (info.Length() > 3 && info[3].IsFunction()) ctx->on_progress = Napi::Persistent(info[3].As<Napi::Function>());
+  Napi::Promise promise = ctx->deferred.Promise();
+  BatchTsfn tsfn = BatchTsfn::New(env, "voxprep.batch", 0, 1, ctx,
+                                  [](Napi::Env, void*, BatchContext* c) { delete c; });
+  std::thread([tsfn, jobs, options, threads]() mutable {
+    auto on_done = [&](size_t index, const FileResult& r) {
+      tsfn.BlockingCall(new Message{index, r, {}, false});
+    };
+    auto results = Engine::instance().run_batch(*jobs, *options, threads, on_done);
+    auto* end = new Message();
+    end->all = std::move(results);
+    end->end = true;
+    tsfn.BlockingCall(end);
+    tsfn.Release();
+  }).detach();
+  return promise;
+}
+
+Napi::Float64Array to_float64(Napi::Env env, const std::vector<double>& v) {
+  Napi::Float64Array out = Napi::Float64Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), out.Data());
+  return out;
+}
+
+int positive_rate(const Napi::Value& v) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "sample rate must be a number");
+  const int r = v.As<Napi::Number>().Int32Value();
+  if (r <= 0) throw Napi::RangeError::New(v.Env(), "sample rate must be positive");
+  return r;
+}
+
+// resample(samples: Float64Array, rateIn, rateOut) → Float64Array
+Napi::Value Resample(const Napi::CallbackInfo& info) {
+  Napi::Float64Array in = info[0].As<Napi::Float64Array>();
+  return to_float64(info.Env(), resample(in.Data(), in.ElementLength(), positive_rate(info[1]), positive_rate(info[2])));
+}
+
+// highpass(samples: Float64Array, rate) → Float64Array
+Napi::Value HighpassRun(const Napi::CallbackInfo& info) {
+  Napi::Float64Array in = info[0].As<Napi::Float64Array>();
+  std::vector<double> x(in.Data(), in.Data() + in.ElementLength());
+  Highpass hp(positive_rate(info[1]));
+  hp.process(x.data(), x.size());
+  return to_float64(info.Env(), x);
+}
+
+// highpassDesign(rate) → { b, a }
+Napi::Value HighpassCoefficients(const Napi::CallbackInfo& info) {
+  const HighpassDesign d = HighpassDesign::butterworth(positive_rate(info[0]));
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("b", to_float64(info.Env(), std::vector<double>(d.b.begin(), d.b.end())));
+  o.Set("a", to_float64(info.Env(), std::vector<double>(d.a.begin(), d.a.end())));
+  return o;
+}
+
+Napi::Object spec_to_js(Napi::Env env, const SlicerSpec& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("hop", double(s.hop));
+  o.Set("win", double(s.win));
+  o.Set("minLength", double(s.min_length));
+  o.Set("minInterval", double(s.min_interval));
+  o.Set("maxSilKept", double(s.max_sil_kept));
+  o.Set("threshold", s.threshold);
+  return o;
+}
+
+// slicerSpec(rate) → the slicer's parameters in samples and frames
+Napi::Value SlicerParameters(const Napi::CallbackInfo& info) {
+  return spec_to_js(info.Env(), SlicerSpec::for_rate(positive_rate(info[0])));
+}
+
+// slice(samples: Float64Array, rate) → { rms: Float64Array, chunks: [begin, end][] }
+Napi::Value Slice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float64Array in = info[0].As<Napi::Float64Array>();
+  const SlicerSpec spec = SlicerSpec::for_rate(positive_rate(info[1]));
+  RmsFramer framer(spec);
+  framer.push(in.Data(), in.ElementLength());
+  framer.finish();
+  const auto chunks = slice_chunks(framer.frames(), int64_t(in.ElementLength()), spec);
+  Napi::Array out = Napi::Array::New(env, chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    Napi::Array c = Napi::Array::New(env, 2);
+    c.Set(0u, double(chunks[i].first));
+    c.Set(1u, double(chunks[i].second));
+    out.Set(uint32_t(i), c);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rms", to_float64(env, framer.frames()));
+  o.Set("chunks", out);
+  return o;
+}
+
+// resampledLength(n, rateIn, rateOut) → the reference's length rule
+Napi::Value ResampledLength(const Napi::CallbackInfo& info) {
+  const int64_t n = int64_t(info[0].As<Napi::Number>().DoubleValue());
+  return Napi::Number::New(info.Env(), double(resampled_length(n, positive_rate(info[1]), positive_rate(info[2]))));
+}
+
+// sliceName(sid, idx0, idx1) → "<sid>_<idx0>_<idx1>.wav"
+Napi::Value SliceName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), OutputLayout::slice_name(int64_t(info[0].As<Napi::Number>().DoubleValue()),
+                                                                int64_t(info[1].As<Napi::Number>().DoubleValue()),
+                                                                int64_t(info[2].As<Napi::Number>().DoubleValue())));
+}
+
+Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("defaultThreads", Engine::default_threads());
+  o.Set("poolThreads", Engine::instance().pool_size());
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("processBatch", Napi::Function::New(env, ProcessBatch));
+  exports.Set("resample", Napi::Function::New(env, Resample));
+  exports.Set("resampledLength", Napi::Function::New(env, ResampledLength));
+  exports.Set("highpass", Napi::Function::New(env, HighpassRun));
+  exports.Set("highpassDesign", Napi::Function::New(env, HighpassCoefficients));
+  exports.Set("slicerSpec", Napi::Function::New(env, SlicerParameters));
+  exports.Set("slice", Napi::Function::New(env, Slice));
+  exports.Set("sliceName", Napi::Function::New(env, SliceName));
+  exports.Set("engineInfo", Napi::Function::New(env, EngineInfo));
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("slicedDir", OutputLayout::kSlicedDir);
+  layout.Set("sliced16kDir", OutputLayout::kSliced16kDir);
+  layout.Set("rate16k", OutputLayout::kRate16k);
+  exports.Set("layout", layout);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(voxprep, Init)

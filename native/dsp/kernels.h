@@ -1,0 +1,59 @@
+// Per-sample math shared by the CPU stages and (when built with nvcc) the GPU kernels.
+// Everything here is inline, allocation-free and free of library calls that the device
+// lacks, so both backends run the same arithmetic.
+#pragma once
+
+#include <cstddef>
+
+#if defined(__CUDACC__)
+#define VOXPREP_HD __host__ __device__ __forceinline__
+#else
+#define VOXPREP_HD inline
+#endif
+
+namespace voxprep {
+namespace kernels {
+
+// Dot product with four interleaved partial sums: a fixed summation order, so results do
+// not depend on where it runs, and independent chains the compiler can pipeline.
+VOXPREP_HD double dot(const double* h, const double* x, int n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += h[i] * x[i];
+    s1 += h[i + 1] * x[i + 1];
+    s2 += h[i + 2] * x[i + 2];
+    s3 += h[i + 3] * x[i + 3];
+  }
+  for (; i < n; ++i) s0 += h[i] * x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// One step of a direct-form II transposed IIR filter of order `order` (b and a hold
+// order + 1 coefficients, a[0] == 1), in the operation order of scipy.signal.lfilter so
+// that results agree with the reference to the last bit where possible.
+VOXPREP_HD double iir_df2t_step(const double* b, const double* a, double* z, int order, double x) {
+  const double y = z[0] + b[0] * x;
+  for (int k = 0; k < order - 1; ++k) z[k] = z[k + 1] + x * b[k + 1] - y * a[k + 1];
+  z[order - 1] = x * b[order] - y * a[order];
+  return y;
+}
+
+// The reference's normalization: x / peak · (0.9 · 0.75) + (1 − 0.75) · x.
+constexpr double kNormalizeTarget = 0.9;
+constexpr double kNormalizeAlpha = 0.75;
+VOXPREP_HD double normalize_sample(double x, double peak) {
+  return x / peak * (kNormalizeTarget * kNormalizeAlpha) + (1 - kNormalizeAlpha) * x;
+}
+
+// Mean of x² over [from, to) of a signal of n samples that is zero outside [0, n).
+VOXPREP_HD double mean_square(const double* x, long long n, long long from, long long to) {
+  const long long lo = from < 0 ? 0 : from;
+  const long long hi = to > n ? n : to;
+  double sum = 0;
+  for (long long i = lo; i < hi; ++i) sum += x[i] * x[i];
+  return sum / double(to - from);
+}
+
+}  // namespace kernels
+}  // namespace voxprep

@@ -1,0 +1,117 @@
+#include "io/wav_writer.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace voxprep {
+namespace {
+
+constexpr size_t kHeaderBytes = 58;
+constexpr size_t kBufferFrames = 1 << 16;
+constexpr uint32_t kMaxDataBytes = 0xFFFFFFFFu - kHeaderBytes;
+
+void put16(unsigned char* p, uint16_t v) {
+  p[0] = uint8_t(v);
+  p[1] = uint8_t(v >> 8);
+}
+void put32(unsigned char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
+}
+
+void make_header(unsigned char* h, int rate, uint32_t frames) {
+  const uint32_t data_bytes = frames * 4u;
+  std::memcpy(h, "RIFF", 4);
+  put32(h + 4, uint32_t(kHeaderBytes - 8) + data_bytes);
+  std::memcpy(h + 8, "WAVEfmt ", 8);
+  put32(h + 16, 18);           // fmt chunk size (with cbSize)
+  put16(h + 20, 3);            // WAVE_FORMAT_IEEE_FLOAT
+  put16(h + 22, 1);            // mono
+  put32(h + 24, uint32_t(rate));
+  put32(h + 28, uint32_t(rate) * 4u);
+  put16(h + 32, 4);            // block align
+  put16(h + 34, 32);           // bits per sample
+  put16(h + 36, 0);            // cbSize
+  std::memcpy(h + 38, "fact", 4);
+  put32(h + 42, 4);
+  put32(h + 46, frames);
+  std::memcpy(h + 50, "data", 4);
+  put32(h + 54, data_bytes);
+}
+
+}  // namespace
+
+std::string temp_path_for(const std::string& final_path) {
+  const size_t slash = final_path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "" : final_path.substr(0, slash + 1);
+  const std::string name = slash == std::string::npos ? final_path : final_path.substr(slash + 1);
+  return dir + "." + name + ".voxprep-tmp";
+}
+
+WavWriter::WavWriter(const std::string& final_path, int sample_rate)
+    : final_path_(final_path), temp_path_(temp_path_for(final_path)), sample_rate_(sample_rate) {
+  file_ = std::fopen(temp_path_.c_str(), "wb");
+  if (!file_) throw std::runtime_error("cannot create " + temp_path_ + ": " + std::strerror(errno));
+  unsigned char header[kHeaderBytes];
+  make_header(header, sample_rate_, 0);
+  if (std::fwrite(header, 1, kHeaderBytes, file_) != kHeaderBytes) {
+    const std::string why = std::strerror(errno);
+    abort();
+    throw std::runtime_error("cannot write " + temp_path_ + ": " + why);
+  }
+  buffer_.reserve(kBufferFrames);
+}
+
+WavWriter::~WavWriter() {
+  if (!done_) abort();
+}
+
+void WavWriter::write(const double* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) throw std::runtime_error("refusing to write a non-finite sample");
+    buffer_.push_back(float(x[i]));
+    if (buffer_.size() == kBufferFrames) flush_buffer();
+  }
+}
+
+void WavWriter::flush_buffer() {
+  if (buffer_.empty()) return;
+  if (uint64_t(frames_ + int64_t(buffer_.size())) * 4u > kMaxDataBytes) {
+    throw std::runtime_error("output segment exceeds the 4 GiB WAV limit");
+  }
+  if (std::fwrite(buffer_.data(), sizeof(float), buffer_.size(), file_) != buffer_.size()) {
+    throw std::runtime_error("cannot write " + final_path_ + ": " + std::strerror(errno));
+  }
+  frames_ += int64_t(buffer_.size());
+  buffer_.clear();
+}
+
+void WavWriter::commit() {
+  flush_buffer();
+  unsigned char header[kHeaderBytes];
+  make_header(header, sample_rate_, uint32_t(frames_));
+  if (std::fseek(file_, 0, SEEK_SET) != 0 || std::fwrite(header, 1, kHeaderBytes, file_) != kHeaderBytes ||
+      std::fflush(file_) != 0) {
+    throw std::runtime_error("cannot write " + final_path_ + ": " + std::strerror(errno));
+  }
+  const int closed = std::fclose(file_);
+  file_ = nullptr;
+  if (closed != 0) throw std::runtime_error("cannot write " + final_path_ + ": " + std::strerror(errno));
+  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    throw std::runtime_error("cannot rename into " + final_path_ + ": " + std::strerror(errno));
+  }
+  done_ = true;
+}
+
+void WavWriter::abort() {
+  if (file_) {
+    std::fclose(file_);
+    file_ = nullptr;
+  }
+  if (!done_) ::unlink(temp_path_.c_str());
+  done_ = true;
+}
+
+}  // namespace voxprep

@@ -1,0 +1,399 @@
+#include "pipeline/file_pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "dsp/highpass.h"
+#include "dsp/kernels.h"
+#include "dsp/resampler.h"
+#include "dsp/slicer.h"
+#include "io/wav_reader.h"
+#include "io/wav_writer.h"
+#include "pipeline/output_layout.h"
+
+namespace voxprep {
+namespace {
+
+constexpr size_t kReadBlockFrames = 1 << 16;
+// A file whose processed signal fits here is kept in memory between the analysis pass and
+// the writing pass instead of being decoded again (8 bytes a sample: 32 MiB).
+constexpr int64_t kCacheSamples = int64_t{1} << 22;
+// Segments up to this length are collected in memory when their own peak is needed
+// (post normalization); longer ones are streamed with a peak measured beforehand.
+constexpr double kMaxBufferedSegmentSeconds = 30.0;
+// The reference's rejection rule for normalization.
+constexpr double kMaxNormalizablePeak = 2.5;
+
+double peak_of(const double* x, size_t n) {
+  double p = 0;
+  for (size_t i = 0; i < n; ++i) p = std::max(p, std::fabs(x[i]));
+  return p;
+}
+
+// Why a signal with this peak cannot be normalized, or empty if it can.
+std::string normalization_refusal(double peak) {
+  if (peak == 0) return "silent (peak 0): normalizing would divide by zero";
+  if (peak > kMaxNormalizablePeak) return "peak " + std::to_string(peak) + " is above 2.5";
+  return "";
+}
+
+// decode → mono → resample → high-pass, block by block; replayable from the start.
+class SignalSource {
+ public:
+  SignalSource(const std::string& path, int sample_rate, bool highpass)
+      : reader_(path), resampler_(reader_.info().sample_rate, sample_rate) {
+    if (highpass) highpass_.emplace(double(sample_rate));
+  }
+  const WavInfo& info() const { return reader_.info(); }
+
+  // Replaces `block` with the next processed samples; false once the stream has ended.
+  bool next(std::vector<double>& block) {
+    block.clear();
+    if (done_) return false;
+    input_.clear();
+    if (reader_.read_mono(input_, kReadBlockFrames) > 0) {
+      resampler_.push(input_.data(), input_.size(), block);
+    } else {
+      resampler_.finish(block);
+      done_ = true;
+    }
+    if (highpass_) highpass_->process(block.data(), block.size());
+    return true;
+  }
+
+  void rewind() {
+    reader_.rewind();
+    resampler_.reset();
+    if (highpass_) highpass_->reset();
+    done_ = false;
+  }
+
+ private:
+  WavReader reader_;
+  Resampler resampler_;
+  std::optional<Highpass> highpass_;
+  std::vector<double> input_;
+  bool done_ = false;
+};
+
+// What the first pass learns about the processed signal.
+struct Analysis {
+  int64_t samples = 0;
+  double peak = 0;
+  std::vector<double> rms;                 // automatic mode's slicer frames
+  std::map<int64_t, double> window_peaks;  // simple mode's long windows (post normalization)
+  std::vector<double> cache;               // the whole signal, when it is short
+  bool cached = false;
+};
+
+// One output segment, written at the target rate and, resampled on its own, at 16 kHz.
+class SegmentOutput {
+ public:
+  SegmentOutput(const PipelineOptions& o, const std::string& name)
+      : sr_(o.out_dir + "/" + OutputLayout::kSlicedDir + "/" + name, o.sample_rate),
+        at16k_(o.out_dir + "/" + OutputLayout::kSliced16kDir + "/" + name, OutputLayout::kRate16k),
+        resampler_(o.sample_rate, OutputLayout::kRate16k) {}
+
+  void write(const double* x, size_t n) {
+    sr_.write(x, n);
+    scratch_.clear();
+    resampler_.push(x, n, scratch_);
+    at16k_.write(scratch_.data(), scratch_.size());
+  }
+  // Renames both files into place; returns their paths.
+  std::vector<std::string> commit() {
+    scratch_.clear();
+    resampler_.finish(scratch_);
+    at16k_.write(scratch_.data(), scratch_.size());
+    at16k_.commit();
+    sr_.commit();
+    return {at16k_.path(), sr_.path()};
+  }
+
+ private:
+  WavWriter sr_, at16k_;
+  Resampler resampler_;
+  std::vector<double> scratch_;
+};
+
+// Takes the processed signal in order and turns the plan's segments into files.
+class SegmentEmitter {
+ public:
+  SegmentEmitter(const FileJob& job, const PipelineOptions& o, SegmentPlan plan, const Analysis* analysis,
+                 FileResult& result)
+      : job_(job), o_(o), plan_(std::move(plan)), analysis_(analysis), result_(result) {
+    max_buffered_ = int64_t(kMaxBufferedSegmentSeconds * o.sample_rate);
+  }
+
+  ~SegmentEmitter() {
+    // Unfinished: remove everything this file wrote.
+    if (!finished_) {
+      open_.clear();
+      for (const std::string& path : committed_) ::unlink(path.c_str());
+    }
+  }
+
+  void feed(const double* x, size_t n) {
+    const int64_t end = pos_ + int64_t(n);
+    while (true) {
+      if (!have_pending_ && !plan_.next(pending_)) break;
+      have_pending_ = true;
+      if (pending_.begin >= end) break;
+      open(pending_);
+      have_pending_ = false;
+    }
+    for (auto& seg : open_) {
+      const int64_t a = std::max(seg->segment.begin, pos_);
+      const int64_t b = std::min(seg->segment.end, end);
+      if (b > a) take(*seg, x + (a - pos_), size_t(b - a));
+    }
+    pos_ = end;
+    close_reached();
+  }
+
+  void finish() {
+    // Segments still open run to the end (skip mode), or are a short tail to drop (simple).
+    for (auto& seg : open_) {
+      if (seg->segment.end == Segment::kToEnd) seg->segment.end = pos_;
+    }
+    if (plan_.drops_incomplete()) {
+      open_.erase(std::remove_if(open_.begin(), open_.end(),
+                                 [&](const auto& s) { return s->segment.end > pos_; }),
+                  open_.end());
+    }
+    close_reached();
+    if (!open_.empty()) throw std::logic_error("segment reaches past the end of the signal");
+    finished_ = true;
+  }
+
+ private:
+  struct Open {
+    Segment segment;
+    std::string name;
+    bool buffered = false;  // collected, then normalized by its own peak and written
+    double peak = 0;        // streamed post normalization: the peak measured beforehand
+    std::vector<double> samples;
+    std::unique_ptr<SegmentOutput> out;
+  };
+
+  void open(const Segment& s) {
+    auto seg = std::make_unique<Open>();
+    seg->segment = s;
+    seg->name = OutputLayout::slice_name(job_.sid, job_.idx0, s.idx1);
+    if (s.end != Segment::kToEnd && s.end <= s.begin) {
+      result_.warnings.push_back(seg->name + ": empty segment, not written");
+      return;
+    }
+    if (o_.normalization == Normalization::kPost) {
+      // Open-ended segments (skip mode) only occur with an analysis pass behind them.
+      const int64_t length = s.end == Segment::kToEnd ? analysis_->samples - s.begin : s.end - s.begin;
+      if (analysis_ == nullptr || length <= max_buffered_) {
+        seg->buffered = true;
+      } else {
+        seg->peak = s.end == Segment::kToEnd ? analysis_->peak : analysis_->window_peaks.at(s.idx1);
+        const std::string refusal = normalization_refusal(seg->peak);
+        if (!refusal.empty()) {
+          result_.warnings.push_back(seg->name + ": not written, " + refusal);
+          return;
+        }
+      }
+    }
+    if (!seg->buffered) seg->out = std::make_unique<SegmentOutput>(o_, seg->name);
+    open_.push_back(std::move(seg));
+  }
+
+  void take(Open& seg, const double* x, size_t n) {
+    if (seg.buffered) {
+      seg.samples.insert(seg.samples.end(), x, x + n);
+    } else if (o_.normalization == Normalization::kPost) {
+      scratch_.resize(n);
+      for (size_t i = 0; i < n; ++i) scratch_[i] = kernels::normalize_sample(x[i], seg.peak);
+      seg.out->write(scratch_.data(), n);
+    } else {
+      seg.out->write(x, n);
+    }
+  }
+
+  void close_reached() {
+    for (size_t i = 0; i < open_.size();) {
+      if (open_[i]->segment.end <= pos_) {
+        close(*open_[i]);
+        open_.erase(open_.begin() + long(i));
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  void close(Open& seg) {
+    if (seg.buffered) {
+      const double peak = peak_of(seg.samples.data(), seg.samples.size());
+      const std::string refusal = normalization_refusal(peak);
+      if (!refusal.empty()) {
+        result_.warnings.push_back(seg.name + ": not written, " + refusal);
+        return;
+      }
+      for (double& v : seg.samples) v = kernels::normalize_sample(v, peak);
+      seg.out = std::make_unique<SegmentOutput>(o_, seg.name);
+      seg.out->write(seg.samples.data(), seg.samples.size());
+    }
+    for (std::string& path : seg.out->commit()) committed_.push_back(std::move(path));
+    ++result_.slices;
+  }
+
+  const FileJob& job_;
+  const PipelineOptions& o_;
+  SegmentPlan plan_;
+  const Analysis* analysis_;
+  FileResult& result_;
+  int64_t max_buffered_ = 0;
+  int64_t pos_ = 0;
+  Segment pending_;
+  bool have_pending_ = false;
+  std::vector<std::unique_ptr<Open>> open_;
+  std::vector<double> scratch_;
+  std::vector<std::string> committed_;
+  bool finished_ = false;
+};
+
+bool needs_analysis(const PipelineOptions& o) {
+  if (o.normalization == Normalization::kPre || o.cut == CutMode::kAutomatic) return true;
+  if (o.normalization != Normalization::kPost) return false;
+  if (o.cut == CutMode::kSkip) return true;
+  return o.chunk_seconds > kMaxBufferedSegmentSeconds;
+}
+
+Analysis analyze(SignalSource& source, const PipelineOptions& o) {
+  Analysis a;
+  std::optional<RmsFramer> framer;
+  if (o.cut == CutMode::kAutomatic) framer.emplace(SlicerSpec::for_rate(o.sample_rate));
+  const bool window_peaks = o.normalization == Normalization::kPost && o.cut == CutMode::kSimple;
+  const SegmentPlan simple = window_peaks
+                                 ? SegmentPlan::simple(o.sample_rate, o.chunk_seconds, o.overlap_seconds)
+                                 : SegmentPlan::skip();
+  a.cached = true;
+  std::vector<double> block;
+  while (source.next(block)) {
+    const int64_t pos = a.samples;
+    const size_t n = block.size();
+    a.samples += int64_t(n);
+    a.peak = std::max(a.peak, peak_of(block.data(), n));
+    if (framer) framer->push(block.data(), n);
+    if (window_peaks && n > 0) {
+      const int64_t len = simple.window_length(), step = simple.window_step();
+      const int64_t first = pos - len + 1 <= 0 ? 0 : (pos - len + 1 + step - 1) / step;
+      for (int64_t k = first; k * step < pos + int64_t(n); ++k) {
+        const int64_t lo = std::max(k * step, pos), hi = std::min(k * step + len, pos + int64_t(n));
+        double& p = a.window_peaks[k];
+        p = std::max(p, peak_of(block.data() + (lo - pos), size_t(hi - lo)));
+      }
+    }
+    if (a.cached) {
+      if (a.samples <= kCacheSamples) {
+        a.cache.insert(a.cache.end(), block.begin(), block.end());
+      } else {
+        a.cached = false;
+        std::vector<double>().swap(a.cache);
+      }
+    }
+  }
+  if (framer) {
+    framer->finish();
+    a.rms = framer->frames();
+  }
+  return a;
+}
+
+void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) {
+  SignalSource source(job.path, o.sample_rate, o.highpass);
+  const WavInfo& info = source.info();
+  result.input_rate = info.sample_rate;
+  result.input_channels = info.channels;
+  result.input_bits = info.bits;
+  result.input_float = info.is_float;
+
+  std::optional<Analysis> analysis;
+  if (needs_analysis(o)) {
+    analysis = analyze(source, o);
+    result.loaded = true;
+    result.samples = analysis->samples;
+    result.peak = analysis->peak;
+    if (o.normalization == Normalization::kPre) {
+      const std::string refusal = normalization_refusal(analysis->peak);
+      if (!refusal.empty()) {
+        result.status = FileStatus::kRejected;
+        result.error = "rejected by pre normalization: " + refusal;
+        return;
+      }
+    }
+  }
+  if (info.truncated) result.warnings.push_back("the header declares more audio than the file holds; read what is there");
+
+  SegmentPlan plan = SegmentPlan::skip();
+  if (o.cut == CutMode::kSimple) {
+    plan = SegmentPlan::simple(o.sample_rate, o.chunk_seconds, o.overlap_seconds);
+  } else if (o.cut == CutMode::kAutomatic) {
+    // The slicer sees the signal after pre normalization. That normalization is a positive
+    // scale (x/peak·0.675 + 0.25·x), so the frames' RMS scales by the same factor.
+    std::vector<double> rms = analysis->rms;
+    if (o.normalization == Normalization::kPre) {
+      const double scale = 1.0 / analysis->peak * (kernels::kNormalizeTarget * kernels::kNormalizeAlpha) +
+                           (1 - kernels::kNormalizeAlpha);
+      for (double& v : rms) v *= scale;
+    }
+    const auto chunks = slice_chunks(rms, analysis->samples, SlicerSpec::for_rate(o.sample_rate));
+    plan = SegmentPlan::automatic(o.sample_rate, chunks);
+  }
+
+  SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result);
+  const double pre_peak = o.normalization == Normalization::kPre ? analysis->peak : 0;
+  auto emit = [&](std::vector<double>& block) {
+    if (pre_peak > 0) {
+      for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
+    }
+    emitter.feed(block.data(), block.size());
+  };
+  int64_t samples = 0;
+  std::vector<double> block;
+  if (analysis && analysis->cached) {
+    for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
+      const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
+      block.assign(analysis->cache.begin() + long(at), analysis->cache.begin() + long(at + n));
+      emit(block);
+    }
+    samples = int64_t(analysis->cache.size());
+  } else {
+    if (analysis) source.rewind();
+    while (source.next(block)) {
+      samples += int64_t(block.size());
+      emit(block);
+    }
+  }
+  emitter.finish();
+  if (analysis && samples != analysis->samples) throw std::runtime_error("the file changed while it was read");
+  result.loaded = true;
+  result.samples = samples;
+  result.status = FileStatus::kOk;
+}
+
+}  // namespace
+
+FileResult process_file(const FileJob& job, const PipelineOptions& options) {
+  FileResult result;
+  try {
+    run_file(job, options, result);
+  } catch (const std::exception& e) {
+    result.status = FileStatus::kFailed;
+    result.error = e.what();
+    result.slices = 0;
+  }
+  result.seconds = double(result.samples) / double(options.sample_rate);
+  return result;
+}
+
+}  // namespace voxprep

@@ -1,0 +1,51 @@
+// One file through the whole pipeline: decode → mono → resample → high-pass → normalize
+// (pre) → cut → normalize (post) → write at the target rate and at 16 kHz.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dsp/segmenter.h"
+
+namespace voxprep {
+
+enum class Normalization { kNone, kPre, kPost };
+
+struct PipelineOptions {
+  int sample_rate = 40000;
+  CutMode cut = CutMode::kAutomatic;
+  bool highpass = true;
+  Normalization normalization = Normalization::kNone;
+  double chunk_seconds = 3.0;
+  double overlap_seconds = 0.3;
+  std::string out_dir;
+};
+
+struct FileJob {
+  std::string path;
+  int64_t sid = 0, idx0 = 0;
+};
+
+enum class FileStatus { kOk, kFailed, kRejected };
+
+struct FileResult {
+  FileStatus status = FileStatus::kFailed;
+  std::string error;           // why it failed or was rejected
+  bool loaded = false;         // decoded and resampled in full: counts into the dataset total
+  int64_t samples = 0;         // at the target rate, after resampling
+  double seconds = 0;          // samples / sample_rate
+  int input_rate = 0, input_channels = 0, input_bits = 0;
+  bool input_float = false;
+  int64_t input_frames = 0;
+  double peak = 0;             // after high-pass, before normalization
+  int64_t slices = 0;          // segments written (each in both folders)
+  std::vector<std::string> warnings;
+};
+
+// Runs one file. Never throws: errors come back in the result, and whatever the file had
+// already written is removed.
+FileResult process_file(const FileJob& job, const PipelineOptions& options);
+
+}  // namespace voxprep
