@@ -60,6 +60,7 @@ function buildProgram(setExit: (code: number) => void): Command {
               if (e.file.status !== 'ok') process.stderr.write(`${e.file.status}: ${e.file.relative}: ${e.file.error}\n`);
             },
       });
+      // Any file not processed (failed, rejected or skipped) makes the exit status 1.
       const failed = result.files.some((f) => f.status !== 'ok');
       if (!o.quiet || failed) process.stdout.write(`${formatSummary(result)}\n`);
       setExit(failed ? EXIT_SOME_FAILED : EXIT_OK);

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-export type FileStatus = 'ok' | 'failed' | 'rejected';
+export type FileStatus = 'ok' | 'failed' | 'rejected' | 'skipped';
 
 export interface NativeFileResult {
   status: FileStatus;
@@ -16,6 +16,8 @@ export interface NativeFileResult {
   inputChannels: number;
   inputBits: number;
   inputFloat: boolean;
+  /** Frames the input declares; -1 for a decoded stream. */
+  inputFrames: number;
   peak: number;
   slices: number;
   warnings: string[];
@@ -25,6 +27,8 @@ export interface NativeJob {
   path: string;
   sid: number;
   idx0: number;
+  /** A decoder command that writes the file as a WAV stream on stdout; absent for WAV files. */
+  decoder?: string[];
 }
 
 export interface NativeOptions {

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions } from './config.js';
 import { native, type FileStatus, type NativeFileResult } from './native.js';
+import { decodePlan } from './decode/index.js';
 import { writeModelInfo } from './report.js';
 import { walkDataset, type DatasetFile } from './walk.js';
 
@@ -36,9 +37,6 @@ export interface PreprocessResult {
   layout: { slicedDir: string; sliced16kDir: string };
 }
 
-/** Formats the native engine decodes itself; others wait for their decoders. */
-const NATIVE_FORMATS = new Set(['.wav']);
-
 /** Names the reference gives slices: <sid>_<idx0>_<idx1>.wav (see native OutputLayout). */
 const SLICE_FILE = /^\d+_\d+_\d+\.wav$/;
 const TEMP_FILE = /\.voxprep-tmp$/;
@@ -48,11 +46,17 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
+/** The real path of `p`, following symlinks in its deepest existing ancestor. */
 async function realOrResolved(p: string): Promise<string> {
-  try {
-    return await fs.realpath(p);
-  } catch {
-    return path.resolve(p);
+  const abs = path.resolve(p);
+  const rest: string[] = [];
+  for (let at = abs; ; at = path.dirname(at)) {
+    try {
+      return path.join(await fs.realpath(at), ...rest.reverse());
+    } catch {
+      if (path.dirname(at) === at) return abs;
+      rest.push(path.basename(at));
+    }
   }
 }
 
@@ -101,6 +105,8 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const stat = await fs.stat(dataset).catch(() => undefined);
   if (!stat?.isDirectory()) throw new UsageError(`dataset folder not found: ${datasetDir}`);
   const out = path.resolve(outDir);
+  const outStat = await fs.stat(out).catch(() => undefined);
+  if (outStat && !outStat.isDirectory()) throw new UsageError(`the output path ${outDir} exists and is not a folder`);
   if (isInside(await realOrResolved(out), await realOrResolved(dataset))) {
     throw new UsageError(`the output folder ${outDir} must not be inside the dataset folder ${datasetDir}`);
   }
@@ -109,18 +115,20 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   await prepareOutput(out, options);
 
   const reports: FileReport[] = walked.files.map((f) => pendingReport(f));
-  const nativeFiles = walked.files.filter((f) => NATIVE_FORMATS.has(path.extname(f.relative).toLowerCase()));
+  const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
   let done = 0;
   for (const f of walked.files) {
-    if (!nativeFiles.includes(f)) {
-      const ext = path.extname(f.relative).toLowerCase();
-      reports[f.idx0] = { ...reports[f.idx0], status: 'failed', error: `${ext} decoding is not available yet (WAV only)` };
+    const plan = decodePlan(f.absolute);
+    if ('skip' in plan) {
+      reports[f.idx0] = { ...reports[f.idx0], status: 'skipped', error: plan.skip };
       onProgress?.({ done: ++done, total: reports.length, file: reports[f.idx0] });
+    } else {
+      jobs.push({ file: f, decoder: plan.decoder });
     }
   }
   const report = (f: DatasetFile, r: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
   const results = await addon.processBatch(
-    nativeFiles.map((f) => ({ path: f.absolute, sid: f.sid, idx0: f.idx0 })),
+    jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
     {
       sampleRate: options.sampleRate,
       cut: options.cut,
@@ -131,10 +139,10 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       outDir: out,
     },
     options.threads,
-    (index, r) => onProgress?.({ done: ++done, total: reports.length, file: report(nativeFiles[index], r) }),
+    (index, r) => onProgress?.({ done: ++done, total: reports.length, file: report(jobs[index].file, r) }),
   );
   results.forEach((r, i) => {
-    reports[nativeFiles[i].idx0] = report(nativeFiles[i], r);
+    reports[jobs[i].file.idx0] = report(jobs[i].file, r);
   });
 
   // In idx0 order, as the reference sums them.
@@ -170,6 +178,7 @@ function pendingReport(f: DatasetFile): FileReport {
     inputChannels: 0,
     inputBits: 0,
     inputFloat: false,
+    inputFrames: 0,
     peak: 0,
     slices: 0,
     warnings: [],

@@ -54,7 +54,8 @@ export function formatSummary(r: PreprocessResult): string {
   const lines = [
     `voxprep: ${r.files.length} file${r.files.length === 1 ? '' : 's'}: ${ok} processed, ` +
       `${problems.filter((f) => f.status === 'failed').length} failed, ` +
-      `${problems.filter((f) => f.status === 'rejected').length} rejected`,
+      `${problems.filter((f) => f.status === 'rejected').length} rejected, ` +
+      `${problems.filter((f) => f.status === 'skipped').length} skipped`,
     `  slices written:   ${r.slices} (in ${r.layout.slicedDir}/ and ${r.layout.sliced16kDir}/)`,
     `  audio duration:   ${hms(r.totalSeconds)}`,
     `  wall time:        ${r.wallSeconds.toFixed(2)} s (${speed.toFixed(0)}x real time, ${r.threads} thread${r.threads === 1 ? '' : 's'})`,

@@ -3,7 +3,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 /** Extensions the reference accepts, compared case-insensitively. */
-export const AUDIO_EXTENSIONS = ['.wav', '.mp3', '.flac', '.ogg'] as const;
+export const REFERENCE_EXTENSIONS = ['.wav', '.mp3', '.flac', '.ogg'] as const;
+/** Further formats voxprep takes when an ffmpeg binary is on PATH. */
+export const FFMPEG_EXTENSIONS = ['.m4a', '.aac', '.opus', '.wma', '.aiff', '.aif', '.webm'] as const;
+export const AUDIO_EXTENSIONS = [...REFERENCE_EXTENSIONS, ...FFMPEG_EXTENSIONS] as const;
 
 export interface DatasetFile {
   /** Path relative to the dataset folder, with '/' separators. */

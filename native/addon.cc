@@ -20,6 +20,7 @@ const char* status_name(FileStatus s) {
   switch (s) {
     case FileStatus::kOk: return "ok";
     case FileStatus::kRejected: return "rejected";
+    case FileStatus::kSkipped: return "skipped";
     default: return "failed";
   }
 }
@@ -35,6 +36,7 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   o.Set("inputChannels", r.input_channels);
   o.Set("inputBits", r.input_bits);
   o.Set("inputFloat", r.input_float);
+  o.Set("inputFrames", double(r.input_frames));
   o.Set("peak", r.peak);
   o.Set("slices", double(r.slices));
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
@@ -123,7 +125,13 @@ Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
   auto jobs = std::make_shared<std::vector<FileJob>>();
   for (uint32_t i = 0; i < arr.Length(); ++i) {
     Napi::Object j = arr.Get(i).As<Napi::Object>();
-    jobs->push_back(FileJob{get_string(j, "path"), int64_t(get_number(j, "sid")), int64_t(get_number(j, "idx0"))});
+    FileJob job{get_string(j, "path"), int64_t(get_number(j, "sid")), int64_t(get_number(j, "idx0")), {}};
+    Napi::Value decoder = j.Get("decoder");
+    if (decoder.IsArray()) {
+      Napi::Array argv = decoder.As<Napi::Array>();
+      for (uint32_t k = 0; k < argv.Length(); ++k) job.decoder.push_back(argv.Get(k).ToString().Utf8Value());
+    }
+    jobs->push_back(std::move(job));
   }
   auto options = std::make_shared<PipelineOptions>(parse_options(info[1].As<Napi::Object>()));
   const int threads = info[2].As<Napi::Number>().Int32Value();

@@ -13,130 +13,260 @@ uint16_t le16(const unsigned char* p) { return uint16_t(p[0] | (p[1] << 8)); }
 uint32_t le32(const unsigned char* p) {
   return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
 }
+uint64_t le64(const unsigned char* p) { return uint64_t(le32(p)) | (uint64_t(le32(p + 4)) << 32); }
 
 constexpr uint16_t kFormatPcm = 1;
 constexpr uint16_t kFormatFloat = 3;
+constexpr uint16_t kFormatALaw = 6;
+constexpr uint16_t kFormatMuLaw = 7;
 constexpr uint16_t kFormatExtensible = 0xFFFE;
+constexpr uint32_t kUnknownSize = 0xFFFFFFFFu;
 constexpr int kMinRate = 1000;
 constexpr int kMaxRate = 768000;
+constexpr int kMaxChannels = 1024;
+
+// G.711 expansions to 16-bit linear (the values libsndfile produces).
+int16_t mulaw_to_linear(unsigned char byte) {
+  const unsigned char u = static_cast<unsigned char>(~byte);
+  const int exponent = (u >> 4) & 7;
+  const int magnitude = (((u & 0x0F) << 3) + 0x84) << exponent;
+  return int16_t((u & 0x80) ? (0x84 - magnitude) : (magnitude - 0x84));
+}
+int16_t alaw_to_linear(unsigned char byte) {
+  const unsigned char a = byte ^ 0x55;
+  const int exponent = (a >> 4) & 7;
+  const int mantissa = a & 0x0F;
+  const int magnitude = exponent == 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1);
+  return int16_t((a & 0x80) ? magnitude : -magnitude);
+}
 
 }  // namespace
 
-WavReader::WavReader(const std::string& path) : path_(path) {
-  file_ = std::fopen(path.c_str(), "rb");
-  if (!file_) throw std::runtime_error(std::string("cannot open: ") + std::strerror(errno));
+WavReader::WavReader(const std::string& path) : path_(path) { open(); }
+
+WavReader::WavReader(const std::string& path, const std::vector<std::string>& decoder)
+    : path_(path), decoder_(decoder) {
+  open();
+}
+
+WavReader::WavReader(std::FILE* stream, int64_t size) : file_(stream), owns_file_(false), file_size_(size) {
+  parse_header();
+}
+
+WavReader::~WavReader() { close(); }
+
+void WavReader::close() {
+  if (file_ && owns_file_) std::fclose(file_);
+  file_ = nullptr;
+  process_.stop();
+}
+
+void WavReader::open() {
+  close();
+  pos_ = 0;
+  frames_read_ = 0;
+  at_end_ = false;
+  info_ = WavInfo();
+  if (decoder_.empty()) {
+    file_ = std::fopen(path_.c_str(), "rb");
+    if (!file_) throw std::runtime_error(std::string("cannot open: ") + std::strerror(errno));
+    struct stat st {};
+    if (fstat(fileno(file_), &st) != 0) fail(std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) fail("is a folder");
+    file_size_ = S_ISREG(st.st_mode) ? int64_t(st.st_size) : -1;
+    if (file_size_ == 0) fail("empty file");
+  } else {
+    file_ = process_.start(decoder_);
+    file_size_ = -1;
+  }
   try {
     parse_header();
   } catch (...) {
-    std::fclose(file_);
-    file_ = nullptr;
+    close();
     throw;
   }
 }
 
-WavReader::~WavReader() {
-  if (file_) std::fclose(file_);
+void WavReader::fail(const std::string& why) {
+  // A decoder that failed explains itself better than the stream it left behind.
+  if (process_.running()) {
+    if (file_ && owns_file_) std::fclose(file_);
+    file_ = nullptr;
+    bool ok = false;
+    std::string status;
+    const auto lines = process_.wait(ok, status);
+    if (!ok) {
+      std::string msg = lines.empty() ? status : lines.back();
+      if (msg.rfind("error: ", 0) == 0) msg = msg.substr(7);
+      throw std::runtime_error(msg);
+    }
+  }
+  throw std::runtime_error(why);
+}
+
+bool WavReader::read_exact(void* dst, size_t n) {
+  const size_t got = std::fread(dst, 1, n, file_);
+  pos_ += int64_t(got);
+  return got == n;
+}
+
+bool WavReader::skip(int64_t n) {
+  char scratch[4096];
+  while (n > 0) {
+    const size_t step = size_t(n < int64_t(sizeof scratch) ? n : int64_t(sizeof scratch));
+    if (!read_exact(scratch, step)) return false;
+    n -= int64_t(step);
+  }
+  return true;
 }
 
 void WavReader::parse_header() {
-  struct stat st {};
-  if (fstat(fileno(file_), &st) != 0) throw std::runtime_error(std::strerror(errno));
-  const int64_t file_size = int64_t(st.st_size);
-  if (file_size == 0) throw std::runtime_error("empty file");
   unsigned char riff[12];
-  if (std::fread(riff, 1, 12, file_) != 12) throw std::runtime_error("not a WAV file: too short");
-  if (std::memcmp(riff, "RIFF", 4) != 0 || std::memcmp(riff + 8, "WAVE", 4) != 0) {
-    throw std::runtime_error("not a WAV file: no RIFF/WAVE header");
+  if (!read_exact(riff, 12)) fail(pos_ == 0 ? "empty file" : "not a WAV file: too short");
+  const bool rf64 = std::memcmp(riff, "RF64", 4) == 0;
+  if ((!rf64 && std::memcmp(riff, "RIFF", 4) != 0) || std::memcmp(riff + 8, "WAVE", 4) != 0) {
+    fail("not a WAV file: no RIFF/WAVE header");
   }
   bool have_fmt = false;
   uint16_t format = 0;
-  int64_t pos = 12;
-  while (true) {
+  int64_t rf64_data_size = -1;
+  for (;;) {
     unsigned char hdr[8];
-    if (std::fseek(file_, long(pos), SEEK_SET) != 0 || std::fread(hdr, 1, 8, file_) != 8) {
-      throw std::runtime_error(have_fmt ? "no data chunk" : "no fmt chunk");
-    }
+    if (!read_exact(hdr, 8)) fail(have_fmt ? "no data chunk" : "no fmt chunk");
     const uint32_t size = le32(hdr + 4);
-    const int64_t body = pos + 8;
-    if (std::memcmp(hdr, "fmt ", 4) == 0) {
-      if (size < 16) throw std::runtime_error("fmt chunk too short");
+    if (std::memcmp(hdr, "ds64", 4) == 0 && rf64) {
+      unsigned char ds64[28];
+      if (size < 24 || !read_exact(ds64, 24)) fail("truncated ds64 chunk");
+      rf64_data_size = int64_t(le64(ds64 + 8) & 0x7FFFFFFFFFFFFFFFull);
+      if (!skip(int64_t(size) - 24 + (size & 1))) fail("truncated ds64 chunk");
+    } else if (std::memcmp(hdr, "fmt ", 4) == 0) {
+      if (have_fmt) fail("two fmt chunks");
+      if (size < 16) fail("fmt chunk too short");
       unsigned char fmt[40] = {0};
       const size_t want = size < sizeof fmt ? size : sizeof fmt;
-      if (std::fread(fmt, 1, want, file_) != want) throw std::runtime_error("truncated fmt chunk");
+      if (!read_exact(fmt, want) || !skip(int64_t(size) - int64_t(want) + (size & 1))) fail("truncated fmt chunk");
       format = le16(fmt);
       info_.channels = le16(fmt + 2);
       const uint32_t rate = le32(fmt + 4);
       block_align_ = le16(fmt + 12);
       info_.bits = le16(fmt + 14);
       if (format == kFormatExtensible) {
-        if (size < 40) throw std::runtime_error("WAVE_FORMAT_EXTENSIBLE fmt chunk too short");
-        format = le16(fmt + 24);  // first two bytes of the sub-format GUID
+        if (size < 40) fail("WAVE_FORMAT_EXTENSIBLE fmt chunk too short");
+        format = le16(fmt + 24);  // the sub-format GUID begins with the format tag
       }
-      if (format != kFormatPcm && format != kFormatFloat) {
-        throw std::runtime_error("unsupported WAV encoding (format tag " + std::to_string(format) + ")");
-      }
+      info_.format = format;
       info_.is_float = format == kFormatFloat;
-      if (info_.channels == 0) throw std::runtime_error("header declares zero channels");
+      if (format != kFormatPcm && format != kFormatFloat && format != kFormatALaw && format != kFormatMuLaw) {
+        fail("unsupported WAV encoding (format tag " + std::to_string(format) + ")");
+      }
+      if (info_.channels == 0) fail("header declares zero channels");
+      if (info_.channels > kMaxChannels) fail("header declares " + std::to_string(info_.channels) + " channels");
+      if (rate == 0) fail("header declares a sample rate of 0 Hz");
       if (rate < uint32_t(kMinRate) || rate > uint32_t(kMaxRate)) {
-        throw std::runtime_error("unsupported sample rate " + std::to_string(rate) + " Hz");
+        fail("unsupported sample rate " + std::to_string(rate) + " Hz (voxprep reads " + std::to_string(kMinRate) +
+             " to " + std::to_string(kMaxRate) + " Hz)");
       }
       info_.sample_rate = int(rate);
-      const bool ok_bits = info_.is_float ? (info_.bits == 32 || info_.bits == 64)
-                                          : (info_.bits == 8 || info_.bits == 16 || info_.bits == 24 ||
-                                             info_.bits == 32);
-      if (!ok_bits) {
-        throw std::runtime_error("unsupported sample size: " + std::to_string(info_.bits) + "-bit " +
-                                 (info_.is_float ? "float" : "PCM"));
+      bool ok_bits;
+      switch (format) {
+        case kFormatFloat: ok_bits = info_.bits == 32 || info_.bits == 64; break;
+        case kFormatPcm: ok_bits = info_.bits == 8 || info_.bits == 16 || info_.bits == 24 || info_.bits == 32; break;
+        default: ok_bits = info_.bits == 8; break;
       }
-      if (block_align_ != info_.channels * (info_.bits / 8)) {
-        throw std::runtime_error("inconsistent block alignment in fmt chunk");
-      }
+      if (!ok_bits) fail("unsupported sample size: " + std::to_string(info_.bits) + " bits for format tag " + std::to_string(format));
+      if (block_align_ != info_.channels * (info_.bits / 8)) fail("inconsistent block alignment in fmt chunk");
       have_fmt = true;
     } else if (std::memcmp(hdr, "data", 4) == 0) {
-      if (!have_fmt) throw std::runtime_error("data chunk before fmt chunk");
-      data_offset_ = body;
-      const int64_t available = file_size - body;
-      int64_t declared = int64_t(size);
-      if (size == 0xFFFFFFFFu || declared > available) {
-        info_.truncated = size != 0xFFFFFFFFu;
-        declared = available;
+      if (!have_fmt) fail("data chunk before fmt chunk");
+      data_start_ = pos_;
+      if (rf64 && size == kUnknownSize && rf64_data_size >= 0) {
+        data_bytes_ = rf64_data_size;
+      } else if (size == kUnknownSize || (size == 0 && file_size_ < 0)) {
+        data_bytes_ = -1;  // a stream: read to its end
+      } else {
+        data_bytes_ = int64_t(size);
       }
-      info_.frames = declared / block_align_;
-      break;
+      if (file_size_ >= 0) {
+        const int64_t available = file_size_ - data_start_;
+        if (data_bytes_ < 0) {
+          data_bytes_ = available;
+        } else if (data_bytes_ > available) {
+          info_.truncated = true;
+          warnings_.push_back("the header declares " + std::to_string(data_bytes_ / block_align_) +
+                              " frames but the file holds " + std::to_string(available / block_align_) +
+                              "; read what is there");
+          data_bytes_ = available;
+        }
+      }
+      info_.frames = data_bytes_ < 0 ? -1 : data_bytes_ / block_align_;
+      return;
+    } else {
+      // fact, LIST, cue, bext, JUNK, …: not needed. Chunks are padded to even sizes.
+      if (!skip(int64_t(size) + (size & 1))) fail(have_fmt ? "no data chunk" : "no fmt chunk");
     }
-    pos = body + int64_t(size) + (size & 1);  // chunks are padded to even sizes
-    if (pos >= file_size) throw std::runtime_error(have_fmt ? "no data chunk" : "no fmt chunk");
   }
-  rewind();
 }
 
 void WavReader::rewind() {
-  frames_read_ = 0;
-  if (std::fseek(file_, long(data_offset_), SEEK_SET) != 0) throw std::runtime_error(std::strerror(errno));
+  if (decoder_.empty() && owns_file_ && file_ && std::fseek(file_, long(data_start_), SEEK_SET) == 0) {
+    pos_ = data_start_;
+    frames_read_ = 0;
+    at_end_ = false;
+    return;
+  }
+  if (!owns_file_) throw std::runtime_error("cannot rewind this stream");
+  warnings_.clear();
+  open();
+}
+
+void WavReader::finish_decoder() {
+  if (!process_.running()) return;
+  std::fclose(file_);
+  file_ = nullptr;
+  bool ok = false;
+  std::string status;
+  for (std::string& line : process_.wait(ok, status)) {
+    if (line.rfind("warning: ", 0) == 0) {
+      warnings_.push_back(line.substr(9));
+    } else if (!ok) {
+      status = line.rfind("error: ", 0) == 0 ? line.substr(7) : line;
+    }
+  }
+  if (!ok) throw std::runtime_error(status);
 }
 
 size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
-  const int64_t left = info_.frames - frames_read_;
-  size_t frames = size_t(left < int64_t(max_frames) ? left : int64_t(max_frames));
-  if (frames == 0) return 0;
-  raw_.resize(frames * size_t(block_align_));
-  const size_t got = std::fread(raw_.data(), size_t(block_align_), frames, file_);
-  if (got < frames) {
-    if (std::ferror(file_)) throw std::runtime_error(std::string("read error: ") + std::strerror(errno));
-    info_.truncated = true;
-    info_.frames = frames_read_ + int64_t(got);
-    frames = got;
+  if (at_end_) return 0;
+  size_t frames = max_frames;
+  if (data_bytes_ >= 0) {
+    const int64_t left = data_bytes_ / block_align_ - frames_read_;
+    if (left < int64_t(frames)) frames = size_t(left);
+  }
+  size_t got = 0;
+  if (frames > 0) {
+    raw_.resize(frames * size_t(block_align_));
+    got = std::fread(raw_.data(), size_t(block_align_), frames, file_);
+    if (got < frames && std::ferror(file_)) throw std::runtime_error(std::string("read error: ") + std::strerror(errno));
+    if (got < frames && data_bytes_ >= 0 && file_size_ < 0) {
+      // A stream that ended before its declared size.
+      warnings_.push_back("the stream ended before the size its header declares");
+    }
+  }
+  if (got == 0) {
+    at_end_ = true;
+    finish_decoder();
+    return 0;
   }
   const int ch = info_.channels;
   const int bytes = info_.bits / 8;
   const size_t base = out.size();
-  out.resize(base + frames);
+  out.resize(base + got);
   const unsigned char* p = raw_.data();
-  for (size_t f = 0; f < frames; ++f) {
+  for (size_t f = 0; f < got; ++f) {
     double sum = 0.0;
     for (int c = 0; c < ch; ++c, p += bytes) {
       double v;
-      if (info_.is_float) {
+      if (info_.format == kFormatFloat) {
         if (bytes == 4) {
           float x;
           std::memcpy(&x, p, 4);
@@ -144,11 +274,17 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
         } else {
           std::memcpy(&v, p, 8);
         }
+      } else if (info_.format == kFormatMuLaw) {
+        v = mulaw_to_linear(p[0]) / 32768.0;
+      } else if (info_.format == kFormatALaw) {
+        v = alaw_to_linear(p[0]) / 32768.0;
       } else {
         switch (bytes) {
           case 1: v = (double(p[0]) - 128.0) / 128.0; break;
           case 2: v = double(int16_t(le16(p))) / 32768.0; break;
-          case 3: v = double(int32_t(uint32_t(p[0]) << 8 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 24) >> 8) / 8388608.0; break;
+          case 3:
+            v = double(int32_t(uint32_t(p[0]) << 8 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 24) >> 8) / 8388608.0;
+            break;
           default: v = double(int32_t(le32(p))) / 2147483648.0; break;
         }
       }
@@ -156,13 +292,13 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
     }
     const double mono = ch == 1 ? sum : sum / ch;
     if (!std::isfinite(mono)) {
-      throw std::runtime_error("non-finite sample (NaN or infinity) at frame " +
-                               std::to_string(frames_read_ + int64_t(f)));
+      throw std::runtime_error("non-finite sample (NaN or infinity) at frame " + std::to_string(frames_read_ + int64_t(f)));
     }
     out[base + f] = mono;
   }
-  frames_read_ += int64_t(frames);
-  return frames;
+  frames_read_ += int64_t(got);
+  pos_ += int64_t(got) * block_align_;
+  return got;
 }
 
 }  // namespace voxprep

@@ -45,11 +45,13 @@ std::string normalization_refusal(double peak) {
 // decode → mono → resample → high-pass, block by block; replayable from the start.
 class SignalSource {
  public:
-  SignalSource(const std::string& path, int sample_rate, bool highpass)
-      : reader_(path), resampler_(reader_.info().sample_rate, sample_rate) {
+  SignalSource(const FileJob& job, int sample_rate, bool highpass)
+      : reader_(job.decoder.empty() ? WavReader(job.path) : WavReader(job.path, job.decoder)),
+        resampler_(reader_.info().sample_rate, sample_rate) {
     if (highpass) highpass_.emplace(double(sample_rate));
   }
   const WavInfo& info() const { return reader_.info(); }
+  const std::vector<std::string>& warnings() const { return reader_.warnings(); }
 
   // Replaces `block` with the next processed samples; false once the stream has ended.
   bool next(std::vector<double>& block) {
@@ -310,19 +312,36 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o) {
 }
 
 void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) {
-  SignalSource source(job.path, o.sample_rate, o.highpass);
+  SignalSource source(job, o.sample_rate, o.highpass);
   const WavInfo& info = source.info();
   result.input_rate = info.sample_rate;
   result.input_channels = info.channels;
   result.input_bits = info.bits;
   result.input_float = info.is_float;
+  result.input_frames = info.frames;
+
+  // Too short to hold one RMS frame of the slicer: nothing a model can learn from.
+  const int64_t min_samples = SlicerSpec::for_rate(o.sample_rate).win;
+  auto too_short = [&](int64_t samples) {
+    result.status = FileStatus::kSkipped;
+    result.error = "too short: " + std::to_string(samples) + " samples at " + std::to_string(o.sample_rate) +
+                   " Hz, less than one " + std::to_string(min_samples) + "-sample analysis frame";
+  };
+  if (info.frames >= 0 && resampled_length(info.frames, info.sample_rate, o.sample_rate) < min_samples) {
+    result.loaded = true;
+    result.samples = resampled_length(info.frames, info.sample_rate, o.sample_rate);
+    return too_short(result.samples);
+  }
 
   std::optional<Analysis> analysis;
-  if (needs_analysis(o)) {
+  // A stream of unknown length (a decoder's) is measured first, so that a file too short
+  // to keep is known before anything is written.
+  if (needs_analysis(o) || info.frames < 0) {
     analysis = analyze(source, o);
     result.loaded = true;
     result.samples = analysis->samples;
     result.peak = analysis->peak;
+    if (analysis->samples < min_samples) return too_short(analysis->samples);
     if (o.normalization == Normalization::kPre) {
       const std::string refusal = normalization_refusal(analysis->peak);
       if (!refusal.empty()) {
@@ -332,7 +351,6 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
       }
     }
   }
-  if (info.truncated) result.warnings.push_back("the header declares more audio than the file holds; read what is there");
 
   SegmentPlan plan = SegmentPlan::skip();
   if (o.cut == CutMode::kSimple) {
@@ -379,6 +397,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   result.loaded = true;
   result.samples = samples;
   result.status = FileStatus::kOk;
+  for (const std::string& w : source.warnings()) result.warnings.push_back(w);
 }
 
 }  // namespace

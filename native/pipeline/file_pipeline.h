@@ -26,9 +26,12 @@ struct PipelineOptions {
 struct FileJob {
   std::string path;
   int64_t sid = 0, idx0 = 0;
+  // Empty: `path` is a WAV file read directly. Otherwise the command of a decoder process
+  // that writes the file's audio as a WAV stream on its standard output.
+  std::vector<std::string> decoder;
 };
 
-enum class FileStatus { kOk, kFailed, kRejected };
+enum class FileStatus { kOk, kFailed, kRejected, kSkipped };
 
 struct FileResult {
   FileStatus status = FileStatus::kFailed;

@@ -1,0 +1,45 @@
+// How each input is decoded: WAV natively; FLAC, MP3 and Ogg Vorbis by a decoder process
+// running the npm WebAssembly decoders; other formats by ffmpeg when it is on PATH. Either
+// process writes a WAV stream on its standard output, which the native engine reads.
+import fs from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../native.js';
+import { FFMPEG_EXTENSIONS } from '../walk.js';
+import { WASM_FORMATS } from './formats.js';
+
+export type DecodePlan = { decoder?: string[] } | { skip: string };
+
+const CHILD = path.join(packageRoot, 'dist', 'decode', 'child.js');
+
+let ffmpegPath: string | null | undefined;
+
+/** The ffmpeg binary on PATH, or null. */
+export function findFfmpeg(): string | null {
+  if (ffmpegPath !== undefined) return ffmpegPath;
+  ffmpegPath = null;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, 'ffmpeg');
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      ffmpegPath = candidate;
+      break;
+    } catch {
+      // not here
+    }
+  }
+  return ffmpegPath;
+}
+
+export function decodePlan(file: string): DecodePlan {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.wav') return {};
+  if ((WASM_FORMATS as readonly string[]).includes(ext)) return { decoder: [process.execPath, CHILD, file] };
+  if ((FFMPEG_EXTENSIONS as readonly string[]).includes(ext)) {
+    const ffmpeg = findFfmpeg();
+    if (!ffmpeg) return { skip: `${ext} files need ffmpeg on PATH, and none was found` };
+    // Raw float samples in a WAV stream, all channels, no resampling: voxprep does the rest.
+    return { decoder: [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] };
+  }
+  return { skip: `${ext} is not an audio format voxprep reads` };
+}
