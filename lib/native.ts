@@ -18,7 +18,13 @@ export interface NativeFileResult {
   inputFloat: boolean;
   /** Frames the input declares; -1 for a decoded stream. */
   inputFrames: number;
+  /** Peak and RMS of the signal after resampling and the high-pass, before normalization. */
   peak: number;
+  rms: number;
+  /** Share of 15 ms hops below the slicer's −42 dB threshold. */
+  silenceShare: number;
+  /** Input frames with a channel at full scale. */
+  clippedFrames: number;
   slices: number;
   warnings: string[];
 }
@@ -64,7 +70,13 @@ export interface NativeAddon {
   slicerSpec(rate: number): SlicerSpec;
   slice(samples: Float64Array, rate: number): { rms: Float64Array; chunks: [number, number][] };
   sliceName(sid: number, idx0: number, idx1: number): string;
-  engineInfo(): { defaultThreads: number; poolThreads: number };
+  engineInfo(): {
+    defaultThreads: number;
+    poolThreads: number;
+    cpu: Record<string, boolean>;
+    cuda: { compiled: boolean; architectures: string[] };
+    napiVersion: number;
+  };
   layout: { slicedDir: string; sliced16kDir: string; rate16k: number };
 }
 

@@ -180,6 +180,9 @@ function pendingReport(f: DatasetFile): FileReport {
     inputFloat: false,
     inputFrames: 0,
     peak: 0,
+    rms: 0,
+    silenceShare: 0,
+    clippedFrames: 0,
     slices: 0,
     warnings: [],
   };

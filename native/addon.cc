@@ -38,6 +38,9 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   o.Set("inputFloat", r.input_float);
   o.Set("inputFrames", double(r.input_frames));
   o.Set("peak", r.peak);
+  o.Set("rms", r.rms);
+  o.Set("silenceShare", r.silence_share);
+  o.Set("clippedFrames", double(r.clipped_frames));
   o.Set("slices", double(r.slices));
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
   for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
@@ -244,9 +247,25 @@ Napi::Value SliceName(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
   o.Set("defaultThreads", Engine::default_threads());
   o.Set("poolThreads", Engine::instance().pool_size());
+  // What this build and this CPU offer the kernels.
+  Napi::Object cpu = Napi::Object::New(env);
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  cpu.Set("sse4_2", __builtin_cpu_supports("sse4.2") != 0);
+  cpu.Set("avx2", __builtin_cpu_supports("avx2") != 0);
+  cpu.Set("fma", __builtin_cpu_supports("fma") != 0);
+  cpu.Set("avx512f", __builtin_cpu_supports("avx512f") != 0);
+#endif
+  o.Set("cpu", cpu);
+  Napi::Object cuda = Napi::Object::New(env);
+  cuda.Set("compiled", false);  // the CUDA backend is not built yet
+  cuda.Set("architectures", Napi::Array::New(env, 0));
+  o.Set("cuda", cuda);
+  o.Set("napiVersion", NAPI_VERSION);
   return o;
 }
 

@@ -24,6 +24,7 @@ constexpr uint32_t kUnknownSize = 0xFFFFFFFFu;
 constexpr int kMinRate = 1000;
 constexpr int kMaxRate = 768000;
 constexpr int kMaxChannels = 1024;
+constexpr double kFullScale = 32767.0 / 32768.0;
 
 // G.711 expansions to 16-bit linear (the values libsndfile produces).
 int16_t mulaw_to_linear(unsigned char byte) {
@@ -65,6 +66,7 @@ void WavReader::open() {
   close();
   pos_ = 0;
   frames_read_ = 0;
+  clipped_frames_ = 0;
   at_end_ = false;
   info_ = WavInfo();
   if (decoder_.empty()) {
@@ -211,6 +213,7 @@ void WavReader::rewind() {
   if (decoder_.empty() && owns_file_ && file_ && std::fseek(file_, long(data_start_), SEEK_SET) == 0) {
     pos_ = data_start_;
     frames_read_ = 0;
+    clipped_frames_ = 0;
     at_end_ = false;
     return;
   }
@@ -264,6 +267,7 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
   const unsigned char* p = raw_.data();
   for (size_t f = 0; f < got; ++f) {
     double sum = 0.0;
+    bool clipped = false;
     for (int c = 0; c < ch; ++c, p += bytes) {
       double v;
       if (info_.format == kFormatFloat) {
@@ -288,8 +292,10 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
           default: v = double(int32_t(le32(p))) / 2147483648.0; break;
         }
       }
+      clipped |= std::fabs(v) >= kFullScale;
       sum += v;
     }
+    clipped_frames_ += clipped;
     const double mono = ch == 1 ? sum : sum / ch;
     if (!std::isfinite(mono)) {
       throw std::runtime_error("non-finite sample (NaN or infinity) at frame " + std::to_string(frames_read_ + int64_t(f)));

@@ -46,6 +46,8 @@ class WavReader {
   void rewind();
   // Problems met on the way that did not stop the read (a decoder's warnings, truncation).
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // Frames read so far with a channel at full scale (|v| ≥ 32767/32768): clipping.
+  int64_t clipped_frames() const { return clipped_frames_; }
 
  private:
   void open();
@@ -67,6 +69,7 @@ class WavReader {
   int64_t data_start_ = 0;
   int64_t data_bytes_ = -1;    // -1: to the end of the stream
   int64_t frames_read_ = 0;
+  int64_t clipped_frames_ = 0;
   int block_align_ = 0;
   bool at_end_ = false;
   std::vector<unsigned char> raw_;

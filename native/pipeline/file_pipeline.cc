@@ -52,6 +52,7 @@ class SignalSource {
   }
   const WavInfo& info() const { return reader_.info(); }
   const std::vector<std::string>& warnings() const { return reader_.warnings(); }
+  int64_t clipped_frames() const { return reader_.clipped_frames(); }
 
   // Replaces `block` with the next processed samples; false once the stream has ended.
   bool next(std::vector<double>& block) {
@@ -263,6 +264,43 @@ class SegmentEmitter {
   bool finished_ = false;
 };
 
+// What the report says about a file's level: measured on the signal after the high-pass,
+// before any normalization.
+class LevelStats {
+ public:
+  explicit LevelStats(int sample_rate) {
+    const SlicerSpec spec = SlicerSpec::for_rate(sample_rate);
+    hop_ = spec.hop;
+    silent_below_ = spec.threshold * spec.threshold;
+  }
+  void add(const double* x, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const double sq = x[i] * x[i];
+      peak_ = std::max(peak_, std::fabs(x[i]));
+      total_ += sq;
+      hop_sum_ += sq;
+      if (++hop_fill_ == hop_) close_hop();
+    }
+    samples_ += int64_t(n);
+  }
+  void finish(FileResult& r) {
+    if (hop_fill_ > 0) close_hop();
+    r.peak = peak_;
+    r.rms = samples_ > 0 ? std::sqrt(total_ / double(samples_)) : 0.0;
+    r.silence_share = hops_ > 0 ? double(silent_hops_) / double(hops_) : 0.0;
+  }
+
+ private:
+  void close_hop() {
+    ++hops_;
+    if (hop_sum_ / double(hop_fill_) < silent_below_) ++silent_hops_;
+    hop_sum_ = 0;
+    hop_fill_ = 0;
+  }
+  int64_t hop_ = 1, hop_fill_ = 0, hops_ = 0, silent_hops_ = 0, samples_ = 0;
+  double silent_below_ = 0, peak_ = 0, total_ = 0, hop_sum_ = 0;
+};
+
 bool needs_analysis(const PipelineOptions& o) {
   if (o.normalization == Normalization::kPre || o.cut == CutMode::kAutomatic) return true;
   if (o.normalization != Normalization::kPost) return false;
@@ -369,8 +407,10 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   }
 
   SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result);
+  LevelStats stats(o.sample_rate);
   const double pre_peak = o.normalization == Normalization::kPre ? analysis->peak : 0;
   auto emit = [&](std::vector<double>& block) {
+    stats.add(block.data(), block.size());
     if (pre_peak > 0) {
       for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
     }
@@ -396,6 +436,8 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   if (analysis && samples != analysis->samples) throw std::runtime_error("the file changed while it was read");
   result.loaded = true;
   result.samples = samples;
+  stats.finish(result);
+  result.clipped_frames = source.clipped_frames();
   result.status = FileStatus::kOk;
   for (const std::string& w : source.warnings()) result.warnings.push_back(w);
 }

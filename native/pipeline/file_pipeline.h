@@ -43,6 +43,9 @@ struct FileResult {
   bool input_float = false;
   int64_t input_frames = 0;
   double peak = 0;             // after high-pass, before normalization
+  double rms = 0;              // RMS over the whole file, same point
+  double silence_share = 0;    // share of 15 ms hops below the slicer's threshold
+  int64_t clipped_frames = 0;  // input frames with a channel at full scale
   int64_t slices = 0;          // segments written (each in both folders)
   std::vector<std::string> warnings;
 };

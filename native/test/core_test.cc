@@ -8,6 +8,11 @@
 #include "dsp/highpass.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
+#include "io/wav_reader.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
 
 using namespace voxprep;
 
@@ -25,6 +30,84 @@ static std::vector<double> noise(size_t n, unsigned seed) {
     v = (double(s >> 8) / double(1u << 24)) - 0.5;
   }
   return x;
+}
+
+
+// ---- WAV parser fuzzing -------------------------------------------------------------
+// Valid seeds in several forms, mutated many times and parsed from memory. Built with
+// -DVOXPREP_SANITIZE=ON (as CI does) AddressSanitizer turns any out-of-bounds access into
+// a failure; a hang shows as the test's timeout.
+
+static void put16(std::vector<unsigned char>& b, uint16_t v) { b.push_back(uint8_t(v)); b.push_back(uint8_t(v >> 8)); }
+static void put32(std::vector<unsigned char>& b, uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i))); }
+static void tag(std::vector<unsigned char>& b, const char* t) { b.insert(b.end(), t, t + 4); }
+
+static std::vector<unsigned char> seed_wav(int kind) {
+  const int channels = kind % 3 + 1;
+  const int format = kind == 3 ? 6 : kind == 4 ? 3 : 1;
+  const int bits = format == 6 ? 8 : format == 3 ? 32 : (kind % 2 ? 24 : 16);
+  std::vector<unsigned char> b;
+  tag(b, kind == 5 ? "RF64" : "RIFF");
+  put32(b, 0);
+  tag(b, "WAVE");
+  if (kind == 5) {
+    tag(b, "ds64"); put32(b, 28);
+    for (int i = 0; i < 28; ++i) b.push_back(i == 8 ? 64 : 0);
+  }
+  if (kind == 2) { tag(b, "JUNK"); put32(b, 5); b.insert(b.end(), 6, 0); }
+  tag(b, "fmt ");
+  const bool ext = kind == 6;
+  put32(b, ext ? 40 : 16);
+  put16(b, ext ? 0xFFFE : uint16_t(format));
+  put16(b, uint16_t(channels));
+  put32(b, 44100);
+  put32(b, uint32_t(44100 * channels * bits / 8));
+  put16(b, uint16_t(channels * bits / 8));
+  put16(b, uint16_t(bits));
+  if (ext) { put16(b, 22); put16(b, uint16_t(bits)); put32(b, 0); put16(b, uint16_t(format)); b.insert(b.end(), 14, 0x11); }
+  tag(b, "LIST"); put32(b, 3); b.insert(b.end(), 4, 'x');
+  tag(b, "data");
+  const uint32_t bytes = uint32_t(64 * channels * bits / 8);
+  put32(b, kind == 5 ? 0xFFFFFFFFu : bytes);
+  for (uint32_t i = 0; i < bytes; ++i) b.push_back(uint8_t(i * 37));
+  return b;
+}
+
+static int fuzz_wav(long iterations) {
+  unsigned state = 2024;
+  auto rnd = [&]() { state = state * 1103515245u + 12345u; return (state >> 8) & 0xFFFFFF; };
+  long parsed = 0, refused = 0;
+  std::vector<double> out;
+  for (long it = 0; it < iterations; ++it) {
+    std::vector<unsigned char> b = seed_wav(int(it % 7));
+    const int edits = 1 + int(rnd() % 6);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rnd() % b.size();
+      switch (rnd() % 6) {
+        case 0: b[at] = uint8_t(rnd()); break;                                  // a random byte
+        case 1: b[at] ^= uint8_t(1u << (rnd() % 8)); break;                     // a bit flip
+        case 2: if (at + 4 <= b.size()) { uint32_t v = rnd() % 3 == 0 ? 0xFFFFFFFFu : rnd() % 2 ? 0u : rnd(); std::memcpy(&b[at], &v, 4); } break;  // a size field
+        case 3: b.resize(at); if (b.empty()) b.push_back(0); break;             // truncation
+        case 4: b.insert(b.begin() + long(at), uint8_t(rnd())); break;          // an inserted byte
+        default: b.erase(b.begin() + long(at)); if (b.empty()) b.push_back(0); break;  // a removed byte
+      }
+    }
+    std::FILE* f = fmemopen(b.data(), b.size(), "rb");
+    try {
+      WavReader r(f, (it & 1) ? int64_t(b.size()) : -1);  // as a file, and as a stream
+      out.clear();
+      while (r.read_mono(out, 1 + rnd() % 100) > 0) {
+        if (out.size() > 1u << 20) throw std::runtime_error("runaway read");
+      }
+      ++parsed;
+    } catch (const std::runtime_error& e) {
+      if (std::string(e.what()) == "runaway read") { std::fclose(f); return -1; }
+      ++refused;
+    }
+    std::fclose(f);
+  }
+  std::printf("     fuzz: %ld mutated WAV headers, %ld read, %ld refused with a reason\n", iterations, parsed, refused);
+  return 0;
 }
 
 int main() {
@@ -71,6 +154,12 @@ int main() {
     f.push(x.data(), x.size());
     f.finish();
     check(int64_t(f.frames().size()) == 1 + (123457 + 2 * (s.win / 2) - s.win) / s.hop, "slicer frame count");
+  }
+  // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).
+  {
+    const char* env = std::getenv("VOXPREP_FUZZ_ITERATIONS");
+    const long iterations = env ? std::atol(env) : 100000;
+    check(fuzz_wav(iterations) == 0, "WAV parser survives " + std::to_string(iterations) + " mutated headers");
   }
   std::printf("%d passed, %d failed\n", passes, failures);
   return failures == 0 ? 0 : 1;

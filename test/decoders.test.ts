@@ -1,0 +1,124 @@
+// Decoding beyond WAV: the decoder processes (npm WebAssembly decoders for FLAC, MP3 and
+// Ogg Vorbis; ffmpeg for other formats) and what happens without ffmpeg. The golden parity
+// suite covers the decoders' accuracy; this one covers the plumbing and the edge cases.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findFfmpeg } from '../lib/decode/index.js';
+import { readWav, speechLike, writeWav } from './helpers/wav.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const GOLDEN = path.resolve(ROOT, '../shared/golden/dataset');
+let tmp: string;
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-decoders-'));
+});
+afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [path.join(ROOT, 'bin/voxprep.js'), 'preprocess', ...args], { encoding: 'utf8', env });
+}
+
+/** A float WAV stream like the ones decoders write: sizes 0xFFFFFFFF, read to the end. */
+function streamWav(samples: Float64Array, rate: number): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'ascii');
+  h.writeUInt32LE(0xffffffff, 4);
+  h.write('WAVEfmt ', 8, 'ascii');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(3, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 4, 28);
+  h.writeUInt16LE(4, 32);
+  h.writeUInt16LE(32, 34);
+  h.write('data', 36, 'ascii');
+  h.writeUInt32LE(0xffffffff, 40);
+  const d = Buffer.alloc(samples.length * 4);
+  samples.forEach((v, i) => d.writeFloatLE(v, i * 4));
+  return Buffer.concat([h, d]);
+}
+
+describe('decoder processes', () => {
+  it('decodes FLAC, MP3 and Ogg Vorbis files in a dataset (exit 0, slices for each)', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    for (const f of ['1/echo_48k.flac', '2/foxtrot_441.mp3', '2/golf_48k.ogg']) fs.copyFileSync(path.join(GOLDEN, f), path.join(ds, path.basename(f)));
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out, '--cut', 'skip']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(fs.readdirSync(path.join(out, 'sliced_audios')).sort()).toEqual(['0_0_0.wav', '0_1_0.wav', '0_2_0.wav']);
+  });
+
+  it('lists formats that need ffmpeg as skipped, with the reason, when ffmpeg is not on PATH', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    writeWav(path.join(ds, 'good.wav'), speechLike(16000, 2), 16000);
+    fs.writeFileSync(path.join(ds, 'talk.m4a'), Buffer.alloc(1000));
+    const emptyBin = path.join(tmp, 'bin');
+    fs.mkdirSync(emptyBin);
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out], { ...process.env, PATH: emptyBin });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/skipped: talk\.m4a: \.m4a files need ffmpeg on PATH/);
+    expect(fs.readdirSync(path.join(out, 'sliced_audios')).every((f) => f.startsWith('0_0_'))).toBe(true);
+  });
+
+  it('reads what an ffmpeg on PATH writes (a stand-in that replays a WAV stream), mixing nothing else in', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    const x = speechLike(24000, 1.5, 4);
+    // The ".opus" file holds the stream the stand-in "decodes" by copying it to stdout.
+    fs.writeFileSync(path.join(ds, 'voice.opus'), streamWav(x, 24000));
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    const standIn = path.join(bin, 'ffmpeg');
+    fs.writeFileSync(standIn, '#!/bin/sh\nwhile [ "$1" != "-i" ]; do shift; done\nexec cat "$2"\n');
+    fs.chmodSync(standIn, 0o755);
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '24000'], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
+    expect(y.length).toBe(x.length);
+    for (let i = 0; i < x.length; i++) expect(Math.abs(y[i] - Math.fround(x[i]))).toBeLessThan(1e-9);
+  });
+
+  it('reports a decoder that fails with its own message', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    writeWav(path.join(ds, 'good.wav'), speechLike(16000, 2), 16000);
+    fs.writeFileSync(path.join(ds, 'broken.aiff'), 'not audio');
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    const standIn = path.join(bin, 'ffmpeg');
+    fs.writeFileSync(standIn, '#!/bin/sh\necho "broken.aiff: Invalid data found when processing input" >&2\nexit 1\n');
+    fs.chmodSync(standIn, 0o755);
+    const r = cli([ds, '-o', path.join(tmp, 'out')], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/failed: broken\.aiff: broken\.aiff: Invalid data found when processing input/);
+  });
+
+  const ffmpeg = findFfmpeg();
+  it.skipIf(!ffmpeg)('decodes AIFF through the real ffmpeg exactly as the same audio in WAV', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    const x = speechLike(44100, 3, 8);
+    writeWav(path.join(ds, 'a.wav'), x, 44100);
+    const conv = spawnSync(ffmpeg!, ['-v', 'error', '-i', path.join(ds, 'a.wav'), path.join(ds, 'b.aiff')]);
+    expect(conv.status).toBe(0);
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const names = fs.readdirSync(path.join(out, 'sliced_audios'));
+    const fromWav = names.filter((n) => n.startsWith('0_0_')).sort();
+    const fromAiff = names.filter((n) => n.startsWith('0_1_')).sort();
+    expect(fromAiff.length).toBe(fromWav.length);
+    for (const n of fromWav) {
+      const twin = n.replace(/^0_0_/, '0_1_');
+      expect(fs.readFileSync(path.join(out, 'sliced_audios', twin)).equals(fs.readFileSync(path.join(out, 'sliced_audios', n)))).toBe(true);
+    }
+  });
+  if (!ffmpeg) console.log('decoders.test: no ffmpeg on PATH; the real-ffmpeg test is skipped (the stand-in tests still run)');
+});
