@@ -14,19 +14,21 @@
 namespace voxprep {
 namespace kernels {
 
-// Dot product with four interleaved partial sums: a fixed summation order, so results do
-// not depend on where it runs, and independent chains the compiler can pipeline.
+// Dot product with 32 interleaved partial sums (term i goes to sum i mod 32), added up in a
+// fixed tree: one summation order wherever it runs, so SSE2, AVX2, AVX-512 and GPU builds
+// give the same bits, while the independent chains keep vector units busy.
+constexpr int kDotLanes = 32;
 VOXPREP_HD double dot(const double* h, const double* x, int n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  double acc[kDotLanes] = {0};
   int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += h[i] * x[i];
-    s1 += h[i + 1] * x[i + 1];
-    s2 += h[i + 2] * x[i + 2];
-    s3 += h[i + 3] * x[i + 3];
+  for (; i + kDotLanes <= n; i += kDotLanes) {
+    for (int l = 0; l < kDotLanes; ++l) acc[l] += h[i + l] * x[i + l];
   }
-  for (; i < n; ++i) s0 += h[i] * x[i];
-  return (s0 + s1) + (s2 + s3);
+  for (int l = 0; i < n; ++i, ++l) acc[l] += h[i] * x[i];
+  for (int width = kDotLanes / 2; width > 0; width /= 2) {
+    for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+  }
+  return acc[0];
 }
 
 // One step of a direct-form II transposed IIR filter of order `order` (b and a hold

@@ -29,6 +29,26 @@ double bessel_i0(double x) {
   return sum;
 }
 
+// The run loop over tabulated phases: one dot product per output. Cloned for the vector
+// extensions the CPU may have (picked at load time); every clone computes the same bits.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int lead, const double* buf,
+                   int64_t buf_base, int64_t first, int64_t last, double* out) {
+  // floor(k·down/up) and its remainder, stepped without a division per output.
+  int64_t j0 = first * down / up;
+  int64_t phase = first * down - j0 * up;
+  const int64_t step = down / up, carry = down % up;
+  for (int64_t k = first; k < last; ++k) {
+    out[k - first] = kernels::dot(table + phase * taps, buf + (j0 - lead + 1 - buf_base), taps);
+    j0 += step;
+    phase += carry;
+    if (phase >= up) {
+      phase -= up;
+      ++j0;
+    }
+  }
+}
+
 }  // namespace
 
 int64_t resampled_length(int64_t n, int rate_in, int rate_out) {
@@ -72,13 +92,14 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
   // Kaiser's length estimate: N − 1 = (A − 7.95) / (2.285 · Δω).
   const double length = (a - 7.95) / (2.285 * 2.0 * kPi * transition);
   d->half = int(std::ceil(length / 2.0));
-  d->taps = 2 * d->half;
+  d->taps = (2 * d->half + kernels::kDotLanes - 1) / kernels::kDotLanes * kernels::kDotLanes;
+  d->lead = d->taps - d->half;
   if (d->up * d->taps <= kMaxTableEntries) {
     d->table.resize(size_t(d->up * d->taps));
     for (int64_t p = 0; p < d->up; ++p) {
       const double frac = double(p) / double(d->up);
       for (int i = 0; i < d->taps; ++i) {
-        d->table[size_t(p * d->taps + i)] = d->coefficient(d->half - 1 - i + frac);
+        d->table[size_t(p * d->taps + i)] = d->coefficient(d->lead - 1 - i + frac);
       }
     }
   }
@@ -97,8 +118,8 @@ void Resampler::reset() {
   buf_.clear();
   if (design_) {
     // The signal is zero before its first sample.
-    buf_.assign(size_t(design_->half), 0.0);
-    buf_base_ = -design_->half;
+    buf_.assign(size_t(design_->lead), 0.0);
+    buf_base_ = -design_->lead;
   } else {
     buf_base_ = 0;
   }
@@ -135,27 +156,23 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
   const ResamplerDesign& d = *design_;
   const int64_t first = n_out_;
   if (limit_out <= first) return;
-  out.reserve(out.size() + size_t(limit_out - first));
-  std::vector<double> row;
-  if (d.table.empty()) row.resize(size_t(d.taps));
-  for (int64_t k = first; k < limit_out; ++k) {
-    const int64_t pos = k * d.down;
-    const int64_t j0 = pos / d.up;
-    const int64_t phase = pos % d.up;
-    const double* x = buf_.data() + (j0 - d.half + 1 - buf_base_);
-    const double* h;
-    if (!d.table.empty()) {
-      h = d.table.data() + phase * d.taps;
-    } else {
-      const double frac = double(phase) / double(d.up);
-      for (int i = 0; i < d.taps; ++i) row[size_t(i)] = d.coefficient(d.half - 1 - i + frac);
-      h = row.data();
+  const size_t at = out.size();
+  out.resize(at + size_t(limit_out - first));
+  if (!d.table.empty()) {
+    run_polyphase(d.table.data(), d.taps, d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
+  } else {
+    std::vector<double> row(size_t(d.taps));
+    for (int64_t k = first; k < limit_out; ++k) {
+      const int64_t pos = k * d.down;
+      const int64_t j0 = pos / d.up;
+      const double frac = double(pos % d.up) / double(d.up);
+      for (int i = 0; i < d.taps; ++i) row[size_t(i)] = d.coefficient(d.lead - 1 - i + frac);
+      out[at + size_t(k - first)] = kernels::dot(row.data(), buf_.data() + (j0 - d.lead + 1 - buf_base_), d.taps);
     }
-    out.push_back(kernels::dot(h, x, d.taps));
   }
   n_out_ = limit_out;
   // Drop input no later output can reach, in large steps to keep erasing cheap.
-  const int64_t keep_from = (n_out_ * d.down) / d.up - d.half + 1;
+  const int64_t keep_from = (n_out_ * d.down) / d.up - d.lead + 1;
   const int64_t drop = keep_from - buf_base_;
   if (drop > 65536 && drop * 2 > int64_t(buf_.size())) {
     buf_.erase(buf_.begin(), buf_.begin() + drop);

@@ -35,8 +35,12 @@ struct ResamplerSpec {
 struct ResamplerDesign {
   int rate_in = 0, rate_out = 0;
   int64_t up = 1, down = 1;  // rate_out / rate_in = up / down, reduced
-  int half = 0;              // taps on each side of the output instant, in input samples
-  int taps = 0;              // 2 · half
+  int half = 0;              // the prototype's half length, in input samples
+  // Taps per output: `lead` inputs up to and including floor(k·down/up), then `half` after
+  // it. lead ≥ half pads the row with zero coefficients to a whole number of dot-product
+  // lanes, so the run loop has no scalar tail.
+  int lead = 0;
+  int taps = 0;              // lead + half
   double cutoff = 0;         // cycles per input sample
   double beta = 0;           // Kaiser window shape
   // taps × up coefficients, row p for output phase p / up; empty when `up` is too large

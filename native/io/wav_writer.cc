@@ -88,7 +88,7 @@ void WavWriter::flush_buffer() {
   buffer_.clear();
 }
 
-void WavWriter::commit() {
+void WavWriter::finish() {
   flush_buffer();
   unsigned char header[kHeaderBytes];
   make_header(header, sample_rate_, uint32_t(frames_));
@@ -99,10 +99,27 @@ void WavWriter::commit() {
   const int closed = std::fclose(file_);
   file_ = nullptr;
   if (closed != 0) throw std::runtime_error("cannot write " + final_path_ + ": " + std::strerror(errno));
-  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
-    throw std::runtime_error("cannot rename into " + final_path_ + ": " + std::strerror(errno));
-  }
   done_ = true;
+}
+
+OutputSet::~OutputSet() {
+  if (!published_) {
+    for (const auto& f : files_) ::unlink(f.first.c_str());
+  }
+}
+
+void OutputSet::publish() {
+  for (size_t i = 0; i < files_.size(); ++i) {
+    if (std::rename(files_[i].first.c_str(), files_[i].second.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      // Undo: this input file's outputs appear all together or not at all.
+      for (size_t j = 0; j < i; ++j) ::unlink(files_[j].second.c_str());
+      for (size_t j = i; j < files_.size(); ++j) ::unlink(files_[j].first.c_str());
+      published_ = true;
+      throw std::runtime_error("cannot rename into " + files_[i].second + ": " + why);
+    }
+  }
+  published_ = true;
 }
 
 void WavWriter::abort() {

@@ -108,14 +108,15 @@ class SegmentOutput {
     resampler_.push(x, n, scratch_);
     at16k_.write(scratch_.data(), scratch_.size());
   }
-  // Renames both files into place; returns their paths.
-  std::vector<std::string> commit() {
+  // Completes both files under their temporary names and hands them to `outputs`.
+  void finish(OutputSet& outputs) {
     scratch_.clear();
     resampler_.finish(scratch_);
     at16k_.write(scratch_.data(), scratch_.size());
-    at16k_.commit();
-    sr_.commit();
-    return {at16k_.path(), sr_.path()};
+    at16k_.finish();
+    sr_.finish();
+    outputs.add(sr_);
+    outputs.add(at16k_);
   }
 
  private:
@@ -133,13 +134,8 @@ class SegmentEmitter {
     max_buffered_ = int64_t(kMaxBufferedSegmentSeconds * o.sample_rate);
   }
 
-  ~SegmentEmitter() {
-    // Unfinished: remove everything this file wrote.
-    if (!finished_) {
-      open_.clear();
-      for (const std::string& path : committed_) ::unlink(path.c_str());
-    }
-  }
+  // Renames every output of the file into place, together.
+  void publish() { outputs_.publish(); }
 
   void feed(const double* x, size_t n) {
     const int64_t end = pos_ + int64_t(n);
@@ -171,7 +167,6 @@ class SegmentEmitter {
     }
     close_reached();
     if (!open_.empty()) throw std::logic_error("segment reaches past the end of the signal");
-    finished_ = true;
   }
 
  private:
@@ -245,7 +240,7 @@ class SegmentEmitter {
       seg.out = std::make_unique<SegmentOutput>(o_, seg.name);
       seg.out->write(seg.samples.data(), seg.samples.size());
     }
-    for (std::string& path : seg.out->commit()) committed_.push_back(std::move(path));
+    seg.out->finish(outputs_);
     ++result_.slices;
   }
 
@@ -260,8 +255,9 @@ class SegmentEmitter {
   bool have_pending_ = false;
   std::vector<std::unique_ptr<Open>> open_;
   std::vector<double> scratch_;
-  std::vector<std::string> committed_;
-  bool finished_ = false;
+  // This file's finished outputs, published together at the end; if the file fails first,
+  // the set removes them (and the open segments' writers remove their own).
+  OutputSet outputs_;
 };
 
 // What the report says about a file's level: measured on the signal after the high-pass,
@@ -434,6 +430,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   }
   emitter.finish();
   if (analysis && samples != analysis->samples) throw std::runtime_error("the file changed while it was read");
+  emitter.publish();
   result.loaded = true;
   result.samples = samples;
   stats.finish(result);
