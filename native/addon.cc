@@ -45,6 +45,14 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
   for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
   o.Set("warnings", warnings);
+  Napi::Object times = Napi::Object::New(env);
+  times.Set("decode", r.times.decode);
+  times.Set("resample", r.times.resample);
+  times.Set("highpass", r.times.highpass);
+  times.Set("analysis", r.times.analysis);
+  times.Set("resample16k", r.times.resample16k);
+  times.Set("write", r.times.write);
+  o.Set("times", times);
   return o;
 }
 

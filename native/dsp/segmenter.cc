@@ -4,6 +4,12 @@
 
 namespace voxprep {
 
+SegmentPlan SegmentPlan::none() {
+  SegmentPlan p;
+  p.mode_ = CutMode::kAutomatic;
+  return p;
+}
+
 SegmentPlan SegmentPlan::skip() {
   SegmentPlan p;
   p.mode_ = CutMode::kSkip;

@@ -28,6 +28,7 @@ struct AutomaticPieceSpec {
 // complete once the stream has reached their end.
 class SegmentPlan {
  public:
+  static SegmentPlan none();  // no segments (automatic mode cuts as it streams)
   static SegmentPlan skip();
   static SegmentPlan simple(int sample_rate, double chunk_seconds, double overlap_seconds);
   static SegmentPlan automatic(int sample_rate, const std::vector<std::pair<int64_t, int64_t>>& chunks);

@@ -1,6 +1,7 @@
 #include "pipeline/file_pipeline.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <stdexcept>
 #include <unistd.h>
 
+#include "dsp/automatic_cut.h"
 #include "dsp/highpass.h"
 #include "dsp/kernels.h"
 #include "dsp/resampler.h"
@@ -29,6 +31,17 @@ constexpr double kMaxBufferedSegmentSeconds = 30.0;
 // The reference's rejection rule for normalization.
 constexpr double kMaxNormalizablePeak = 2.5;
 
+// Adds the time until the end of its scope to one stage's total.
+class StageTimer {
+ public:
+  explicit StageTimer(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~StageTimer() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 double peak_of(const double* x, size_t n) {
   double p = 0;
   for (size_t i = 0; i < n; ++i) p = std::max(p, std::fabs(x[i]));
@@ -45,9 +58,10 @@ std::string normalization_refusal(double peak) {
 // decode → mono → resample → high-pass, block by block; replayable from the start.
 class SignalSource {
  public:
-  SignalSource(const FileJob& job, int sample_rate, bool highpass)
+  SignalSource(const FileJob& job, int sample_rate, bool highpass, StageTimes& times)
       : reader_(job.decoder.empty() ? WavReader(job.path) : WavReader(job.path, job.decoder)),
-        resampler_(reader_.info().sample_rate, sample_rate) {
+        resampler_(reader_.info().sample_rate, sample_rate),
+        times_(times) {
     if (highpass) highpass_.emplace(double(sample_rate));
   }
   const WavInfo& info() const { return reader_.info(); }
@@ -59,13 +73,24 @@ class SignalSource {
     block.clear();
     if (done_) return false;
     input_.clear();
-    if (reader_.read_mono(input_, kReadBlockFrames) > 0) {
-      resampler_.push(input_.data(), input_.size(), block);
-    } else {
-      resampler_.finish(block);
-      done_ = true;
+    size_t got;
+    {
+      StageTimer t(times_.decode);
+      got = reader_.read_mono(input_, kReadBlockFrames);
     }
-    if (highpass_) highpass_->process(block.data(), block.size());
+    {
+      StageTimer t(times_.resample);
+      if (got > 0) {
+        resampler_.push(input_.data(), input_.size(), block);
+      } else {
+        resampler_.finish(block);
+        done_ = true;
+      }
+    }
+    if (highpass_) {
+      StageTimer t(times_.highpass);
+      highpass_->process(block.data(), block.size());
+    }
     return true;
   }
 
@@ -82,13 +107,13 @@ class SignalSource {
   std::optional<Highpass> highpass_;
   std::vector<double> input_;
   bool done_ = false;
+  StageTimes& times_;
 };
 
 // What the first pass learns about the processed signal.
 struct Analysis {
   int64_t samples = 0;
   double peak = 0;
-  std::vector<double> rms;                 // automatic mode's slicer frames
   std::map<int64_t, double> window_peaks;  // simple mode's long windows (post normalization)
   std::vector<double> cache;               // the whole signal, when it is short
   bool cached = false;
@@ -97,21 +122,30 @@ struct Analysis {
 // One output segment, written at the target rate and, resampled on its own, at 16 kHz.
 class SegmentOutput {
  public:
-  SegmentOutput(const PipelineOptions& o, const std::string& name)
+  SegmentOutput(const PipelineOptions& o, const std::string& name, StageTimes& times)
       : sr_(o.out_dir + "/" + OutputLayout::kSlicedDir + "/" + name, o.sample_rate),
         at16k_(o.out_dir + "/" + OutputLayout::kSliced16kDir + "/" + name, OutputLayout::kRate16k),
-        resampler_(o.sample_rate, OutputLayout::kRate16k) {}
+        resampler_(o.sample_rate, OutputLayout::kRate16k),
+        times_(times) {}
 
   void write(const double* x, size_t n) {
-    sr_.write(x, n);
     scratch_.clear();
-    resampler_.push(x, n, scratch_);
+    {
+      StageTimer t(times_.resample16k);
+      resampler_.push(x, n, scratch_);
+    }
+    StageTimer t(times_.write);
+    sr_.write(x, n);
     at16k_.write(scratch_.data(), scratch_.size());
   }
   // Completes both files under their temporary names and hands them to `outputs`.
   void finish(OutputSet& outputs) {
     scratch_.clear();
-    resampler_.finish(scratch_);
+    {
+      StageTimer t(times_.resample16k);
+      resampler_.finish(scratch_);
+    }
+    StageTimer t(times_.write);
     at16k_.write(scratch_.data(), scratch_.size());
     at16k_.finish();
     sr_.finish();
@@ -123,6 +157,7 @@ class SegmentOutput {
   WavWriter sr_, at16k_;
   Resampler resampler_;
   std::vector<double> scratch_;
+  StageTimes& times_;
 };
 
 // Takes the processed signal in order and turns the plan's segments into files.
@@ -179,13 +214,25 @@ class SegmentEmitter {
     std::unique_ptr<SegmentOutput> out;
   };
 
-  void open(const Segment& s) {
+
+ public:
+  // Writes a segment whose samples are all at hand (automatic mode's pieces).
+  void write_complete(const Segment& s, const double* x) {
+    Open* seg = open(s);
+    if (!seg) return;
+    take(*seg, x, size_t(s.end - s.begin));
+    close(*seg);
+    open_.pop_back();
+  }
+
+ private:
+  Open* open(const Segment& s) {
     auto seg = std::make_unique<Open>();
     seg->segment = s;
     seg->name = OutputLayout::slice_name(job_.sid, job_.idx0, s.idx1);
     if (s.end != Segment::kToEnd && s.end <= s.begin) {
       result_.warnings.push_back(seg->name + ": empty segment, not written");
-      return;
+      return nullptr;
     }
     if (o_.normalization == Normalization::kPost) {
       // Open-ended segments (skip mode) only occur with an analysis pass behind them.
@@ -197,12 +244,13 @@ class SegmentEmitter {
         const std::string refusal = normalization_refusal(seg->peak);
         if (!refusal.empty()) {
           result_.warnings.push_back(seg->name + ": not written, " + refusal);
-          return;
+          return nullptr;
         }
       }
     }
-    if (!seg->buffered) seg->out = std::make_unique<SegmentOutput>(o_, seg->name);
+    if (!seg->buffered) seg->out = std::make_unique<SegmentOutput>(o_, seg->name, result_.times);
     open_.push_back(std::move(seg));
+    return open_.back().get();
   }
 
   void take(Open& seg, const double* x, size_t n) {
@@ -237,7 +285,7 @@ class SegmentEmitter {
         return;
       }
       for (double& v : seg.samples) v = kernels::normalize_sample(v, peak);
-      seg.out = std::make_unique<SegmentOutput>(o_, seg.name);
+      seg.out = std::make_unique<SegmentOutput>(o_, seg.name, result_.times);
       seg.out->write(seg.samples.data(), seg.samples.size());
     }
     seg.out->finish(outputs_);
@@ -297,17 +345,18 @@ class LevelStats {
   double silent_below_ = 0, peak_ = 0, total_ = 0, hop_sum_ = 0;
 };
 
+// A first pass is needed only for a peak that must be known before writing: the whole
+// file's (pre normalization; post with skip, where the segment is the file), or long simple
+// windows' (post). Everything else, automatic cutting included, is one streaming pass.
 bool needs_analysis(const PipelineOptions& o) {
-  if (o.normalization == Normalization::kPre || o.cut == CutMode::kAutomatic) return true;
+  if (o.normalization == Normalization::kPre) return true;
   if (o.normalization != Normalization::kPost) return false;
   if (o.cut == CutMode::kSkip) return true;
   return o.chunk_seconds > kMaxBufferedSegmentSeconds;
 }
 
-Analysis analyze(SignalSource& source, const PipelineOptions& o) {
+Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& times) {
   Analysis a;
-  std::optional<RmsFramer> framer;
-  if (o.cut == CutMode::kAutomatic) framer.emplace(SlicerSpec::for_rate(o.sample_rate));
   const bool window_peaks = o.normalization == Normalization::kPost && o.cut == CutMode::kSimple;
   const SegmentPlan simple = window_peaks
                                  ? SegmentPlan::simple(o.sample_rate, o.chunk_seconds, o.overlap_seconds)
@@ -315,11 +364,11 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o) {
   a.cached = true;
   std::vector<double> block;
   while (source.next(block)) {
+    StageTimer t(times.analysis);
     const int64_t pos = a.samples;
     const size_t n = block.size();
     a.samples += int64_t(n);
     a.peak = std::max(a.peak, peak_of(block.data(), n));
-    if (framer) framer->push(block.data(), n);
     if (window_peaks && n > 0) {
       const int64_t len = simple.window_length(), step = simple.window_step();
       const int64_t first = pos - len + 1 <= 0 ? 0 : (pos - len + 1 + step - 1) / step;
@@ -338,15 +387,11 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o) {
       }
     }
   }
-  if (framer) {
-    framer->finish();
-    a.rms = framer->frames();
-  }
   return a;
 }
 
 void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) {
-  SignalSource source(job, o.sample_rate, o.highpass);
+  SignalSource source(job, o.sample_rate, o.highpass, result.times);
   const WavInfo& info = source.info();
   result.input_rate = info.sample_rate;
   result.input_channels = info.channels;
@@ -368,10 +413,8 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   }
 
   std::optional<Analysis> analysis;
-  // A stream of unknown length (a decoder's) is measured first, so that a file too short
-  // to keep is known before anything is written.
-  if (needs_analysis(o) || info.frames < 0) {
-    analysis = analyze(source, o);
+  if (needs_analysis(o)) {
+    analysis = analyze(source, o, result.times);
     result.loaded = true;
     result.samples = analysis->samples;
     result.peak = analysis->peak;
@@ -386,31 +429,37 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
     }
   }
 
-  SegmentPlan plan = SegmentPlan::skip();
-  if (o.cut == CutMode::kSimple) {
-    plan = SegmentPlan::simple(o.sample_rate, o.chunk_seconds, o.overlap_seconds);
-  } else if (o.cut == CutMode::kAutomatic) {
-    // The slicer sees the signal after pre normalization. That normalization is a positive
-    // scale (x/peak·0.675 + 0.25·x), so the frames' RMS scales by the same factor.
-    std::vector<double> rms = analysis->rms;
-    if (o.normalization == Normalization::kPre) {
-      const double scale = 1.0 / analysis->peak * (kernels::kNormalizeTarget * kernels::kNormalizeAlpha) +
-                           (1 - kernels::kNormalizeAlpha);
-      for (double& v : rms) v *= scale;
-    }
-    const auto chunks = slice_chunks(rms, analysis->samples, SlicerSpec::for_rate(o.sample_rate));
-    plan = SegmentPlan::automatic(o.sample_rate, chunks);
-  }
+  // Automatic mode's segments come from the streaming cutter; the plan serves the others.
+  SegmentPlan plan = o.cut == CutMode::kSimple ? SegmentPlan::simple(o.sample_rate, o.chunk_seconds, o.overlap_seconds)
+                     : o.cut == CutMode::kSkip ? SegmentPlan::skip()
+                                               : SegmentPlan::none();
+  std::optional<AutomaticCutter> cutter;
+  if (o.cut == CutMode::kAutomatic) cutter.emplace(o.sample_rate);
 
   SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result);
   LevelStats stats(o.sample_rate);
   const double pre_peak = o.normalization == Normalization::kPre ? analysis->peak : 0;
+  // The slicer sees the signal after pre normalization.
+  const AutomaticCutter::Emit write_piece = [&](const Segment& s, const double* x) { emitter.write_complete(s, x); };
   auto emit = [&](std::vector<double>& block) {
     stats.add(block.data(), block.size());
     if (pre_peak > 0) {
       for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
     }
-    emitter.feed(block.data(), block.size());
+    if (cutter) {
+      // The cutter's own time is analysis; the pieces it writes are timed by their stages.
+      double writing = 0, cutting = 0;
+      {
+        StageTimer t(cutting);
+        cutter->push(block.data(), block.size(), [&](const Segment& s, const double* x) {
+          StageTimer w(writing);
+          write_piece(s, x);
+        });
+      }
+      result.times.analysis += cutting - writing;
+    } else {
+      emitter.feed(block.data(), block.size());
+    }
   };
   int64_t samples = 0;
   std::vector<double> block;
@@ -428,8 +477,16 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
       emit(block);
     }
   }
+  if (cutter) cutter->finish(write_piece);
   emitter.finish();
   if (analysis && samples != analysis->samples) throw std::runtime_error("the file changed while it was read");
+  // Too short to hold one analysis frame: nothing a model can learn from. Its outputs (if
+  // any) are still unpublished, and go when the emitter does.
+  if (samples < min_samples) {
+    result.loaded = true;
+    result.samples = samples;
+    return too_short(samples);
+  }
   emitter.publish();
   result.loaded = true;
   result.samples = samples;

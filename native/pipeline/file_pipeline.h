@@ -33,6 +33,16 @@ struct FileJob {
 
 enum class FileStatus { kOk, kFailed, kRejected, kSkipped };
 
+// Seconds of thread time each stage took for one file (for the benchmark's breakdown).
+struct StageTimes {
+  double decode = 0;       // reading and decoding, mixing to mono
+  double resample = 0;     // to the target rate
+  double highpass = 0;
+  double analysis = 0;     // RMS frames, peaks, the slicer
+  double resample16k = 0;  // each segment to 16 kHz
+  double write = 0;        // normalizing, converting and writing segments
+};
+
 struct FileResult {
   FileStatus status = FileStatus::kFailed;
   std::string error;           // why it failed or was rejected
@@ -48,6 +58,7 @@ struct FileResult {
   int64_t clipped_frames = 0;  // input frames with a channel at full scale
   int64_t slices = 0;          // segments written (each in both folders)
   std::vector<std::string> warnings;
+  StageTimes times;
 };
 
 // Runs one file. Never throws: errors come back in the result, and whatever the file had

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "dsp/automatic_cut.h"
 #include "dsp/highpass.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
@@ -110,6 +111,63 @@ static int fuzz_wav(long iterations) {
   return 0;
 }
 
+
+// ---- automatic cut: streaming equals batch ---------------------------------------------
+// A signal of loud bursts and silences of the given lengths (seconds, alternating).
+static std::vector<double> bursts(int sr, const std::vector<double>& pattern, unsigned seed) {
+  std::vector<double> x;
+  unsigned s = seed;
+  for (size_t k = 0; k < pattern.size(); ++k) {
+    const size_t n = size_t(pattern[k] * sr);
+    for (size_t i = 0; i < n; ++i) {
+      s = s * 1664525u + 1013904223u;
+      const double noise = (double(s >> 8) / double(1u << 24) - 0.5) * 1e-4;
+      x.push_back(k % 2 == 0 ? 0.3 * std::sin(0.05 * double(x.size())) + noise : noise * 0.01);
+    }
+  }
+  return x;
+}
+
+static bool automatic_stream_matches_batch(int sr, const std::vector<double>& x, unsigned seed, size_t* max_held) {
+  RmsFramer framer(SlicerSpec::for_rate(sr));
+  framer.push(x.data(), x.size());
+  framer.finish();
+  SegmentPlan plan = SegmentPlan::automatic(sr, slice_chunks(framer.frames(), int64_t(x.size()), SlicerSpec::for_rate(sr)));
+  std::vector<Segment> want;
+  for (Segment seg; plan.next(seg);) want.push_back(seg);
+
+  std::vector<Segment> got;
+  bool same_samples = true;
+  AutomaticCutter cutter(sr);
+  auto emit = [&](const Segment& seg, const double* p) {
+    got.push_back(seg);
+    for (int64_t i = seg.begin; i < seg.end; ++i) same_samples &= p[i - seg.begin] == x[size_t(i)];
+  };
+  unsigned s = seed;
+  for (size_t at = 0; at < x.size();) {
+    s = s * 1664525u + 1013904223u;
+    const size_t n = std::min(x.size() - at, size_t(1 + (s >> 8) % 50000));
+    cutter.push(x.data() + at, n, emit);
+    *max_held = std::max(*max_held, cutter.held());
+    at += n;
+  }
+  cutter.finish(emit);
+  bool same = got.size() == want.size() && same_samples;
+  for (size_t i = 0; same && i < got.size(); ++i) {
+    same = got[i].begin == want[i].begin && got[i].end == want[i].end && got[i].idx1 == want[i].idx1;
+  }
+  if (!same) {
+    std::printf("     streaming %zu segments, batch %zu\n", got.size(), want.size());
+    for (size_t i = 0; i < std::max(got.size(), want.size()); ++i) {
+      std::printf("       %lld..%lld #%lld   %lld..%lld #%lld\n", i < got.size() ? (long long)got[i].begin : -1LL,
+                  i < got.size() ? (long long)got[i].end : -1LL, i < got.size() ? (long long)got[i].idx1 : -1LL,
+                  i < want.size() ? (long long)want[i].begin : -1LL, i < want.size() ? (long long)want[i].end : -1LL,
+                  i < want.size() ? (long long)want[i].idx1 : -1LL);
+    }
+  }
+  return same;
+}
+
 int main() {
   // Streaming in uneven blocks gives the same samples as one call.
   const int pairs[][2] = {{48000, 40000}, {44100, 40000}, {40000, 16000}, {16000, 40000}, {22050, 48000}};
@@ -154,6 +212,30 @@ int main() {
     f.push(x.data(), x.size());
     f.finish();
     check(int64_t(f.frames().size()) == 1 + (123457 + 2 * (s.win / 2) - s.win) / s.hop, "slicer frame count");
+  }
+  // Automatic cut: the streaming cutter hands out exactly the batch slicer's segments.
+  {
+    const std::vector<std::vector<double>> patterns = {
+        {5, 0.2, 4, 0.6, 7, 1.1, 3, 3, 2},        // short, medium, long silences
+        {0, 2.5, 6, 0.45, 2, 30, 5, 0.3},          // leading silence, a very long one, trailing
+        {0, 40, 1, 0.1},                           // silence first, for long
+        {12},                                      // no silence at all
+        {2, 0.5, 0.3, 0.5, 0.2, 0.5, 8, 10},       // quick alternation, long silent end
+        {1, 0.41, 1, 0.41, 1, 0.41, 1, 0.41, 4},   // runs right at min_interval
+    };
+    for (int sr : {40000, 44100, 32000, 48000}) {
+      for (size_t k = 0; k < patterns.size(); ++k) {
+        size_t held = 0;
+        const auto x = bursts(sr, patterns[k], unsigned(k + 1));
+        const bool same = automatic_stream_matches_batch(sr, x, unsigned(7 * k + 3), &held);
+        check(same, "automatic cut streams like the batch slicer (" + std::to_string(sr) + " Hz, pattern " + std::to_string(k) + ")");
+        if (k == 1 || k == 2) {
+          // A 30 s or 40 s silence is not held in memory: the bound is a few seconds.
+          check(held < size_t(sr * 12), "automatic cut holds at most a few seconds (" + std::to_string(held) + " samples, " +
+                                            std::to_string(sr) + " Hz, pattern " + std::to_string(k) + ")");
+        }
+      }
+    }
   }
   // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).
   {

@@ -1,0 +1,187 @@
+#include "dsp/automatic_cut.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace voxprep {
+
+AutomaticCutter::AutomaticCutter(int sample_rate) : spec_(SlicerSpec::for_rate(sample_rate)) {
+  // The same expressions as SegmentPlan::automatic.
+  const double sr = sample_rate;
+  step_ = sr * (AutomaticPieceSpec::kPieceSeconds - AutomaticPieceSpec::kOverlapSeconds);
+  longer_than_ = (AutomaticPieceSpec::kPieceSeconds + AutomaticPieceSpec::kOverlapSeconds) * sr;
+  piece_ = int64_t(AutomaticPieceSpec::kPieceSeconds * sr);
+}
+
+int64_t AutomaticCutter::argmin(int64_t from, int64_t to) const {
+  to = std::min<int64_t>(to, int64_t(rms_.size()) - 1);
+  int64_t best = from;
+  for (int64_t i = from + 1; i <= to; ++i) {
+    if (rms_[size_t(i)] < rms_[size_t(best)]) best = i;
+  }
+  return best;
+}
+
+int64_t AutomaticCutter::next_piece_start() const { return chunk_begin_ + int64_t(step_ * double(piece_index_)); }
+
+const double* AutomaticCutter::samples(int64_t begin, int64_t end) const {
+  if (frozen_ && begin >= frozen_base_ && end <= frozen_base_ + int64_t(frozen_samples_.size())) {
+    return frozen_samples_.data() + (begin - frozen_base_);
+  }
+  if (begin < hist_base_ || end > n_) throw std::logic_error("automatic cut: segment samples no longer held");
+  return hist_.data() + (begin - hist_base_);
+}
+
+void AutomaticCutter::push(const double* x, size_t n, const Emit& emit) {
+  hist_.insert(hist_.end(), x, x + n);
+  n_ += int64_t(n);
+  // Frame t covers samples [t·hop − win/2, t·hop − win/2 + win), zero before the start.
+  const int64_t pad = spec_.win / 2;
+  for (;;) {
+    const int64_t t = int64_t(rms_.size());
+    const int64_t from = t * spec_.hop - pad, to = from + spec_.win;
+    if (to > n_) break;
+    double sum = 0;
+    for (int64_t k = std::max<int64_t>(from, 0); k < to; ++k) sum += hist_[size_t(k - hist_base_)] * hist_[size_t(k - hist_base_)];
+    rms_.push_back(std::sqrt(sum / double(spec_.win)));
+    walk_frame(t, emit);
+  }
+  if (chunk_open_) {
+    // Pieces ending well before any possible end of the open chunk are final.
+    const int64_t bound = (silence_start_ >= 0 ? silence_start_ : int64_t(rms_.size())) * spec_.hop;
+    while (!frozen_ && double(bound - next_piece_start()) > longer_than_) {
+      const int64_t start = next_piece_start();
+      emit(Segment{start, start + piece_, idx1_++}, samples(start, start + piece_));
+      ++piece_index_;
+    }
+  }
+  trim();
+}
+
+void AutomaticCutter::walk_frame(int64_t i, const Emit& emit) {
+  // The reference's walk (see slice_chunks), one frame at a time.
+  const int64_t msk = spec_.max_sil_kept;
+  if (rms_[size_t(i)] < spec_.threshold) {
+    if (silence_start_ < 0) silence_start_ = i;
+    maybe_freeze(i);
+    return;
+  }
+  if (silence_start_ < 0) return;
+  const int64_t s = silence_start_;
+  const bool leading = s == 0 && i > msk;
+  const bool needs_cut = i - s >= spec_.min_interval && i - clip_start_ >= spec_.min_length;
+  if (!leading && !needs_cut) {
+    silence_start_ = -1;
+    return;
+  }
+  int64_t a, b;
+  if (i - s <= msk) {
+    const int64_t p = argmin(s, i);
+    a = s == 0 ? 0 : p;
+    b = p;
+  } else if (i - s <= 2 * msk) {
+    const int64_t p = argmin(i - msk, s + msk);
+    const int64_t l = argmin(s, s + msk);
+    const int64_t r = argmin(i - msk, i);
+    a = s == 0 ? 0 : std::min(l, p);
+    b = s == 0 ? r : std::max(r, p);
+  } else {
+    a = s == 0 ? 0 : argmin(s, s + msk);
+    b = argmin(i - msk, i);
+  }
+  clip_start_ = b;
+  silence_start_ = -1;
+  add_tag(a, b, emit);
+}
+
+void AutomaticCutter::add_tag(int64_t start, int64_t end, const Emit& emit) {
+  // The open chunk ends where this silence starts; the reference keeps no chunk before a
+  // first silence that starts at the very beginning.
+  if (have_tag_ || start > 0) emit_pieces(std::min(n_, start * spec_.hop), emit);
+  have_tag_ = true;
+  last_tag_end_ = end;
+  frozen_ = false;
+  frozen_samples_.clear();
+  chunk_begin_ = end * spec_.hop;
+  piece_index_ = 0;
+  chunk_open_ = true;
+}
+
+void AutomaticCutter::emit_pieces(int64_t chunk_end, const Emit& emit) {
+  const int64_t end = std::max(chunk_end, chunk_begin_);
+  for (;;) {
+    const int64_t start = next_piece_start();
+    ++piece_index_;
+    if (double(end - start) > longer_than_) {
+      emit(Segment{start, start + piece_, idx1_++}, samples(start, start + piece_));
+    } else {
+      emit(Segment{start, end, idx1_++}, end > start ? samples(start, end) : nullptr);
+      break;
+    }
+  }
+  chunk_open_ = false;
+}
+
+void AutomaticCutter::maybe_freeze(int64_t i) {
+  const int64_t s = silence_start_, msk = spec_.max_sil_kept;
+  if (frozen_ || !chunk_open_) return;
+  // From here on this run is certain to end in a tag (long run, cut certain) whose start
+  // lies in [s, s + msk] and whose end lies at or after i − msk.
+  const bool certain = i - s > 2 * msk + 1 && i - s >= spec_.min_interval &&
+                       (s == 0 || i - clip_start_ >= spec_.min_length);
+  if (!certain) return;
+  frozen_base_ = std::min(next_piece_start(), (s + msk + 1) * spec_.hop);
+  const int64_t frozen_end = std::min(n_, (s + msk + 1) * spec_.hop);
+  if (frozen_base_ < hist_base_) throw std::logic_error("automatic cut: frozen samples no longer held");
+  frozen_samples_.assign(hist_.begin() + (frozen_base_ - hist_base_), hist_.begin() + (frozen_end - hist_base_));
+  frozen_ = true;
+}
+
+void AutomaticCutter::trim() {
+  const int64_t next_frame = int64_t(rms_.size());
+  int64_t keep = next_frame * spec_.hop - spec_.win / 2;  // the next RMS frame's first sample
+  if (frozen_) {
+    keep = std::min(keep, (next_frame - spec_.max_sil_kept) * spec_.hop);  // where the next chunk may begin
+  } else if (chunk_open_) {
+    keep = std::min(keep, next_piece_start());
+  } else {
+    keep = std::min(keep, chunk_begin_);
+  }
+  keep = std::max(keep, hist_base_);
+  const int64_t drop = keep - hist_base_;
+  if (drop > 65536 && drop * 2 > int64_t(hist_.size())) {
+    hist_.erase(hist_.begin(), hist_.begin() + drop);
+    hist_base_ = keep;
+  }
+}
+
+void AutomaticCutter::finish(const Emit& emit) {
+  // The frames that reach past the end (zeros there), then the end of the walk.
+  const int64_t pad = spec_.win / 2;
+  const int64_t total = 1 + (n_ + 2 * pad - spec_.win) / spec_.hop;
+  while (int64_t(rms_.size()) < total) {
+    const int64_t t = int64_t(rms_.size());
+    const int64_t from = t * spec_.hop - pad, to = std::min(from + spec_.win, n_);
+    double sum = 0;
+    for (int64_t k = std::max<int64_t>(from, hist_base_); k < to; ++k) sum += hist_[size_t(k - hist_base_)] * hist_[size_t(k - hist_base_)];
+    rms_.push_back(std::sqrt(sum / double(spec_.win)));
+    walk_frame(t, emit);
+  }
+  // The reference compares the sample count with a frame count here: a tiny file is one chunk.
+  if (n_ <= spec_.min_length) {
+    chunk_begin_ = 0;
+    piece_index_ = 0;
+    idx1_ = 0;
+    frozen_ = false;
+    emit_pieces(n_, emit);
+    return;
+  }
+  if (silence_start_ >= 0 && total - silence_start_ >= spec_.min_interval) {
+    const int64_t p = argmin(silence_start_, std::min(total, silence_start_ + spec_.max_sil_kept));
+    add_tag(p, total + 1, emit);
+  }
+  if (!have_tag_ || last_tag_end_ < total) emit_pieces(std::min(n_, total * spec_.hop), emit);
+}
+
+}  // namespace voxprep
