@@ -75,7 +75,8 @@ async function main(file: string): Promise<void> {
     decoder.free();
   }
   if (frames === 0) throw new Error(`no audio could be decoded (not a valid ${decoder.name} file?)`);
-  decoder.check?.(frames);
+  const mismatch = decoder.check?.(frames);
+  if (mismatch) process.stderr.write(`warning: ${mismatch}\n`);
 }
 
 const file = process.argv[2];

@@ -1,5 +1,6 @@
 // The npm WebAssembly decoders behind one small streaming interface, with the corrections
 // that make their output agree with libsndfile's (the golden reference's decoder).
+import { FlacFrameSplitter } from './flac-frames.js';
 export interface Decoded {
   channels: Float32Array[];
   frames: number;
@@ -14,8 +15,11 @@ export interface StreamDecoder {
   decode(chunk: Uint8Array): Promise<Decoded>;
   flush(): Promise<Decoded>;
   free(): void;
-  /** Checks the total decoded against what the stream declared, where it declares it. */
-  check?(frames: number): void;
+  /**
+   * Checks the total decoded against what the stream declares, where it declares it:
+   * returns a warning, or throws when the stream is not what its extension says.
+   */
+  check?(frames: number): string | undefined;
 }
 
 /** Extensions decoded by the npm decoders (everything else is WAV, or ffmpeg's). */
@@ -41,24 +45,61 @@ function describe(raw: RawDecoded, scale: number): Decoded {
   };
 }
 
+/** Where a frame starts, in seconds, for messages. */
+const at = (samples: number, rate: number) => (rate > 0 ? ` (at ${(samples / rate).toFixed(2)} s)` : '');
+
 export async function decoderFor(ext: string): Promise<StreamDecoder> {
   if (ext === '.flac') {
     const { FLACDecoder } = await import('@wasm-audio-decoders/flac');
     const d = new FLACDecoder();
     await d.ready;
-    // The decoder maps integers with 1 / (2^(bits−1) − 1); libsndfile with 1 / 2^(bits−1).
-    const scale = (raw: RawDecoded) => (raw.bitDepth ? (2 ** (raw.bitDepth - 1) - 1) / 2 ** (raw.bitDepth - 1) : 1);
+    // voxprep splits the frames itself, so that a corrupt one costs that frame alone.
+    const splitter = new FlacFrameSplitter();
+    let frameNumber = 0;
+    let decodedSamples = 0;
+    const run = async (frames: Uint8Array[]): Promise<Decoded> => {
+      const errors: string[] = [];
+      const channels: Float32Array[][] = [];
+      let frames_ = 0, rate = 0, bitDepth = 0;
+      for (const frame of frames) {
+        const raw = (await d.decodeFrames([frame])) as RawDecoded;
+        if (raw.errors.length > 0 || raw.samplesDecoded === 0) {
+          errors.push(`frame ${frameNumber}${at(decodedSamples, splitter.info?.sampleRate ?? 0)} is corrupt (${raw.errors[0]?.message ?? 'no audio'}); it was dropped`);
+        } else {
+          channels.push(raw.channelData);
+          frames_ += raw.samplesDecoded;
+          decodedSamples += raw.samplesDecoded;
+          rate = raw.sampleRate;
+          bitDepth = raw.bitDepth ?? bitDepth;
+        }
+        frameNumber++;
+      }
+      const count = channels[0]?.length ?? 0;
+      const joined = Array.from({ length: count }, (_, c) => {
+        const out = new Float32Array(frames_);
+        let p = 0;
+        for (const ch of channels) {
+          out.set(ch[c].subarray(0, ch[c].length), p);
+          p += ch[c].length;
+        }
+        return out;
+      });
+      // The decoder maps integers with 1 / (2^(bits−1) − 1); libsndfile with 1 / 2^(bits−1).
+      const scale = bitDepth ? (2 ** (bitDepth - 1) - 1) / 2 ** (bitDepth - 1) : 1;
+      return { channels: joined, frames: frames_, rate, scale, errors };
+    };
     return {
       name: 'FLAC',
-      decode: async (c) => {
-        const raw = (await d.decode(c)) as RawDecoded;
-        return describe(raw, scale(raw));
-      },
-      flush: async () => {
-        const raw = (await d.flush()) as RawDecoded;
-        return describe(raw, scale(raw));
-      },
+      decode: (c) => run(splitter.push(c)),
+      flush: () => run(splitter.end()),
       free: () => d.free(),
+      check: (frames) => {
+        const declared = splitter.info?.totalSamples ?? 0;
+        if (declared > 0 && frames !== declared) {
+          return `decoded ${frames} of the ${declared} samples the stream declares (${declared - frames} lost)`;
+        }
+        return undefined;
+      },
     };
   }
   if (ext === '.mp3') {
@@ -67,11 +108,38 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     // as libsndfile with mpg123 does.
     const d = new MPEGDecoder({ enableGapless: true });
     await d.ready;
+    const head = new MpegHead();
+    let errorCount = 0;
+    let rate = 0;
     return {
       name: 'MP3',
-      decode: async (c) => describe(d.decode(c) as RawDecoded, 1),
+      decode: async (c) => {
+        head.push(c);
+        const out = describe(d.decode(c) as RawDecoded, 1);
+        errorCount += out.errors.length;
+        if (out.rate) rate = out.rate;
+        return out;
+      },
       flush: async () => EMPTY,
       free: () => d.free(),
+      check: (frames) => {
+        // Noise can hold accidental frame syncs; a real stream decodes far more frames
+        // than it trips over.
+        const mpegFrames = frames / (rate >= 32000 ? 1152 : 576);
+        if (errorCount > 0 && errorCount * 2 >= mpegFrames) {
+          throw new Error(`not a valid MP3 file (${errorCount} undecodable frames for ${Math.floor(mpegFrames)} decoded)`);
+        }
+        // mpg123 resynchronizes by itself after corrupt data and does not say where: the
+        // declared length is how a loss shows.
+        const declared = head.declaredSamples();
+        if (declared !== undefined && frames !== declared) {
+          const lost = declared - frames;
+          return lost > 0
+            ? `${lost} samples (about ${Math.ceil(lost / 1152)} frames) lost to corrupt data: decoded ${frames} of the ${declared} samples the LAME/Xing header declares`
+            : `decoded ${frames} samples, more than the ${declared} the LAME/Xing header declares`;
+        }
+        return undefined;
+      },
     };
   }
   if (ext === '.ogg') {
@@ -86,4 +154,47 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     };
   }
   throw new Error(`no decoder for ${ext}`);
+}
+
+/**
+ * The first bytes of an MP3 stream, enough for its Xing/Info and LAME headers: how many
+ * samples the encoder declared (frames × samples per frame − encoder delay − padding).
+ */
+class MpegHead {
+  private bytes = new Uint8Array(0);
+  push(chunk: Uint8Array): void {
+    if (this.bytes.length >= 1 << 16) return;
+    const joined = new Uint8Array(Math.min(1 << 16, this.bytes.length + chunk.length));
+    joined.set(this.bytes.subarray(0, joined.length));
+    if (this.bytes.length < joined.length) joined.set(chunk.subarray(0, joined.length - this.bytes.length), this.bytes.length);
+    this.bytes = joined;
+  }
+
+  declaredSamples(): number | undefined {
+    const b = this.bytes;
+    let p = 0;
+    if (b.length >= 10 && b[0] === 0x49 && b[1] === 0x44 && b[2] === 0x33) {
+      p = 10 + ((b[6] & 0x7f) << 21) + ((b[7] & 0x7f) << 14) + ((b[8] & 0x7f) << 7) + (b[9] & 0x7f);
+    }
+    while (p + 4 < b.length && !(b[p] === 0xff && (b[p + 1] & 0xe0) === 0xe0)) p++;
+    if (p + 4 >= b.length) return undefined;
+    const version = (b[p + 1] >> 3) & 3; // 3: MPEG-1
+    const layer = (b[p + 1] >> 1) & 3; // 1: Layer III
+    if (layer !== 1) return undefined;
+    const mono = b[p + 3] >> 6 === 3;
+    const side = version === 3 ? (mono ? 17 : 32) : mono ? 9 : 17;
+    const x = p + 4 + side;
+    const tag = String.fromCharCode(...b.subarray(x, x + 4));
+    if (tag !== 'Xing' && tag !== 'Info') return undefined;
+    const flags = (b[x + 4] << 24) | (b[x + 5] << 16) | (b[x + 6] << 8) | b[x + 7];
+    if (!(flags & 1)) return undefined;
+    const frames = ((b[x + 8] << 24) >>> 0) + (b[x + 9] << 16) + (b[x + 10] << 8) + b[x + 11];
+    let q = x + 12 + (flags & 2 ? 4 : 0) + (flags & 4 ? 100 : 0) + (flags & 8 ? 4 : 0);
+    if (String.fromCharCode(...b.subarray(q, q + 4)) !== 'LAME' && String.fromCharCode(...b.subarray(q, q + 4)) !== 'Lavc') return undefined;
+    q += 21;
+    if (q + 3 > b.length) return undefined;
+    const delay = (b[q] << 4) | (b[q + 1] >> 4);
+    const padding = ((b[q + 1] & 0x0f) << 8) | b[q + 2];
+    return frames * (version === 3 ? 1152 : 576) - delay - padding;
+  }
 }
