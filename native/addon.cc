@@ -29,6 +29,7 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("status", status_name(r.status));
   if (!r.error.empty()) o.Set("error", r.error);
+  o.Set("writeError", r.write_error);
   o.Set("loaded", r.loaded);
   o.Set("samples", double(r.samples));
   o.Set("seconds", r.seconds);
@@ -96,6 +97,7 @@ struct Progress {
 struct BatchContext {
   Napi::Promise::Deferred deferred;
   Napi::FunctionReference on_progress;
+  Napi::Reference<Napi::Int32Array> stop;  // keeps the caller's stop flag alive
   explicit BatchContext(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
@@ -126,7 +128,9 @@ void deliver(Napi::Env env, Napi::Function, BatchContext* ctx, Message* msg) {
 
 using BatchTsfn = Napi::TypedThreadSafeFunction<BatchContext, Message, deliver>;
 
-// processBatch(jobs, options, threads, onProgress?) → Promise<results>
+// processBatch(jobs, options, threads, onProgress?, stop?) → Promise<results>
+// `stop`: an Int32Array (on a SharedArrayBuffer) whose element 0 the caller sets with
+// Atomics.store to 1 (start no new file) or 2 (abandon the files in flight too).
 Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsObject() || !info[2].IsNumber()) {
@@ -149,6 +153,12 @@ Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
 
   auto* ctx = new BatchContext(env);
   if (info.Length() > 3 && info[3].IsFunction()) ctx->on_progress = Napi::Persistent(info[3].As<Napi::Function>());
+  if (info.Length() > 4 && info[4].IsTypedArray() && info[4].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    Napi::Int32Array stop = info[4].As<Napi::Int32Array>();
+    if (stop.ElementLength() < 1) throw Napi::RangeError::New(env, "stop flag needs one element");
+    ctx->stop = Napi::Persistent(stop);
+    options->stop = stop.Data();
+  }
   Napi::Promise promise = ctx->deferred.Promise();
   BatchTsfn tsfn = BatchTsfn::New(env, "voxprep.batch", 0, 1, ctx,
                                   [](Napi::Env, void*, BatchContext* c) { delete c; });

@@ -69,7 +69,9 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
   // Each lane takes the next unclaimed file until none is left.
   struct Shared {
     std::atomic<size_t> next{0};
+    std::atomic<bool> write_failed{false};
     std::mutex mutex;
+    std::string write_error;
     std::condition_variable done;
     int lanes_left = 0;
   };
@@ -78,7 +80,21 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
   for (int lane = 0; lane < lanes; ++lane) {
     submit([&, shared] {
       for (size_t i = shared->next++; i < jobs.size(); i = shared->next++) {
-        results[i] = process_file(jobs[i], options);
+        if (stop_level(options) >= kDrain) {
+          results[i].status = FileStatus::kSkipped;
+          results[i].error = "not started: the run was stopped";
+        } else if (shared->write_failed) {
+          std::lock_guard<std::mutex> lock(shared->mutex);
+          results[i].status = FileStatus::kSkipped;
+          results[i].error = "not started: an earlier file could not be written (" + shared->write_error + ")";
+        } else {
+          results[i] = process_file(jobs[i], options);
+          if (results[i].write_error) {
+            std::lock_guard<std::mutex> lock(shared->mutex);
+            if (!shared->write_failed) shared->write_error = results[i].error;
+            shared->write_failed = true;
+          }
+        }
         if (on_done) on_done(i, results[i]);
       }
       std::lock_guard<std::mutex> lock(shared->mutex);

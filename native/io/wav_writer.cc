@@ -53,13 +53,13 @@ std::string temp_path_for(const std::string& final_path) {
 WavWriter::WavWriter(const std::string& final_path, int sample_rate)
     : final_path_(final_path), temp_path_(temp_path_for(final_path)), sample_rate_(sample_rate) {
   file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (!file_) throw std::runtime_error("cannot create " + temp_path_ + ": " + std::strerror(errno));
+  if (!file_) throw WriteError("cannot create " + temp_path_ + ": " + std::strerror(errno));
   unsigned char header[kHeaderBytes];
   make_header(header, sample_rate_, 0);
   if (std::fwrite(header, 1, kHeaderBytes, file_) != kHeaderBytes) {
     const std::string why = std::strerror(errno);
     abort();
-    throw std::runtime_error("cannot write " + temp_path_ + ": " + why);
+    throw WriteError("cannot write " + temp_path_ + ": " + why);
   }
   buffer_.reserve(kBufferFrames);
 }
@@ -82,7 +82,7 @@ void WavWriter::flush_buffer() {
     throw std::runtime_error("output segment exceeds the 4 GiB WAV limit");
   }
   if (std::fwrite(buffer_.data(), sizeof(float), buffer_.size(), file_) != buffer_.size()) {
-    throw std::runtime_error("cannot write " + final_path_ + ": " + std::strerror(errno));
+    throw WriteError("cannot write " + final_path_ + ": " + std::strerror(errno));
   }
   frames_ += int64_t(buffer_.size());
   buffer_.clear();
@@ -94,11 +94,11 @@ void WavWriter::finish() {
   make_header(header, sample_rate_, uint32_t(frames_));
   if (std::fseek(file_, 0, SEEK_SET) != 0 || std::fwrite(header, 1, kHeaderBytes, file_) != kHeaderBytes ||
       std::fflush(file_) != 0) {
-    throw std::runtime_error("cannot write " + final_path_ + ": " + std::strerror(errno));
+    throw WriteError("cannot write " + final_path_ + ": " + std::strerror(errno));
   }
   const int closed = std::fclose(file_);
   file_ = nullptr;
-  if (closed != 0) throw std::runtime_error("cannot write " + final_path_ + ": " + std::strerror(errno));
+  if (closed != 0) throw WriteError("cannot write " + final_path_ + ": " + std::strerror(errno));
   done_ = true;
 }
 
@@ -116,7 +116,7 @@ void OutputSet::publish() {
       for (size_t j = 0; j < i; ++j) ::unlink(files_[j].second.c_str());
       for (size_t j = i; j < files_.size(); ++j) ::unlink(files_[j].first.c_str());
       published_ = true;
-      throw std::runtime_error("cannot rename into " + files_[i].second + ": " + why);
+      throw WriteError("cannot rename into " + files_[i].second + ": " + why);
     }
   }
   published_ = true;

@@ -7,10 +7,17 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace voxprep {
+
+// A failure to write output (disk full, quota, read-only folder, file-size limit, …): the
+// disk will not heal by itself, so the engine stops taking new files after one.
+struct WriteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 class WavWriter {
  public:

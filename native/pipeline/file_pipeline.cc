@@ -55,13 +55,21 @@ std::string normalization_refusal(double peak) {
   return "";
 }
 
+// Thrown when the caller abandons the files in flight.
+struct Interrupted : std::runtime_error {
+  Interrupted() : std::runtime_error("interrupted: the run was stopped while this file was in flight") {}
+};
+
 // decode → mono → resample → high-pass, block by block; replayable from the start.
 class SignalSource {
  public:
-  SignalSource(const FileJob& job, int sample_rate, bool highpass, StageTimes& times)
+  SignalSource(const FileJob& job, const PipelineOptions& o, StageTimes& times)
       : reader_(job.decoder.empty() ? WavReader(job.path) : WavReader(job.path, job.decoder)),
-        resampler_(reader_.info().sample_rate, sample_rate),
-        times_(times) {
+        resampler_(reader_.info().sample_rate, o.sample_rate),
+        times_(times),
+        options_(o) {
+    const bool highpass = o.highpass;
+    const int sample_rate = o.sample_rate;
     if (highpass) highpass_.emplace(double(sample_rate));
   }
   const WavInfo& info() const { return reader_.info(); }
@@ -72,6 +80,7 @@ class SignalSource {
   bool next(std::vector<double>& block) {
     block.clear();
     if (done_) return false;
+    if (stop_level(options_) >= kAbandon) throw Interrupted();
     input_.clear();
     size_t got;
     {
@@ -108,6 +117,7 @@ class SignalSource {
   std::vector<double> input_;
   bool done_ = false;
   StageTimes& times_;
+  const PipelineOptions& options_;
 };
 
 // What the first pass learns about the processed signal.
@@ -391,7 +401,7 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
 }
 
 void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) {
-  SignalSource source(job, o.sample_rate, o.highpass, result.times);
+  SignalSource source(job, o, result.times);
   const WavInfo& info = source.info();
   result.input_rate = info.sample_rate;
   result.input_channels = info.channels;
@@ -502,6 +512,15 @@ FileResult process_file(const FileJob& job, const PipelineOptions& options) {
   FileResult result;
   try {
     run_file(job, options, result);
+  } catch (const WriteError& e) {
+    result.status = FileStatus::kFailed;
+    result.error = e.what();
+    result.write_error = true;
+    result.slices = 0;
+  } catch (const Interrupted& e) {
+    result = FileResult();
+    result.status = FileStatus::kSkipped;
+    result.error = e.what();
   } catch (const std::exception& e) {
     result.status = FileStatus::kFailed;
     result.error = e.what();

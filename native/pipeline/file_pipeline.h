@@ -21,7 +21,13 @@ struct PipelineOptions {
   double chunk_seconds = 3.0;
   double overlap_seconds = 0.3;
   std::string out_dir;
+  // Where the caller asks a run to stop (read atomically; may be null): kRun, or kDrain to
+  // start no new file but finish those in flight, or kAbandon to drop those too.
+  const int32_t* stop = nullptr;
 };
+
+constexpr int32_t kRun = 0, kDrain = 1, kAbandon = 2;
+inline int32_t stop_level(const PipelineOptions& o) { return o.stop ? __atomic_load_n(o.stop, __ATOMIC_RELAXED) : kRun; }
 
 struct FileJob {
   std::string path;
@@ -46,6 +52,7 @@ struct StageTimes {
 struct FileResult {
   FileStatus status = FileStatus::kFailed;
   std::string error;           // why it failed or was rejected
+  bool write_error = false;    // it failed writing its outputs (see WriteError)
   bool loaded = false;         // decoded and resampled in full: counts into the dataset total
   int64_t samples = 0;         // at the target rate, after resampling
   double seconds = 0;          // samples / sample_rate
