@@ -1,9 +1,25 @@
 // The command line: commands, flags, help, exit codes (0 all processed, 1 some files
 // failed, 2 bad usage with nothing written).
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CUT_MODES, DEFAULTS, NORMALIZATIONS, UsageError } from './config.js';
+import {
+  CUT_MODES,
+  DEFAULTS,
+  NORMALIZATIONS,
+  UsageError,
+  applioSpelling,
+  loadConfigFile,
+  parseBooleanWord,
+  parseCutMode,
+  type PreprocessOptions,
+  type Settings,
+} from './config.js';
+import { doctor, formatDoctor } from './doctor.js';
 import { preprocess } from './index.js';
+import { formatInfo, inspectFile } from './info.js';
+import { colorsFor, createProgress, progressMode } from './progress.js';
 import { formatSummary } from './report.js';
+import { voxprepVersion } from './version.js';
 
 export const EXIT_OK = 0;
 export const EXIT_SOME_FAILED = 1;
@@ -17,53 +33,248 @@ function number(label: string) {
   };
 }
 
+function booleanWord(label: string) {
+  return (value: string): boolean => {
+    const b = parseBooleanWord(value);
+    if (b === undefined) throw new InvalidArgumentError(`${label} takes True or False.`);
+    return b;
+  };
+}
+
+function cutMode(value: string) {
+  const mode = parseCutMode(value);
+  if (!mode) throw new InvalidArgumentError('--cut-preprocess takes Skip, Simple or Automatic.');
+  return mode;
+}
+
+/** Flags that Applio passes with a True/False value and that voxprep also takes bare. */
+const BOOLEAN_VALUE_FLAGS = ['--process-effects', '--noise-reduction'];
+
+/**
+ * Brings an Applio command line into the form commander parses: Applio's underscore
+ * spellings (--sample_rate) become hyphenated, and a True/False flag given bare
+ * (--process-effects, with no True/False after it) gets an explicit true.
+ */
+export function normalizeArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (!arg.startsWith('--')) {
+      out.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = applioSpelling(eq < 0 ? arg.slice(2) : arg.slice(2, eq));
+    const flag = `--${name}`;
+    if (eq >= 0) {
+      out.push(`${flag}${arg.slice(eq)}`);
+    } else if (BOOLEAN_VALUE_FLAGS.includes(flag) && (i + 1 >= argv.length || parseBooleanWord(argv[i + 1]) === undefined)) {
+      out.push(`${flag}=true`);
+    } else {
+      out.push(flag);
+    }
+  }
+  return out;
+}
+
+/** Command-line option attributes (as commander names them) → the setting each one sets. */
+const CLI_SETTINGS: [attribute: string, setting: keyof Settings, flag: string][] = [
+  ['out', 'out', '--out'],
+  ['sr', 'sampleRate', '--sr'],
+  ['cut', 'cut', '--cut'],
+  ['highpass', 'highpass', '--highpass/--no-highpass'],
+  ['normalize', 'normalize', '--normalize'],
+  ['chunk', 'chunk', '--chunk'],
+  ['overlap', 'overlap', '--overlap'],
+  ['threads', 'threads', '--threads'],
+  ['overwrite', 'overwrite', '--overwrite'],
+  ['quiet', 'quiet', '--quiet'],
+  ['json', 'json', '--json'],
+  ['datasetPath', 'dataset', '--dataset-path'],
+  ['modelName', 'modelName', '--model-name'],
+  ['sampleRate', 'sampleRate', '--sample-rate'],
+  ['cutPreprocess', 'cut', '--cut-preprocess'],
+  ['processEffects', 'highpass', '--process-effects'],
+  ['normalizationMode', 'normalize', '--normalization-mode'],
+  ['chunkLen', 'chunk', '--chunk-len'],
+  ['overlapLen', 'overlap', '--overlap-len'],
+  ['cpuCores', 'threads', '--cpu-cores'],
+  ['noiseReduction', 'noiseReduction', '--noise-reduction'],
+  ['noiseReductionStrength', 'noiseReductionStrength', '--noise-reduction-strength'],
+];
+
+/** The settings given on the command line; a setting given twice with different values is an error. */
+function commandLineSettings(cmd: Command, dataset: string | undefined): Settings {
+  const o = cmd.opts();
+  const settings: Settings = {};
+  const givenBy: Partial<Record<keyof Settings, string>> = {};
+  const set = (setting: keyof Settings, value: unknown, flag: string) => {
+    const earlier = givenBy[setting];
+    if (earlier !== undefined) {
+      const before = settings[setting];
+      const same =
+        setting === 'dataset' || setting === 'out'
+          ? path.resolve(String(before)) === path.resolve(String(value))
+          : before === value;
+      if (!same) throw new UsageError(`${earlier} and ${flag} disagree (${String(before)} vs ${String(value)}); give one of them`);
+    }
+    givenBy[setting] = flag;
+    (settings as Record<string, unknown>)[setting] = value;
+  };
+  if (dataset !== undefined) set('dataset', dataset, 'DATASET');
+  for (const [attribute, setting, flag] of CLI_SETTINGS) {
+    if (cmd.getOptionValueSource(attribute) === 'cli' && o[attribute] !== undefined) set(setting, o[attribute], flag);
+  }
+  return settings;
+}
+
+interface RunPlan {
+  dataset: string;
+  out: string;
+  options: PreprocessOptions;
+  quiet: boolean;
+  json: boolean;
+}
+
+/** Turns settings into a run, or a UsageError naming what is missing. */
+export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
+  if (s.noiseReduction) {
+    throw new UsageError(
+      "noise reduction (Applio's --noise-reduction True) is not available in voxprep yet; " +
+        'run without it, or with --noise-reduction False',
+    );
+  }
+  if (s.dataset === undefined) {
+    throw new UsageError('no dataset folder: give it as the first argument (voxprep preprocess DATASET …) or with --dataset-path');
+  }
+  let out = s.out;
+  if (out === undefined && s.modelName !== undefined) out = path.resolve(cwd, 'logs', s.modelName);
+  if (out === undefined) throw new UsageError('no output folder: give -o OUT_DIR, or --model-name NAME to write into logs/NAME');
+  return {
+    dataset: s.dataset,
+    out,
+    options: {
+      sampleRate: s.sampleRate,
+      cut: s.cut,
+      highpass: s.highpass,
+      normalize: s.normalize,
+      chunk: s.chunk,
+      overlap: s.overlap,
+      threads: s.threads,
+      overwrite: s.overwrite,
+    },
+    quiet: s.quiet ?? false,
+    json: s.json ?? false,
+  };
+}
+
+async function runPreprocessCommand(plan: RunPlan): Promise<number> {
+  const { stdout, stderr } = process;
+  const mode = progressMode(stderr, plan.quiet);
+  const progress = createProgress({ stream: stderr, mode, color: colorsFor(stderr) });
+  let result;
+  try {
+    result = await preprocess(plan.dataset, plan.out, {
+      ...plan.options,
+      onStart: (e) => progress.start(e.total),
+      onProgress: (e) => {
+        progress.update(e);
+        // In a log, a problem is worth a line when it happens; on a terminal the bar stays clean.
+        if (mode === 'lines' && e.file.status !== 'ok') {
+          stderr.write(`voxprep: ${e.file.status}: ${e.file.relative}: ${e.file.error ?? 'unknown reason'}\n`);
+        }
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  // Any file not processed (failed, rejected or skipped) makes the exit status 1.
+  const failed = result.files.some((f) => f.status !== 'ok');
+  if (plan.json) {
+    stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
+    if (!plan.quiet) stderr.write(`${formatSummary(result, { color: colorsFor(stderr) })}\n`);
+  } else if (!plan.quiet || failed) {
+    stdout.write(`${formatSummary(result, { color: colorsFor(stdout) })}\n`);
+  }
+  return failed ? EXIT_SOME_FAILED : EXIT_OK;
+}
+
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('voxprep')
     .description('Prepare voice datasets for training RVC / Applio models.')
+    .version(voxprepVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 
+  const applio = (o: Option) => o.helpGroup("Applio's preprocess flags (also with underscores: --sample_rate):");
   program
     .command('preprocess')
     .description('decode, resample, high-pass, normalize and slice every recording of DATASET into OUT_DIR')
-    .argument('<dataset>', 'dataset folder: files in it are speaker 0, files in folder N/ are speaker N')
-    .requiredOption('-o, --out <dir>', "output folder (Applio's logs/<model>/)")
-    .addOption(new Option('--sr <hz>', 'target sample rate').argParser(number('--sr')).default(DEFAULTS.sampleRate))
-    .addOption(new Option('--cut <mode>', 'how to cut files into segments').choices(CUT_MODES).default(DEFAULTS.cut))
-    .option('--highpass', '48 Hz high-pass filter (default)', DEFAULTS.highpass)
+    .argument('[dataset]', 'dataset folder: files in it are speaker 0, files in folder N/ are speaker N')
+    .option('-o, --out <dir>', "output folder (Applio's logs/<model>/)")
+    .option('--config <file>', 'read options from a JSON file (command-line flags override it)')
+    .addOption(new Option('--sr <hz>', `target sample rate (default: ${DEFAULTS.sampleRate})`).argParser(number('--sr')))
+    .addOption(new Option('--cut <mode>', `how to cut files into segments (default: ${DEFAULTS.cut})`).choices(CUT_MODES))
+    .option('--highpass', '48 Hz high-pass filter (default)')
     .option('--no-highpass', 'no high-pass filter')
     .addOption(
-      new Option('--normalize <mode>', 'peak normalization of the file (pre) or each segment (post)')
-        .choices(NORMALIZATIONS)
-        .default(DEFAULTS.normalize),
+      new Option('--normalize <mode>', `peak normalization of the file (pre) or each segment (post) (default: ${DEFAULTS.normalize})`).choices(
+        NORMALIZATIONS,
+      ),
     )
-    .addOption(new Option('--chunk <seconds>', 'simple cut: segment length').argParser(number('--chunk')).default(DEFAULTS.chunk))
+    .addOption(new Option('--chunk <seconds>', `simple cut: segment length (default: ${DEFAULTS.chunk})`).argParser(number('--chunk')))
     .addOption(
-      new Option('--overlap <seconds>', 'simple cut: overlap of segments').argParser(number('--overlap')).default(DEFAULTS.overlap),
+      new Option('--overlap <seconds>', `simple cut: overlap of segments (default: ${DEFAULTS.overlap})`).argParser(number('--overlap')),
     )
     .addOption(new Option('--threads <n>', 'files processed at once (default: all cores)').argParser(number('--threads')))
-    .option('--overwrite', 'replace the slices of an earlier run in the output folder', false)
-    .option('-q, --quiet', 'print nothing but errors', false)
-    .action(async (dataset: string, o: Record<string, unknown>) => {
-      const result = await preprocess(dataset, o.out as string, {
-        sampleRate: o.sr as number,
-        cut: o.cut as (typeof CUT_MODES)[number],
-        highpass: o.highpass as boolean,
-        normalize: o.normalize as (typeof NORMALIZATIONS)[number],
-        chunk: o.chunk as number,
-        overlap: o.overlap as number,
-        threads: o.threads as number | undefined,
-        overwrite: o.overwrite as boolean,
-        onProgress: o.quiet
-          ? undefined
-          : (e) => {
-              if (e.file.status !== 'ok') process.stderr.write(`${e.file.status}: ${e.file.relative}: ${e.file.error}\n`);
-            },
-      });
-      // Any file not processed (failed, rejected or skipped) makes the exit status 1.
-      const failed = result.files.some((f) => f.status !== 'ok');
-      if (!o.quiet || failed) process.stdout.write(`${formatSummary(result)}\n`);
-      setExit(failed ? EXIT_SOME_FAILED : EXIT_OK);
+    .option('--overwrite', 'replace the slices of an earlier run in the output folder')
+    .option('-q, --quiet', 'no progress; the summary only when something went wrong')
+    .option('--json', 'print report.json on standard output (the summary goes to standard error)')
+    .addOption(applio(new Option('--dataset-path <dir>', 'the dataset folder (then DATASET may be omitted)')))
+    .addOption(applio(new Option('--model-name <name>', 'write into logs/NAME under the current folder, when -o is not given')))
+    .addOption(applio(new Option('--sample-rate <hz>', 'as --sr').argParser(number('--sample-rate'))))
+    .addOption(applio(new Option('--cut-preprocess <mode>', 'Skip, Simple or Automatic: as --cut').argParser(cutMode)))
+    .addOption(applio(new Option('--process-effects <bool>', 'True or False: the high-pass filter').argParser(booleanWord('--process-effects'))))
+    .addOption(
+      applio(new Option('--normalization-mode <mode>', 'none, pre or post: as --normalize').choices(NORMALIZATIONS)),
+    )
+    .addOption(applio(new Option('--chunk-len <seconds>', 'as --chunk').argParser(number('--chunk-len'))))
+    .addOption(applio(new Option('--overlap-len <seconds>', 'as --overlap').argParser(number('--overlap-len'))))
+    .addOption(applio(new Option('--cpu-cores <n>', 'as --threads').argParser(number('--cpu-cores'))))
+    .addOption(
+      applio(new Option('--noise-reduction <bool>', 'only False: voxprep has no noise reduction yet').argParser(booleanWord('--noise-reduction'))),
+    )
+    .addOption(applio(new Option('--noise-reduction-strength <p>', 'ignored (no noise reduction)').argParser(number('--noise-reduction-strength'))))
+    .action(async (dataset: string | undefined, o: Record<string, unknown>, cmd: Command) => {
+      const fromLine = commandLineSettings(cmd, dataset);
+      const fromFile = typeof o.config === 'string' ? loadConfigFile(o.config) : {};
+      setExit(await runPreprocessCommand(planRun({ ...fromFile, ...fromLine })));
+    });
+
+  program
+    .command('doctor')
+    .description('show what this installation runs on: versions, addon, CPU features, threads, CUDA, device')
+    .option('--json', 'print it as JSON')
+    .action((o: { json?: boolean }) => {
+      const d = doctor();
+      process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDoctor(d)}\n`);
+      setExit(d.ok ? EXIT_OK : EXIT_SOME_FAILED);
+    });
+
+  program
+    .command('info')
+    .description('show what voxprep reads in each FILE: format, rate, channels, duration, peak')
+    .argument('<files...>', 'audio files')
+    .option('--json', 'print a JSON array, one entry per file')
+    .action(async (files: string[], o: { json?: boolean }) => {
+      const infos = [];
+      for (const f of files) infos.push(await inspectFile(f));
+      process.stdout.write(o.json ? `${JSON.stringify(infos, null, 2)}\n` : `${infos.map(formatInfo).join('\n\n')}\n`);
+      setExit(infos.every((i) => i.status === 'ok') ? EXIT_OK : EXIT_SOME_FAILED);
     });
   return program;
 }
@@ -75,7 +286,7 @@ export async function main(argv: string[]): Promise<number> {
     code = c;
   });
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(normalizeArgv(argv), { from: 'user' });
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -90,3 +301,4 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_SOME_FAILED;
   }
 }
+

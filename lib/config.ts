@@ -1,4 +1,7 @@
-// Options: defaults, validation with a precise message for each bad value.
+// Options: defaults, validation with a precise message for each bad value; the settings of
+// `voxprep preprocess` and its config file.
+import fs from 'node:fs';
+import path from 'node:path';
 
 export const CUT_MODES = ['automatic', 'simple', 'skip'] as const;
 export const NORMALIZATIONS = ['none', 'pre', 'post'] as const;
@@ -79,4 +82,188 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings of `voxprep preprocess`: from the command line and from a config file, under
+// voxprep's names and Applio's.
+
+/** Everything `voxprep preprocess` takes, under one canonical name each. */
+export interface Settings {
+  dataset?: string;
+  out?: string;
+  /** Applio's model name: the output goes to logs/NAME (relative to the current folder) when no out is given. */
+  modelName?: string;
+  sampleRate?: number;
+  cut?: CutMode;
+  highpass?: boolean;
+  normalize?: Normalization;
+  chunk?: number;
+  overlap?: number;
+  threads?: number;
+  overwrite?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  /** Applio's noise reduction: voxprep has none yet, so only false is accepted. */
+  noiseReduction?: boolean;
+  /** Applio's noise reduction strength: accepted and ignored (it only matters with noise reduction). */
+  noiseReductionStrength?: number;
+}
+
+type SettingKind = 'number' | 'boolean' | 'path' | 'string' | 'choice';
+
+interface KeySpec {
+  setting: keyof Settings;
+  kind: SettingKind;
+  /** For 'choice': the accepted values as written; matched case-insensitively where `anyCase`. */
+  choices?: readonly string[];
+  anyCase?: boolean;
+}
+
+/** Applio's cut modes (its --cut_preprocess values) → voxprep's. */
+export const APPLIO_CUT_MODES = ['Skip', 'Simple', 'Automatic'] as const;
+
+/**
+ * The config file's keys: the long flag names of `voxprep preprocess`, voxprep's and Applio's
+ * (Applio's also with underscores, as Applio's core.py spells them: sample_rate).
+ */
+export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
+  dataset: { setting: 'dataset', kind: 'path' },
+  out: { setting: 'out', kind: 'path' },
+  sr: { setting: 'sampleRate', kind: 'number' },
+  cut: { setting: 'cut', kind: 'choice', choices: CUT_MODES },
+  highpass: { setting: 'highpass', kind: 'boolean' },
+  normalize: { setting: 'normalize', kind: 'choice', choices: NORMALIZATIONS },
+  chunk: { setting: 'chunk', kind: 'number' },
+  overlap: { setting: 'overlap', kind: 'number' },
+  threads: { setting: 'threads', kind: 'number' },
+  overwrite: { setting: 'overwrite', kind: 'boolean' },
+  quiet: { setting: 'quiet', kind: 'boolean' },
+  json: { setting: 'json', kind: 'boolean' },
+  // Applio's names.
+  'dataset-path': { setting: 'dataset', kind: 'path' },
+  'model-name': { setting: 'modelName', kind: 'string' },
+  'sample-rate': { setting: 'sampleRate', kind: 'number' },
+  'cut-preprocess': { setting: 'cut', kind: 'choice', choices: APPLIO_CUT_MODES, anyCase: true },
+  'process-effects': { setting: 'highpass', kind: 'boolean' },
+  'normalization-mode': { setting: 'normalize', kind: 'choice', choices: NORMALIZATIONS },
+  'chunk-len': { setting: 'chunk', kind: 'number' },
+  'overlap-len': { setting: 'overlap', kind: 'number' },
+  'cpu-cores': { setting: 'threads', kind: 'number' },
+  'noise-reduction': { setting: 'noiseReduction', kind: 'boolean' },
+  'noise-reduction-strength': { setting: 'noiseReductionStrength', kind: 'number' },
+};
+
+/** Applio's flag names (hyphenated), which it spells with underscores. */
+export const APPLIO_FLAGS = [
+  'dataset-path',
+  'model-name',
+  'sample-rate',
+  'cut-preprocess',
+  'process-effects',
+  'normalization-mode',
+  'chunk-len',
+  'overlap-len',
+  'cpu-cores',
+  'noise-reduction',
+  'noise-reduction-strength',
+] as const;
+
+/** Python's strtobool words, which Applio's True/False flags go through. */
+const TRUE_WORDS = ['y', 'yes', 't', 'true', 'on', '1'];
+const FALSE_WORDS = ['n', 'no', 'f', 'false', 'off', '0'];
+
+/** A boolean written as Applio takes it (True, False, yes, no, 1, 0, …); undefined if it is none. */
+export function parseBooleanWord(value: string): boolean | undefined {
+  const v = value.trim().toLowerCase();
+  if (TRUE_WORDS.includes(v)) return true;
+  if (FALSE_WORDS.includes(v)) return false;
+  return undefined;
+}
+
+/** Maps a cut mode as Applio or voxprep writes it (Skip, simple, AUTOMATIC) to voxprep's. */
+export function parseCutMode(value: string): CutMode | undefined {
+  const v = value.trim().toLowerCase();
+  return (CUT_MODES as readonly string[]).includes(v) ? (v as CutMode) : undefined;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/**
+ * Reads and validates a config file (JSON object; keys in CONFIG_KEYS, plus "$schema").
+ * Paths in it are relative to the file's folder. Throws UsageError naming the file and key.
+ */
+export function loadConfigFile(file: string): Settings {
+  const where = `config file ${file}`;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `${where} not found` : `cannot read ${where}: ${(err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${where} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new UsageError(`${where} must hold a JSON object of options, got ${describe(data)}`);
+  }
+  const base = path.dirname(path.resolve(file));
+  const settings: Settings = {};
+  const setBy: Partial<Record<keyof Settings, string>> = {};
+  for (const [rawKey, value] of Object.entries(data as Record<string, unknown>)) {
+    if (rawKey === '$schema') continue;
+    const key = applioSpelling(rawKey);
+    const spec = CONFIG_KEYS[key];
+    if (!spec) {
+      throw new UsageError(`${where}: unknown key "${rawKey}"; known keys: ${Object.keys(CONFIG_KEYS).join(', ')}`);
+    }
+    const converted = convertConfigValue(rawKey, spec, value, base, where);
+    const earlier = setBy[spec.setting];
+    if (earlier !== undefined && settings[spec.setting] !== converted) {
+      throw new UsageError(`${where}: "${earlier}" and "${rawKey}" set the same option to different values; keep one`);
+    }
+    setBy[spec.setting] = rawKey;
+    (settings as Record<string, unknown>)[spec.setting] = converted;
+  }
+  return settings;
+}
+
+/** chunk_len → chunk-len for Applio's underscore spellings; anything else unchanged. */
+export function applioSpelling(name: string): string {
+  const hyphenated = name.replace(/_/g, '-');
+  return (APPLIO_FLAGS as readonly string[]).includes(hyphenated) ? hyphenated : name;
+}
+
+function convertConfigValue(key: string, spec: KeySpec, value: unknown, base: string, where: string): unknown {
+  const bad = (expected: string) => new UsageError(`${where}: "${key}" must be ${expected}, got ${describe(value)}`);
+  switch (spec.kind) {
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw bad('a number');
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad('true or false');
+      return value;
+    case 'string':
+      if (typeof value !== 'string' || value === '') throw bad('a non-empty string');
+      return value;
+    case 'path':
+      if (typeof value !== 'string' || value === '') throw bad('a path (a non-empty string)');
+      return path.resolve(base, value);
+    case 'choice': {
+      const choices = spec.choices ?? [];
+      if (typeof value !== 'string') throw bad(`one of ${choices.join(', ')}`);
+      const match = choices.find((c) => (spec.anyCase ? c.toLowerCase() === value.toLowerCase() : c === value));
+      if (match === undefined) throw bad(`one of ${choices.join(', ')}`);
+      return spec.setting === 'cut' ? parseCutMode(match) : match;
+    }
+  }
 }

@@ -4,7 +4,22 @@ import { runPreprocess, type PreprocessResult, type RunOptions } from './pipelin
 export { UsageError, DEFAULTS, CUT_MODES, NORMALIZATIONS } from './config.js';
 export type { PreprocessOptions, CutMode, Normalization, ResolvedOptions } from './config.js';
 export type { FileReport, PreprocessResult, ProgressEvent, RunOptions } from './pipeline.js';
-export { formatSummary, formatDuration } from './report.js';
+export {
+  formatSummary,
+  formatDuration,
+  buildReport,
+  datasetWarnings,
+  WARNING_THRESHOLDS,
+  REPORT_FILE,
+  REPORT_VERSION,
+} from './report.js';
+export type { DatasetWarning, Report, ReportFileEntry, WarningCode, SummaryOptions } from './report.js';
+export { doctor, formatDoctor } from './doctor.js';
+export type { DoctorReport } from './doctor.js';
+export { inspectFile, formatInfo } from './info.js';
+export type { FileInfo } from './info.js';
+export { loadConfigFile, CONFIG_KEYS } from './config.js';
+export type { Settings } from './config.js';
 export { walkDataset, AUDIO_EXTENSIONS } from './walk.js';
 
 /**

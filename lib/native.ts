@@ -27,6 +27,10 @@ export interface NativeFileResult {
   clippedFrames: number;
   slices: number;
   warnings: string[];
+  /** It failed writing its outputs (disk full, read-only folder, …); no new file starts after one. */
+  writeError: boolean;
+  /** Thread seconds per stage, for benchmarks. */
+  times: { decode: number; resample: number; highpass: number; analysis: number; resample16k: number; write: number };
 }
 
 export interface NativeJob {
@@ -62,6 +66,8 @@ export interface NativeAddon {
     options: NativeOptions,
     threads: number,
     onProgress?: (index: number, result: NativeFileResult) => void,
+    /** Element 0, set with Atomics.store: 1 starts no new file, 2 abandons those in flight too. */
+    stop?: Int32Array,
   ): Promise<NativeFileResult[]>;
   resample(samples: Float64Array, rateIn: number, rateOut: number): Float64Array;
   resampledLength(n: number, rateIn: number, rateOut: number): number;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions } from './config.js';
 import { native, type FileStatus, type NativeFileResult } from './native.js';
 import { decodePlan } from './decode/index.js';
-import { writeModelInfo } from './report.js';
+import { buildReport, datasetWarnings, writeModelInfo, writeReport, type DatasetWarning, type Report } from './report.js';
 import { walkDataset, type DatasetFile } from './walk.js';
 
 export interface FileReport extends Omit<NativeFileResult, 'status' | 'error'> {
@@ -29,12 +29,19 @@ export interface PreprocessResult {
   threads: number;
   files: FileReport[];
   skippedFolders: string[];
+  /** Folders that could not be listed, with the reason. */
   warnings: string[];
+  /** What a trainer should know about the dataset (see WARNING_THRESHOLDS). */
+  datasetWarnings: DatasetWarning[];
   slices: number;
   /** Sum of the loaded files' durations at the target rate: model_info.json's total_seconds. */
   totalSeconds: number;
   wallSeconds: number;
   layout: { slicedDir: string; sliced16kDir: string };
+  /** What report.json holds. */
+  report: Report;
+  /** Where report.json was written; absent when `report: false` was given. */
+  reportPath?: string;
 }
 
 /** Names the reference gives slices: <sid>_<idx0>_<idx1>.wav (see native OutputLayout). */
@@ -92,13 +99,18 @@ async function prepareOutput(outDir: string, options: ResolvedOptions): Promise<
 }
 
 export interface RunOptions extends PreprocessOptions {
+  /** Called once the files are known, before any is processed. */
+  onStart?: (event: { total: number }) => void;
+  /** Called once per finished file (in completion order), with the file's result. */
   onProgress?: (event: ProgressEvent) => void;
+  /** Write OUT/report.json. Default true. */
+  report?: boolean;
 }
 
 export async function runPreprocess(datasetDir: string, outDir: string, input: RunOptions = {}): Promise<PreprocessResult> {
   const started = process.hrtime.bigint();
   const addon = native();
-  const { onProgress, ...rest } = input;
+  const { onProgress, onStart, report: writeReportFile = true, ...rest } = input;
   const options = resolveOptions(rest, addon.engineInfo().defaultThreads);
 
   const dataset = path.resolve(datasetDir);
@@ -115,6 +127,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   await prepareOutput(out, options);
 
   const reports: FileReport[] = walked.files.map((f) => pendingReport(f));
+  onStart?.({ total: reports.length });
   const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
   let done = 0;
   for (const f of walked.files) {
@@ -126,7 +139,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       jobs.push({ file: f, decoder: plan.decoder });
     }
   }
-  const report = (f: DatasetFile, r: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
+  const toReport = (f: DatasetFile, r: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
   const results = await addon.processBatch(
     jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
     {
@@ -139,10 +152,10 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       outDir: out,
     },
     options.threads,
-    (index, r) => onProgress?.({ done: ++done, total: reports.length, file: report(jobs[index].file, r) }),
+    (index, r) => onProgress?.({ done: ++done, total: reports.length, file: toReport(jobs[index].file, r) }),
   );
   results.forEach((r, i) => {
-    reports[jobs[i].file.idx0] = report(jobs[i].file, r);
+    reports[jobs[i].file.idx0] = toReport(jobs[i].file, r);
   });
 
   // In idx0 order, as the reference sums them.
@@ -150,7 +163,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const warnings = walked.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
   await writeModelInfo(out, totalSeconds);
 
-  return {
+  const base = {
     datasetDir: dataset,
     outDir: out,
     options,
@@ -158,11 +171,15 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     files: reports,
     skippedFolders: walked.skippedFolders,
     warnings,
+    datasetWarnings: datasetWarnings({ files: reports, options, warnings }),
     slices: reports.reduce((n, f) => n + f.slices, 0),
     totalSeconds,
     wallSeconds: Number(process.hrtime.bigint() - started) / 1e9,
     layout: { slicedDir: addon.layout.slicedDir, sliced16kDir: addon.layout.sliced16kDir },
   };
+  const report = buildReport(base);
+  const reportPath = writeReportFile ? await writeReport(out, report) : undefined;
+  return { ...base, report, ...(reportPath ? { reportPath } : {}) };
 }
 
 function pendingReport(f: DatasetFile): FileReport {
@@ -183,6 +200,8 @@ function pendingReport(f: DatasetFile): FileReport {
     rms: 0,
     silenceShare: 0,
     clippedFrames: 0,
+    writeError: false,
+    times: { decode: 0, resample: 0, highpass: 0, analysis: 0, resample16k: 0, write: 0 },
     slices: 0,
     warnings: [],
   };

@@ -1,9 +1,18 @@
-// Reporting: model_info.json (the keys Applio's trainer reads) and the end-of-run summary.
+// Reporting: model_info.json (the keys Applio's trainer reads), report.json (every file's
+// facts and the dataset warnings), and the end-of-run summary.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { PreprocessResult } from './pipeline.js';
+import pc from 'picocolors';
+import type { FileStatus } from './native.js';
+import type { FileReport, PreprocessResult } from './pipeline.js';
+import { voxprepVersion } from './version.js';
 
 export const MODEL_INFO = 'model_info.json';
+export const REPORT_FILE = 'report.json';
+/** Bumped when a field of report.json changes meaning or goes away. */
+export const REPORT_VERSION = 1;
+/** voxprep has one backend today. */
+export const DEVICE = 'cpu';
 
 /** "HH:MM:SS" of whole seconds, truncated, as the reference writes it. */
 export function formatDuration(totalSeconds: number): string {
@@ -12,6 +21,13 @@ export function formatDuration(totalSeconds: number): string {
   const seconds = Math.floor(totalSeconds % 60);
   const two = (n: number) => String(n).padStart(2, '0');
   return `${two(hours)}:${two(minutes)}:${two(seconds)}`;
+}
+
+/** Writes `text` to `file` under a temporary name in the same folder, then renames it into place. */
+export async function writeAtomically(file: string, text: string): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.voxprep-tmp`);
+  await fs.writeFile(temp, text);
+  await fs.rename(temp, file);
 }
 
 /**
@@ -36,37 +52,401 @@ export async function writeModelInfo(outDir: string, totalSeconds: number): Prom
   }
   data.total_dataset_duration = formatDuration(totalSeconds);
   data.total_seconds = totalSeconds;
-  const temp = path.join(outDir, `.${MODEL_INFO}.voxprep-tmp`);
-  await fs.writeFile(temp, JSON.stringify(data, null, 4));
-  await fs.rename(temp, file);
+  await writeAtomically(file, JSON.stringify(data, null, 4));
 }
 
-function hms(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  return `${formatDuration(seconds)} (${seconds.toFixed(1)} s)`;
+// ---------------------------------------------------------------------------------------
+// Dataset warnings: what a trainer wants to know before spending GPU hours.
+
+/**
+ * When each dataset warning fires (README: "Dataset warnings"). Audio counts only from files
+ * that were processed (status ok): that is what the trainer gets.
+ */
+export const WARNING_THRESHOLDS = {
+  /** short-dataset: less audio than this in all, in seconds (10 minutes). */
+  minDatasetSeconds: 600,
+  /** clipping: a file counts as clipped with at least this many clipped input frames … */
+  minClippedFrames: 10,
+  /** … that are also at least this share of its input frames (1 in 10 000). */
+  minClippedShare: 1e-4,
+  /** uneven-speakers: with two or more speakers, one has less than this share of the audio of the speaker with the most. */
+  minSpeakerRatio: 0.2,
+} as const;
+
+export type WarningCode =
+  | 'short-dataset'
+  | 'upsampled'
+  | 'clipping'
+  | 'normalization-rejected'
+  | 'uneven-speakers'
+  | 'unreadable-folder';
+
+export interface DatasetWarning {
+  code: WarningCode;
+  message: string;
+  /** The files (relative paths) it concerns; empty when it concerns the dataset as a whole. */
+  files: string[];
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function seconds(s: number): string {
+  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${(s / 60).toFixed(1)} min`;
+  return `${(s / 3600).toFixed(2)} h`;
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+}
+
+/** Whether a processed file counts as clipped by WARNING_THRESHOLDS. */
+export function isClipped(f: FileReport): boolean {
+  const frames = f.inputFrames > 0 ? f.inputFrames : f.inputRate > 0 ? Math.round(f.seconds * f.inputRate) : 0;
+  return (
+    f.status === 'ok' &&
+    f.clippedFrames >= WARNING_THRESHOLDS.minClippedFrames &&
+    frames > 0 &&
+    f.clippedFrames / frames >= WARNING_THRESHOLDS.minClippedShare
+  );
+}
+
+/** Segments that post normalization refused (the native engine names them in the file's warnings). */
+function droppedSegments(f: FileReport): number {
+  return f.warnings.filter((w) => /: not written, /.test(w)).length;
+}
+
+/** Audio seconds of the processed files by speaker id, speakers in ascending order. */
+export function speakerSeconds(files: FileReport[]): { sid: number; files: number; seconds: number }[] {
+  const by = new Map<number, { sid: number; files: number; seconds: number }>();
+  for (const f of files) {
+    if (f.status !== 'ok') continue;
+    const s = by.get(f.sid) ?? { sid: f.sid, files: 0, seconds: 0 };
+    s.files += 1;
+    s.seconds += f.seconds;
+    by.set(f.sid, s);
+  }
+  return [...by.values()].sort((a, b) => a.sid - b.sid);
+}
+
+export function datasetWarnings(r: Pick<PreprocessResult, 'files' | 'options' | 'warnings'>): DatasetWarning[] {
+  const out: DatasetWarning[] = [];
+  const T = WARNING_THRESHOLDS;
+  const ok = r.files.filter((f) => f.status === 'ok');
+  const audio = ok.reduce((s, f) => s + f.seconds, 0);
+  const sr = r.options.sampleRate;
+
+  if (audio < T.minDatasetSeconds) {
+    out.push({
+      code: 'short-dataset',
+      message:
+        `only ${seconds(audio)} of audio was processed, less than ${T.minDatasetSeconds / 60} minutes: ` +
+        'a model trained on it will sound thin and unstable; record or gather more',
+      files: [],
+    });
+  }
+
+  const upsampled = ok.filter((f) => f.inputRate > 0 && f.inputRate < sr);
+  if (upsampled.length > 0) {
+    const lowest = Math.min(...upsampled.map((f) => f.inputRate));
+    const share = audio > 0 ? upsampled.reduce((s, f) => s + f.seconds, 0) / audio : 0;
+    out.push({
+      code: 'upsampled',
+      message:
+        `${plural(upsampled.length, 'file')} (${percent(share)} of the audio) ${upsampled.length === 1 ? 'was' : 'were'} ` +
+        `recorded below the target rate of ${sr} Hz (lowest ${lowest} Hz) and upsampled: ` +
+        `${upsampled.length === 1 ? 'it holds' : 'they hold'} nothing above ${lowest / 2} Hz, ` +
+        'so the model learns no real highs from them',
+      files: upsampled.map((f) => f.relative),
+    });
+  }
+
+  const clipped = ok.filter(isClipped);
+  if (clipped.length > 0) {
+    const worst = clipped.reduce((a, b) => (b.clippedFrames > a.clippedFrames ? b : a));
+    out.push({
+      code: 'clipping',
+      message:
+        `${plural(clipped.length, 'file')} ${clipped.length === 1 ? 'is' : 'are'} clipped (worst: ${worst.relative}, ` +
+        `${plural(worst.clippedFrames, 'clipped frame')}): the model learns the distortion; ` +
+        're-record them or lower their level at the source',
+      files: clipped.map((f) => f.relative),
+    });
+  }
+
+  const rejected = r.files.filter((f) => f.status === 'rejected');
+  const dropping = r.files.filter((f) => droppedSegments(f) > 0);
+  if (rejected.length > 0 || dropping.length > 0) {
+    const parts: string[] = [];
+    if (rejected.length > 0) parts.push(`${plural(rejected.length, 'file')} rejected`);
+    if (dropping.length > 0) {
+      const n = dropping.reduce((s, f) => s + droppedSegments(f), 0);
+      parts.push(`${plural(n, 'segment')} of ${plural(dropping.length, 'file')} not written`);
+    }
+    out.push({
+      code: 'normalization-rejected',
+      message:
+        `normalization (${r.options.normalize}) left audio out: ${parts.join(', ')} ` +
+        '(silent, or with a peak above 2.5); see each file\'s reason',
+      files: [...new Set([...rejected, ...dropping].map((f) => f.relative))].sort(),
+    });
+  }
+
+  const speakers = speakerSeconds(r.files);
+  if (speakers.length >= 2) {
+    const most = speakers.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+    const few = speakers.filter((s) => s.seconds < most.seconds * T.minSpeakerRatio);
+    if (few.length > 0) {
+      const fewText = few.map((s) => `speaker ${s.sid}: ${seconds(s.seconds)}`).join(', ');
+      out.push({
+        code: 'uneven-speakers',
+        message:
+          `very uneven split between speakers: speaker ${most.sid} has ${seconds(most.seconds)}, ` +
+          `${fewText} (less than ${percent(T.minSpeakerRatio)} of it); the smaller voices will be learned poorly`,
+        files: r.files.filter((f) => f.status === 'ok' && few.some((s) => s.sid === f.sid)).map((f) => f.relative),
+      });
+    }
+  }
+
+  for (const w of r.warnings) out.push({ code: 'unreadable-folder', message: w, files: [] });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// report.json
+
+export interface ReportFileEntry {
+  path: string;
+  sid: number;
+  idx0: number;
+  status: FileStatus;
+  reason: string | null;
+  source: {
+    /** The file's extension, lower case, without the dot: wav, flac, mp3, ogg, … */
+    format: string;
+    /** WAV only: pcm8, pcm16, pcm24, pcm32, float32, float64. */
+    encoding: string | null;
+    rate: number | null;
+    channels: number | null;
+    /** Frames the file declares; null for a decoded stream (FLAC, MP3, …) or an unread file. */
+    frames: number | null;
+    /** The input's duration in seconds. */
+    duration: number | null;
+  };
+  /** Duration at the target rate, counted into model_info.json's total_seconds. */
+  seconds: number;
+  /** After resampling and the high-pass, before normalization. */
+  peak: { linear: number; dbfs: number | null } | null;
+  /** Input frames with a channel at full scale. */
+  clippedFrames: number | null;
+  rmsDbfs: number | null;
+  /** Share of 15 ms hops below the slicer's −42 dB threshold. */
+  silenceShare: number | null;
+  slices: number;
+  warnings: string[];
+}
+
+export interface Report {
+  reportVersion: number;
+  voxprep: { version: string; node: string };
+  createdAt: string;
+  dataset: string;
+  output: string;
+  options: {
+    sampleRate: number;
+    cut: string;
+    highpass: boolean;
+    normalize: string;
+    chunk: number;
+    overlap: number;
+    threads: number;
+    overwrite: boolean;
+    device: string;
+  };
+  totals: {
+    files: number;
+    processed: number;
+    failed: number;
+    rejected: number;
+    skipped: number;
+    slices: number;
+    /** model_info.json's total_seconds: every loaded file at the target rate. */
+    totalSeconds: number;
+    totalDuration: string;
+    /** Audio of the processed files. */
+    processedSeconds: number;
+    speakers: { sid: number; files: number; seconds: number }[];
+    wallSeconds: number;
+    /** Audio seconds per wall-clock second. */
+    speed: number;
+  };
+  wallSeconds: number;
+  thresholds: typeof WARNING_THRESHOLDS;
+  warnings: DatasetWarning[];
+  skippedFolders: string[];
+  files: ReportFileEntry[];
+}
+
+/** dBFS of a linear level (full scale 1.0); null for silence. */
+export function dbfs(linear: number): number | null {
+  return linear > 0 ? Math.round(20 * Math.log10(linear) * 100) / 100 : null;
+}
+
+/** The source format: the extension, and for WAV the sample encoding. */
+export function sourceFormat(f: Pick<FileReport, 'relative' | 'inputBits' | 'inputFloat' | 'inputRate'>): {
+  format: string;
+  encoding: string | null;
+} {
+  const format = path.extname(f.relative).slice(1).toLowerCase();
+  const encoding = format === 'wav' && f.inputRate > 0 ? `${f.inputFloat ? 'float' : 'pcm'}${f.inputBits}` : null;
+  return { format, encoding };
+}
+
+export function fileEntry(f: FileReport): ReportFileEntry {
+  const read = f.inputRate > 0;
+  const measured = f.status === 'ok';
+  const { format, encoding } = sourceFormat(f);
+  const frames = read && f.inputFrames >= 0 ? f.inputFrames : null;
+  const duration = frames !== null ? frames / f.inputRate : f.loaded ? f.seconds : null;
+  // A rejected file's peak is known: it is the reason for the rejection.
+  const peakKnown = measured || (f.status === 'rejected' && f.loaded);
+  return {
+    path: f.relative,
+    sid: f.sid,
+    idx0: f.idx0,
+    status: f.status,
+    reason: f.status === 'ok' ? null : (f.error ?? 'unknown reason'),
+    source: {
+      format,
+      encoding,
+      rate: read ? f.inputRate : null,
+      channels: read ? f.inputChannels : null,
+      frames,
+      duration,
+    },
+    seconds: f.loaded ? f.seconds : 0,
+    peak: peakKnown ? { linear: f.peak, dbfs: dbfs(f.peak) } : null,
+    clippedFrames: measured ? f.clippedFrames : null,
+    rmsDbfs: measured ? dbfs(f.rms) : null,
+    silenceShare: measured ? f.silenceShare : null,
+    slices: f.slices,
+    warnings: [...f.warnings],
+  };
+}
+
+function count(files: FileReport[], status: FileStatus): number {
+  return files.filter((f) => f.status === status).length;
+}
+
+export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>): Report {
+  const processedSeconds = r.files.reduce((s, f) => (f.status === 'ok' ? s + f.seconds : s), 0);
+  const speed = r.wallSeconds > 0 ? r.totalSeconds / r.wallSeconds : 0;
+  return {
+    reportVersion: REPORT_VERSION,
+    voxprep: { version: voxprepVersion(), node: process.version },
+    createdAt: new Date().toISOString(),
+    dataset: r.datasetDir,
+    output: r.outDir,
+    options: {
+      sampleRate: r.options.sampleRate,
+      cut: r.options.cut,
+      highpass: r.options.highpass,
+      normalize: r.options.normalize,
+      chunk: r.options.chunk,
+      overlap: r.options.overlap,
+      threads: r.options.threads,
+      overwrite: r.options.overwrite,
+      device: DEVICE,
+    },
+    totals: {
+      files: r.files.length,
+      processed: count(r.files, 'ok'),
+      failed: count(r.files, 'failed'),
+      rejected: count(r.files, 'rejected'),
+      skipped: count(r.files, 'skipped'),
+      slices: r.slices,
+      totalSeconds: r.totalSeconds,
+      totalDuration: formatDuration(r.totalSeconds),
+      processedSeconds,
+      speakers: speakerSeconds(r.files),
+      wallSeconds: r.wallSeconds,
+      speed,
+    },
+    wallSeconds: r.wallSeconds,
+    thresholds: WARNING_THRESHOLDS,
+    warnings: r.datasetWarnings,
+    skippedFolders: r.skippedFolders,
+    files: r.files.map(fileEntry),
+  };
+}
+
+/** Writes OUT/report.json atomically; returns its path. */
+export async function writeReport(outDir: string, report: Report): Promise<string> {
+  const file = path.join(outDir, REPORT_FILE);
+  await writeAtomically(file, `${JSON.stringify(report, null, 2)}\n`);
+  return file;
+}
+
+// ---------------------------------------------------------------------------------------
+// The human summary.
+
+export interface SummaryOptions {
+  /** Colors (ANSI escapes); off unless asked. */
+  color?: boolean;
+}
+
+function hms(s: number): string {
+  if (s < 60) return `${s.toFixed(1)} s`;
+  return `${formatDuration(s)} (${s.toFixed(1)} s)`;
 }
 
 /** The human summary printed at the end of a run. */
-export function formatSummary(r: PreprocessResult): string {
-  const ok = r.files.filter((f) => f.status === 'ok').length;
-  const problems = r.files.filter((f) => f.status !== 'ok');
+export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): string {
+  const c = pc.createColors(opts.color ?? false);
+  const ok = count(r.files, 'ok');
+  const failed = count(r.files, 'failed');
+  const rejected = count(r.files, 'rejected');
+  const skipped = count(r.files, 'skipped');
   const speed = r.wallSeconds > 0 ? r.totalSeconds / r.wallSeconds : 0;
+  const n = (v: number, paint: (s: string) => string) => (v > 0 ? paint(String(v)) : String(v));
   const lines = [
-    `voxprep: ${r.files.length} file${r.files.length === 1 ? '' : 's'}: ${ok} processed, ` +
-      `${problems.filter((f) => f.status === 'failed').length} failed, ` +
-      `${problems.filter((f) => f.status === 'rejected').length} rejected, ` +
-      `${problems.filter((f) => f.status === 'skipped').length} skipped`,
+    `${c.bold('voxprep')}: ${plural(r.files.length, 'file')}: ${n(ok, c.green)} processed, ` +
+      `${n(failed, c.red)} failed, ${n(rejected, c.red)} rejected, ${n(skipped, c.yellow)} skipped`,
     `  slices written:   ${r.slices} (in ${r.layout.slicedDir}/ and ${r.layout.sliced16kDir}/)`,
-    `  audio duration:   ${hms(r.totalSeconds)}`,
-    `  wall time:        ${r.wallSeconds.toFixed(2)} s (${speed.toFixed(0)}x real time, ${r.threads} thread${r.threads === 1 ? '' : 's'})`,
+    `  dataset duration: ${hms(r.totalSeconds)}`,
+    `  wall time:        ${r.wallSeconds.toFixed(2)} s`,
+    `  speed:            ${speed.toFixed(0)}x real time`,
+    `  device:           ${DEVICE} (${plural(r.threads, 'thread')})`,
     `  output:           ${r.outDir}`,
   ];
-  for (const folder of r.skippedFolders) {
-    lines.push(`  skipped folder:   ${folder}/ (its name is not a speaker id)`);
+  if (r.reportPath) lines.push(`  report:           ${r.reportPath}`);
+
+  // Problems, grouped by status; each line "  <status>: <path>: <reason>".
+  const groups: [FileStatus, string, (s: string) => string][] = [
+    ['failed', 'failed', c.red],
+    ['rejected', 'rejected', c.red],
+    ['skipped', 'skipped', c.yellow],
+  ];
+  for (const [status, title, paint] of groups) {
+    const files = r.files.filter((f) => f.status === status);
+    if (files.length === 0) continue;
+    lines.push(paint(`${title} (${files.length}):`));
+    for (const f of files) lines.push(paint(`  ${status}: ${f.relative}: ${f.error ?? 'unknown reason'}`));
   }
-  for (const f of problems) lines.push(`  ${f.status}: ${f.relative}: ${f.error ?? 'unknown reason'}`);
+  if (r.skippedFolders.length > 0) {
+    lines.push(c.yellow(`skipped folders (${r.skippedFolders.length}):`));
+    for (const folder of r.skippedFolders) lines.push(`  skipped folder:   ${folder}/ (its name is not a speaker id)`);
+  }
   const warned = r.files.filter((f) => f.warnings.length > 0);
-  for (const f of warned) for (const w of f.warnings) lines.push(`  warning: ${f.relative}: ${w}`);
-  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  if (warned.length > 0) {
+    lines.push(c.yellow(`file warnings (${warned.reduce((s, f) => s + f.warnings.length, 0)}):`));
+    for (const f of warned) for (const w of f.warnings) lines.push(`  warning: ${f.relative}: ${w}`);
+  }
+  if (r.datasetWarnings.length > 0) {
+    lines.push(c.yellow(`dataset warnings (${r.datasetWarnings.length}):`));
+    for (const w of r.datasetWarnings) lines.push(`  warning: ${w.message}`);
+  }
   return lines.join('\n');
 }

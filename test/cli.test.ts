@@ -197,8 +197,8 @@ describe('voxprep preprocess (CLI)', () => {
     expect(r.stdout).toMatch(/skipped folder:\s+misc\//);
     expect(r.stdout).toContain('5 files: 5 processed, 0 failed, 0 rejected');
 
-    // Nothing but the two slice folders and model_info.json.
-    expect(list(out)).toEqual(['model_info.json', SLICED, SLICED_16K]);
+    // Nothing but the two slice folders, model_info.json and voxprep's report.json.
+    expect(list(out)).toEqual(['model_info.json', 'report.json', SLICED, SLICED_16K]);
     const names = list(path.join(out, SLICED));
     expect(list(path.join(out, SLICED_16K))).toEqual(names);
     const idx1s = new Map<number, number[]>();
@@ -360,6 +360,9 @@ describe('voxprep preprocess (CLI)', () => {
     expect(r2.stdout).toContain('2 threads)');
     const a = snapshot(out1);
     const b = snapshot(out2);
+    // report.json records the run itself (thread count, wall time): not part of the dataset.
+    a.delete('report.json');
+    b.delete('report.json');
     expect([...b.keys()]).toEqual([...a.keys()]);
     expect([...a.keys()].filter((f) => f.startsWith(`${SLICED}/`)).length).toBeGreaterThanOrEqual(rates.length);
     for (const [name, bytes] of a) expect(bytes.equals(b.get(name)!), name).toBe(true);

@@ -1,0 +1,463 @@
+// The user-facing side of the CLI: progress display, summary, report.json and its warnings,
+// Applio's flags, the config file, `voxprep info` and `voxprep doctor`. Runs the compiled CLI
+// (bin/voxprep.js → dist/): run `npx tsc -p tsconfig.json` first.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Ajv from 'ajv';
+import { readWav, speechLike, writeWav } from './helpers/wav.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'voxprep.js');
+const SCHEMA = path.join(ROOT, 'schema', 'report.schema.json');
+const ESC = '\u001b';
+
+let tmp = '';
+
+beforeAll(() => {
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) {
+    throw new Error('dist/cli.js is missing: run `npx tsc -p tsconfig.json` before these tests');
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-ux-test-'));
+});
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment of a plain user: no NO_COLOR / FORCE_COLOR from the test runner. */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NO_COLOR;
+  delete env.FORCE_COLOR;
+  return { ...env, ...extra };
+}
+
+function voxprep(args: string[], opts: SpawnSyncOptions = {}): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: cleanEnv(), ...opts });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+function fresh(name: string): string {
+  const dir = path.join(tmp, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function put(dataset: string, relative: string, mono: Float64Array, rate: number, opts: { channels?: number; bits?: number } = {}): void {
+  const file = path.join(dataset, relative);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const ch = opts.channels ?? 1;
+  const inter = new Float64Array(mono.length * ch);
+  for (let i = 0; i < mono.length; i++) for (let c = 0; c < ch; c++) inter[i * ch + c] = mono[i];
+  writeWav(file, inter, rate, opts);
+}
+
+function walkFiles(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...walkFiles(dir, r));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+function stripAnsi(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\u001b\[[0-9;?]*[A-Za-z]|\u001b[78]/g, '');
+}
+
+/** A small dataset of ordinary recordings: two speakers with about the same amount. */
+function ordinaryDataset(name: string): string {
+  const dataset = fresh(name);
+  put(dataset, 'a.wav', speechLike(40000, 3.0, 1), 40000);
+  put(dataset, 'b.wav', speechLike(44100, 2.5, 2), 44100);
+  put(dataset, '1/c.wav', speechLike(48000, 3.0, 3), 48000, { bits: 24 });
+  put(dataset, '1/d.wav', speechLike(40000, 2.5, 4), 40000);
+  return dataset;
+}
+
+function hasScript(): boolean {
+  const r = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  return !r.error && r.status === 0 && /util-linux/.test(r.stdout + r.stderr);
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+// ---------------------------------------------------------------------------------------
+
+describe('progress and summary', () => {
+  const scriptAvailable = hasScript();
+  if (!scriptAvailable) console.log('skipping the terminal tests: `script` from util-linux is not on PATH');
+
+  it.skipIf(!scriptAvailable)('on a terminal: a live bar with files, audio, speed, ETA and device, then the summary', () => {
+    const dataset = ordinaryDataset('tty/dataset');
+    const out = path.join(tmp, 'tty/out');
+    const cmd = [process.execPath, BIN, 'preprocess', dataset, '-o', out].map(shellQuote).join(' ');
+    // script(1) runs the command on a pseudo-terminal: stdout and stderr are both a tty.
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const raw = r.stdout;
+    expect(raw).toContain(ESC); // drawn with terminal control codes, in color
+    expect(raw).toMatch(/\u001b\[3\dm/);
+    const text = stripAnsi(raw).replace(/\r/g, '\n');
+    const bar = /[█░]{14} (\d+)\/4 files \| [\d.]+ (min|h) audio \| ([\d.]+x|-) real time \| ETA (\d+h\d\dm|\d+m\d\ds|\d+s|-) \| cpu/g;
+    const frames = [...text.matchAll(bar)];
+    expect(frames.length, text).toBeGreaterThan(0);
+    expect(frames.at(-1)![1]).toBe('4'); // the last frame shows every file done
+    // The summary comes after the bar, and ends the output.
+    const summaryAt = text.indexOf('voxprep: 4 files: 4 processed, 0 failed, 0 rejected, 0 skipped');
+    expect(summaryAt).toBeGreaterThan(frames.at(-1)!.index!);
+    const tail = text.slice(summaryAt);
+    for (const label of ['slices written:', 'dataset duration:', 'wall time:', 'speed:', 'report:']) {
+      expect(tail).toContain(label);
+    }
+    expect(tail).toMatch(/device: +cpu \(\d+ threads?\)/);
+  });
+
+  it.skipIf(!scriptAvailable)('NO_COLOR turns the colors off on a terminal', () => {
+    const dataset = ordinaryDataset('nocolor/dataset');
+    const out = path.join(tmp, 'nocolor/out');
+    const cmd = [process.execPath, BIN, 'preprocess', dataset, '-o', out].map(shellQuote).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: cleanEnv({ NO_COLOR: '1' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/\u001b\[(1|22|3\d|39)m/); // no color or bold
+    expect(stripAnsi(r.stdout)).toContain('4/4 files');
+  });
+
+  it('elsewhere: plain progress lines on stderr, no escape codes; --quiet prints nothing', () => {
+    const dataset = ordinaryDataset('plain/dataset');
+    fs.writeFileSync(path.join(dataset, 'broken.wav'), 'not a wav at all');
+    const out = path.join(tmp, 'plain/out');
+    const errFile = path.join(tmp, 'plain/stderr.txt');
+    const fd = fs.openSync(errFile, 'w');
+    let r;
+    try {
+      r = spawnSync(process.execPath, [BIN, 'preprocess', dataset, '-o', out], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', fd],
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(r.status).toBe(1);
+    const stderr = fs.readFileSync(errFile, 'utf8');
+    expect(stderr).not.toContain(ESC);
+    expect(r.stdout).not.toContain(ESC);
+    const lines = stderr.split('\n').filter((l) => /^voxprep: \d+\/5 files, /.test(l));
+    expect(lines.length, stderr).toBeGreaterThanOrEqual(1);
+    for (const l of lines) {
+      expect(l).toMatch(/^voxprep: \d+\/5 files, [\d.]+ (min|h) audio, ([\d.]+x|-) real time, ETA (\d+h\d\dm|\d+m\d\ds|\d+s|-), device cpu$/);
+    }
+    expect(lines.at(-1)).toMatch(/^voxprep: 5\/5 files/);
+    expect(stderr).toMatch(/^voxprep: failed: broken\.wav: \S/m);
+    // The summary on stdout, problems grouped under their status, one per line.
+    expect(r.stdout).toContain('voxprep: 5 files: 4 processed, 1 failed, 0 rejected, 0 skipped');
+    expect(r.stdout).toMatch(/^failed \(1\):\n {2}failed: broken\.wav: \S.*$/m);
+
+    const quietOut = path.join(tmp, 'plain/out-quiet');
+    fs.rmSync(path.join(dataset, 'broken.wav'));
+    const q = voxprep(['preprocess', dataset, '-o', quietOut, '--quiet']);
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout).toBe('');
+    expect(q.stderr).toBe('');
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('report.json', () => {
+  const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true });
+  const validate = ajv.compile(JSON.parse(fs.readFileSync(SCHEMA, 'utf8')));
+  const checkSchema = (report: unknown) => {
+    const ok = validate(report);
+    expect(ok, JSON.stringify(validate.errors, null, 2)).toBe(true);
+  };
+
+  it('matches the schema, --json prints it, and each dataset warning fires on a dataset made for it', () => {
+    const dataset = fresh('warn/dataset');
+    const out = path.join(tmp, 'warn/out');
+    // Speaker 0: most of the audio; among it a 16 kHz source, a clipped file and a silent one.
+    put(dataset, 'clean.wav', speechLike(40000, 6, 11), 40000);
+    put(dataset, 'low16k.wav', speechLike(16000, 4, 12), 16000);
+    const loud = speechLike(44100, 3, 13).map((v) => v * 4); // clamped to full scale when written
+    put(dataset, 'clipped.wav', loud, 44100);
+    put(dataset, 'silent.wav', new Float64Array(40000 * 2), 40000);
+    // Speaker 1: a sliver of it.
+    put(dataset, '1/few.wav', speechLike(40000, 1.6, 14), 40000);
+
+    const r = voxprep(['preprocess', dataset, '-o', out, '--normalize', 'pre', '--json']);
+    expect(r.code, r.stderr).toBe(1); // the silent file is rejected
+    const file = fs.readFileSync(path.join(out, 'report.json'), 'utf8');
+    expect(r.stdout).toBe(file); // --json prints exactly report.json
+    expect(r.stderr).toContain('voxprep: 5 files: 4 processed, 0 failed, 1 rejected, 0 skipped'); // the summary moved to stderr
+    expect(r.stderr).toMatch(/rejected: silent\.wav: .*silent/);
+    expect(fs.readdirSync(out).filter((f) => f.includes('voxprep-tmp'))).toEqual([]);
+
+    const report = JSON.parse(file);
+    checkSchema(report);
+    expect(report.options).toMatchObject({ sampleRate: 40000, normalize: 'pre', cut: 'automatic', device: 'cpu' });
+    expect(report.totals).toMatchObject({ files: 5, processed: 4, failed: 0, rejected: 1, skipped: 0 });
+    expect(report.voxprep.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+    const info = JSON.parse(fs.readFileSync(path.join(out, 'model_info.json'), 'utf8'));
+    expect(report.totals.totalSeconds).toBe(info.total_seconds);
+
+    const byPath = new Map(report.files.map((f: { path: string }) => [f.path, f]));
+    const entry = (p: string) => byPath.get(p) as Record<string, any>;
+    expect(report.files.map((f: { path: string }) => f.path)).toEqual(['1/few.wav', 'clean.wav', 'clipped.wav', 'low16k.wav', 'silent.wav']);
+    expect(entry('1/few.wav')).toMatchObject({ sid: 1, idx0: 0, status: 'ok', reason: null });
+    expect(entry('low16k.wav').source).toEqual({ format: 'wav', encoding: 'pcm16', rate: 16000, channels: 1, frames: 64000, duration: 4 });
+    expect(entry('clean.wav').peak.dbfs).toBeCloseTo(20 * Math.log10(entry('clean.wav').peak.linear), 2);
+    expect(entry('clean.wav').rmsDbfs).toBeLessThan(entry('clean.wav').peak.dbfs);
+    expect(entry('clean.wav').clippedFrames).toBe(0);
+    expect(entry('clipped.wav').clippedFrames).toBeGreaterThan(1000);
+    expect(entry('silent.wav')).toMatchObject({ status: 'rejected', slices: 0, clippedFrames: null });
+    expect(entry('silent.wav').reason).toMatch(/silent/);
+    expect(entry('clean.wav').slices).toBeGreaterThan(0);
+    expect(entry('clean.wav').silenceShare).toBeGreaterThan(0);
+    expect(entry('clean.wav').silenceShare).toBeLessThan(1);
+
+    const warnings = new Map(report.warnings.map((w: { code: string }) => [w.code, w]));
+    const warning = (code: string) => warnings.get(code) as { message: string; files: string[] } | undefined;
+    expect([...warnings.keys()].sort()).toEqual(['clipping', 'normalization-rejected', 'short-dataset', 'uneven-speakers', 'upsampled']);
+    expect(warning('short-dataset')!.message).toMatch(/10 minutes/);
+    expect(warning('upsampled')!.files).toEqual(['low16k.wav']);
+    expect(warning('upsampled')!.message).toMatch(/16000 Hz/);
+    expect(warning('clipping')!.files).toEqual(['clipped.wav']);
+    expect(warning('normalization-rejected')!.files).toEqual(['silent.wav']);
+    expect(warning('uneven-speakers')!.files).toEqual(['1/few.wav']);
+    // The human summary lists them too.
+    expect(r.stderr).toMatch(/dataset warnings \(5\):/);
+  });
+
+  it('raises no warning but the short-dataset one on an ordinary dataset; --json --quiet prints only the JSON', () => {
+    const dataset = ordinaryDataset('calm/dataset');
+    const out = path.join(tmp, 'calm/out');
+    const r = voxprep(['preprocess', dataset, '-o', out, '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const report = JSON.parse(r.stdout);
+    checkSchema(report);
+    expect(report.warnings.map((w: { code: string }) => w.code)).toEqual(['short-dataset']);
+    expect(report.totals.speakers.map((s: { sid: number }) => s.sid)).toEqual([0, 1]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe("Applio's flags", () => {
+  function snapshotOutputs(out: string): Map<string, Buffer> {
+    const files = walkFiles(out).filter((f) => f === 'model_info.json' || /^sliced_audios(_16k)?\//.test(f));
+    return new Map(files.map((f) => [f, fs.readFileSync(path.join(out, f))]));
+  }
+
+  function expectSame(a: Map<string, Buffer>, b: Map<string, Buffer>) {
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    expect([...a.keys()].filter((f) => f.startsWith('sliced_audios/')).length).toBeGreaterThan(3);
+    for (const [name, bytes] of a) expect(bytes.equals(b.get(name)!), name).toBe(true);
+  }
+
+  it('an Applio command line and its voxprep twin write byte-identical outputs', () => {
+    const dataset = fresh('applio/dataset');
+    put(dataset, 'x.wav', speechLike(44100, 5.5, 21), 44100);
+    put(dataset, '2/y.wav', speechLike(48000, 4.2, 22), 48000, { bits: 24 });
+    put(dataset, '2/z.wav', speechLike(22050, 3.3, 23), 22050, { channels: 2 });
+    const cwd = fresh('applio/work');
+
+    // Applio's core.py spelling, output into logs/<model name> under the current folder.
+    const applio = voxprep(
+      [
+        'preprocess',
+        '--model_name', 'twin',
+        '--dataset_path', dataset,
+        '--sample_rate', '32000',
+        '--cpu_cores', '2',
+        '--cut_preprocess', 'Simple',
+        '--process_effects', 'False',
+        '--noise_reduction', 'False',
+        '--noise_reduction_strength', '0.7',
+        '--chunk_len', '2.0',
+        '--overlap_len', '0.5',
+        '--normalization_mode', 'post',
+      ],
+      { cwd },
+    );
+    expect(applio.code, applio.stderr).toBe(0);
+    const twin = path.join(tmp, 'applio/voxprep-out');
+    const ours = voxprep([
+      'preprocess', dataset, '-o', twin, '--sr', '32000', '--threads', '1', '--cut', 'simple',
+      '--no-highpass', '--chunk', '2', '--overlap', '0.5', '--normalize', 'post',
+    ]);
+    expect(ours.code, ours.stderr).toBe(0);
+    expectSame(snapshotOutputs(path.join(cwd, 'logs', 'twin')), snapshotOutputs(twin));
+
+    // The hyphenated spelling, a bare --process-effects, and the positional dataset.
+    const second = path.join(cwd, 'second');
+    const applio2 = voxprep(
+      ['preprocess', dataset, '-o', second, '--sample-rate', '40000', '--cut-preprocess', 'automatic', '--process-effects',
+        '--normalization-mode', 'pre'],
+      { cwd },
+    );
+    expect(applio2.code, applio2.stderr).toBe(0);
+    const twin2 = path.join(tmp, 'applio/voxprep-out2');
+    const ours2 = voxprep(['preprocess', dataset, '-o', twin2, '--sr', '40000', '--cut', 'automatic', '--highpass', '--normalize', 'pre']);
+    expect(ours2.code, ours2.stderr).toBe(0);
+    expectSame(snapshotOutputs(second), snapshotOutputs(twin2));
+  });
+
+  it('refuses noise reduction, disagreeing twins and a missing output folder, writing nothing', () => {
+    const dataset = ordinaryDataset('applio-bad/dataset');
+    const cwd = fresh('applio-bad/work');
+    const cases: [string, string[], RegExp][] = [
+      ['noise reduction', ['--model-name', 'm', '--dataset-path', dataset, '--noise_reduction', 'True'], /noise reduction/],
+      ['--sr vs --sample-rate', [dataset, '--model-name', 'm', '--sr', '32000', '--sample-rate', '40000'], /--sr and --sample-rate disagree/],
+      ['no output', [dataset], /no output folder/],
+      ['no dataset', ['--model-name', 'm'], /no dataset folder/],
+      ['bad True/False', [dataset, '--model-name', 'm', '--process-effects', 'maybe'], /./],
+      ['bad cut mode', [dataset, '--model-name', 'm', '--cut-preprocess', 'Sometimes'], /Skip, Simple or Automatic/],
+    ];
+    for (const [label, args, message] of cases) {
+      const r = voxprep(['preprocess', ...args], { cwd });
+      expect(r.code, `${label}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, label).toMatch(message);
+    }
+    expect(fs.readdirSync(cwd)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('config file', () => {
+  it('rejects unknown keys, wrong types and bad values with exit 2, naming the key, writing nothing', () => {
+    const dataset = ordinaryDataset('config-bad/dataset');
+    const out = path.join(tmp, 'config-bad/out');
+    const cases: [string, string, RegExp][] = [
+      ['unknown key', JSON.stringify({ sr: 40000, smaple_rate: 40000 }), /unknown key "smaple_rate"/],
+      ['wrong type', JSON.stringify({ sr: '40000' }), /"sr" must be a number, got string "40000"/],
+      ['wrong type (boolean)', JSON.stringify({ highpass: 'yes' }), /"highpass" must be true or false/],
+      ['bad choice', JSON.stringify({ cut: 'magic' }), /"cut" must be one of automatic, simple, skip/],
+      ['not an object', JSON.stringify([1, 2]), /must hold a JSON object/],
+      ['not JSON', '{ sr: 40000 ', /not valid JSON/],
+    ];
+    cases.forEach(([label, text, message], i) => {
+      const file = path.join(tmp, `config-bad/c${i}.json`);
+      fs.writeFileSync(file, text);
+      const r = voxprep(['preprocess', dataset, '-o', out, '--config', file]);
+      expect(r.code, label).toBe(2);
+      expect(r.stderr, label).toMatch(message);
+      expect(r.stderr, label).toContain(file);
+      expect(fs.existsSync(out), label).toBe(false);
+    });
+    const missing = voxprep(['preprocess', dataset, '-o', out, '--config', path.join(tmp, 'config-bad/none.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/not found/);
+  });
+
+  it('takes the options from the file; command-line flags override it', () => {
+    const dataset = ordinaryDataset('config-ok/dataset');
+    const dir = fresh('config-ok/conf');
+    // Paths in the file are relative to its folder.
+    fs.writeFileSync(
+      path.join(dir, 'voxprep.json'),
+      JSON.stringify({
+        $schema: 'ignored',
+        dataset: '../dataset',
+        out: 'from-file',
+        sr: 16000,
+        'cut-preprocess': 'Skip',
+        highpass: false,
+        normalization_mode: 'post',
+        threads: 1,
+      }),
+    );
+    const r = voxprep(['preprocess', '--config', path.join(dir, 'voxprep.json'), '--sr', '32000', '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.output).toBe(path.join(dir, 'from-file'));
+    expect(report.dataset).toBe(dataset);
+    expect(report.options).toMatchObject({ sampleRate: 32000, cut: 'skip', highpass: false, normalize: 'post', threads: 1 });
+    // --cut skip: one slice per file, at the flag's rate.
+    const slices = fs.readdirSync(path.join(dir, 'from-file', 'sliced_audios')).sort();
+    expect(slices).toEqual(['0_2_0.wav', '0_3_0.wav', '1_0_0.wav', '1_1_0.wav']);
+    expect(readWav(path.join(dir, 'from-file', 'sliced_audios', '0_2_0.wav')).rate).toBe(32000);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('voxprep info and doctor', () => {
+  it('info reports format, rate, channels, duration and peak, and leaves no temporary folder', () => {
+    const dir = fresh('info');
+    const file = path.join(dir, 'Take 1.wav');
+    const x = speechLike(44100, 1.5, 31);
+    put(dir, 'Take 1.wav', x, 44100, { channels: 2, bits: 24 });
+    const peak = readWav(file).samples.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const before = new Set(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('voxprep-info-')));
+
+    const r = voxprep(['info', file, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [info] = JSON.parse(r.stdout);
+    expect(info).toMatchObject({ file, status: 'ok', reason: null, format: 'wav', encoding: 'pcm24', rate: 44100, channels: 2, frames: 66150 });
+    expect(info.duration).toBeCloseTo(1.5, 9);
+    expect(info.peak.rate).toBe(44100);
+    expect(info.peak.linear).toBeCloseTo(peak, 6);
+    expect(info.peak.dbfs).toBeCloseTo(20 * Math.log10(peak), 2);
+
+    const text = voxprep(['info', file]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/rate: +44100 Hz/);
+    expect(text.stdout).toMatch(/channels: +2/);
+    expect(text.stdout).toMatch(/duration: +1\.500 s/);
+    expect(text.stdout).toMatch(/24-bit PCM/);
+
+    const bad = voxprep(['info', path.join(dir, 'missing.wav'), '--json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)[0]).toMatchObject({ status: 'failed', reason: 'no such file' });
+    const after = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('voxprep-info-') && !before.has(f));
+    expect(after).toEqual([]);
+  });
+
+  it('doctor --json names versions, addon, CPU features, threads, CUDA and the device auto picks', () => {
+    const r = voxprep(['doctor', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d.voxprep.version).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+    expect(d.node).toMatchObject({ version: process.version, napiVersion: Number(process.versions.napi), platform: process.platform, arch: process.arch });
+    expect(d.addon.loaded).toBe(true);
+    expect(d.addon.napiVersion).toBeGreaterThanOrEqual(8);
+    expect(['prebuilt', 'source']).toContain(d.addon.origin);
+    expect(fs.existsSync(d.addon.path)).toBe(true);
+    if (process.arch === 'x64') expect(Object.keys(d.cpu.features).sort()).toEqual(['avx2', 'avx512f', 'fma', 'sse4_2']);
+    expect(d.cpu.cores).toBeGreaterThanOrEqual(1);
+    expect(d.threads.default).toBeGreaterThanOrEqual(1);
+    expect(d.cuda).toMatchObject({ compiled: false, architectures: [], driver: null, devices: null });
+    expect(d.device.auto).toBe('cpu');
+    expect(d.ok).toBe(true);
+
+    const text = voxprep(['doctor']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/cuda: +not compiled in/);
+    expect(text.stdout).toMatch(/--device auto: would use the cpu/);
+  });
+});
