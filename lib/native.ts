@@ -27,6 +27,8 @@ export interface NativeFileResult {
   clippedFrames: number;
   slices: number;
   warnings: string[];
+  /** File names of the slices written (the same in both slice folders), in idx1 order. */
+  sliceNames: string[];
   /** It failed writing its outputs (disk full, read-only folder, …); no new file starts after one. */
   writeError: boolean;
   /** Thread seconds per stage, for benchmarks. */

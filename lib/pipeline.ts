@@ -201,6 +201,7 @@ function pendingReport(f: DatasetFile): FileReport {
     silenceShare: 0,
     clippedFrames: 0,
     writeError: false,
+    sliceNames: [],
     times: { decode: 0, resample: 0, highpass: 0, analysis: 0, resample16k: 0, write: 0 },
     slices: 0,
     warnings: [],

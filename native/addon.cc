@@ -43,6 +43,9 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   o.Set("silenceShare", r.silence_share);
   o.Set("clippedFrames", double(r.clipped_frames));
   o.Set("slices", double(r.slices));
+  Napi::Array names = Napi::Array::New(env, r.slice_names.size());
+  for (size_t i = 0; i < r.slice_names.size(); ++i) names.Set(uint32_t(i), r.slice_names[i]);
+  o.Set("sliceNames", names);
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
   for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
   o.Set("warnings", warnings);

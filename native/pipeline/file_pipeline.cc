@@ -300,6 +300,7 @@ class SegmentEmitter {
     }
     seg.out->finish(outputs_);
     ++result_.slices;
+    result_.slice_names.push_back(seg.name);
   }
 
   const FileJob& job_;
@@ -412,6 +413,8 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   // Too short to hold one RMS frame of the slicer: nothing a model can learn from.
   const int64_t min_samples = SlicerSpec::for_rate(o.sample_rate).win;
   auto too_short = [&](int64_t samples) {
+    result.slices = 0;  // anything finished stays unpublished and is removed
+    result.slice_names.clear();
     result.status = FileStatus::kSkipped;
     result.error = "too short: " + std::to_string(samples) + " samples at " + std::to_string(o.sample_rate) +
                    " Hz, less than one " + std::to_string(min_samples) + "-sample analysis frame";
@@ -517,6 +520,7 @@ FileResult process_file(const FileJob& job, const PipelineOptions& options) {
     result.error = e.what();
     result.write_error = true;
     result.slices = 0;
+    result.slice_names.clear();
   } catch (const Interrupted& e) {
     result = FileResult();
     result.status = FileStatus::kSkipped;
@@ -525,6 +529,7 @@ FileResult process_file(const FileJob& job, const PipelineOptions& options) {
     result.status = FileStatus::kFailed;
     result.error = e.what();
     result.slices = 0;
+    result.slice_names.clear();
   }
   result.seconds = double(result.samples) / double(options.sample_rate);
   return result;

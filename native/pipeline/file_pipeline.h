@@ -64,6 +64,7 @@ struct FileResult {
   double silence_share = 0;    // share of 15 ms hops below the slicer's threshold
   int64_t clipped_frames = 0;  // input frames with a channel at full scale
   int64_t slices = 0;          // segments written (each in both folders)
+  std::vector<std::string> slice_names;  // their file names, in idx1 order
   std::vector<std::string> warnings;
   StageTimes times;
 };
