@@ -14,15 +14,6 @@ AutomaticCutter::AutomaticCutter(int sample_rate) : spec_(SlicerSpec::for_rate(s
   piece_ = int64_t(AutomaticPieceSpec::kPieceSeconds * sr);
 }
 
-int64_t AutomaticCutter::argmin(int64_t from, int64_t to) const {
-  to = std::min<int64_t>(to, int64_t(rms_.size()) - 1);
-  int64_t best = from;
-  for (int64_t i = from + 1; i <= to; ++i) {
-    if (rms_[size_t(i)] < rms_[size_t(best)]) best = i;
-  }
-  return best;
-}
-
 int64_t AutomaticCutter::next_piece_start() const { return chunk_begin_ + int64_t(step_ * double(piece_index_)); }
 
 const double* AutomaticCutter::samples(int64_t begin, int64_t end) const {
@@ -60,8 +51,7 @@ void AutomaticCutter::push(const double* x, size_t n, const Emit& emit) {
 }
 
 void AutomaticCutter::walk_frame(int64_t i, const Emit& emit) {
-  // The reference's walk (see slice_chunks), one frame at a time.
-  const int64_t msk = spec_.max_sil_kept;
+  // The reference's walk (as slice_chunks does it), one frame at a time.
   if (rms_[size_t(i)] < spec_.threshold) {
     if (silence_start_ < 0) silence_start_ = i;
     maybe_freeze(i);
@@ -69,30 +59,11 @@ void AutomaticCutter::walk_frame(int64_t i, const Emit& emit) {
   }
   if (silence_start_ < 0) return;
   const int64_t s = silence_start_;
-  const bool leading = s == 0 && i > msk;
-  const bool needs_cut = i - s >= spec_.min_interval && i - clip_start_ >= spec_.min_length;
-  if (!leading && !needs_cut) {
-    silence_start_ = -1;
-    return;
-  }
-  int64_t a, b;
-  if (i - s <= msk) {
-    const int64_t p = argmin(s, i);
-    a = s == 0 ? 0 : p;
-    b = p;
-  } else if (i - s <= 2 * msk) {
-    const int64_t p = argmin(i - msk, s + msk);
-    const int64_t l = argmin(s, s + msk);
-    const int64_t r = argmin(i - msk, i);
-    a = s == 0 ? 0 : std::min(l, p);
-    b = s == 0 ? r : std::max(r, p);
-  } else {
-    a = s == 0 ? 0 : argmin(s, s + msk);
-    b = argmin(i - msk, i);
-  }
-  clip_start_ = b;
   silence_start_ = -1;
-  add_tag(a, b, emit);
+  if (!run_makes_cut(s, i, clip_start_, spec_)) return;
+  const auto [start, end] = silence_tag(rms_, s, i, spec_);
+  clip_start_ = end;
+  add_tag(start, end, emit);
 }
 
 void AutomaticCutter::add_tag(int64_t start, int64_t end, const Emit& emit) {
@@ -177,10 +148,8 @@ void AutomaticCutter::finish(const Emit& emit) {
     emit_pieces(n_, emit);
     return;
   }
-  if (silence_start_ >= 0 && total - silence_start_ >= spec_.min_interval) {
-    const int64_t p = argmin(silence_start_, std::min(total, silence_start_ + spec_.max_sil_kept));
-    add_tag(p, total + 1, emit);
-  }
+  std::pair<int64_t, int64_t> last;
+  if (silence_start_ >= 0 && final_silence_tag(rms_, silence_start_, spec_, &last)) add_tag(last.first, last.second, emit);
   if (!have_tag_ || last_tag_end_ < total) emit_pieces(std::min(n_, total * spec_.hop), emit);
 }
 

@@ -37,7 +37,6 @@ class AutomaticCutter {
   void maybe_freeze(int64_t i);
   void trim();
   const double* samples(int64_t begin, int64_t end) const;
-  int64_t argmin(int64_t from, int64_t to) const;
   int64_t next_piece_start() const;
 
   SlicerSpec spec_;

@@ -11,8 +11,9 @@ namespace {
 // Python's round(): nearest, ties to even (the current rounding mode's default).
 int64_t round_half_even(double x) { return int64_t(std::nearbyint(x)); }
 
-// Index of the first minimum of rms over the inclusive frame range [from, to].
-int64_t argmin(const std::vector<double>& rms, int64_t from, int64_t to) {
+}  // namespace
+
+int64_t rms_argmin(const std::vector<double>& rms, int64_t from, int64_t to) {
   to = std::min<int64_t>(to, int64_t(rms.size()) - 1);
   int64_t best = from;
   for (int64_t i = from + 1; i <= to; ++i) {
@@ -21,7 +22,34 @@ int64_t argmin(const std::vector<double>& rms, int64_t from, int64_t to) {
   return best;
 }
 
-}  // namespace
+bool run_makes_cut(int64_t s, int64_t i, int64_t clip_start, const SlicerSpec& spec) {
+  const bool leading = s == 0 && i > spec.max_sil_kept;
+  const bool needs_cut = i - s >= spec.min_interval && i - clip_start >= spec.min_length;
+  return leading || needs_cut;
+}
+
+std::pair<int64_t, int64_t> silence_tag(const std::vector<double>& rms, int64_t s, int64_t i, const SlicerSpec& spec) {
+  const int64_t msk = spec.max_sil_kept;
+  if (i - s <= msk) {  // short run
+    const int64_t p = rms_argmin(rms, s, i);
+    return {s == 0 ? 0 : p, p};
+  }
+  const int64_t l = rms_argmin(rms, s, s + msk);
+  const int64_t r = rms_argmin(rms, i - msk, i);
+  if (i - s <= 2 * msk) {  // medium run
+    const int64_t p = rms_argmin(rms, i - msk, s + msk);
+    if (s == 0) return {0, r};
+    return {std::min(l, p), std::max(r, p)};
+  }
+  return {s == 0 ? 0 : l, r};  // long run
+}
+
+bool final_silence_tag(const std::vector<double>& rms, int64_t s, const SlicerSpec& spec, std::pair<int64_t, int64_t>* tag) {
+  const int64_t total = int64_t(rms.size());
+  if (total - s < spec.min_interval) return false;
+  *tag = {rms_argmin(rms, s, std::min(total, s + spec.max_sil_kept)), total + 1};
+  return true;
+}
 
 SlicerSpec SlicerSpec::for_rate(int sample_rate) {
   // The expressions keep the reference's operation order, so the roundings agree.
@@ -76,7 +104,6 @@ std::vector<std::pair<int64_t, int64_t>> slice_chunks(const std::vector<double>&
                                                       const SlicerSpec& spec) {
   // The reference compares the sample count with a frame count here.
   if (n <= spec.min_length) return {{0, n}};
-  const int64_t msk = spec.max_sil_kept;
   std::vector<std::pair<int64_t, int64_t>> tags;  // silences, in frames
   int64_t silence_start = -1, clip_start = 0;
   const int64_t total = int64_t(rms.size());
@@ -86,40 +113,14 @@ std::vector<std::pair<int64_t, int64_t>> slice_chunks(const std::vector<double>&
       continue;
     }
     if (silence_start < 0) continue;
-    const int64_t s = silence_start;
-    const bool leading = s == 0 && i > msk;
-    const bool needs_cut = i - s >= spec.min_interval && i - clip_start >= spec.min_length;
-    if (!leading && !needs_cut) {
-      silence_start = -1;
-      continue;
-    }
-    if (i - s <= msk) {
-      const int64_t p = argmin(rms, s, i);
-      tags.emplace_back(s == 0 ? 0 : p, p);
-      clip_start = p;
-    } else if (i - s <= 2 * msk) {
-      const int64_t p = argmin(rms, i - msk, s + msk);
-      const int64_t l = argmin(rms, s, s + msk);
-      const int64_t r = argmin(rms, i - msk, i);
-      if (s == 0) {
-        tags.emplace_back(0, r);
-        clip_start = r;
-      } else {
-        tags.emplace_back(std::min(l, p), std::max(r, p));
-        clip_start = std::max(r, p);
-      }
-    } else {
-      const int64_t l = argmin(rms, s, s + msk);
-      const int64_t r = argmin(rms, i - msk, i);
-      tags.emplace_back(s == 0 ? 0 : l, r);
-      clip_start = r;
+    if (run_makes_cut(silence_start, i, clip_start, spec)) {
+      tags.push_back(silence_tag(rms, silence_start, i, spec));
+      clip_start = tags.back().second;
     }
     silence_start = -1;
   }
-  if (silence_start >= 0 && total - silence_start >= spec.min_interval) {
-    const int64_t end = std::min(total, silence_start + msk);
-    tags.emplace_back(argmin(rms, silence_start, end), total + 1);
-  }
+  std::pair<int64_t, int64_t> last;
+  if (silence_start >= 0 && final_silence_tag(rms, silence_start, spec, &last)) tags.push_back(last);
   if (tags.empty()) return {{0, n}};
 
   std::vector<std::pair<int64_t, int64_t>> chunks;

@@ -44,6 +44,17 @@ class RmsFramer {
   std::vector<double> rms_;
 };
 
+// The walk's rules, shared by the batch slicer below and the streaming AutomaticCutter.
+// Index of the first minimum of rms over the inclusive frame range [from, to].
+int64_t rms_argmin(const std::vector<double>& rms, int64_t from, int64_t to);
+// Whether a silence run that began at frame s and is closed by loud frame i makes a cut.
+bool run_makes_cut(int64_t s, int64_t i, int64_t clip_start, const SlicerSpec& spec);
+// The silence tag (start, end) in frames for such a run: the chunk before it ends at start,
+// the next one begins at end (the walk's new clip_start).
+std::pair<int64_t, int64_t> silence_tag(const std::vector<double>& rms, int64_t s, int64_t i, const SlicerSpec& spec);
+// The tag for a run still open when the frames end, if it makes one (T frames in all).
+bool final_silence_tag(const std::vector<double>& rms, int64_t s, const SlicerSpec& spec, std::pair<int64_t, int64_t>* tag);
+
 // Chunks as sample ranges [begin, end), from the RMS frames of a signal of n samples.
 std::vector<std::pair<int64_t, int64_t>> slice_chunks(const std::vector<double>& rms, int64_t n,
                                                       const SlicerSpec& spec);
