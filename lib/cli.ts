@@ -1,5 +1,5 @@
-// The command line: commands, flags, help, exit codes (0 all processed, 1 some files
-// failed, 2 bad usage with nothing written).
+// The command line: commands, flags, help, signals, exit codes (0 all processed, 1 some
+// files failed, 2 bad usage with nothing written, 130 / 143 stopped by SIGINT / SIGTERM).
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
@@ -17,6 +17,8 @@ import {
 import { doctor, formatDoctor } from './doctor.js';
 import { preprocess } from './index.js';
 import { formatInfo, inspectFile } from './info.js';
+import { MergeError, formatMergeHeadline, mergeShards } from './merge.js';
+import { RunStoppedError } from './pipeline.js';
 import { colorsFor, createProgress, progressMode } from './progress.js';
 import { formatSummary } from './report.js';
 import { voxprepVersion } from './version.js';
@@ -24,6 +26,9 @@ import { voxprepVersion } from './version.js';
 export const EXIT_OK = 0;
 export const EXIT_SOME_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** 128 + the signal's number, as shells report a process ended by it. */
+export const EXIT_SIGINT = 130;
+export const EXIT_SIGTERM = 143;
 
 function number(label: string) {
   return (value: string): number => {
@@ -92,6 +97,8 @@ const CLI_SETTINGS: [attribute: string, setting: keyof Settings, flag: string][]
   ['overlap', 'overlap', '--overlap'],
   ['threads', 'threads', '--threads'],
   ['overwrite', 'overwrite', '--overwrite'],
+  ['resume', 'resume', '--resume'],
+  ['shard', 'shard', '--shard'],
   ['quiet', 'quiet', '--quiet'],
   ['json', 'json', '--json'],
   ['datasetPath', 'dataset', '--dataset-path'],
@@ -166,9 +173,50 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
       overlap: s.overlap,
       threads: s.threads,
       overwrite: s.overwrite,
+      resume: s.resume,
+      shard: s.shard,
     },
     quiet: s.quiet ?? false,
     json: s.json ?? false,
+  };
+}
+
+/**
+ * SIGINT / SIGTERM while a run goes on: the first starts no new file (those in flight finish,
+ * then the manifest, report and summary are written), the second abandons the files in flight
+ * (their temporaries are removed), a third exits at once (the manifest keeps every file
+ * recorded so far). The exit status is then 130 (SIGINT) or 143 (SIGTERM).
+ */
+function stopOnSignals(stop: Int32Array, beforeMessage: () => void) {
+  let first: NodeJS.Signals | undefined;
+  let count = 0;
+  const code = () => (first === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT);
+  const handler = (signal: NodeJS.Signals) => {
+    count += 1;
+    if (count === 1) {
+      first = signal;
+      Atomics.store(stop, 0, 1);
+      beforeMessage();
+      process.stderr.write(
+        `voxprep: ${signal}: stopping: no new file starts, the files in flight finish, then the manifest and the summary are written ` +
+          '(run again with --resume to finish); a second SIGINT or SIGTERM abandons the files in flight\n',
+      );
+    } else if (count === 2) {
+      Atomics.store(stop, 0, 2);
+      process.stderr.write(`voxprep: ${signal}: abandoning the files in flight (nothing of them is kept); a third signal exits at once\n`);
+    } else {
+      process.exit(code());
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    /** The exit status the signals call for; undefined when none came. */
+    exitCode: () => (first ? code() : undefined),
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
   };
 }
 
@@ -176,29 +224,79 @@ async function runPreprocessCommand(plan: RunPlan): Promise<number> {
   const { stdout, stderr } = process;
   const mode = progressMode(stderr, plan.quiet);
   const progress = createProgress({ stream: stderr, mode, color: colorsFor(stderr) });
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  // The bar redraws its line: end it before the signal's message.
+  const signals = stopOnSignals(stop, () => {
+    if (mode === 'bar') progress.stop();
+  });
+  // Test-only hook (VOXPREP_TEST_PROGRESS=1): one line per finished file on standard error, so
+  // that tests can kill or signal a run at a known point. Not a user feature; it may change.
+  const testProgress = process.env.VOXPREP_TEST_PROGRESS === '1';
   let result;
   try {
     result = await preprocess(plan.dataset, plan.out, {
       ...plan.options,
+      stop,
       onStart: (e) => progress.start(e.total),
       onProgress: (e) => {
+        if (testProgress) stderr.write(`voxprep-test: done ${e.done}/${e.total} idx0 ${e.file.idx0} ${e.file.status}\n`);
         progress.update(e);
         // In a log, a problem is worth a line when it happens; on a terminal the bar stays clean.
-        if (mode === 'lines' && e.file.status !== 'ok') {
+        // Files a stop leaves unstarted are not problems of their own: the summary counts them.
+        if (mode === 'lines' && e.file.status !== 'ok' && !/^not started: the run was stopped/.test(e.file.error ?? '')) {
           stderr.write(`voxprep: ${e.file.status}: ${e.file.relative}: ${e.file.error ?? 'unknown reason'}\n`);
         }
       },
     });
-  } finally {
+  } catch (err) {
     progress.stop();
+    signals.dispose();
+    if (err instanceof RunStoppedError) {
+      stderr.write(`voxprep: ${err.message}\n`);
+      return signals.exitCode() ?? EXIT_SOME_FAILED;
+    }
+    throw err;
   }
+  progress.stop();
   // Any file not processed (failed, rejected or skipped) makes the exit status 1.
-  const failed = result.files.some((f) => f.status !== 'ok');
+  const failed = result.files.some((f) => f.status !== 'ok') || result.runErrors.length > 0;
   if (plan.json) {
     stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
     if (!plan.quiet) stderr.write(`${formatSummary(result, { color: colorsFor(stderr) })}\n`);
   } else if (!plan.quiet || failed) {
     stdout.write(`${formatSummary(result, { color: colorsFor(stdout) })}\n`);
+  }
+  // Until the summary is out, a signal is answered as during the run (no abrupt end).
+  signals.dispose();
+  return signals.exitCode() ?? (failed ? EXIT_SOME_FAILED : EXIT_OK);
+}
+
+interface MergeFlags {
+  out?: string;
+  overwrite?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+async function runMergeCommand(dirs: string[], o: MergeFlags): Promise<number> {
+  if (!o.out) throw new UsageError('no output folder: give -o OUT_DIR (it may be one of the shard folders)');
+  let result;
+  try {
+    result = await mergeShards(dirs, o.out, { overwrite: o.overwrite });
+  } catch (err) {
+    if (err instanceof MergeError) {
+      process.stderr.write(`voxprep: ${err.message}\n`);
+      return EXIT_SOME_FAILED;
+    }
+    throw err;
+  }
+  const failed = result.files.some((f) => f.status !== 'ok');
+  const text = `${formatMergeHeadline(result)}\n${formatSummary(result, { color: colorsFor(o.json ? process.stderr : process.stdout) })}\n`;
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
+    if (!o.quiet) process.stderr.write(text);
+  } else if (!o.quiet || failed) {
+    process.stdout.write(text);
   }
   return failed ? EXIT_SOME_FAILED : EXIT_OK;
 }
@@ -231,7 +329,9 @@ function buildProgram(setExit: (code: number) => void): Command {
       new Option('--overlap <seconds>', `simple cut: overlap of segments (default: ${DEFAULTS.overlap})`).argParser(number('--overlap')),
     )
     .addOption(new Option('--threads <n>', 'files processed at once (default: all cores)').argParser(number('--threads')))
-    .option('--overwrite', 'replace the slices of an earlier run in the output folder')
+    .option('--overwrite', "replace voxprep's outputs of an earlier run in the output folder (nothing else there is touched)")
+    .option('--resume', 'finish the run whose manifest is in the output folder: keep the files it completed, redo the rest')
+    .option('--shard <K/N>', 'process only the K-th of N parts of the sorted file list (numbering as in a whole run); then `voxprep merge`')
     .option('-q, --quiet', 'no progress; the summary only when something went wrong')
     .option('--json', 'print report.json on standard output (the summary goes to standard error)')
     .addOption(applio(new Option('--dataset-path <dir>', 'the dataset folder (then DATASET may be omitted)')))
@@ -253,6 +353,18 @@ function buildProgram(setExit: (code: number) => void): Command {
       const fromLine = commandLineSettings(cmd, dataset);
       const fromFile = typeof o.config === 'string' ? loadConfigFile(o.config) : {};
       setExit(await runPreprocessCommand(planRun({ ...fromFile, ...fromLine })));
+    });
+
+  program
+    .command('merge')
+    .description("combine the shards of a sharded run (their manifests, reports and slices) into OUT_DIR and write its model_info.json")
+    .argument('<shard-dirs...>', 'the shards\' output folders (a folder may hold several shards; OUT_DIR may be one of them)')
+    .option('-o, --out <dir>', 'the merged output folder')
+    .option('--overwrite', 'remove slices in OUT_DIR that no shard wrote, and replace a manifest of another run there')
+    .option('-q, --quiet', 'the summary only when something went wrong')
+    .option('--json', 'print the merged report.json on standard output (the summary goes to standard error)')
+    .action(async (dirs: string[], o: MergeFlags) => {
+      setExit(await runMergeCommand(dirs, o));
     });
 
   program

@@ -26,11 +26,50 @@ export interface PreprocessOptions {
   overlap?: number;
   /** Files processed at once. Default: all cores. */
   threads?: number;
-  /** Replace the slices of an earlier run in the output folder. Default false. */
+  /** Replace voxprep's outputs of an earlier run in the output folder. Default false. */
   overwrite?: boolean;
+  /**
+   * Finish the run whose manifest is in the output folder: keep the files it completed (when
+   * they and their outputs are unchanged), redo the rest. Default false.
+   */
+  resume?: boolean;
+  /** Process only the K-th of N parts of the sorted file list: "K/N" or { index: K, count: N }. Default: all. */
+  shard?: string | ShardSpec | null;
 }
 
-export type ResolvedOptions = Required<PreprocessOptions>;
+/** The K-th (1-based) of N parts of the sorted file list: the files whose idx0 % N === K − 1. */
+export interface ShardSpec {
+  index: number;
+  count: number;
+}
+
+export type ResolvedOptions = Required<Omit<PreprocessOptions, 'shard'>> & { shard: ShardSpec | null };
+
+/** The most parts a file list may be split into. */
+export const MAX_SHARDS = 100000;
+
+/** Reads "K/N" (or { index, count }); throws UsageError unless 1 ≤ K ≤ N. */
+export function parseShard(value: string | ShardSpec): ShardSpec {
+  const bad = () =>
+    new UsageError(
+      `shard must be K/N, the K-th of N parts, with 1 ≤ K ≤ N ≤ ${MAX_SHARDS} (e.g. 2/8), got ${JSON.stringify(value)}`,
+    );
+  let index: number;
+  let count: number;
+  if (typeof value === 'string') {
+    const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value);
+    if (!m) throw bad();
+    index = Number(m[1]);
+    count = Number(m[2]);
+  } else if (value !== null && typeof value === 'object') {
+    index = value.index;
+    count = value.count;
+  } else {
+    throw bad();
+  }
+  if (!Number.isInteger(index) || !Number.isInteger(count) || index < 1 || count < 1 || index > count || count > MAX_SHARDS) throw bad();
+  return { index, count };
+}
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -47,6 +86,8 @@ export const DEFAULTS: Omit<ResolvedOptions, 'threads'> = {
   chunk: 3.0,
   overlap: 0.3,
   overwrite: false,
+  resume: false,
+  shard: null,
 };
 
 function finite(name: string, v: unknown): number {
@@ -77,7 +118,8 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
     throw new UsageError(`threads must be a whole number from 1 to 1024, got ${threads}`);
   }
-  return { ...o, sampleRate: sr, chunk, overlap, threads, overwrite: Boolean(o.overwrite) };
+  const shard = o.shard === null || o.shard === undefined ? null : parseShard(o.shard);
+  return { ...o, sampleRate: sr, chunk, overlap, threads, overwrite: Boolean(o.overwrite), resume: Boolean(o.resume), shard };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -102,6 +144,9 @@ export interface Settings {
   overlap?: number;
   threads?: number;
   overwrite?: boolean;
+  resume?: boolean;
+  /** "K/N". */
+  shard?: string;
   quiet?: boolean;
   json?: boolean;
   /** Applio's noise reduction: voxprep has none yet, so only false is accepted. */
@@ -138,6 +183,8 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   overlap: { setting: 'overlap', kind: 'number' },
   threads: { setting: 'threads', kind: 'number' },
   overwrite: { setting: 'overwrite', kind: 'boolean' },
+  resume: { setting: 'resume', kind: 'boolean' },
+  shard: { setting: 'shard', kind: 'string' },
   quiet: { setting: 'quiet', kind: 'boolean' },
   json: { setting: 'json', kind: 'boolean' },
   // Applio's names.

@@ -1,8 +1,13 @@
 // The library API: import { preprocess } from 'voxprep'.
 import { runPreprocess, type PreprocessResult, type RunOptions } from './pipeline.js';
 
-export { UsageError, DEFAULTS, CUT_MODES, NORMALIZATIONS } from './config.js';
-export type { PreprocessOptions, CutMode, Normalization, ResolvedOptions } from './config.js';
+export { UsageError, DEFAULTS, CUT_MODES, NORMALIZATIONS, parseShard } from './config.js';
+export type { PreprocessOptions, CutMode, Normalization, ResolvedOptions, ShardSpec } from './config.js';
+export { RunStoppedError } from './pipeline.js';
+export { mergeShards, formatMergeHeadline, MergeError } from './merge.js';
+export type { MergeOptions, MergeResult, MergedShard } from './merge.js';
+export { readManifest, MANIFEST_FILE, MANIFEST_FORMAT, manifestName, reportName } from './manifest.js';
+export type { Manifest, ManifestHeader, FileRecord, OutputRecord, InputRecord } from './manifest.js';
 export type { FileReport, PreprocessResult, ProgressEvent, RunOptions } from './pipeline.js';
 export {
   formatSummary,

@@ -47,6 +47,7 @@ async function onePass(file: string, work: string, sampleRate: number): Promise<
     normalize: 'none',
     threads: 1,
     report: false,
+    manifest: false,
   });
   return result.files[0];
 }

@@ -1,11 +1,46 @@
-// Plans a run (files, options, output folder), feeds it to the native engine in one batch,
-// and gathers the per-file results.
+// Plans a run (files, options, output folder, what an earlier run left there), feeds it to
+// the native engine in one batch, records each finished file in the run manifest, and
+// gathers the per-file results.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions } from './config.js';
+import { resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
 import { native, type FileStatus, type NativeFileResult } from './native.js';
 import { decodePlan } from './decode/index.js';
-import { buildReport, datasetWarnings, writeModelInfo, writeReport, type DatasetWarning, type Report } from './report.js';
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  SHARD_MANIFEST_FILE,
+  SHARD_REPORT_FILE,
+  Journal,
+  fileMatches,
+  hashFile,
+  headerDifferences,
+  inShard,
+  listHash,
+  manifestName,
+  mapLimit,
+  outputOptions,
+  outputPath,
+  readManifest,
+  recordLine,
+  reportName,
+  statInput,
+  storedResult,
+  type FileRecord,
+  type ManifestHeader,
+  type ManifestRead,
+  type OutputRecord,
+} from './manifest.js';
+import {
+  MODEL_INFO,
+  buildReport,
+  datasetWarnings,
+  writeModelInfo,
+  writeReport,
+  type DatasetWarning,
+  type Report,
+} from './report.js';
+import { voxprepVersion } from './version.js';
 import { walkDataset, type DatasetFile } from './walk.js';
 
 export interface FileReport extends Omit<NativeFileResult, 'status' | 'error'> {
@@ -27,6 +62,7 @@ export interface PreprocessResult {
   outDir: string;
   options: ResolvedOptions;
   threads: number;
+  /** The files of this run (of its shard, with --shard), in idx0 order. */
   files: FileReport[];
   skippedFolders: string[];
   /** Folders that could not be listed, with the reason. */
@@ -42,11 +78,41 @@ export interface PreprocessResult {
   report: Report;
   /** Where report.json was written; absent when `report: false` was given. */
   reportPath?: string;
+  /** Where the run manifest is; absent when `manifest: false` was given. */
+  manifestPath?: string;
+  /** Where model_info.json was written; absent for a shard (`voxprep merge` writes it). */
+  modelInfoPath?: string;
+  /** The shard this run processed; null for the whole dataset. */
+  shard: ShardSpec | null;
+  /** How many files the whole dataset holds (all shards). */
+  datasetFiles: number;
+  /** Files an earlier run completed, found unchanged and kept (with `resume`), not processed again. */
+  resumed: number;
+  /** The run was stopped (the stop flag, a signal in the CLI) before every file was done. */
+  stopped: boolean;
+  /** Problems of the run itself rather than of a file (the manifest could not be written); each fails the run. */
+  runErrors: string[];
+}
+
+/** Thrown when the stop flag is raised while a resumed run still checks what it may keep: nothing was changed. */
+export class RunStoppedError extends Error {
+  constructor() {
+    super('stopped before any file was processed; nothing in the output folder was changed');
+    this.name = 'RunStoppedError';
+  }
 }
 
 /** Names the reference gives slices: <sid>_<idx0>_<idx1>.wav (see native OutputLayout). */
-const SLICE_FILE = /^\d+_\d+_\d+\.wav$/;
+const SLICE_FILE = /^(\d+)_(\d+)_(\d+)\.wav$/;
 const TEMP_FILE = /\.voxprep-tmp$/;
+/** The temporary name of a slice while its file is in flight (or a copy while merge runs). */
+const SLICE_TEMP = /^\.(\d+)_(\d+)_(\d+)\.wav\.voxprep-tmp$/;
+/** What the engine says of a file it never started, or abandoned: no outcome to record. */
+const UNATTEMPTED = /^(not started|interrupted)\b/;
+
+export function isUnattempted(r: { status: FileStatus; error?: string }): boolean {
+  return r.status === 'skipped' && UNATTEMPTED.test(r.error ?? '');
+}
 
 function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
@@ -54,7 +120,7 @@ function isInside(child: string, parent: string): boolean {
 }
 
 /** The real path of `p`, following symlinks in its deepest existing ancestor. */
-async function realOrResolved(p: string): Promise<string> {
+export async function realOrResolved(p: string): Promise<string> {
   const abs = path.resolve(p);
   const rest: string[] = [];
   for (let at = abs; ; at = path.dirname(at)) {
@@ -67,7 +133,7 @@ async function realOrResolved(p: string): Promise<string> {
   }
 }
 
-async function listOrEmpty(dir: string): Promise<string[]> {
+export async function listOrEmpty(dir: string): Promise<string[]> {
   try {
     return await fs.readdir(dir);
   } catch (err) {
@@ -76,42 +142,282 @@ async function listOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
-/** Checks and prepares the output folders; throws UsageError before writing anything. */
-async function prepareOutput(outDir: string, options: ResolvedOptions): Promise<void> {
+export interface SliceScan {
+  /** Final-named slices (relative: sliced_audios/0_3_1.wav) whose idx0 is in scope. */
+  slices: string[];
+  /** Temporaries voxprep may remove (absolute): in a shard, only those of its own files. */
+  temporaries: string[];
+}
+
+/** voxprep's files in the two slice folders that belong to `shard` (every one when null). */
+export async function scanSlices(outDir: string, shard: ShardSpec | null): Promise<SliceScan> {
   const { slicedDir, sliced16kDir } = native().layout;
-  const dirs = [path.join(outDir, slicedDir), path.join(outDir, sliced16kDir)];
-  const earlier: string[] = [];
-  for (const dir of dirs) {
-    for (const name of await listOrEmpty(dir)) if (SLICE_FILE.test(name)) earlier.push(path.join(dir, name));
+  const scan: SliceScan = { slices: [], temporaries: [] };
+  for (const dir of [slicedDir, sliced16kDir]) {
+    for (const name of await listOrEmpty(path.join(outDir, dir))) {
+      const slice = SLICE_FILE.exec(name);
+      if (slice) {
+        if (inShard(Number(slice[2]), shard)) scan.slices.push(`${dir}/${name}`);
+      } else if (TEMP_FILE.test(name)) {
+        // A shard may share the folder with others still running: it leaves their temporaries alone.
+        const temp = SLICE_TEMP.exec(name);
+        if (shard === null || (temp && inShard(Number(temp[2]), shard))) scan.temporaries.push(path.join(outDir, dir, name));
+      }
+    }
   }
-  if (earlier.length > 0 && !options.overwrite) {
-    throw new UsageError(
-      `${outDir} already holds ${earlier.length} slice file(s) of an earlier run; ` +
-        'pass --overwrite to replace them, or choose another output folder',
-    );
-  }
-  for (const dir of dirs) await fs.mkdir(dir, { recursive: true });
-  // Only voxprep's own outputs go: slice files by their naming rule, and our temporaries.
-  for (const file of earlier) await fs.rm(file, { force: true });
-  for (const dir of dirs) {
-    for (const name of await listOrEmpty(dir)) if (TEMP_FILE.test(name)) await fs.rm(path.join(dir, name), { force: true });
-  }
+  return scan;
+}
+
+/** Temporaries of voxprep's own files at the top of the output folder (manifest, report, model_info.json). */
+function ownTemporaries(outDir: string, shard: ShardSpec | null): string[] {
+  const names = [manifestName(shard), reportName(shard), ...(shard ? [] : [MODEL_INFO])];
+  return names.map((n) => path.join(outDir, `.${n}.voxprep-tmp`));
 }
 
 export interface RunOptions extends PreprocessOptions {
-  /** Called once the files are known, before any is processed. */
-  onStart?: (event: { total: number }) => void;
+  /** Called once the files are known, before any is processed: `total` files to process, `resumed` kept from an earlier run. */
+  onStart?: (event: { total: number; resumed: number }) => void;
   /** Called once per finished file (in completion order), with the file's result. */
   onProgress?: (event: ProgressEvent) => void;
   /** Write OUT/report.json. Default true. */
   report?: boolean;
+  /** Keep the run manifest in OUT (what `resume` and `voxprep merge` read). Default true. */
+  manifest?: boolean;
+  /**
+   * The engine's stop flag: an Int32Array over a SharedArrayBuffer. Atomics.store(stop, 0, 1)
+   * starts no new file (those in flight finish); 2 abandons the files in flight too.
+   */
+  stop?: Int32Array;
+}
+
+/** What the output folder holds of an earlier run, and what this run keeps of it. */
+interface OutputPlan {
+  keep: Map<number, FileRecord>;
+  remove: string[];
+}
+
+/**
+ * Decides what to do with what an earlier run left in the output folder, and checks the
+ * outputs a resumed run keeps. Changes nothing: throws UsageError (refusals) or
+ * RunStoppedError before anything is written.
+ */
+async function planOutput(args: {
+  out: string;
+  outLabel: string;
+  options: ResolvedOptions;
+  header: ManifestHeader;
+  files: DatasetFile[];
+  existing: ManifestRead;
+  manifestFile: string;
+  stop: Int32Array;
+}): Promise<OutputPlan> {
+  const { out, outLabel, options, header, files, existing, manifestFile, stop } = args;
+  const shard = options.shard;
+  const scan = await scanSlices(out, shard);
+  const remove = [...scan.temporaries, ...ownTemporaries(out, shard)];
+  const keep = new Map<number, FileRecord>();
+  const whose = shard ? `shard ${shard.index}/${shard.count}'s` : 'the';
+
+  const earlier: string[] = [];
+  if (scan.slices.length > 0) earlier.push(`${scan.slices.length} slice file(s)${shard ? ` of shard ${shard.index}/${shard.count}` : ''}`);
+  if (existing.state !== 'missing') earlier.push(path.basename(manifestFile));
+
+  // The folder's other manifests: a whole run's, and shards'.
+  const others: { name: string; read: ManifestRead }[] = [];
+  for (const name of await listOrEmpty(out)) {
+    if (name === path.basename(manifestFile) || (name !== MANIFEST_FILE && !SHARD_MANIFEST_FILE.test(name))) continue;
+    others.push({ name, read: await readManifest(path.join(out, name)) });
+  }
+  const compatible = others.flatMap((o) =>
+    o.read.state === 'ok' && headerDifferences(o.read.manifest.header, header).length === 0 ? [o.read.manifest] : [],
+  );
+
+  // Shards sharing a folder must agree, or they will not merge: said now rather than after hours.
+  if (shard && !options.overwrite) {
+    for (const { name, read } of others) {
+      const m = SHARD_MANIFEST_FILE.exec(name);
+      if (!m || read.state !== 'ok') continue;
+      const diff = headerDifferences(read.manifest.header, header);
+      if (read.manifest.header.shard?.count !== shard.count) diff.push(`${m[2]} shards vs ${shard.count}`);
+      if (diff.length > 0) {
+        throw new UsageError(
+          `${outLabel} holds ${name}, a shard run with other settings (${diff.join(', ')}; there vs now): the shards would not merge. ` +
+            'Run every shard with the same options and the same N, or pass --overwrite to go on anyway',
+        );
+      }
+    }
+  }
+
+  let fresh = true;
+  if (earlier.length > 0) {
+    if (!options.resume) {
+      if (!options.overwrite) {
+        const sharded = shard === null && others.some((o) => SHARD_MANIFEST_FILE.test(o.name));
+        throw new UsageError(
+          `${outLabel} already holds the outputs of an earlier run (${earlier.join(', ')}); ` +
+            'pass --resume to finish that run (keeping what it completed), --overwrite to replace them, or choose another output folder' +
+            (sharded ? ' (it holds the manifests of shards: `voxprep merge` puts finished shards together)' : ''),
+        );
+      }
+    } else if (existing.state === 'ok') {
+      const diff = headerDifferences(existing.manifest.header, header);
+      if (diff.length === 0) {
+        fresh = false;
+      } else if (!options.overwrite) {
+        throw new UsageError(
+          `${outLabel} holds the outputs of a run with other options (${diff.join(', ')}; earlier vs now): ` +
+            '--resume would mix them. Pass --overwrite to replace them, run with the earlier options, or choose another output folder',
+        );
+      }
+    } else if (existing.state === 'missing' && compatible.length > 0) {
+      // No manifest of this run's own, but one of the same options (shards, a whole run) made the slices.
+      fresh = false;
+    } else if (!options.overwrite) {
+      throw new UsageError(
+        existing.state === 'unreadable'
+          ? `cannot read ${whose} manifest ${manifestFile} (${existing.reason}), so what the earlier run completed is unknown; ` +
+              'pass --overwrite to replace its outputs, or choose another output folder'
+          : `${outLabel} holds ${earlier.join(', ')} but no voxprep manifest of these options, so which options made ` +
+              'them is unknown and --resume cannot continue them; pass --overwrite to replace them, or choose another output folder',
+      );
+    }
+  }
+
+  if (!fresh) {
+    // Keep a completed file only if it is still the same file at the same place in the list,
+    // and its outputs are all there as they were written. Its record may come from this run's
+    // manifest or from another of the same options in the folder (shards before a whole run).
+    const sources = [...(existing.state === 'ok' ? [existing.manifest] : []), ...compatible];
+    const byIdx0 = new Map<number, Map<string, FileRecord>>();
+    for (const m of sources) {
+      for (const r of m.records.values()) {
+        const f = files[r.idx0];
+        if (!r.complete || !inShard(r.idx0, shard) || f === undefined || f.relative !== r.path || f.sid !== r.sid) continue;
+        const recs = byIdx0.get(r.idx0) ?? new Map<string, FileRecord>();
+        recs.set(recordLine(r), r); // the same record in two manifests is checked once
+        byIdx0.set(r.idx0, recs);
+      }
+    }
+    const entries = [...byIdx0.values()];
+    const verdicts = await mapLimit(entries, 4, async (recs) => {
+      for (const rec of recs.values()) {
+        if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
+        if (await verifyRecord(rec, files[rec.idx0].absolute, out)) return rec;
+      }
+      return undefined;
+    });
+    for (const rec of verdicts) if (rec) keep.set(rec.idx0, rec);
+  }
+  if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
+
+  // voxprep's own slices (by the naming rule) that no kept record accounts for: a replaced
+  // run's, or a file the earlier run did not finish (a kill can leave some of its outputs).
+  const kept = new Set<string>();
+  for (const rec of keep.values()) for (const o of rec.outputs) kept.add(o.file);
+  for (const rel of scan.slices) if (!kept.has(rel)) remove.push(path.join(out, ...rel.split('/')));
+  if (fresh && options.overwrite) {
+    // Manifests that describe slices this run replaces go too: a whole run's replaces the
+    // shards' (and their reports); a shard's replaces a whole run's.
+    for (const name of await listOrEmpty(out)) {
+      const stale = shard === null ? SHARD_MANIFEST_FILE.test(name) || SHARD_REPORT_FILE.test(name) : name === MANIFEST_FILE;
+      if (stale) remove.push(path.join(out, name));
+    }
+  }
+  return { keep, remove };
+}
+
+/** Whether a record's input is unchanged (size, modification time, hash) and its outputs are all there as recorded. */
+async function verifyRecord(rec: FileRecord, input: string, out: string): Promise<boolean> {
+  if (!rec.input) return false;
+  try {
+    const st = await statInput(input);
+    if (st.size !== rec.input.size || st.mtimeNs !== rec.input.mtimeNs) return false;
+    for (const o of rec.outputs) {
+      const s = await fs.stat(outputPath(out, o)).catch(() => undefined);
+      if (!s?.isFile() || s.size !== o.size) return false;
+    }
+    if ((await hashFile(input)).sha256 !== rec.input.sha256) return false;
+    for (const o of rec.outputs) if (!(await fileMatches(outputPath(out, o), o.size, o.sha256))) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The manifest record of a processed file: its input (stat before and after, hash) and every
+ * output in both folders. Undefined when the input changed while it was processed, or an
+ * output cannot be read back: the file is then not recorded, and --resume does it again.
+ */
+async function completeRecord(
+  file: DatasetFile,
+  r: NativeFileResult,
+  before: { size: number; mtimeNs: string } | undefined,
+  out: string,
+): Promise<FileRecord | undefined> {
+  const { slicedDir, sliced16kDir } = native().layout;
+  try {
+    const hashed = await hashFile(file.absolute);
+    const after = await statInput(file.absolute);
+    if (!before || before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return undefined;
+    const outputs: OutputRecord[] = [];
+    for (const dir of [slicedDir, sliced16kDir]) {
+      for (const name of r.sliceNames) {
+        const rel = `${dir}/${name}`;
+        const h = await hashFile(path.join(out, dir, name));
+        outputs.push({ file: rel, size: h.size, sha256: h.sha256 });
+      }
+    }
+    return {
+      idx0: file.idx0,
+      path: file.relative,
+      sid: file.sid,
+      status: 'ok',
+      complete: true,
+      input: { size: after.size, mtimeNs: after.mtimeNs, sha256: hashed.sha256 },
+      outputs,
+      result: storedResult(r),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record of a file that ended without outputs (failed, rejected, skipped): its outcome, for the report and merge. */
+function outcomeRecord(file: DatasetFile, r: NativeFileResult): FileRecord {
+  return {
+    idx0: file.idx0,
+    path: file.relative,
+    sid: file.sid,
+    status: r.status,
+    complete: false,
+    input: null,
+    outputs: [],
+    result: storedResult(r),
+  };
+}
+
+/** A file's report from its manifest record (a file kept by --resume, or one merged from a shard). */
+export function fileReportFromRecord(rec: FileRecord): FileReport {
+  const { status, error, ...rest } = rec.result;
+  return {
+    ...rest,
+    times: { decode: 0, resample: 0, highpass: 0, analysis: 0, resample16k: 0, write: 0 },
+    relative: rec.path,
+    sid: rec.sid,
+    idx0: rec.idx0,
+    status,
+    ...(error !== undefined ? { error } : {}),
+  };
 }
 
 export async function runPreprocess(datasetDir: string, outDir: string, input: RunOptions = {}): Promise<PreprocessResult> {
   const started = process.hrtime.bigint();
   const addon = native();
-  const { onProgress, onStart, report: writeReportFile = true, ...rest } = input;
+  const { onProgress, onStart, report: writeReportFile = true, manifest: keepManifest = true, stop: givenStop, ...rest } = input;
   const options = resolveOptions(rest, addon.engineInfo().defaultThreads);
+  const stop = givenStop ?? new Int32Array(new SharedArrayBuffer(4));
+  const shard = options.shard;
 
   const dataset = path.resolve(datasetDir);
   const stat = await fs.stat(dataset).catch(() => undefined);
@@ -124,22 +430,95 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   }
 
   const walked = await walkDataset(dataset);
-  await prepareOutput(out, options);
+  const header: ManifestHeader = {
+    voxprep: 'manifest',
+    format: MANIFEST_FORMAT,
+    version: voxprepVersion(),
+    options: outputOptions(options),
+    shard,
+    files: walked.files.length,
+    list: listHash(walked.files),
+    skippedFolders: walked.skippedFolders,
+    unreadable: walked.unreadable,
+  };
+  const manifestFile = path.join(out, manifestName(shard));
+  const existing: ManifestRead = keepManifest ? await readManifest(manifestFile) : { state: 'missing' };
+  const plan = await planOutput({
+    out,
+    outLabel: outDir,
+    options,
+    header,
+    files: walked.files,
+    existing,
+    manifestFile,
+    stop,
+  });
 
-  const reports: FileReport[] = walked.files.map((f) => pendingReport(f));
-  onStart?.({ total: reports.length });
+  // From here on the output folder changes.
+  const runErrors: string[] = [];
+  const { slicedDir, sliced16kDir } = addon.layout;
+  for (const dir of [slicedDir, sliced16kDir]) await fs.mkdir(path.join(out, dir), { recursive: true });
+  const records = new Map<number, FileRecord>(plan.keep);
+  const journal = keepManifest
+    ? await Journal.create(manifestFile, header, records.values(), (message) => {
+        runErrors.push(message);
+        // Without a manifest the work cannot be resumed: take no new file.
+        if (Atomics.load(stop, 0) === 0) Atomics.store(stop, 0, 1);
+      }).catch((err: Error) => {
+        throw new Error(`cannot write the run manifest ${manifestFile}: ${err.message}`);
+      })
+    : undefined;
+  for (const file of plan.remove) await fs.rm(file, { force: true });
+
+  const scope = walked.files.filter((f) => inShard(f.idx0, shard));
+  const reports = new Map<number, FileReport>();
+  for (const rec of plan.keep.values()) reports.set(rec.idx0, fileReportFromRecord(rec));
+  const todo = scope.filter((f) => !plan.keep.has(f.idx0));
+  onStart?.({ total: todo.length, resumed: plan.keep.size });
+
+  // Each input's size and modification time before it is read: a file that changes while it
+  // is processed is not recorded as complete.
+  const before = keepManifest ? await mapLimit(todo, 16, (f) => statInput(f.absolute).catch(() => undefined)) : [];
+  const beforeOf = new Map(todo.map((f, i) => [f.idx0, before[i]]));
+
+  const pending: Promise<void>[] = [];
+  // Every file that ended gets its outcome recorded, except those the engine never started or
+  // abandoned, and those that could not be written (the disk, not the file, failed): those
+  // have no outcome yet.
+  const record = (file: DatasetFile, r: NativeFileResult) => {
+    if (!journal || isUnattempted(r) || r.writeError) return;
+    const task = (async () => {
+      const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out) : outcomeRecord(file, r);
+      if (!rec) return;
+      records.set(rec.idx0, rec);
+      await journal.append(rec);
+    })();
+    pending.push(task);
+  };
+
   const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
   let done = 0;
-  for (const f of walked.files) {
+  for (const f of todo) {
     const plan = decodePlan(f.absolute);
     if ('skip' in plan) {
-      reports[f.idx0] = { ...reports[f.idx0], status: 'skipped', error: plan.skip };
-      onProgress?.({ done: ++done, total: reports.length, file: reports[f.idx0] });
+      const r: FileReport = { ...pendingReport(f), status: 'skipped', error: plan.skip };
+      reports.set(f.idx0, r);
+      record(f, r);
+      onProgress?.({ done: ++done, total: todo.length, file: r });
     } else {
       jobs.push({ file: f, decoder: plan.decoder });
     }
   }
   const toReport = (f: DatasetFile, r: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
+  // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
+  // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
+  // possibly before this process has seen the signal. Such a file was interrupted, not broken:
+  // it gets no record, and --resume does it again.
+  const settled = new Map<number, NativeFileResult>();
+  const settle = (r: NativeFileResult): NativeFileResult =>
+    r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
+      ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
+      : r;
   const results = await addon.processBatch(
     jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
     {
@@ -152,37 +531,54 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       outDir: out,
     },
     options.threads,
-    (index, r) => onProgress?.({ done: ++done, total: reports.length, file: toReport(jobs[index].file, r) }),
+    (index, raw) => {
+      const r = settle(raw);
+      settled.set(index, r);
+      record(jobs[index].file, r);
+      onProgress?.({ done: ++done, total: todo.length, file: toReport(jobs[index].file, r) });
+    },
+    stop,
   );
   results.forEach((r, i) => {
-    reports[jobs[i].file.idx0] = toReport(jobs[i].file, r);
+    reports.set(jobs[i].file.idx0, toReport(jobs[i].file, settled.get(i) ?? r));
   });
+  await Promise.all(pending);
+  if (journal) await journal.finish(header, records.values());
 
+  const files = scope.map((f) => reports.get(f.idx0)!);
   // In idx0 order, as the reference sums them.
-  const totalSeconds = reports.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
+  const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
   const warnings = walked.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
-  await writeModelInfo(out, totalSeconds);
+  // A shard knows only part of the dataset: `voxprep merge` writes model_info.json.
+  const modelInfoPath = shard ? undefined : await writeModelInfo(out, totalSeconds).then(() => path.join(out, MODEL_INFO));
 
   const base = {
     datasetDir: dataset,
     outDir: out,
     options,
     threads: options.threads,
-    files: reports,
+    files,
     skippedFolders: walked.skippedFolders,
     warnings,
-    datasetWarnings: datasetWarnings({ files: reports, options, warnings }),
-    slices: reports.reduce((n, f) => n + f.slices, 0),
+    datasetWarnings: datasetWarnings({ files, options, warnings }),
+    slices: files.reduce((n, f) => n + f.slices, 0),
     totalSeconds,
     wallSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-    layout: { slicedDir: addon.layout.slicedDir, sliced16kDir: addon.layout.sliced16kDir },
+    layout: { slicedDir, sliced16kDir },
+    shard,
+    datasetFiles: walked.files.length,
+    resumed: plan.keep.size,
+    stopped: files.some(isUnattempted),
+    runErrors,
+    ...(journal ? { manifestPath: manifestFile } : {}),
+    ...(modelInfoPath ? { modelInfoPath } : {}),
   };
   const report = buildReport(base);
-  const reportPath = writeReportFile ? await writeReport(out, report) : undefined;
+  const reportPath = writeReportFile ? await writeReport(out, report, reportName(shard)) : undefined;
   return { ...base, report, ...(reportPath ? { reportPath } : {}) };
 }
 
-function pendingReport(f: DatasetFile): FileReport {
+export function pendingReport(f: { relative: string; sid: number; idx0: number }): FileReport {
   return {
     relative: f.relative,
     sid: f.sid,
@@ -207,3 +603,4 @@ function pendingReport(f: DatasetFile): FileReport {
     warnings: [],
   };
 }
+

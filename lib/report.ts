@@ -8,6 +8,8 @@ import type { FileReport, PreprocessResult } from './pipeline.js';
 import { voxprepVersion } from './version.js';
 
 export const MODEL_INFO = 'model_info.json';
+/** How the engine names a file it never started (the run was stopped, or an earlier file could not be written). */
+const NOT_STARTED = /^not started: /;
 export const REPORT_FILE = 'report.json';
 /** Bumped when a field of report.json changes meaning or goes away. */
 export const REPORT_VERSION = 1;
@@ -23,11 +25,26 @@ export function formatDuration(totalSeconds: number): string {
   return `${two(hours)}:${two(minutes)}:${two(seconds)}`;
 }
 
-/** Writes `text` to `file` under a temporary name in the same folder, then renames it into place. */
-export async function writeAtomically(file: string, text: string): Promise<void> {
+/**
+ * Writes `text` to `file` under a temporary name in the same folder, then renames it into
+ * place; `sync` flushes it to the disk first. On failure (disk full, …) the temporary goes
+ * and `file` is left as it was.
+ */
+export async function writeAtomically(file: string, text: string, opts: { sync?: boolean } = {}): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.voxprep-tmp`);
-  await fs.writeFile(temp, text);
-  await fs.rename(temp, file);
+  try {
+    const handle = await fs.open(temp, 'w');
+    try {
+      await handle.writeFile(text);
+      if (opts.sync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, file);
+  } catch (err) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }
 
 /**
@@ -382,9 +399,9 @@ export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>):
   };
 }
 
-/** Writes OUT/report.json atomically; returns its path. */
-export async function writeReport(outDir: string, report: Report): Promise<string> {
-  const file = path.join(outDir, REPORT_FILE);
+/** Writes OUT/report.json (or a shard's report.shard-K-of-N.json) atomically; returns its path. */
+export async function writeReport(outDir: string, report: Report, name = REPORT_FILE): Promise<string> {
+  const file = path.join(outDir, name);
   await writeAtomically(file, `${JSON.stringify(report, null, 2)}\n`);
   return file;
 }
@@ -411,17 +428,23 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
   const skipped = count(r.files, 'skipped');
   const speed = r.wallSeconds > 0 ? r.totalSeconds / r.wallSeconds : 0;
   const n = (v: number, paint: (s: string) => string) => (v > 0 ? paint(String(v)) : String(v));
+  const part = r.shard ? `shard ${r.shard.index}/${r.shard.count} (of ${plural(r.datasetFiles, 'file')}): ` : '';
   const lines = [
-    `${c.bold('voxprep')}: ${plural(r.files.length, 'file')}: ${n(ok, c.green)} processed, ` +
+    `${c.bold('voxprep')}: ${part}${plural(r.files.length, 'file')}: ${n(ok, c.green)} processed, ` +
       `${n(failed, c.red)} failed, ${n(rejected, c.red)} rejected, ${n(skipped, c.yellow)} skipped`,
+  ];
+  if (r.resumed > 0) lines.push(`  resumed:          ${plural(r.resumed, 'file')} completed by the earlier run, found unchanged and kept`);
+  lines.push(
     `  slices written:   ${r.slices} (in ${r.layout.slicedDir}/ and ${r.layout.sliced16kDir}/)`,
     `  dataset duration: ${hms(r.totalSeconds)}`,
     `  wall time:        ${r.wallSeconds.toFixed(2)} s`,
     `  speed:            ${speed.toFixed(0)}x real time`,
     `  device:           ${DEVICE} (${plural(r.threads, 'thread')})`,
     `  output:           ${r.outDir}`,
-  ];
+  );
   if (r.reportPath) lines.push(`  report:           ${r.reportPath}`);
+  if (r.manifestPath) lines.push(`  manifest:         ${r.manifestPath}`);
+  if (r.shard) lines.push(`  model_info.json:  not written by a shard: \`voxprep merge\` writes it once every shard is done`);
 
   // Problems, grouped by status; each line "  <status>: <path>: <reason>".
   const groups: [FileStatus, string, (s: string) => string][] = [
@@ -433,11 +456,32 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
     const files = r.files.filter((f) => f.status === status);
     if (files.length === 0) continue;
     lines.push(paint(`${title} (${files.length}):`));
-    for (const f of files) lines.push(paint(`  ${status}: ${f.relative}: ${f.error ?? 'unknown reason'}`));
+    // Files a stopped run never started share one line: after a stop there may be thousands.
+    const notStarted = files.filter((f) => status === 'skipped' && NOT_STARTED.test(f.error ?? ''));
+    for (const f of files) {
+      if (notStarted.length > 3 && notStarted.includes(f)) continue;
+      lines.push(paint(`  ${status}: ${f.relative}: ${f.error ?? 'unknown reason'}`));
+    }
+    if (notStarted.length > 3) {
+      const reasons = [...new Set(notStarted.map((f) => f.error))];
+      const span = `${notStarted[0].relative} … ${notStarted[notStarted.length - 1].relative}`;
+      lines.push(paint(`  ${status}: ${notStarted.length} files (${span}): ${reasons.length === 1 ? reasons[0] : 'not started'}`));
+    }
   }
   if (r.skippedFolders.length > 0) {
     lines.push(c.yellow(`skipped folders (${r.skippedFolders.length}):`));
     for (const folder of r.skippedFolders) lines.push(`  skipped folder:   ${folder}/ (its name is not a speaker id)`);
+  }
+  const writeFailure = r.files.find((f) => f.writeError);
+  if (writeFailure) {
+    lines.push(
+      c.red(`write error: ${writeFailure.relative}: ${writeFailure.error ?? 'unknown reason'}`),
+      '  no file was started after it; make room (or fix the output folder), then run again with --resume',
+    );
+  }
+  for (const e of r.runErrors) lines.push(c.red(`error: ${e}`));
+  if (r.stopped && !writeFailure) {
+    lines.push(c.yellow('stopped: the run was stopped before every file was done; run it again with --resume to finish it'));
   }
   const warned = r.files.filter((f) => f.warnings.length > 0);
   if (warned.length > 0) {

@@ -3,7 +3,7 @@
 // the I/O floor measured in the same run (reading the inputs and writing as many output
 // bytes, with no processing). Prints one table.
 //
-// Usage: node scripts/bench.js [--minutes 40] [--skip-floor]
+// Usage: node scripts/bench.js [--minutes 40] [--skip-floor] [--corpus-only]
 // The corpus is made once and cached in .cache/bench-corpus-<minutes>min/.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -122,6 +122,7 @@ function listFiles(dir) {
 const corpus = path.join(root, '.cache', `bench-corpus-${minutes}min`);
 process.stderr.write(`bench: corpus ${corpus} (${minutes} min)\n`);
 makeCorpus(corpus);
+if (argv.includes('--corpus-only')) process.exit(0);
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-bench-'));
 const runner = path.join(root, 'scripts', 'bench-run.js');
 const threadsAll = os.availableParallelism();

@@ -197,8 +197,8 @@ describe('voxprep preprocess (CLI)', () => {
     expect(r.stdout).toMatch(/skipped folder:\s+misc\//);
     expect(r.stdout).toContain('5 files: 5 processed, 0 failed, 0 rejected');
 
-    // Nothing but the two slice folders, model_info.json and voxprep's report.json.
-    expect(list(out)).toEqual(['model_info.json', 'report.json', SLICED, SLICED_16K]);
+    // Nothing but the two slice folders, model_info.json and voxprep's report.json and run manifest.
+    expect(list(out)).toEqual(['model_info.json', 'report.json', SLICED, SLICED_16K, 'voxprep-manifest.jsonl']);
     const names = list(path.join(out, SLICED));
     expect(list(path.join(out, SLICED_16K))).toEqual(names);
     const idx1s = new Map<number, number[]>();

@@ -1,0 +1,395 @@
+// The run manifest: which input files a run has finished and what each one wrote, so that
+// `--resume` can skip what is complete and unchanged, and `voxprep merge` can put shards
+// together.
+//
+// It is a JSON-lines file in the output folder (voxprep-manifest.jsonl, or
+// voxprep-manifest.shard-K-of-N.jsonl for a shard): a header line (format, voxprep version,
+// the options that shape the output, the shard, the whole dataset's file list), then one line
+// per input file whose outcome is final, appended as each file ends. A file that was
+// processed ("ok") is appended only after its outputs are in place, with its input's size,
+// modification time and SHA-256 and each output's size and SHA-256. A crash loses nothing
+// already appended; a torn last line is ignored. At the end of a run the file is rewritten
+// (under a temporary name, synced, then renamed) in idx0 order, one line per file. It holds
+// nothing that depends on the machine, the thread count or the clock, so the same inputs and
+// options give the same manifest byte for byte, whether from one run, a resumed run or merged
+// shards.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { ShardSpec } from './config.js';
+import type { FileStatus, NativeFileResult } from './native.js';
+import { writeAtomically } from './report.js';
+
+/** Bumped when the manifest's lines change form or meaning. */
+export const MANIFEST_FORMAT = 1;
+export const MANIFEST_FILE = 'voxprep-manifest.jsonl';
+export const SHARD_MANIFEST_FILE = /^voxprep-manifest\.shard-(\d+)-of-(\d+)\.jsonl$/;
+export const SHARD_REPORT_FILE = /^report\.shard-(\d+)-of-(\d+)\.json$/;
+
+export type { ShardSpec };
+
+export function manifestName(shard: ShardSpec | null): string {
+  return shard ? `voxprep-manifest.shard-${shard.index}-of-${shard.count}.jsonl` : MANIFEST_FILE;
+}
+
+export function reportName(shard: ShardSpec | null): string {
+  return shard ? `report.shard-${shard.index}-of-${shard.count}.json` : 'report.json';
+}
+
+export function inShard(idx0: number, shard: ShardSpec | null): boolean {
+  return shard === null || idx0 % shard.count === shard.index - 1;
+}
+
+/** The options that decide what the outputs hold (threads and the like do not). */
+export interface OutputOptions {
+  sampleRate: number;
+  cut: string;
+  highpass: boolean;
+  normalize: string;
+  chunk: number;
+  overlap: number;
+}
+
+export function outputOptions(o: OutputOptions): OutputOptions {
+  return { sampleRate: o.sampleRate, cut: o.cut, highpass: o.highpass, normalize: o.normalize, chunk: o.chunk, overlap: o.overlap };
+}
+
+export interface ManifestHeader {
+  voxprep: 'manifest';
+  format: number;
+  /** voxprep's version: another version may cut or round differently. */
+  version: string;
+  options: OutputOptions;
+  shard: ShardSpec | null;
+  /** How many files the whole dataset's list holds (all shards together). */
+  files: number;
+  /** SHA-256 of the whole list ("<idx0> <sid> <relative path>" lines): shards must agree on it. */
+  list: string;
+  skippedFolders: string[];
+  unreadable: { relative: string; reason: string }[];
+}
+
+export interface OutputRecord {
+  /** Relative to the output folder: sliced_audios/0_3_1.wav. */
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+export interface InputRecord {
+  size: number;
+  /** Modification time in nanoseconds, as a decimal string (exact). */
+  mtimeNs: string;
+  sha256: string;
+}
+
+/** What the engine said about a file, less its timings. */
+export type StoredResult = Omit<NativeFileResult, 'times'>;
+
+export interface FileRecord {
+  idx0: number;
+  path: string;
+  sid: number;
+  status: FileStatus;
+  /** Processed, with every output in place and hashed: --resume may keep it. */
+  complete: boolean;
+  input: InputRecord | null;
+  outputs: OutputRecord[];
+  result: StoredResult;
+}
+
+export interface Manifest {
+  header: ManifestHeader;
+  /** By idx0; a later line for the same idx0 replaces an earlier one. */
+  records: Map<number, FileRecord>;
+  /** Lines that could not be read (a torn last line after a crash). */
+  ignoredLines: number;
+}
+
+export type ManifestRead = { state: 'missing' } | { state: 'unreadable'; reason: string } | { state: 'ok'; manifest: Manifest };
+
+// ---------------------------------------------------------------------------------------
+// Canonical form: every line is built key by key here, so equal content gives equal bytes.
+
+export function headerLine(h: ManifestHeader): string {
+  return JSON.stringify({
+    voxprep: 'manifest',
+    format: h.format,
+    version: h.version,
+    options: outputOptions(h.options),
+    shard: h.shard ? { index: h.shard.index, count: h.shard.count } : null,
+    files: h.files,
+    list: h.list,
+    skippedFolders: [...h.skippedFolders],
+    unreadable: h.unreadable.map((u) => ({ relative: u.relative, reason: u.reason })),
+  });
+}
+
+export function storedResult(r: NativeFileResult | StoredResult): StoredResult {
+  return {
+    status: r.status,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    loaded: r.loaded,
+    samples: r.samples,
+    seconds: r.seconds,
+    inputRate: r.inputRate,
+    inputChannels: r.inputChannels,
+    inputBits: r.inputBits,
+    inputFloat: r.inputFloat,
+    inputFrames: r.inputFrames,
+    peak: r.peak,
+    rms: r.rms,
+    silenceShare: r.silenceShare,
+    clippedFrames: r.clippedFrames,
+    slices: r.slices,
+    warnings: [...r.warnings],
+    sliceNames: [...r.sliceNames],
+    writeError: r.writeError,
+  };
+}
+
+export function recordLine(r: FileRecord): string {
+  return JSON.stringify({
+    idx0: r.idx0,
+    path: r.path,
+    sid: r.sid,
+    status: r.status,
+    complete: r.complete,
+    input: r.input ? { size: r.input.size, mtimeNs: r.input.mtimeNs, sha256: r.input.sha256 } : null,
+    outputs: r.outputs.map((o) => ({ file: o.file, size: o.size, sha256: o.sha256 })),
+    result: storedResult(r.result),
+  });
+}
+
+/** The whole manifest as its consolidated text: header, then the records in idx0 order. */
+export function manifestText(header: ManifestHeader, records: Iterable<FileRecord>): string {
+  const sorted = [...records].sort((a, b) => a.idx0 - b.idx0);
+  return [headerLine(header), ...sorted.map(recordLine)].map((l) => `${l}\n`).join('');
+}
+
+/** SHA-256 of the whole dataset's list, as the header records it. */
+export function listHash(files: { idx0: number; sid: number; relative: string }[]): string {
+  const h = crypto.createHash('sha256');
+  for (const f of files) h.update(`${f.idx0} ${f.sid} ${f.relative}\n`);
+  return h.digest('hex');
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isHash = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+/** An output's place: one of the two slice folders, a name by the slice naming rule (nothing else is ever copied or removed). */
+export const OUTPUT_FILE = /^(sliced_audios|sliced_audios_16k)\/\d+_\d+_\d+\.wav$/;
+
+function parseHeader(v: unknown): ManifestHeader | undefined {
+  if (!isObject(v) || v.voxprep !== 'manifest' || !isCount(v.format) || typeof v.version !== 'string') return undefined;
+  const o = v.options;
+  if (!isObject(o)) return undefined;
+  if (typeof o.sampleRate !== 'number' || typeof o.cut !== 'string' || typeof o.highpass !== 'boolean') return undefined;
+  if (typeof o.normalize !== 'string' || typeof o.chunk !== 'number' || typeof o.overlap !== 'number') return undefined;
+  let shard: ShardSpec | null = null;
+  if (v.shard !== null) {
+    if (!isObject(v.shard) || !isCount(v.shard.index) || !isCount(v.shard.count)) return undefined;
+    shard = { index: v.shard.index, count: v.shard.count };
+  }
+  if (!isCount(v.files) || !isHash(v.list) || !Array.isArray(v.skippedFolders) || !Array.isArray(v.unreadable)) return undefined;
+  return {
+    voxprep: 'manifest',
+    format: v.format,
+    version: v.version,
+    options: outputOptions(o as unknown as OutputOptions),
+    shard,
+    files: v.files,
+    list: v.list,
+    skippedFolders: v.skippedFolders.map(String),
+    unreadable: (v.unreadable as unknown[]).filter(isObject).map((u) => ({ relative: String(u.relative), reason: String(u.reason) })),
+  };
+}
+
+function parseRecord(v: unknown): FileRecord | undefined {
+  if (!isObject(v) || !isCount(v.idx0) || typeof v.path !== 'string' || !isCount(v.sid)) return undefined;
+  if (!['ok', 'failed', 'rejected', 'skipped'].includes(v.status as string) || typeof v.complete !== 'boolean') return undefined;
+  let input: InputRecord | null = null;
+  if (v.input !== null) {
+    const i = v.input;
+    if (!isObject(i) || !isCount(i.size) || typeof i.mtimeNs !== 'string' || !isHash(i.sha256)) return undefined;
+    input = { size: i.size, mtimeNs: i.mtimeNs, sha256: i.sha256 };
+  }
+  if (!Array.isArray(v.outputs)) return undefined;
+  const outputs: OutputRecord[] = [];
+  for (const o of v.outputs) {
+    if (!isObject(o) || typeof o.file !== 'string' || !OUTPUT_FILE.test(o.file) || !isCount(o.size) || !isHash(o.sha256)) return undefined;
+    outputs.push({ file: o.file, size: o.size, sha256: o.sha256 });
+  }
+  const r = v.result;
+  if (!isObject(r) || r.status !== v.status || typeof r.seconds !== 'number' || typeof r.loaded !== 'boolean') return undefined;
+  if (!Array.isArray(r.warnings) || !Array.isArray(r.sliceNames) || !isCount(r.slices)) return undefined;
+  if (v.complete && (v.status !== 'ok' || input === null)) return undefined;
+  return {
+    idx0: v.idx0,
+    path: v.path,
+    sid: v.sid,
+    status: v.status as FileStatus,
+    complete: v.complete,
+    input,
+    outputs,
+    result: storedResult(r as unknown as StoredResult),
+  };
+}
+
+/** Reads a manifest; a line that does not parse (a torn last line) is skipped and counted. */
+export async function readManifest(file: string): Promise<ManifestRead> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
+    return { state: 'unreadable', reason: (err as Error).message };
+  }
+  const lines = text.split('\n');
+  let header: ManifestHeader | undefined;
+  try {
+    header = parseHeader(JSON.parse(lines[0]));
+  } catch {
+    header = undefined;
+  }
+  if (!header) return { state: 'unreadable', reason: 'its first line is not a voxprep manifest header' };
+  const records = new Map<number, FileRecord>();
+  let ignoredLines = 0;
+  for (const line of lines.slice(1)) {
+    if (line.trim() === '') continue;
+    let rec: FileRecord | undefined;
+    try {
+      rec = parseRecord(JSON.parse(line));
+    } catch {
+      rec = undefined;
+    }
+    if (rec) records.set(rec.idx0, rec);
+    else ignoredLines++;
+  }
+  return { state: 'ok', manifest: { header, records, ignoredLines } };
+}
+
+/** How two headers differ in what shapes the outputs; empty when they agree. */
+export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[] {
+  const out: string[] = [];
+  if (a.format !== b.format) out.push(`manifest format ${a.format} vs ${b.format}`);
+  if (a.version !== b.version) out.push(`voxprep ${a.version} vs ${b.version}`);
+  const names: [keyof OutputOptions, string][] = [
+    ['sampleRate', 'sample rate'],
+    ['cut', 'cut'],
+    ['highpass', 'high-pass'],
+    ['normalize', 'normalize'],
+    ['chunk', 'chunk'],
+    ['overlap', 'overlap'],
+  ];
+  for (const [key, label] of names) {
+    if (a.options[key] !== b.options[key]) out.push(`${label} ${String(a.options[key])} vs ${String(b.options[key])}`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Hashing
+
+/** Size and SHA-256 of a file, streamed. */
+export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+    size += (chunk as Buffer).length;
+    hash.update(chunk as Buffer);
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+export async function statInput(file: string): Promise<{ size: number; mtimeNs: string }> {
+  const st = await fsp.stat(file, { bigint: true });
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
+}
+
+/** Whether a file is there with this size and hash. */
+export async function fileMatches(file: string, size: number, sha256: string): Promise<boolean> {
+  try {
+    const st = await fsp.stat(file);
+    if (!st.isFile() || st.size !== size) return false;
+    return (await hashFile(file)).sha256 === sha256;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time; results in the items' order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i], i);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+/**
+ * The manifest of a run under way: created with its header (and the records a resumed run
+ * keeps), appended to as files end, consolidated at the end.
+ */
+export class Journal {
+  private chain: Promise<void> = Promise.resolve();
+  private handle: fsp.FileHandle | undefined;
+  /** The first write error, after which nothing more is appended. */
+  error: string | undefined;
+
+  private constructor(
+    readonly file: string,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  /** Writes the header and `records` (atomically), then opens the file for appending. */
+  static async create(file: string, header: ManifestHeader, records: Iterable<FileRecord>, onError: (message: string) => void): Promise<Journal> {
+    await writeAtomically(file, manifestText(header, records), { sync: true });
+    const j = new Journal(file, onError);
+    j.handle = await fsp.open(file, 'a');
+    return j;
+  }
+
+  /** Appends one record; writes run one after another, in the order they were asked for. */
+  append(record: FileRecord): Promise<void> {
+    const line = Buffer.from(`${recordLine(record)}\n`);
+    this.chain = this.chain.then(async () => {
+      if (this.error !== undefined || !this.handle) return;
+      try {
+        await this.handle.write(line);
+      } catch (err) {
+        this.error = `cannot append to the manifest ${this.file}: ${(err as Error).message}`;
+        this.onError(this.error);
+      }
+    });
+    return this.chain;
+  }
+
+  /** Waits for the appends, then rewrites the manifest in its consolidated form. */
+  async finish(header: ManifestHeader, records: Iterable<FileRecord>): Promise<void> {
+    await this.chain;
+    await this.handle?.close().catch(() => undefined);
+    this.handle = undefined;
+    try {
+      await writeAtomically(this.file, manifestText(header, records), { sync: true });
+    } catch (err) {
+      const message = `cannot write the manifest ${this.file}: ${(err as Error).message} (the records appended during the run are kept)`;
+      this.error ??= message;
+      this.onError(message);
+    }
+  }
+}
+
+/** Where a manifest output record points to, under an output folder. */
+export function outputPath(outDir: string, rec: OutputRecord): string {
+  return path.join(outDir, ...rec.file.split('/'));
+}

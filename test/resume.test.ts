@@ -1,0 +1,590 @@
+// Runs that stop before they finish, and runs spread over hosts: SIGKILL at several points
+// then --resume, SIGINT / SIGTERM, a write failure partway (a file-size limit), --shard K/N
+// with `voxprep merge`, and the user's own files next to the outputs. Every case compares
+// its end result byte for byte with one uninterrupted run over the same dataset.
+//
+// Runs the compiled CLI (bin/voxprep.js → dist/): run `npx tsc -p tsconfig.json` first. The
+// signal cases use the CLI's test-only hook VOXPREP_TEST_PROGRESS=1 (one line per finished
+// file on standard error) to act at a known point of the run.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Ajv from 'ajv';
+import { speechLike, writeWav } from './helpers/wav.js';
+import { preprocess, mergeShards } from '../lib/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(ROOT, 'bin', 'voxprep.js');
+const SLICED = 'sliced_audios';
+const SLICED_16K = 'sliced_audios_16k';
+const MANIFEST = 'voxprep-manifest.jsonl';
+const SLICE_NAME = /^(\d+)_(\d+)_(\d+)\.wav$/;
+
+let tmp = '';
+
+beforeAll(() => {
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) {
+    throw new Error('dist/cli.js is missing: run `npx tsc -p tsconfig.json` before these tests');
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-resume-test-'));
+});
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+const ENV = { ...process.env, NO_COLOR: '1' };
+
+function voxprep(args: string[], opts: { shell?: string } = {}): Run {
+  const argv = opts.shell
+    ? ['bash', '-c', `${opts.shell}; exec "$@"`, 'bash', process.execPath, BIN, ...args]
+    : [process.execPath, BIN, ...args];
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: ENV });
+  if (r.error) throw r.error;
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Step {
+  /** Send the signal once this many files are reported done, or once standard error matches. */
+  when: number | RegExp;
+  signal: NodeJS.Signals;
+}
+
+/** Runs the CLI with the test progress hook and sends each step's signal when its moment comes. */
+function voxprepSignalled(args: string[], steps: Step[]): Promise<Run & { sent: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...ENV, VOXPREP_TEST_PROGRESS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let sent = 0;
+    const check = () => {
+      while (sent < steps.length) {
+        const { when, signal } = steps[sent];
+        const done = Math.max(0, ...[...stderr.matchAll(/^voxprep-test: done (\d+)\//gm)].map((m) => Number(m[1])));
+        const due = typeof when === 'number' ? done >= when : when.test(stderr);
+        if (!due) return;
+        child.kill(signal);
+        sent++;
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      check();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the run did not end in time:\n${stderr}`));
+    }, 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, sent });
+    });
+  });
+}
+
+function fresh(name: string): string {
+  const dir = path.join(tmp, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** A dataset of `seconds.length` speech-like WAVs at 44.1 kHz; every third in speaker folder 1/. */
+function dataset(name: string, seconds: number[], seed = 500): string {
+  const dir = fresh(name);
+  seconds.forEach((s, i) => {
+    const rel = `${i % 3 === 0 ? '1/' : ''}take${String(i).padStart(2, '0')}.wav`;
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeWav(path.join(dir, rel), speechLike(44100, s, seed + i), 44100);
+  });
+  return dir;
+}
+
+function walkFiles(dir: string, rel = ''): string[] {
+  if (!fs.existsSync(path.join(dir, rel))) return [];
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...walkFiles(dir, r));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+function temporaries(dir: string): string[] {
+  return walkFiles(dir).filter((f) => f.endsWith('.voxprep-tmp'));
+}
+
+/** What makes the dataset: both slice folders, model_info.json and the manifest. */
+function outputs(dir: string): Map<string, Buffer> {
+  const files = walkFiles(dir).filter((f) => f === 'model_info.json' || f === MANIFEST || /^sliced_audios(_16k)?\//.test(f));
+  return new Map(files.map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+}
+
+function expectSameOutputs(actual: string, expected: string): void {
+  const a = outputs(actual);
+  const b = outputs(expected);
+  expect([...a.keys()]).toEqual([...b.keys()]);
+  expect([...b.keys()].filter((f) => f.startsWith(`${SLICED}/`)).length).toBeGreaterThan(3);
+  for (const [name, bytes] of b) expect(a.get(name)!.equals(bytes), `${name} differs from the uninterrupted run's`).toBe(true);
+}
+
+interface ManifestRecord {
+  idx0: number;
+  path: string;
+  status: string;
+  complete: boolean;
+  outputs: { file: string; size: number; sha256: string }[];
+}
+
+function manifest(dir: string, name = MANIFEST): { header: Record<string, unknown>; records: ManifestRecord[] } {
+  const lines = fs.readFileSync(path.join(dir, name), 'utf8').split('\n').filter((l) => l !== '');
+  const parsed: ManifestRecord[] = [];
+  for (const l of lines.slice(1)) {
+    try {
+      parsed.push(JSON.parse(l));
+    } catch {
+      // a torn last line after SIGKILL
+    }
+  }
+  return { header: JSON.parse(lines[0]), records: parsed };
+}
+
+const ajv = new Ajv({ allErrors: true, allowUnionTypes: true, strict: true });
+const validateReport = ajv.compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'schema', 'report.schema.json'), 'utf8')));
+function expectValidReport(file: string): Record<string, any> {
+  const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+  expect(validateReport(report), JSON.stringify(validateReport.errors, null, 2)).toBe(true);
+  return report;
+}
+
+const sha256 = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/** A record is written only after its outputs are in place: every complete record's outputs are there, as recorded. */
+function expectRecordsBacked(out: string): ManifestRecord[] {
+  const complete = manifest(out).records.filter((r) => r.complete);
+  for (const r of complete) {
+    expect(r.outputs.length, r.path).toBeGreaterThan(0);
+    for (const o of r.outputs) expect(sha256(path.join(out, o.file)), `${o.file} of ${r.path}`).toBe(o.sha256);
+  }
+  return complete;
+}
+
+/** No partial file: the slices in OUT are exactly the recorded ones' outputs, and no temporary is left. */
+function expectOnlyRecordedSlices(out: string): void {
+  const recorded = new Set(expectRecordsBacked(out).flatMap((r) => r.outputs.map((o) => o.file)));
+  const present = walkFiles(out).filter((f) => /^sliced_audios(_16k)?\//.test(f));
+  expect(present.filter((f) => !recorded.has(f))).toEqual([]);
+  expect(temporaries(out)).toEqual([]);
+}
+
+function resumedCount(stdout: string): number {
+  const m = /resumed: +(\d+) files?/.exec(stdout);
+  return m ? Number(m[1]) : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+
+describe('interrupted runs and --resume', () => {
+  it('SIGKILL at several points, each time resumed: byte-identical to an uninterrupted run, no temporaries', async () => {
+    // 12 files of 6 to 11 s, one thread: long enough to be killed mid-run at each point.
+    const ds = dataset('kill/dataset', [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5, 7.5, 9.5, 11]);
+    const whole = path.join(tmp, 'kill/whole');
+    const out = path.join(tmp, 'kill/out');
+    const w = voxprep(['preprocess', ds, '-o', whole, '--threads', '1']);
+    expect(w.code, w.stderr).toBe(0);
+    const total = manifest(whole).records.length;
+    expect(total).toBe(12);
+
+    const args = ['preprocess', ds, '-o', out, '--threads', '1'];
+    // Killed after 2 files are reported, then (resumed) after about 5 and 9 of the 12.
+    const first = await voxprepSignalled(args, [{ when: 2, signal: 'SIGKILL' }]);
+    expect(first.signal, first.stderr).toBe('SIGKILL');
+    let completed = expectRecordsBacked(out).length;
+    expect(completed).toBeLessThan(12);
+    for (const after of [3, 4]) {
+      const r = await voxprepSignalled([...args, '--resume'], [{ when: after, signal: 'SIGKILL' }]);
+      expect(r.signal, r.stderr).toBe('SIGKILL');
+      const now = expectRecordsBacked(out).length;
+      expect(now, 'the resumed run kept the earlier work and added to it').toBeGreaterThan(completed);
+      expect(now).toBeLessThan(12);
+      completed = now;
+    }
+
+    // What a kill can leave in the instant a file's outputs are renamed into place: some of
+    // its final outputs, unrecorded; and temporaries of the files in flight.
+    const unfinished = [...Array(12).keys()].find((i) => !manifest(out).records.some((r) => r.complete && r.idx0 === i))!;
+    const junk = Buffer.from('RIFF partial');
+    fs.writeFileSync(path.join(out, SLICED, `0_${unfinished}_99.wav`), junk);
+    fs.writeFileSync(path.join(out, SLICED, `.0_${unfinished}_0.wav.voxprep-tmp`), junk);
+    fs.writeFileSync(path.join(out, SLICED_16K, `.0_${unfinished}_1.wav.voxprep-tmp`), junk);
+
+    const last = voxprep([...args, '--resume']);
+    expect(last.code, last.stdout + last.stderr).toBe(0);
+    expect(resumedCount(last.stdout)).toBe(completed);
+    expect(last.stdout).toContain('12 files: 12 processed, 0 failed, 0 rejected, 0 skipped');
+    expectSameOutputs(out, whole);
+    expect(temporaries(out)).toEqual([]);
+
+    // A torn last line (a kill while a record was appended) is read past, and the files whose
+    // records are gone are done again.
+    const text = fs.readFileSync(path.join(out, MANIFEST), 'utf8').split('\n');
+    fs.writeFileSync(path.join(out, MANIFEST), `${text.slice(0, 11).join('\n')}\n${text[11].slice(0, 40)}`);
+    const again = voxprep([...args, '--resume']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(resumedCount(again.stdout)).toBe(10);
+    expectSameOutputs(out, whole);
+  });
+
+  it('SIGINT: files in flight finish, exit 130, no partial file, manifest and summary written; --resume completes it', async () => {
+    const ds = dataset('sigint/dataset', [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5], 700);
+    const whole = path.join(tmp, 'sigint/whole');
+    const out = path.join(tmp, 'sigint/out');
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1']).code).toBe(0);
+
+    const r = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '1'], [{ when: 2, signal: 'SIGINT' }]);
+    expect(r.sent).toBe(1);
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/^voxprep: SIGINT: stopping: no new file starts, the files in flight finish.*second SIGINT or SIGTERM abandons/m);
+    expect(r.stdout).toMatch(/^voxprep: 9 files: \d+ processed, 0 failed, 0 rejected, [1-9]\d* skipped$/m);
+    expect(r.stdout).toMatch(/^ {2}skipped: (\S+\.wav|\d+ files \(\S+\.wav … \S+\.wav\)): not started: the run was stopped$/m);
+    expect(r.stdout).toMatch(/stopped: .*--resume/);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const processed = report.totals.processed as number;
+    expect(processed).toBeGreaterThanOrEqual(2);
+    expect(processed).toBeLessThan(9);
+    // The consolidated manifest records exactly the processed files, and nothing else is in OUT.
+    expect(expectRecordsBacked(out).length).toBe(processed);
+    expectOnlyRecordedSlices(out);
+
+    const resumed = voxprep(['preprocess', ds, '-o', out, '--threads', '2', '--resume']);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expect(resumedCount(resumed.stdout)).toBe(processed);
+    expectSameOutputs(out, whole);
+  });
+
+  it('SIGTERM twice: the second abandons the files in flight (nothing of them kept), exit 143; --resume completes it', async () => {
+    const ds = dataset('sigterm/dataset', [9, 11, 10, 12, 9.5, 10.5], 800);
+    const whole = path.join(tmp, 'sigterm/whole');
+    const out = path.join(tmp, 'sigterm/out');
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '2']).code).toBe(0);
+
+    const r = await voxprepSignalled(
+      ['preprocess', ds, '-o', out, '--threads', '2'],
+      [
+        { when: 1, signal: 'SIGTERM' },
+        { when: /SIGTERM: stopping/, signal: 'SIGTERM' },
+      ],
+    );
+    expect(r.sent).toBe(2);
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.stderr).toMatch(/SIGTERM: abandoning the files in flight/);
+    expectOnlyRecordedSlices(out);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    for (const f of report.files.filter((g: { status: string }) => g.status === 'skipped')) {
+      expect(f.reason).toMatch(/^(not started|interrupted)/);
+      expect(f.slices).toBe(0);
+    }
+
+    const resumed = voxprep(['preprocess', ds, '-o', out, '--resume']);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expectSameOutputs(out, whole);
+  });
+
+  it('a write failure partway (file-size limit): the file fails with its reason, nothing partial, no new file; --resume completes it', () => {
+    // --cut skip writes each file whole: 1 s is 160 kB at 40 kHz (float32), 4 s is 640 kB.
+    const ds = fresh('efbig/dataset');
+    const lengths = [1, 1.2, 4, 1, 0.8];
+    lengths.forEach((s, i) => writeWav(path.join(ds, `f${i}.wav`), speechLike(44100, s, 900 + i), 44100));
+    const whole = path.join(tmp, 'efbig/whole');
+    const out = path.join(tmp, 'efbig/out');
+    const args = ['preprocess', ds, '-o', out, '--cut', 'skip', '--threads', '1'];
+    expect(voxprep(['preprocess', ds, '-o', whole, '--cut', 'skip', '--threads', '1']).code).toBe(0);
+
+    // No file may grow past 400 kB (ulimit -f counts 1024-byte blocks); Node ignores SIGXFSZ,
+    // so the write fails with EFBIG instead of killing the process.
+    const r = voxprep(args, { shell: 'ulimit -f 400' });
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toContain('5 files: 2 processed, 1 failed, 0 rejected, 2 skipped');
+    expect(r.stdout).toMatch(/failed: f2\.wav: .*(too large|EFBIG)/i);
+    expect(r.stdout).toMatch(/skipped: f3\.wav: not started: an earlier file could not be written/);
+    expect(r.stdout).toMatch(/write error: f2\.wav: .*\n.*--resume/);
+    // Nothing of f2 (idx0 2) nor of the files after it; the two before are recorded.
+    expectOnlyRecordedSlices(out);
+    expect(walkFiles(out).filter((f) => /^sliced_audios(_16k)?\/0_[234]_/.test(f))).toEqual([]);
+    expect(manifest(out).records.map((rec) => [rec.path, rec.complete])).toEqual([
+      ['f0.wav', true],
+      ['f1.wav', true],
+    ]);
+
+    // The cause gone, --resume finishes the job.
+    const resumed = voxprep([...args, '--resume']);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expect(resumedCount(resumed.stdout)).toBe(2);
+    expectSameOutputs(out, whole);
+  });
+
+  it('refuses a rerun without --resume or --overwrite, and --resume with other options; changes nothing', () => {
+    const ds = dataset('refuse/dataset', [3, 4, 3.5]);
+    const out = path.join(tmp, 'refuse/out');
+    expect(voxprep(['preprocess', ds, '-o', out]).code).toBe(0);
+    const before = outputs(out);
+    const check = (args: string[], message: RegExp) => {
+      const r = voxprep(['preprocess', ds, '-o', out, ...args]);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      const after = outputs(out);
+      expect([...after.keys()]).toEqual([...before.keys()]);
+      for (const [k, v] of before) expect(after.get(k)!.equals(v), k).toBe(true);
+    };
+    check([], /already holds the outputs of an earlier run.*--resume.*--overwrite/);
+    check(['--resume', '--sr', '48000'], /other options \(sample rate 40000 vs 48000.*--overwrite/);
+    check(['--resume', '--cut', 'skip', '--no-highpass'], /cut automatic vs skip, high-pass true vs false/);
+    check(['--shard', '0/3'], /shard must be K\/N/);
+    check(['--shard', '4/3'], /shard must be K\/N/);
+    check(['--shard', 'two'], /shard must be K\/N/);
+
+    // Slices with no manifest (another tool, an older voxprep): --resume cannot tell their options.
+    fs.rmSync(path.join(out, MANIFEST));
+    const r = voxprep(['preprocess', ds, '-o', out, '--resume']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no voxprep manifest.*--overwrite/);
+    // --resume --overwrite with other options: a fresh run.
+    const o = voxprep(['preprocess', ds, '-o', out, '--resume', '--overwrite', '--cut', 'skip']);
+    expect(o.code, o.stderr).toBe(0);
+    expect(walkFiles(path.join(out, SLICED))).toEqual(['0_1_0.wav', '0_2_0.wav', '1_0_0.wav']);
+    expect(manifest(out).header).toMatchObject({ options: { cut: 'skip' } });
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('--shard K/N and voxprep merge', () => {
+  it('3 shards run separately, then merged: byte-identical outputs and the same model_info.json as one whole run', () => {
+    const ds = dataset('shards/dataset', [3, 4.5, 3.2, 5, 3.7, 4.1, 3.3, 4.8]);
+    fs.writeFileSync(path.join(ds, 'broken.wav'), 'not a wav'); // a failed file is a result too
+    const opts = ['--sr', '32000', '--threads', '1'];
+    const whole = path.join(tmp, 'shards/whole');
+    const w = voxprep(['preprocess', ds, '-o', whole, ...opts]);
+    expect(w.code).toBe(1);
+    const wholeReport = JSON.parse(fs.readFileSync(path.join(whole, 'report.json'), 'utf8'));
+
+    // Three hosts, three folders, then copied together by merge.
+    const dirs = [1, 2, 3].map((k) => path.join(tmp, `shards/host${k}`));
+    dirs.forEach((dir, i) => {
+      const r = voxprep(['preprocess', ds, '-o', dir, '--shard', `${i + 1}/3`, ...opts]);
+      expect(r.code, r.stderr).toBe(i === 0 ? 1 : 0); // broken.wav is idx0 3 → shard 1
+      expect(r.stdout).toMatch(new RegExp(`^voxprep: shard ${i + 1}/3 \\(of 9 files\\): 3 files:`, 'm'));
+      expect(r.stdout).toContain('model_info.json:  not written by a shard');
+      expect(fs.existsSync(path.join(dir, 'model_info.json'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, `voxprep-manifest.shard-${i + 1}-of-3.jsonl`))).toBe(true);
+      expect(fs.existsSync(path.join(dir, `report.shard-${i + 1}-of-3.json`))).toBe(true);
+      // The numbering of a whole run: this shard's idx0 are k-1, k-1+3, …
+      for (const f of walkFiles(path.join(dir, SLICED))) expect(Number(SLICE_NAME.exec(f)![2]) % 3).toBe(i);
+    });
+
+    // Not all shards, or a shard of other options: refused, nothing written.
+    const partial = path.join(tmp, 'shards/partial');
+    const missing = voxprep(['merge', dirs[0], dirs[1], '-o', partial]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/shard\(s\) 3\/3 missing/);
+    const odd = path.join(tmp, 'shards/odd');
+    expect(voxprep(['preprocess', ds, '-o', odd, '--shard', '3/3', '--sr', '40000']).code).toBe(0);
+    const mixed = voxprep(['merge', dirs[0], dirs[1], odd, '-o', partial]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toMatch(/not parts of one run: sample rate 32000 vs 40000/);
+    const twice = voxprep(['merge', ...dirs, path.join(tmp, 'shards/odd'), '-o', partial]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/shard 3\/3 is in two folders/);
+    expect(fs.existsSync(partial)).toBe(false);
+
+    const merged = path.join(tmp, 'shards/merged');
+    const m = voxprep(['merge', ...dirs, '-o', merged]);
+    expect(m.code, m.stdout + m.stderr).toBe(1); // as the whole run: broken.wav failed
+    expect(m.stdout).toMatch(/^voxprep merge: 3 shards into .*: \d+ output file\(s\) copied, 0 checked in place/m);
+    expect(m.stdout).toContain('voxprep: 9 files: 8 processed, 1 failed, 0 rejected, 0 skipped');
+    expectSameOutputs(merged, whole);
+    expectValidReport(path.join(dirs[1], 'report.shard-2-of-3.json'));
+    const mergedReport = expectValidReport(path.join(merged, 'report.json'));
+    expect(mergedReport.files).toEqual(wholeReport.files);
+    expect(mergedReport.warnings).toEqual(wholeReport.warnings);
+    expect(mergedReport.totals.totalSeconds).toBe(wholeReport.totals.totalSeconds);
+
+    // Merged again into the same folder: nothing to copy, everything checked.
+    const again = voxprep(['merge', ...dirs, '-o', merged]);
+    expect(again.stdout).toMatch(/0 output file\(s\) copied, \d+ checked in place/);
+    expectSameOutputs(merged, whole);
+
+    // A slice that does not match its shard's record is refused, and named.
+    const victim = manifest(dirs[2], 'voxprep-manifest.shard-3-of-3.jsonl').records.find((r) => r.complete)!.outputs[0].file;
+    fs.appendFileSync(path.join(dirs[2], victim), Buffer.from([0]));
+    const bad = voxprep(['merge', ...dirs, '-o', path.join(tmp, 'shards/merged-bad')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(victim);
+    expect(bad.stderr).toMatch(/not what its shard recorded/);
+    expect(fs.existsSync(path.join(tmp, 'shards/merged-bad', 'model_info.json'))).toBe(false);
+    // The shard's --resume redoes that file (its output no longer matches), and merge goes through.
+    const fix = voxprep(['preprocess', ds, '-o', dirs[2], '--shard', '3/3', '--resume', ...opts]);
+    expect(fix.code, fix.stderr).toBe(0);
+    expect(resumedCount(fix.stdout)).toBe(2);
+    expect(voxprep(['merge', ...dirs, '-o', path.join(tmp, 'shards/merged-bad')]).code).toBe(1);
+    expectSameOutputs(path.join(tmp, 'shards/merged-bad'), whole);
+  });
+
+  it('3 shards writing into one shared folder, merged in place: a whole run\'s output', async () => {
+    const ds = dataset('shared/dataset', [3, 4.5, 3.2, 5, 3.7, 4.1, 3.3], 600);
+    const whole = path.join(tmp, 'shared/whole');
+    expect(voxprep(['preprocess', ds, '-o', whole]).code).toBe(0);
+    const shared = path.join(tmp, 'shared/out');
+    // Side by side, as a job array would run them.
+    const runs = await Promise.all(
+      [1, 2, 3].map((k) => voxprepSignalled(['preprocess', ds, '-o', shared, '--shard', `${k}/3`, '--threads', '1'], [])),
+    );
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expect(fs.existsSync(path.join(shared, 'model_info.json'))).toBe(false);
+    // A shard rerun with --resume keeps its files and leaves the others' alone.
+    const re = voxprep(['preprocess', ds, '-o', shared, '--shard', '2/3', '--resume']);
+    expect(re.code, re.stderr).toBe(0);
+    expect(resumedCount(re.stdout)).toBe(2);
+
+    const m = voxprep(['merge', shared, '-o', shared]);
+    expect(m.code, m.stdout + m.stderr).toBe(0);
+    expect(m.stdout).toMatch(/0 output file\(s\) copied/);
+    expectSameOutputs(shared, whole);
+    // The merged folder is a whole run's: --resume there keeps every file.
+    const r = voxprep(['preprocess', ds, '-o', shared, '--resume']);
+    expect(r.code).toBe(0);
+    expect(resumedCount(r.stdout)).toBe(7);
+    expectSameOutputs(shared, whole);
+
+    // Shards that a whole run finishes instead of merge: it keeps what the shards completed.
+    const other = path.join(tmp, 'shared/out2');
+    for (const k of [1, 3]) expect(voxprep(['preprocess', ds, '-o', other, '--shard', `${k}/3`]).code).toBe(0);
+    const finish = voxprep(['preprocess', ds, '-o', other, '--resume']);
+    expect(finish.code, finish.stdout + finish.stderr).toBe(0);
+    expect(resumedCount(finish.stdout)).toBe(5); // idx0 0, 3, 6 and 2, 5
+    expectSameOutputs(other, whole);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('library API', () => {
+  it('preprocess() takes a stop flag, resume and shard; mergeShards() puts the shards together', async () => {
+    const ds = dataset('api/dataset', [4, 5, 3.5, 4.5, 6]);
+    const whole = path.join(tmp, 'api/whole');
+    const out = path.join(tmp, 'api/out');
+    const full = await preprocess(ds, whole, { threads: 1 });
+    expect(full.files.every((f) => f.status === 'ok')).toBe(true);
+
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const stopped = await preprocess(ds, out, {
+      threads: 1,
+      stop,
+      onProgress: (e) => {
+        if (e.done === 1) Atomics.store(stop, 0, 1);
+      },
+    });
+    expect(stopped.stopped).toBe(true);
+    const done = stopped.files.filter((f) => f.status === 'ok').length;
+    expect(done).toBeGreaterThanOrEqual(1);
+    expect(done).toBeLessThan(5);
+    expect(stopped.manifestPath).toBe(path.join(out, MANIFEST));
+
+    const resumed = await preprocess(ds, out, { threads: 2, resume: true });
+    expect(resumed.resumed).toBe(done);
+    expect(resumed.stopped).toBe(false);
+    expect(resumed.totalSeconds).toBe(full.totalSeconds);
+    expect(resumed.files.map((f) => [f.relative, f.status, f.seconds, f.slices, f.peak])).toEqual(
+      full.files.map((f) => [f.relative, f.status, f.seconds, f.slices, f.peak]),
+    );
+    expectSameOutputs(out, whole);
+
+    const shardDirs = [1, 2].map((k) => path.join(tmp, `api/shard${k}`));
+    for (const [i, dir] of shardDirs.entries()) {
+      const r = await preprocess(ds, dir, { shard: `${i + 1}/2` });
+      expect(r.shard).toEqual({ index: i + 1, count: 2 });
+      expect(r.files.map((f) => f.idx0)).toEqual(i === 0 ? [0, 2, 4] : [1, 3]);
+      expect(r.modelInfoPath).toBeUndefined();
+    }
+    const merged = await mergeShards(shardDirs, path.join(tmp, 'api/merged'));
+    expect(merged.totalSeconds).toBe(full.totalSeconds);
+    expectSameOutputs(path.join(tmp, 'api/merged'), whole);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe("the user's files next to the outputs", () => {
+  it('an Applio config.json and other keys of model_info.json are untouched by runs, reruns, --resume, --overwrite and merge', () => {
+    const ds = dataset('own/dataset', [3, 4, 3.5, 4.5]);
+    const out = fresh('own/out');
+    const config = JSON.stringify({ train: { seed: 1234, epochs: 300 }, data: { sampling_rate: 40000 } }, null, 2);
+    fs.writeFileSync(path.join(out, 'config.json'), config);
+    fs.writeFileSync(path.join(out, 'model_info.json'), JSON.stringify({ model_name: 'my-voice', epochs: 300, total_seconds: -1 }));
+    fs.mkdirSync(path.join(out, SLICED));
+    fs.writeFileSync(path.join(out, SLICED, 'notes.txt'), 'mine\n');
+    fs.writeFileSync(path.join(out, SLICED, 'take_1.wav'), 'not voxprep naming\n');
+    const mine = () => ({
+      config: fs.readFileSync(path.join(out, 'config.json'), 'utf8'),
+      notes: fs.readFileSync(path.join(out, SLICED, 'notes.txt'), 'utf8'),
+      other: fs.readFileSync(path.join(out, SLICED, 'take_1.wav'), 'utf8'),
+      info: (({ total_seconds: _t, total_dataset_duration: _d, ...rest }) => rest)(
+        JSON.parse(fs.readFileSync(path.join(out, 'model_info.json'), 'utf8')),
+      ),
+    });
+    const expected = { config, notes: 'mine\n', other: 'not voxprep naming\n', info: { model_name: 'my-voice', epochs: 300 } };
+
+    const steps: [string[], number][] = [
+      [['preprocess', ds, '-o', out], 0],
+      [['preprocess', ds, '-o', out], 2],
+      [['preprocess', ds, '-o', out, '--resume'], 0],
+      [['preprocess', ds, '-o', out, '--overwrite', '--sr', '48000'], 0],
+      [['preprocess', ds, '-o', out, '--resume', '--overwrite', '--cut', 'skip'], 0],
+      [['preprocess', ds, '-o', out, '--overwrite', '--shard', '1/2'], 0],
+      [['preprocess', ds, '-o', out, '--shard', '2/2'], 2],
+      [['preprocess', ds, '-o', out, '--shard', '2/2', '--overwrite'], 0],
+      [['merge', out, '-o', out], 0],
+    ];
+    for (const [args, code] of steps) {
+      const r = voxprep(args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(code);
+      expect(mine(), args.join(' ')).toEqual(expected);
+    }
+    const info = JSON.parse(fs.readFileSync(path.join(out, 'model_info.json'), 'utf8'));
+    expect(info.total_seconds).toBeGreaterThan(14);
+    expect(walkFiles(out).filter((f) => !/^sliced_audios(_16k)?\/\d+_\d+_\d+\.wav$/.test(f))).toEqual([
+      'config.json',
+      'model_info.json',
+      'report.json',
+      'report.shard-1-of-2.json',
+      'report.shard-2-of-2.json',
+      `${SLICED}/notes.txt`,
+      `${SLICED}/take_1.wav`,
+      MANIFEST,
+      'voxprep-manifest.shard-1-of-2.jsonl',
+      'voxprep-manifest.shard-2-of-2.jsonl',
+    ]);
+  });
+});
