@@ -79,6 +79,24 @@ describe('resampler', () => {
     expect(Array.from(native().resample(x, 40000, 40000))).toEqual(Array.from(x));
   });
 
+  it('handles a rate pair too fine to tabulate (44101 -> 16000: 16000 phases) with the same response', () => {
+    const [rateIn, rateOut] = [44101, 16000];
+    const n = Math.round(rateIn * 0.5);
+    for (const rel of [0.1, 0.9115]) {
+      const hz = rel * (rateOut / 2);
+      const y = native().resample(tone(rateIn, hz, n), rateIn, rateOut);
+      expect(y.length).toBe(Math.ceil(n * (rateOut / rateIn)));
+      const fit = fitTone(y, hz / rateOut, Math.floor(y.length * 0.25), Math.floor(y.length * 0.75));
+      expect(Math.abs(20 * Math.log10(fit.amplitude))).toBeLessThanOrEqual(RIPPLE_DB);
+      expect(Math.abs(fit.phase)).toBeLessThan(1e-6);
+    }
+    // A tone above the output's Nyquist frequency does not alias into it.
+    const y = native().resample(tone(rateIn, 9000, n), rateIn, rateOut);
+    let energy = 0;
+    for (let k = Math.floor(y.length * 0.25); k < Math.floor(y.length * 0.75); k++) energy += y[k] ** 2;
+    expect(dB(energy / Math.floor(y.length * 0.5) / 0.5)).toBeLessThanOrEqual(-REJECTION_DB);
+  });
+
   it('rejects non-positive rates', () => {
     expect(() => native().resample(new Float64Array(10), 0, 16000)).toThrow(/positive/);
   });
