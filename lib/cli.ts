@@ -8,7 +8,9 @@ import {
   NORMALIZATIONS,
   UsageError,
   applioSpelling,
+  denoiseStrength,
   loadConfigFile,
+  mergeSettings,
   parseBooleanWord,
   parseCutMode,
   type PreprocessOptions,
@@ -95,6 +97,7 @@ const CLI_SETTINGS: [attribute: string, setting: keyof Settings, flag: string][]
   ['normalize', 'normalize', '--normalize'],
   ['chunk', 'chunk', '--chunk'],
   ['overlap', 'overlap', '--overlap'],
+  ['denoise', 'denoise', '--denoise'],
   ['threads', 'threads', '--threads'],
   ['overwrite', 'overwrite', '--overwrite'],
   ['resume', 'resume', '--resume'],
@@ -149,12 +152,7 @@ interface RunPlan {
 
 /** Turns settings into a run, or a UsageError naming what is missing. */
 export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
-  if (s.noiseReduction) {
-    throw new UsageError(
-      "noise reduction (Applio's --noise-reduction True) is not available in voxprep yet; " +
-        'run without it, or with --noise-reduction False',
-    );
-  }
+  const denoise = denoiseStrength(s);
   if (s.dataset === undefined) {
     throw new UsageError('no dataset folder: give it as the first argument (voxprep preprocess DATASET …) or with --dataset-path');
   }
@@ -171,6 +169,7 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
       normalize: s.normalize,
       chunk: s.chunk,
       overlap: s.overlap,
+      denoise,
       threads: s.threads,
       overwrite: s.overwrite,
       resume: s.resume,
@@ -328,6 +327,11 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(
       new Option('--overlap <seconds>', `simple cut: overlap of segments (default: ${DEFAULTS.overlap})`).argParser(number('--overlap')),
     )
+    .addOption(
+      new Option('--denoise <strength>', 'noise reduction (spectral gating, as Applio) at this strength, more than 0 and at most 1 (default: off)').argParser(
+        number('--denoise'),
+      ),
+    )
     .addOption(new Option('--threads <n>', 'files processed at once (default: all cores)').argParser(number('--threads')))
     .option('--overwrite', "replace voxprep's outputs of an earlier run in the output folder (nothing else there is touched)")
     .option('--resume', 'finish the run whose manifest is in the output folder: keep the files it completed, redo the rest')
@@ -346,13 +350,19 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(applio(new Option('--overlap-len <seconds>', 'as --overlap').argParser(number('--overlap-len'))))
     .addOption(applio(new Option('--cpu-cores <n>', 'as --threads').argParser(number('--cpu-cores'))))
     .addOption(
-      applio(new Option('--noise-reduction <bool>', 'only False: voxprep has no noise reduction yet').argParser(booleanWord('--noise-reduction'))),
+      applio(new Option('--noise-reduction <bool>', 'True or False: noise reduction, as --denoise').argParser(booleanWord('--noise-reduction'))),
     )
-    .addOption(applio(new Option('--noise-reduction-strength <p>', 'ignored (no noise reduction)').argParser(number('--noise-reduction-strength'))))
+    .addOption(
+      applio(
+        new Option('--noise-reduction-strength <p>', 'the strength with --noise-reduction True (default: 0.7)').argParser(
+          number('--noise-reduction-strength'),
+        ),
+      ),
+    )
     .action(async (dataset: string | undefined, o: Record<string, unknown>, cmd: Command) => {
       const fromLine = commandLineSettings(cmd, dataset);
       const fromFile = typeof o.config === 'string' ? loadConfigFile(o.config) : {};
-      setExit(await runPreprocessCommand(planRun({ ...fromFile, ...fromLine })));
+      setExit(await runPreprocessCommand(planRun(mergeSettings(fromFile, fromLine))));
     });
 
   program

@@ -24,6 +24,12 @@ export interface PreprocessOptions {
   chunk?: number;
   /** Simple cut: overlap between segments in seconds. Default 0.3. */
   overlap?: number;
+  /**
+   * Noise reduction (Applio's, by non-stationary spectral gating) at this strength: 0 for
+   * none (the default), else more than 0 and at most 1 (Applio's default strength is 0.7).
+   * It runs after the high-pass and pre normalization, before cutting.
+   */
+  denoise?: number;
   /** Files processed at once. Default: all cores. */
   threads?: number;
   /** Replace voxprep's outputs of an earlier run in the output folder. Default false. */
@@ -85,6 +91,7 @@ export const DEFAULTS: Omit<ResolvedOptions, 'threads'> = {
   normalize: 'none',
   chunk: 3.0,
   overlap: 0.3,
+  denoise: 0,
   overwrite: false,
   resume: false,
   shard: null,
@@ -114,12 +121,14 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
   if (Math.trunc(sr * chunk) <= Math.trunc(sr * overlap)) {
     throw new UsageError(`chunk (${chunk} s) must be longer than overlap (${overlap} s)`);
   }
+  const denoise = finite('denoise', o.denoise);
+  if (denoise < 0 || denoise > 1) throw new UsageError(`denoise must be from 0 (no noise reduction) to 1, got ${denoise}`);
   const threads = finite('threads', o.threads);
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
     throw new UsageError(`threads must be a whole number from 1 to 1024, got ${threads}`);
   }
   const shard = o.shard === null || o.shard === undefined ? null : parseShard(o.shard);
-  return { ...o, sampleRate: sr, chunk, overlap, threads, overwrite: Boolean(o.overwrite), resume: Boolean(o.resume), shard };
+  return { ...o, sampleRate: sr, chunk, overlap, denoise, threads, overwrite: Boolean(o.overwrite), resume: Boolean(o.resume), shard };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -142,6 +151,8 @@ export interface Settings {
   normalize?: Normalization;
   chunk?: number;
   overlap?: number;
+  /** Noise reduction strength, 0 < p ≤ 1 (--denoise). */
+  denoise?: number;
   threads?: number;
   overwrite?: boolean;
   resume?: boolean;
@@ -149,10 +160,64 @@ export interface Settings {
   shard?: string;
   quiet?: boolean;
   json?: boolean;
-  /** Applio's noise reduction: voxprep has none yet, so only false is accepted. */
+  /** Applio's noise reduction switch: with true, noise reduction at noiseReductionStrength. */
   noiseReduction?: boolean;
-  /** Applio's noise reduction strength: accepted and ignored (it only matters with noise reduction). */
+  /** Applio's noise reduction strength (default 0.7); it matters only with noiseReduction true. */
   noiseReductionStrength?: number;
+}
+
+/** Applio's default noise reduction strength. */
+export const DEFAULT_NOISE_REDUCTION_STRENGTH = 0.7;
+
+/**
+ * The noise reduction strength that settings ask for, 0 for none: --denoise P, or Applio's
+ * --noise-reduction True with --noise-reduction-strength P (0.7 when not given). Applio's
+ * strength alone changes nothing, as in Applio. A --denoise that its Applio twins contradict
+ * (--noise-reduction False, or another strength) is a UsageError, as is a strength outside
+ * (0, 1].
+ */
+export function denoiseStrength(s: Settings): number {
+  const inRange = (p: number, what: string) => {
+    if (!(p > 0 && p <= 1)) {
+      throw new UsageError(`${what} must be more than 0 and at most 1 (leave noise reduction off for none), got ${p}`);
+    }
+    return p;
+  };
+  if (s.denoise !== undefined) {
+    if (s.noiseReduction === false) {
+      throw new UsageError(`--denoise ${s.denoise} and --noise-reduction False disagree; give one of them`);
+    }
+    if (s.noiseReductionStrength !== undefined && s.noiseReductionStrength !== s.denoise) {
+      throw new UsageError(
+        `--denoise and --noise-reduction-strength disagree (${s.denoise} vs ${s.noiseReductionStrength}); give one of them`,
+      );
+    }
+    return inRange(s.denoise, 'the noise reduction strength (--denoise)');
+  }
+  if (s.noiseReduction === true) {
+    return inRange(s.noiseReductionStrength ?? DEFAULT_NOISE_REDUCTION_STRENGTH, 'the noise reduction strength (--noise-reduction-strength)');
+  }
+  return 0;
+}
+
+/**
+ * Settings from a config file overridden by those from the command line. Noise reduction is
+ * one setting under two spellings: a --denoise on the command line replaces the file's
+ * Applio pair, and an Applio flag on the command line replaces the file's "denoise" (which
+ * then stands for --noise-reduction True with its strength, so that a strength alone on the
+ * command line adjusts it).
+ */
+export function mergeSettings(file: Settings, line: Settings): Settings {
+  const merged: Settings = { ...file, ...line };
+  if (line.denoise !== undefined) {
+    if (line.noiseReduction === undefined) delete merged.noiseReduction;
+    if (line.noiseReductionStrength === undefined) delete merged.noiseReductionStrength;
+  } else if ((line.noiseReduction !== undefined || line.noiseReductionStrength !== undefined) && file.denoise !== undefined) {
+    delete merged.denoise;
+    if (line.noiseReduction === undefined) merged.noiseReduction = true;
+    if (line.noiseReductionStrength === undefined) merged.noiseReductionStrength = file.denoise;
+  }
+  return merged;
 }
 
 type SettingKind = 'number' | 'boolean' | 'path' | 'string' | 'choice';
@@ -181,6 +246,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   normalize: { setting: 'normalize', kind: 'choice', choices: NORMALIZATIONS },
   chunk: { setting: 'chunk', kind: 'number' },
   overlap: { setting: 'overlap', kind: 'number' },
+  denoise: { setting: 'denoise', kind: 'number' },
   threads: { setting: 'threads', kind: 'number' },
   overwrite: { setting: 'overwrite', kind: 'boolean' },
   resume: { setting: 'resume', kind: 'boolean' },

@@ -49,10 +49,20 @@ export interface OutputOptions {
   normalize: string;
   chunk: number;
   overlap: number;
+  /** Noise reduction strength, 0 for none. */
+  denoise: number;
 }
 
 export function outputOptions(o: OutputOptions): OutputOptions {
-  return { sampleRate: o.sampleRate, cut: o.cut, highpass: o.highpass, normalize: o.normalize, chunk: o.chunk, overlap: o.overlap };
+  return {
+    sampleRate: o.sampleRate,
+    cut: o.cut,
+    highpass: o.highpass,
+    normalize: o.normalize,
+    chunk: o.chunk,
+    overlap: o.overlap,
+    denoise: o.denoise,
+  };
 }
 
 export interface ManifestHeader {
@@ -190,6 +200,8 @@ function parseHeader(v: unknown): ManifestHeader | undefined {
   if (!isObject(o)) return undefined;
   if (typeof o.sampleRate !== 'number' || typeof o.cut !== 'string' || typeof o.highpass !== 'boolean') return undefined;
   if (typeof o.normalize !== 'string' || typeof o.chunk !== 'number' || typeof o.overlap !== 'number') return undefined;
+  // Manifests from before noise reduction existed hold no strength: they ran without it.
+  if (o.denoise !== undefined && typeof o.denoise !== 'number') return undefined;
   let shard: ShardSpec | null = null;
   if (v.shard !== null) {
     if (!isObject(v.shard) || !isCount(v.shard.index) || !isCount(v.shard.count)) return undefined;
@@ -200,7 +212,7 @@ function parseHeader(v: unknown): ManifestHeader | undefined {
     voxprep: 'manifest',
     format: v.format,
     version: v.version,
-    options: outputOptions(o as unknown as OutputOptions),
+    options: outputOptions({ ...(o as unknown as OutputOptions), denoise: typeof o.denoise === 'number' ? o.denoise : 0 }),
     shard,
     files: v.files,
     list: v.list,
@@ -285,6 +297,7 @@ export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[
     ['normalize', 'normalize'],
     ['chunk', 'chunk'],
     ['overlap', 'overlap'],
+    ['denoise', 'denoise'],
   ];
   for (const [key, label] of names) {
     if (a.options[key] !== b.options[key]) out.push(`${label} ${String(a.options[key])} vs ${String(b.options[key])}`);

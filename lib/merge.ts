@@ -307,6 +307,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
     normalize: header.options.normalize as ResolvedOptions['normalize'],
     chunk: header.options.chunk,
     overlap: header.options.overlap,
+    denoise: header.options.denoise,
     threads,
     overwrite: Boolean(opts.overwrite),
   };

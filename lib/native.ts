@@ -32,7 +32,7 @@ export interface NativeFileResult {
   /** It failed writing its outputs (disk full, read-only folder, …); no new file starts after one. */
   writeError: boolean;
   /** Thread seconds per stage, for benchmarks. */
-  times: { decode: number; resample: number; highpass: number; analysis: number; resample16k: number; write: number };
+  times: { decode: number; resample: number; highpass: number; denoise: number; analysis: number; resample16k: number; write: number };
 }
 
 export interface NativeJob {
@@ -50,6 +50,8 @@ export interface NativeOptions {
   normalize: 'none' | 'pre' | 'post';
   chunk: number;
   overlap: number;
+  /** Noise reduction strength, 0 for none. */
+  denoise: number;
   outDir: string;
 }
 

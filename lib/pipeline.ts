@@ -402,7 +402,7 @@ export function fileReportFromRecord(rec: FileRecord): FileReport {
   const { status, error, ...rest } = rec.result;
   return {
     ...rest,
-    times: { decode: 0, resample: 0, highpass: 0, analysis: 0, resample16k: 0, write: 0 },
+    times: { decode: 0, resample: 0, highpass: 0, denoise: 0, analysis: 0, resample16k: 0, write: 0 },
     relative: rec.path,
     sid: rec.sid,
     idx0: rec.idx0,
@@ -528,6 +528,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       normalize: options.normalize,
       chunk: options.chunk,
       overlap: options.overlap,
+      denoise: options.denoise,
       outDir: out,
     },
     options.threads,
@@ -598,7 +599,7 @@ export function pendingReport(f: { relative: string; sid: number; idx0: number }
     clippedFrames: 0,
     writeError: false,
     sliceNames: [],
-    times: { decode: 0, resample: 0, highpass: 0, analysis: 0, resample16k: 0, write: 0 },
+    times: { decode: 0, resample: 0, highpass: 0, denoise: 0, analysis: 0, resample16k: 0, write: 0 },
     slices: 0,
     warnings: [],
   };

@@ -278,6 +278,8 @@ export interface Report {
     normalize: string;
     chunk: number;
     overlap: number;
+    /** Noise reduction strength, 0 for none. */
+    denoise: number;
     threads: number;
     overwrite: boolean;
     device: string;
@@ -373,6 +375,7 @@ export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>):
       normalize: r.options.normalize,
       chunk: r.options.chunk,
       overlap: r.options.overlap,
+      denoise: r.options.denoise,
       threads: r.options.threads,
       overwrite: r.options.overwrite,
       device: DEVICE,

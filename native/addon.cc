@@ -53,6 +53,7 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   times.Set("decode", r.times.decode);
   times.Set("resample", r.times.resample);
   times.Set("highpass", r.times.highpass);
+  times.Set("denoise", r.times.denoise);
   times.Set("analysis", r.times.analysis);
   times.Set("resample16k", r.times.resample16k);
   times.Set("write", r.times.write);
@@ -88,6 +89,11 @@ PipelineOptions parse_options(const Napi::Object& o) {
   else throw Napi::TypeError::New(o.Env(), "normalize must be none, pre or post");
   p.chunk_seconds = get_number(o, "chunk");
   p.overlap_seconds = get_number(o, "overlap");
+  // Noise reduction strength: absent or 0 for none.
+  if (!o.Get("denoise").IsUndefined()) {
+    p.denoise = get_number(o, "denoise");
+    if (!(p.denoise >= 0 && p.denoise <= 1)) throw Napi::RangeError::New(o.Env(), "denoise must be from 0 to 1");
+  }
   p.out_dir = get_string(o, "outDir");
   return p;
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// `npm run bench`: voxprep's speed and memory on a deterministic speech-like corpus, against
-// the I/O floor measured in the same run (reading the inputs and writing as many output
-// bytes, with no processing). Prints one table.
+// `npm run bench`: voxprep's speed and memory on a deterministic speech-like corpus, with the
+// default options and with noise reduction (--denoise 0.7), against the I/O floor measured in
+// the same run (reading the inputs and writing as many output bytes, with no processing).
+// Prints one table.
 //
-// Usage: node scripts/bench.js [--minutes 40] [--skip-floor] [--corpus-only]
+// Usage: node scripts/bench.js [--minutes 40] [--skip-floor] [--skip-denoise] [--corpus-only] [-- '{"sampleRate":48000}']
+// (the JSON after -- adds library options to every voxprep run)
 // The corpus is made once and cached in .cache/bench-corpus-<minutes>min/.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +17,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const minutes = Number(argv[argv.indexOf('--minutes') + 1] || 40) || 40;
 const skipFloor = argv.includes('--skip-floor');
+const skipDenoise = argv.includes('--skip-denoise');
 const extra = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
+const extraOptions = extra.length ? JSON.parse(extra[0]) : {};
 
 // ---- the corpus -------------------------------------------------------------------------
 // Files of 20 s to 3 min at several rates and WAV encodings: voiced bursts with harmonics
@@ -127,16 +131,25 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-bench-'));
 const runner = path.join(root, 'scripts', 'bench-run.js');
 const threadsAll = os.availableParallelism();
 
+// Each kind of run with 1 thread and with all cores; "vs 1 thr" compares with its own 1-thread row.
+const kinds = [{ label: 'voxprep', options: extraOptions }];
+if (!skipDenoise) kinds.push({ label: 'voxprep --denoise 0.7', options: { ...extraOptions, denoise: 0.7 } });
 const rows = [];
 let outputs;
-for (const threads of [1, threadsAll]) {
-  const out = path.join(scratch, `out-${threads}`);
-  process.stderr.write(`bench: voxprep, ${threads} thread(s)\n`);
-  const t = timed([process.execPath, runner, corpus, out, String(threads), ...extra]);
-  const result = JSON.parse(t.stdout);
-  rows.push({ name: `voxprep, ${threads} thread${threads > 1 ? 's' : ''}`, ...t, audio: result.totalSeconds, stages: result.stages });
-  if (!outputs) outputs = listFiles(out).map((f) => fs.statSync(f).size);
-  fs.rmSync(out, { recursive: true, force: true });
+for (const kind of kinds) {
+  let base;
+  for (const threads of [1, threadsAll]) {
+    const out = path.join(scratch, `out-${threads}`);
+    process.stderr.write(`bench: ${kind.label}, ${threads} thread(s)\n`);
+    const t = timed([process.execPath, runner, corpus, out, String(threads), JSON.stringify(kind.options)]);
+    const result = JSON.parse(t.stdout);
+    const row = { name: `${kind.label}, ${threads} thread${threads > 1 ? 's' : ''}`, kind: kind.label, threads, ...t, audio: result.totalSeconds, stages: result.stages };
+    base ??= row;
+    row.base = base;
+    rows.push(row);
+    if (!outputs) outputs = listFiles(out).map((f) => fs.statSync(f).size);
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 }
 
 let floor;
@@ -152,28 +165,35 @@ fs.rmSync(scratch, { recursive: true, force: true });
 
 // ---- the table --------------------------------------------------------------------------
 const one = rows[0];
+if (floor) floor.base = one;
 const all = floor ? [floor, ...rows] : rows;
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 console.log(`\nvoxprep bench: ${(one.audio / 60).toFixed(1)} min of audio in ${listFiles(corpus).length} WAV files, ${os.cpus()[0]?.model ?? 'cpu'}, ${threadsAll} cores`);
-console.log(`${pad('run', 40)}${lpad('wall s', 9)}${lpad('CPU s', 9)}${lpad('peak MB', 9)}${lpad('x real', 9)}${lpad('vs 1 thr', 10)}${lpad('vs floor', 10)}`);
+console.log(`${pad('run', 42)}${lpad('wall s', 9)}${lpad('CPU s', 9)}${lpad('peak MB', 9)}${lpad('x real', 9)}${lpad('vs 1 thr', 10)}${lpad('vs floor', 10)}`);
 for (const r of all) {
   console.log(
-    pad(r.name, 40) +
+    pad(r.name, 42) +
       lpad(r.wall.toFixed(2), 9) +
       lpad(r.cpu.toFixed(2), 9) +
       lpad(r.rssMb.toFixed(0), 9) +
       lpad((r.audio / r.wall).toFixed(0), 9) +
-      lpad((one.wall / r.wall).toFixed(2) + 'x', 10) +
+      lpad((r.base.wall / r.wall).toFixed(2) + 'x', 10) +
       lpad(floor ? (r.wall / floor.wall).toFixed(1) + 'x' : '-', 10),
   );
 }
-const stages = one.stages;
-const sum = Object.values(stages).reduce((a, b) => a + b, 0);
-console.log(
-  `stage shares (1 thread, thread time): ` +
-    Object.entries(stages)
-      .map(([k, v]) => `${k} ${((100 * v) / sum).toFixed(0)}%`)
-      .join(', '),
-);
-console.log(`memory, 2 threads vs 1: ${((rows[rows.length - 1].rssMb / one.rssMb - 1) * 100).toFixed(0)}% higher`);
+for (const r of rows.filter((row) => row.threads === 1)) {
+  const sum = Object.values(r.stages).reduce((a, b) => a + b, 0);
+  console.log(
+    `stage shares (${r.name}, thread time): ` +
+      Object.entries(r.stages)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${((100 * v) / sum).toFixed(0)}%`)
+        .join(', '),
+  );
+  if (r.stages.denoise > 0) {
+    console.log(`noise reduction stage alone (1 thread): ${(r.audio / r.stages.denoise).toFixed(0)}x real time (${r.stages.denoise.toFixed(2)} thread s)`);
+  }
+}
+const last = rows.filter((r) => r.kind === one.kind).at(-1);
+console.log(`memory, ${threadsAll} threads vs 1: ${((last.rssMb / one.rssMb - 1) * 100).toFixed(0)}% higher`);

@@ -361,6 +361,7 @@ describe('interrupted runs and --resume', () => {
     check([], /already holds the outputs of an earlier run.*--resume.*--overwrite/);
     check(['--resume', '--sr', '48000'], /other options \(sample rate 40000 vs 48000.*--overwrite/);
     check(['--resume', '--cut', 'skip', '--no-highpass'], /cut automatic vs skip, high-pass true vs false/);
+    check(['--resume', '--denoise', '0.7'], /other options \(denoise 0 vs 0.7;/);
     check(['--shard', '0/3'], /shard must be K\/N/);
     check(['--shard', '4/3'], /shard must be K\/N/);
     check(['--shard', 'two'], /shard must be K\/N/);

@@ -326,11 +326,60 @@ describe("Applio's flags", () => {
     expectSame(snapshotOutputs(second), snapshotOutputs(twin2));
   });
 
-  it('refuses noise reduction, disagreeing twins and a missing output folder, writing nothing', () => {
+  it('takes noise reduction as Applio spells it or as --denoise, with the same outputs; the config file too', () => {
+    const dataset = fresh('denoise/dataset');
+    put(dataset, 'x.wav', speechLike(44100, 4.5, 41), 44100);
+    put(dataset, '1/y.wav', speechLike(40000, 3.5, 42), 40000, { bits: 24 });
+    const cwd = fresh('denoise/work');
+    const run = (args: string[], label: string) => {
+      const r = voxprep(['preprocess', ...args, '--threads', '1', '--quiet'], { cwd });
+      expect(r.code, `${label}: ${r.stderr}`).toBe(0);
+    };
+    const report = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+
+    run(['--model_name', 'applio', '--dataset_path', dataset, '--noise_reduction', 'True', '--noise_reduction_strength', '0.5'], 'Applio');
+    const ours = path.join(cwd, 'ours');
+    run([dataset, '-o', ours, '--denoise', '0.5'], '--denoise');
+    expectSame(snapshotOutputs(path.join(cwd, 'logs', 'applio')), snapshotOutputs(ours));
+    expect(report(ours).options.denoise).toBe(0.5);
+
+    // A bare --noise-reduction is Applio's default strength, 0.7; it changes the audio.
+    const bare = path.join(cwd, 'bare');
+    run([dataset, '-o', bare, '--noise-reduction'], 'bare');
+    const strength = path.join(cwd, 'strength');
+    run([dataset, '-o', strength, '--denoise', '0.7'], '--denoise 0.7');
+    expectSame(snapshotOutputs(bare), snapshotOutputs(strength));
+    const off = path.join(cwd, 'off');
+    run([dataset, '-o', off], 'off');
+    expect(report(off).options.denoise).toBe(0);
+    const [a, b] = [snapshotOutputs(off), snapshotOutputs(bare)];
+    expect([...a].some(([name, bytes]) => b.has(name) && !bytes.equals(b.get(name)!))).toBe(true);
+
+    // The config file: "denoise", or Applio's pair; flags on the command line override it.
+    const conf = path.join(cwd, 'voxprep.json');
+    const fromFile = (config: object, flags: string[], label: string) => {
+      fs.writeFileSync(conf, JSON.stringify(config));
+      const out = path.join(cwd, `conf-${label}`);
+      run(['--config', conf, dataset, '-o', out, ...flags], label);
+      return report(out).options.denoise;
+    };
+    expect(fromFile({ denoise: 0.3 }, [], 'file')).toBe(0.3);
+    expect(fromFile({ noise_reduction: true }, [], 'applio-file')).toBe(0.7);
+    expect(fromFile({ noise_reduction: true }, ['--noise_reduction_strength', '0.4'], 'strength-flag')).toBe(0.4);
+    expect(fromFile({ denoise: 0.3 }, ['--noise-reduction-strength', '0.6'], 'file-denoise-strength-flag')).toBe(0.6);
+    expect(fromFile({ denoise: 0.3 }, ['--noise-reduction', 'False'], 'off-flag')).toBe(0);
+    expect(fromFile({ noise_reduction: true, noise_reduction_strength: 0.2 }, ['--denoise', '0.9'], 'denoise-flag')).toBe(0.9);
+  });
+
+  it('refuses a bad noise reduction strength, disagreeing twins and a missing output folder, writing nothing', () => {
     const dataset = ordinaryDataset('applio-bad/dataset');
     const cwd = fresh('applio-bad/work');
     const cases: [string, string[], RegExp][] = [
-      ['noise reduction', ['--model-name', 'm', '--dataset-path', dataset, '--noise_reduction', 'True'], /noise reduction/],
+      ['--denoise 0', [dataset, '--model-name', 'm', '--denoise', '0'], /more than 0 and at most 1.*got 0/],
+      ['--denoise 1.5', [dataset, '--model-name', 'm', '--denoise', '1.5'], /more than 0 and at most 1.*got 1.5/],
+      ['strength 0', [dataset, '--model-name', 'm', '--noise_reduction', 'True', '--noise_reduction_strength', '0'], /more than 0 and at most 1/],
+      ['--denoise vs False', [dataset, '--model-name', 'm', '--denoise', '0.5', '--noise_reduction', 'False'], /--denoise 0.5 and --noise-reduction False disagree/],
+      ['--denoise vs strength', [dataset, '--model-name', 'm', '--denoise', '0.5', '--noise_reduction_strength', '0.7'], /disagree \(0.5 vs 0.7\)/],
       ['--sr vs --sample-rate', [dataset, '--model-name', 'm', '--sr', '32000', '--sample-rate', '40000'], /--sr and --sample-rate disagree/],
       ['no output', [dataset], /no output folder/],
       ['no dataset', ['--model-name', 'm'], /no dataset folder/],

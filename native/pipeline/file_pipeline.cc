@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dsp/automatic_cut.h"
+#include "dsp/denoise.h"
 #include "dsp/highpass.h"
 #include "dsp/kernels.h"
 #include "dsp/resampler.h"
@@ -123,9 +124,11 @@ class SignalSource {
 // What the first pass learns about the processed signal.
 struct Analysis {
   int64_t samples = 0;
-  double peak = 0;
-  std::map<int64_t, double> window_peaks;  // simple mode's long windows (post normalization)
-  std::vector<double> cache;               // the whole signal, when it is short
+  double peak = 0;                         // of the signal before normalization and noise reduction
+  // What post normalization divides by, measured on what it normalizes (after noise reduction):
+  double final_peak = 0;                   // the whole file's (skip mode)
+  std::map<int64_t, double> window_peaks;  // simple mode's long windows
+  std::vector<double> cache;               // the whole signal (before noise reduction), when it is short
   bool cached = false;
 };
 
@@ -250,7 +253,7 @@ class SegmentEmitter {
       if (analysis_ == nullptr || length <= max_buffered_) {
         seg->buffered = true;
       } else {
-        seg->peak = s.end == Segment::kToEnd ? analysis_->peak : analysis_->window_peaks.at(s.idx1);
+        seg->peak = s.end == Segment::kToEnd ? analysis_->final_peak : analysis_->window_peaks.at(s.idx1);
         const std::string refusal = normalization_refusal(seg->peak);
         if (!refusal.empty()) {
           result_.warnings.push_back(seg->name + ": not written, " + refusal);
@@ -372,31 +375,61 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
   const SegmentPlan simple = window_peaks
                                  ? SegmentPlan::simple(o.sample_rate, o.chunk_seconds, o.overlap_seconds)
                                  : SegmentPlan::skip();
-  a.cached = true;
-  std::vector<double> block;
-  while (source.next(block)) {
+  // Post normalization's peaks are those of the denoised signal: this pass runs the noise
+  // reduction too (and the writing pass runs it again, with the same result).
+  std::optional<Denoiser> denoiser;
+  if (o.denoise > 0 && o.normalization == Normalization::kPost) denoiser.emplace(o.sample_rate, o.denoise);
+  int64_t final_pos = 0;
+  auto measure_final = [&](const double* x, size_t n) {
     StageTimer t(times.analysis);
-    const int64_t pos = a.samples;
-    const size_t n = block.size();
-    a.samples += int64_t(n);
-    a.peak = std::max(a.peak, peak_of(block.data(), n));
+    const int64_t pos = final_pos;
+    final_pos += int64_t(n);
+    a.final_peak = std::max(a.final_peak, peak_of(x, n));
     if (window_peaks && n > 0) {
       const int64_t len = simple.window_length(), step = simple.window_step();
       const int64_t first = pos - len + 1 <= 0 ? 0 : (pos - len + 1 + step - 1) / step;
       for (int64_t k = first; k * step < pos + int64_t(n); ++k) {
         const int64_t lo = std::max(k * step, pos), hi = std::min(k * step + len, pos + int64_t(n));
         double& p = a.window_peaks[k];
-        p = std::max(p, peak_of(block.data() + (lo - pos), size_t(hi - lo)));
+        p = std::max(p, peak_of(x + (lo - pos), size_t(hi - lo)));
       }
     }
-    if (a.cached) {
-      if (a.samples <= kCacheSamples) {
-        a.cache.insert(a.cache.end(), block.begin(), block.end());
-      } else {
-        a.cached = false;
-        std::vector<double>().swap(a.cache);
+  };
+  a.cached = true;
+  std::vector<double> block, denoised;
+  while (source.next(block)) {
+    {
+      StageTimer t(times.analysis);
+      const size_t n = block.size();
+      a.samples += int64_t(n);
+      a.peak = std::max(a.peak, peak_of(block.data(), n));
+      if (a.cached) {
+        if (a.samples <= kCacheSamples) {
+          a.cache.insert(a.cache.end(), block.begin(), block.end());
+        } else {
+          a.cached = false;
+          std::vector<double>().swap(a.cache);
+        }
       }
     }
+    if (denoiser) {
+      denoised.clear();
+      {
+        StageTimer t(times.denoise);
+        denoiser->push(block.data(), block.size(), denoised);
+      }
+      measure_final(denoised.data(), denoised.size());
+    } else {
+      measure_final(block.data(), block.size());
+    }
+  }
+  if (denoiser) {
+    denoised.clear();
+    {
+      StageTimer t(times.denoise);
+      denoiser->finish(denoised);
+    }
+    measure_final(denoised.data(), denoised.size());
   }
   return a;
 }
@@ -452,26 +485,43 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result);
   LevelStats stats(o.sample_rate);
   const double pre_peak = o.normalization == Normalization::kPre ? analysis->peak : 0;
-  // The slicer sees the signal after pre normalization.
+  // Noise reduction runs between pre normalization and the cut: the slicer sees its output.
+  // It hands samples on up to one window late, and the rest when flushed.
+  std::optional<Denoiser> denoiser;
+  if (o.denoise > 0) denoiser.emplace(o.sample_rate, o.denoise);
+  std::vector<double> denoised;
   const AutomaticCutter::Emit write_piece = [&](const Segment& s, const double* x) { emitter.write_complete(s, x); };
-  auto emit = [&](std::vector<double>& block) {
-    stats.add(block.data(), block.size());
-    if (pre_peak > 0) {
-      for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
-    }
+  auto cut = [&](const double* x, size_t n) {
+    if (n == 0) return;
     if (cutter) {
       // The cutter's own time is analysis; the pieces it writes are timed by their stages.
       double writing = 0, cutting = 0;
       {
         StageTimer t(cutting);
-        cutter->push(block.data(), block.size(), [&](const Segment& s, const double* x) {
+        cutter->push(x, n, [&](const Segment& s, const double* piece) {
           StageTimer w(writing);
-          write_piece(s, x);
+          write_piece(s, piece);
         });
       }
       result.times.analysis += cutting - writing;
     } else {
-      emitter.feed(block.data(), block.size());
+      emitter.feed(x, n);
+    }
+  };
+  auto emit = [&](std::vector<double>& block) {
+    stats.add(block.data(), block.size());
+    if (pre_peak > 0) {
+      for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
+    }
+    if (denoiser) {
+      denoised.clear();
+      {
+        StageTimer t(result.times.denoise);
+        denoiser->push(block.data(), block.size(), denoised);
+      }
+      cut(denoised.data(), denoised.size());
+    } else {
+      cut(block.data(), block.size());
     }
   };
   int64_t samples = 0;
@@ -489,6 +539,14 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
       samples += int64_t(block.size());
       emit(block);
     }
+  }
+  if (denoiser) {
+    denoised.clear();
+    {
+      StageTimer t(result.times.denoise);
+      denoiser->finish(denoised);
+    }
+    cut(denoised.data(), denoised.size());
   }
   if (cutter) cutter->finish(write_piece);
   emitter.finish();

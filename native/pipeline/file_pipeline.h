@@ -1,5 +1,5 @@
 // One file through the whole pipeline: decode → mono → resample → high-pass → normalize
-// (pre) → cut → normalize (post) → write at the target rate and at 16 kHz.
+// (pre) → denoise → cut → normalize (post) → write at the target rate and at 16 kHz.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,8 @@ struct PipelineOptions {
   Normalization normalization = Normalization::kNone;
   double chunk_seconds = 3.0;
   double overlap_seconds = 0.3;
+  // Noise reduction strength (reference-pipeline.md §6): 0 for none, else 0 < p ≤ 1.
+  double denoise = 0;
   std::string out_dir;
   // Where the caller asks a run to stop (read atomically; may be null): kRun, or kDrain to
   // start no new file but finish those in flight, or kAbandon to drop those too.
@@ -44,6 +46,7 @@ struct StageTimes {
   double decode = 0;       // reading and decoding, mixing to mono
   double resample = 0;     // to the target rate
   double highpass = 0;
+  double denoise = 0;      // noise reduction
   double analysis = 0;     // RMS frames, peaks, the slicer
   double resample16k = 0;  // each segment to 16 kHz
   double write = 0;        // normalizing, converting and writing segments

@@ -1,11 +1,16 @@
 // Native checks of the core, runnable without Node (ctest). Each check prints one line;
 // the program exits non-zero if any fails.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <complex>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "dsp/automatic_cut.h"
+#include "dsp/denoise.h"
+#include "dsp/fft.h"
 #include "dsp/highpass.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
@@ -168,6 +173,218 @@ static bool automatic_stream_matches_batch(int sr, const std::vector<double>& x,
   return same;
 }
 
+// ---- FFT against a direct DFT (float64) ---------------------------------------------------
+// Returns the largest error of the forward transform relative to the spectrum's largest
+// magnitude, and of the inverse (fed the direct DFT) relative to the signal's peak.
+static void fft_against_dft(int n, double* forward_error, double* inverse_error) {
+  const auto x = noise(size_t(n), unsigned(n) * 31u + 5u);
+  const double two_pi = 6.283185307179586476925286766559;
+  std::vector<double> c(static_cast<size_t>(n)), s(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) {
+    c[size_t(j)] = std::cos(two_pi * j / n);
+    s[size_t(j)] = std::sin(two_pi * j / n);
+  }
+  const int bins = n / 2 + 1;
+  std::vector<double> dre(static_cast<size_t>(bins)), dim(static_cast<size_t>(bins));
+  for (int k = 0; k < bins; ++k) {
+    double acc_re = 0, acc_im = 0;
+    for (int j = 0; j < n; ++j) {
+      const size_t at = size_t((int64_t(j) * k) % n);
+      acc_re += x[size_t(j)] * c[at];
+      acc_im -= x[size_t(j)] * s[at];
+    }
+    dre[size_t(k)] = acc_re;
+    dim[size_t(k)] = acc_im;
+  }
+  RealFft fft(n);
+  std::vector<double> re(static_cast<size_t>(bins)), im(static_cast<size_t>(bins)), back(static_cast<size_t>(n));
+  fft.forward(x.data(), re.data(), im.data());
+  double peak = 0, err = 0;
+  for (int k = 0; k < bins; ++k) {
+    peak = std::max(peak, std::hypot(dre[size_t(k)], dim[size_t(k)]));
+    err = std::max(err, std::hypot(re[size_t(k)] - dre[size_t(k)], im[size_t(k)] - dim[size_t(k)]));
+  }
+  *forward_error = err / peak;
+  fft.inverse(dre.data(), dim.data(), back.data());
+  double xpeak = 0, ierr = 0;
+  for (int j = 0; j < n; ++j) {
+    xpeak = std::max(xpeak, std::fabs(x[size_t(j)]));
+    ierr = std::max(ierr, std::fabs(back[size_t(j)] - x[size_t(j)]));
+  }
+  *inverse_error = ierr / xpeak;
+}
+
+// ---- Noise reduction against a direct implementation of reference-pipeline.md §6 ---------
+// Written apart from dsp/denoise.cc, the plainest way: a recursive complex FFT over the full
+// 1024 points, arrays bin by frame, the 2-D smoothing kernel applied as one 2-D sum, the
+// summed squared window accumulated frame by frame, and the window layout spelt out.
+namespace reference_nr {
+
+using cplx = std::complex<double>;
+
+// Unscaled DFT by recursive radix-2 splitting; sign −1 forward, +1 inverse.
+void fft(std::vector<cplx>& a, int sign) {
+  const size_t n = a.size();
+  if (n == 1) return;
+  std::vector<cplx> even(n / 2), odd(n / 2);
+  for (size_t i = 0; i < n / 2; ++i) {
+    even[i] = a[2 * i];
+    odd[i] = a[2 * i + 1];
+  }
+  fft(even, sign);
+  fft(odd, sign);
+  const double pi = 3.14159265358979323846;
+  for (size_t k = 0; k < n / 2; ++k) {
+    const cplx t = std::polar(1.0, sign * 2 * pi * double(k) / double(n)) * odd[k];
+    a[k] = even[k] + t;
+    a[k + n / 2] = even[k] - t;
+  }
+}
+
+// One chunk, denoised; the samples [from, from + count) of the result.
+std::vector<double> chunk(const std::vector<double>& x, int sr, double p, size_t from, size_t count) {
+  const int nfft = 1024, hop = 256, half = 512, bins = 513;
+  const double pi = 3.14159265358979323846;
+  std::vector<double> w(nfft);
+  double wsum = 0;
+  for (int i = 0; i < nfft; ++i) wsum += w[size_t(i)] = 0.5 - 0.5 * std::cos(2 * pi * i / nfft);
+  std::vector<double> ext(x.size() + 2 * half, 0.0);
+  std::copy(x.begin(), x.end(), ext.begin() + half);
+  const size_t frames = 1 + (ext.size() - nfft) / hop;
+  // spec[k][t]
+  std::vector<std::vector<cplx>> spec(bins, std::vector<cplx>(frames));
+  std::vector<cplx> a(nfft);
+  for (size_t t = 0; t < frames; ++t) {
+    for (int i = 0; i < nfft; ++i) a[size_t(i)] = ext[t * hop + size_t(i)] * w[size_t(i)];
+    fft(a, -1);
+    for (int k = 0; k < bins; ++k) spec[size_t(k)][t] = a[size_t(k)] / wsum;
+  }
+  const double tf = 2.0 * sr / hop;
+  const double b = (std::sqrt(1 + 4 * tf * tf) - 1) / (2 * tf * tf);
+  std::vector<std::vector<double>> mask(bins, std::vector<double>(frames));
+  for (int k = 0; k < bins; ++k) {
+    std::vector<double> m(frames), fwd(frames), f(frames);
+    for (size_t t = 0; t < frames; ++t) m[t] = std::abs(spec[size_t(k)][t]);
+    double y = m[0];
+    for (size_t t = 0; t < frames; ++t) fwd[t] = y = b * m[t] + (1 - b) * y;
+    y = fwd[frames - 1];
+    for (size_t t = frames; t-- > 0;) f[t] = y = b * fwd[t] + (1 - b) * y;
+    for (size_t t = 0; t < frames; ++t) {
+      const double over = (m[t] - f[t]) / f[t];
+      mask[size_t(k)][t] = 1 / (1 + std::exp(-10 * (over - 2)));
+    }
+  }
+  const int gf = int(500 / (sr / 512.0)), gt = int(50 / (256.0 / sr * 1000));
+  std::vector<std::vector<double>> kernel(2 * gf + 1, std::vector<double>(2 * gt + 1));
+  double ksum = 0;
+  for (int i = -gf; i <= gf; ++i) {
+    for (int j = -gt; j <= gt; ++j) {
+      const double v = double(gf + 1 - std::abs(i)) / (gf + 1) * (double(gt + 1 - std::abs(j)) / (gt + 1));
+      kernel[size_t(i + gf)][size_t(j + gt)] = v;
+      ksum += v;
+    }
+  }
+  std::vector<double> out(ext.size(), 0.0), norm(ext.size(), 0.0), frame(nfft);
+  for (size_t t = 0; t < frames; ++t) {
+    for (int i = 0; i < nfft; ++i) norm[t * hop + size_t(i)] += w[size_t(i)] * w[size_t(i)];
+    // Frames that reach no kept sample change nothing that is kept.
+    const int64_t start = int64_t(t * hop) - half;
+    if (start + nfft <= int64_t(from) || start >= int64_t(from + count)) continue;
+    for (int k = 0; k < bins; ++k) {
+      double sm = 0;
+      for (int i = -gf; i <= gf; ++i) {
+        for (int j = -gt; j <= gt; ++j) {
+          const int kk = k + i;
+          const int64_t tt = int64_t(t) + j;
+          if (kk < 0 || kk >= bins || tt < 0 || tt >= int64_t(frames)) continue;
+          sm += kernel[size_t(i + gf)][size_t(j + gt)] / ksum * mask[size_t(kk)][size_t(tt)];
+        }
+      }
+      const cplx v = spec[size_t(k)][t] * (sm * p + (1 - p));
+      a[size_t(k)] = v;
+      if (k > 0 && k < nfft / 2) a[size_t(nfft - k)] = std::conj(v);
+    }
+    a[0] = a[0].real();
+    a[nfft / 2] = a[nfft / 2].real();
+    fft(a, +1);
+    for (int i = 0; i < nfft; ++i) out[t * hop + size_t(i)] += a[size_t(i)].real() / nfft * wsum * w[size_t(i)];
+  }
+  const size_t yielded = (frames - 1) * hop;  // the inverse's length once the extension is removed
+  std::vector<double> y(x.size(), 0.0);
+  for (size_t i = 0; i < std::min(yielded, x.size()); ++i) {
+    const double nv = norm[i + half];
+    y[i] = nv > 1e-10 ? out[i + half] / nv : out[i + half];
+  }
+  return std::vector<double>(y.begin() + long(from), y.begin() + long(from + count));
+}
+
+std::vector<double> denoise(const std::vector<double>& x, int sr, double p) {
+  const int64_t n = int64_t(x.size()), step = 600000, pad = 30000;
+  std::vector<double> out;
+  if (n <= step) {
+    std::vector<double> c(size_t(n + 2 * pad), 0.0);
+    std::copy(x.begin(), x.end(), c.begin() + pad);
+    return chunk(c, sr, p, size_t(pad), size_t(n));
+  }
+  for (int64_t k = 0; step * k < n; ++k) {
+    std::vector<double> c(size_t(step + 2 * pad), 0.0);
+    for (int64_t i = step * k - pad; i < step * (k + 1) + pad; ++i) {
+      if (i >= 0 && i < n) c[size_t(i - (step * k - pad))] = x[size_t(i)];
+    }
+    const auto part = chunk(c, sr, p, size_t(pad), size_t(std::min(step, n - step * k)));
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+}  // namespace reference_nr
+
+// A speech-like test signal: voiced bursts (harmonics under an envelope) and pauses over a
+// noise floor, with a 50 Hz hum.
+static std::vector<double> speech_with_noise(size_t n, int sr, unsigned seed) {
+  std::vector<double> x(n);
+  unsigned s = seed;
+  auto rnd = [&]() { s = s * 1664525u + 1013904223u; return double(s >> 8) / double(1u << 24); };
+  size_t burst = 0, pause = 0, len = 1;
+  double f0 = 150, gain = 0.2;
+  const double pi = 3.14159265358979323846;
+  for (size_t i = 0; i < n; ++i) {
+    if (burst == 0 && pause == 0) {
+      len = burst = size_t(sr * (0.3 + rnd() * 2.0));
+      pause = size_t(sr * (0.05 + rnd() * 0.8));
+      f0 = 90 + rnd() * 180;
+      gain = 0.05 + rnd() * 0.3;
+    }
+    double v = (rnd() - 0.5) * 4e-3 + 2e-3 * std::sin(2 * pi * 50 * double(i) / sr);
+    if (burst > 0) {
+      const double env = std::sin(pi * double(len - burst) / double(len));
+      for (int h = 1; h <= 8; ++h) v += gain * env * std::sin(2 * pi * f0 * h * double(i) / sr) / h;
+      --burst;
+    } else {
+      --pause;
+    }
+    x[i] = v;
+  }
+  return x;
+}
+
+// Streams x through the product's Denoiser in uneven blocks.
+static std::vector<double> denoise_streamed(const std::vector<double>& x, int sr, double p, unsigned seed,
+                                            size_t* max_held) {
+  Denoiser d(sr, p);
+  std::vector<double> out;
+  unsigned s = seed;
+  for (size_t at = 0; at < x.size();) {
+    s = s * 1664525u + 1013904223u;
+    const size_t n = std::min(x.size() - at, size_t(1 + (s >> 8) % 90000));
+    d.push(x.data() + at, n, out);
+    *max_held = std::max(*max_held, d.held());
+    at += n;
+  }
+  d.finish(out);
+  return out;
+}
+
 int main() {
   // Streaming in uneven blocks gives the same samples as one call.
   const int pairs[][2] = {{48000, 40000}, {44100, 40000}, {40000, 16000}, {16000, 40000}, {22050, 48000}};
@@ -235,6 +452,61 @@ int main() {
                                             std::to_string(sr) + " Hz, pattern " + std::to_string(k) + ")");
         }
       }
+    }
+  }
+  // FFT: the real transform against a direct DFT, both in float64, sizes 8 to 4096.
+  {
+    double worst_forward = 0, worst_inverse = 0;
+    bool ok = true;
+    for (int n = 8; n <= 4096; n *= 2) {
+      double fe = 0, ie = 0;
+      fft_against_dft(n, &fe, &ie);
+      worst_forward = std::max(worst_forward, fe);
+      worst_inverse = std::max(worst_inverse, ie);
+      ok = ok && fe <= 1e-13 && ie <= 1e-13;
+    }
+    char line[200];
+    std::snprintf(line, sizeof line, "real FFT matches a direct DFT for n = 8..4096 (worst relative error forward %.1e, inverse %.1e; bound 1e-13)",
+                  worst_forward, worst_inverse);
+    check(ok, line);
+  }
+  // Noise reduction: the streaming stage against the direct implementation of §6, on signals
+  // of one short window, just over one window, and over two windows (so two chunk joins).
+  {
+    const DenoiseDesign d = DenoiseDesign::make(40000, 0.7);
+    check(d.freq_half == 6 && d.time_half == 7 && std::fabs(d.floor_b - 0.0031948840959973783) < 1e-15,
+          "noise reduction figures at 40 kHz (g_f 6 bins, g_t 7 frames, b)");
+    struct Case { size_t n; int sr; double p; unsigned seed; };
+    const Case cases[] = {{1600000, 40000, 0.7, 11}, {615000, 40000, 0.7, 12}, {250000, 32000, 1.0, 13}};
+    for (const Case& c : cases) {
+      const auto x = speech_with_noise(c.n, c.sr, c.seed);
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto want = reference_nr::denoise(x, c.sr, c.p);
+      const auto t1 = std::chrono::steady_clock::now();
+      size_t held = 0, held2 = 0;
+      const auto got = denoise_streamed(x, c.sr, c.p, c.seed, &held);
+      const auto t2 = std::chrono::steady_clock::now();
+      const auto again = denoise_streamed(x, c.sr, c.p, c.seed * 7u + 1u, &held2);
+      double err = 0, peak = 0, signal = 0, noise_energy = 0, change = 0;
+      bool same_length = got.size() == x.size() && want.size() == x.size();
+      for (size_t i = 0; same_length && i < x.size(); ++i) {
+        err = std::max(err, std::fabs(got[i] - want[i]));
+        peak = std::max(peak, std::fabs(want[i]));
+        signal += want[i] * want[i];
+        noise_energy += (got[i] - want[i]) * (got[i] - want[i]);
+        change = std::max(change, std::fabs(want[i] - x[i]));
+      }
+      const double snr = noise_energy > 0 ? 10 * std::log10(signal / noise_energy) : 999;
+      char line[300];
+      std::snprintf(line, sizeof line,
+                    "noise reduction of %zu samples at %d Hz, strength %.1f, matches the direct implementation "
+                    "(max |difference| %.1e, bound 1e-12; SNR %.0f dB; reference %.1f s, stage %.2f s)",
+                    c.n, c.sr, c.p, err, snr, std::chrono::duration<double>(t1 - t0).count(),
+                    std::chrono::duration<double>(t2 - t1).count());
+      check(same_length && err <= 1e-12 && change > 1e-3, line);
+      check(again == got, "noise reduction streams bit-identically whatever the block sizes (" + std::to_string(c.n) + " samples)");
+      check(std::max(held, held2) <= size_t(DenoiseSpec::kChunk + 2 * DenoiseSpec::kPadding),
+            "noise reduction holds at most one window with its context (" + std::to_string(std::max(held, held2)) + " samples)");
     }
   }
   // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).

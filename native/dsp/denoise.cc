@@ -1,0 +1,298 @@
+#include "dsp/denoise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "dsp/denoise_kernels.h"
+
+namespace voxprep {
+namespace {
+
+using S = DenoiseSpec;
+
+// The row loops below run over the bins of one frame (or the samples of one frame), where
+// every element is independent: they vectorize. Same operations in the same order on every
+// instruction set, so the same bits.
+
+// |S| of one frame, and the noise floor's forward pass: level = b·|S| + (1 − b)·previous
+// level, where the first frame starts from its own value (the filter's steady state).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void magnitude_forward(const double* __restrict re, const double* __restrict im, const double* __restrict prev,
+                       double* __restrict level, int bins, double b, double c) {
+  for (int k = 0; k < bins; ++k) {
+    const double m = std::sqrt(re[k] * re[k] + im[k] * im[k]);
+    level[k] = kernels::floor_step(b, c, m, prev ? prev[k] : m);
+  }
+}
+
+// The noise floor's backward pass over one frame; `floor` holds the next frame's result and
+// is updated in place.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void backward(const double* __restrict level, double* __restrict floor, int bins, double b, double c) {
+  for (int k = 0; k < bins; ++k) floor[k] = kernels::floor_step(b, c, level[k], floor[k]);
+}
+
+// The backward pass and the mask of one frame: `level` (its forward-smoothed magnitudes)
+// is replaced by the mask.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void backward_and_mask(const double* __restrict re, const double* __restrict im, double* __restrict level,
+                       double* __restrict floor, int bins, double b, double c) {
+  for (int k = 0; k < bins; ++k) {
+    const double f = kernels::floor_step(b, c, level[k], floor[k]);
+    floor[k] = f;
+    const double m = std::sqrt(re[k] * re[k] + im[k] * im[k]);
+    level[k] = kernels::gate_mask(m, f, S::kThresholdMultiple, S::kSigmoidSlope);
+  }
+}
+
+// The smoothing along time: out = Σ_j taps[j] · rows[j], added in the order of j (four rows a
+// pass, to keep `out` in registers longer; the sums are the same as one row at a time).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void smooth_time(double* __restrict out, const double* const* rows, const double* taps, int nrows, int n) {
+  for (int k = 0; k < n; ++k) out[k] = 0;
+  int j = 0;
+  for (; j + 4 <= nrows; j += 4) {
+    const double* __restrict r0 = rows[j];
+    const double* __restrict r1 = rows[j + 1];
+    const double* __restrict r2 = rows[j + 2];
+    const double* __restrict r3 = rows[j + 3];
+    const double t0 = taps[j], t1 = taps[j + 1], t2 = taps[j + 2], t3 = taps[j + 3];
+    for (int k = 0; k < n; ++k) out[k] = (((out[k] + t0 * r0[k]) + t1 * r1[k]) + t2 * r2[k]) + t3 * r3[k];
+  }
+  for (; j < nrows; ++j) {
+    const double* __restrict r = rows[j];
+    const double t = taps[j];
+    for (int k = 0; k < n; ++k) out[k] += t * r[k];
+  }
+}
+
+// The smoothing along frequency (over `padded`, the row with g zeros on each side), the
+// strength, and the mask applied: gain[k] = (Σ_i taps[i] · padded[k + i]) · p + (1 − p),
+// S'[k] = S[k] · gain[k].
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void smooth_frequency_and_apply(const double* __restrict padded, const double* __restrict taps, int ntaps,
+                                double* __restrict gain, int bins, double p, const double* __restrict re,
+                                const double* __restrict im, double* __restrict out_re, double* __restrict out_im) {
+  for (int k = 0; k < bins; ++k) gain[k] = 0;
+  int i = 0;
+  for (; i + 4 <= ntaps; i += 4) {
+    const double t0 = taps[i], t1 = taps[i + 1], t2 = taps[i + 2], t3 = taps[i + 3];
+    const double* p = padded + i;
+    for (int k = 0; k < bins; ++k) gain[k] = (((gain[k] + t0 * p[k]) + t1 * p[k + 1]) + t2 * p[k + 2]) + t3 * p[k + 3];
+  }
+  for (; i < ntaps; ++i) {
+    const double tap = taps[i];
+    for (int k = 0; k < bins; ++k) gain[k] += tap * padded[k + i];
+  }
+  for (int k = 0; k < bins; ++k) {
+    const double g = kernels::mask_at_strength(gain[k], p);
+    out_re[k] = re[k] * g;
+    out_im[k] = im[k] * g;
+  }
+}
+
+// out[i] += frame[i] · window[i]
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void overlap_add(double* __restrict out, const double* __restrict frame, const double* __restrict window, int n) {
+  for (int i = 0; i < n; ++i) out[i] += frame[i] * window[i];
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+}  // namespace
+
+DenoiseDesign DenoiseDesign::make(int sample_rate, double strength) {
+  if (sample_rate <= 0) throw std::invalid_argument("noise reduction: sample rate must be positive");
+  if (!(strength > 0 && strength <= 1)) {
+    throw std::invalid_argument("noise reduction strength must be more than 0 and at most 1, got " + std::to_string(strength));
+  }
+  DenoiseDesign d;
+  d.sample_rate = sample_rate;
+  d.strength = strength;
+  const int n = S::kFftSize;
+  std::vector<double> hann(static_cast<size_t>(n));
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    hann[size_t(i)] = kernels::hann_periodic(i, n);
+    sum += hann[size_t(i)];
+  }
+  d.analysis_window.resize(size_t(n));
+  d.synthesis_window.resize(size_t(n));
+  for (int i = 0; i < n; ++i) {
+    d.analysis_window[size_t(i)] = hann[size_t(i)] / sum;
+    d.synthesis_window[size_t(i)] = hann[size_t(i)] * sum;
+  }
+  d.overlap_norm.assign(size_t(S::kHop), 0.0);
+  for (int r = 0; r < S::kHop; ++r) {
+    for (int i = r; i < n; i += S::kHop) d.overlap_norm[size_t(r)] += hann[size_t(i)] * hann[size_t(i)];
+  }
+  // The reference's figures, computed in its operation order (the truncations depend on it).
+  const double t_frames = S::kTimeConstantSeconds * double(sample_rate) / double(S::kHop);
+  d.floor_b = (std::sqrt(1 + 4 * t_frames * t_frames) - 1) / (2 * t_frames * t_frames);
+  d.freq_half = int(S::kFreqSmoothHz / (double(sample_rate) / (double(n) / 2)));
+  d.time_half = int(S::kTimeSmoothMs / ((double(S::kHop) / double(sample_rate)) * 1000));
+  if (d.freq_half < 1 || d.time_half < 1) {
+    throw std::invalid_argument("noise reduction: the mask smoothing is under one bin or frame at " +
+                                std::to_string(sample_rate) + " Hz");
+  }
+  auto triangle = [](int g) {
+    std::vector<double> taps(size_t(2 * g + 1));
+    double total = 0;
+    for (int i = 0; i <= 2 * g; ++i) total += taps[size_t(i)] = kernels::triangle_tap(i, g);
+    for (double& v : taps) v /= total;
+    return taps;
+  };
+  d.freq_taps = triangle(d.freq_half);
+  d.time_taps = triangle(d.time_half);
+  return d;
+}
+
+SpectralGate::SpectralGate(const DenoiseDesign& design) : d_(design), fft_(S::kFftSize) {
+  bins_ = fft_.bins();
+  stride_ = size_t((bins_ + 7) / 8 * 8);
+  frame_.resize(size_t(S::kFftSize));
+  padded_row_.assign(size_t(bins_ + 2 * d_.freq_half), 0.0);
+  gain_.resize(size_t(bins_));
+  spec_re_.resize(size_t(bins_));
+  spec_im_.resize(size_t(bins_));
+  floor_prev_.resize(size_t(bins_));
+}
+
+void SpectralGate::frame_spectrum(const double* x, int64_t len, int64_t t, double* re, double* im) {
+  const int n = S::kFftSize;
+  const int64_t start = t * S::kHop - S::kExtension;  // in the chunk; the extension is zeros
+  const double* w = d_.analysis_window.data();
+  if (start >= 0 && start + n <= len) {
+    fft_.forward(x + start, re, im, w);
+    return;
+  }
+  for (int i = 0; i < n; ++i) {
+    const int64_t at = start + i;
+    frame_[size_t(i)] = at >= 0 && at < len ? x[at] * w[i] : 0.0;
+  }
+  fft_.forward(frame_.data(), re, im);
+}
+
+void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count, double* out) {
+  const int64_t n = S::kFftSize, hop = S::kHop, ext = S::kExtension;
+  if (count <= 0) return;
+  if (from < n || from + count > len - n) throw std::logic_error("noise reduction: span too close to the chunk's ends");
+  // Frames of the chunk extended by `ext` zeros on each side, taken while they fit.
+  const int64_t frames = 1 + len / hop;
+  // The frames that reach the span, and those their smoothed mask reaches.
+  const int64_t t_lo = std::max<int64_t>(0, ceil_div(from + ext - (n - 1), hop));
+  const int64_t t_hi = std::min<int64_t>(frames - 1, (from + count - 1 + ext) / hop);
+  const int64_t m_lo = std::max<int64_t>(0, t_lo - d_.time_half);
+  const int64_t m_hi = std::min<int64_t>(frames - 1, t_hi + d_.time_half);
+  // The frame-by-bin arrays (the STFT, and |S| → forward-smoothed → the mask; some 10 MB each)
+  // are kept per thread and reused by every window and file the thread denoises: fresh pages
+  // cost more than the work on them.
+  thread_local std::vector<double> stft_re, stft_im, level;
+  const size_t cells = size_t(frames) * stride_;
+  if (stft_re.size() < cells) {
+    stft_re.resize(cells);
+    stft_im.resize(cells);
+    level.resize(cells);
+  }
+  const double b = d_.floor_b, c = 1.0 - d_.floor_b;
+  auto at = [&](std::vector<double>& v, int64_t t) { return v.data() + size_t(t) * stride_; };
+
+  // Spectra, magnitudes and the noise floor's forward pass.
+  for (int64_t t = 0; t < frames; ++t) {
+    frame_spectrum(x, len, t, at(stft_re, t), at(stft_im, t));
+    magnitude_forward(at(stft_re, t), at(stft_im, t), t > 0 ? at(level, t - 1) : nullptr, at(level, t), bins_, b, c);
+  }
+  // Each frame of the span: the mask smoothed over time, then frequency (the 2-D kernel is
+  // the outer product of the two triangles, zero outside the mask), applied; inverse FFT and
+  // overlap-add.
+  std::fill(out, out + count, 0.0);
+  const int gt = d_.time_half, gf = d_.freq_half;
+  std::vector<const double*> rows(static_cast<size_t>(2 * gt + 1));
+  auto synthesize = [&](int64_t t) {
+    // Rows outside the mask are zeros: they are left out of the sum.
+    const int64_t j_lo = std::max<int64_t>(-gt, -t), j_hi = std::min<int64_t>(gt, frames - 1 - t);
+    for (int64_t j = j_lo; j <= j_hi; ++j) rows[size_t(j - j_lo)] = at(level, t + j);
+    smooth_time(padded_row_.data() + gf, rows.data(), d_.time_taps.data() + (j_lo + gt), int(j_hi - j_lo + 1), bins_);
+    smooth_frequency_and_apply(padded_row_.data(), d_.freq_taps.data(), 2 * gf + 1, gain_.data(), bins_, d_.strength,
+                               at(stft_re, t), at(stft_im, t), spec_re_.data(), spec_im_.data());
+    fft_.inverse(spec_re_.data(), spec_im_.data(), frame_.data());
+    // The frame covers chunk samples [hop·t − ext, hop·t − ext + n).
+    const int64_t start = t * hop - ext;
+    const int64_t lo = std::max(start, from), hi = std::min(start + n, from + count);
+    if (hi > lo) {
+      overlap_add(out + (lo - from), frame_.data() + (lo - start), d_.synthesis_window.data() + (lo - start), int(hi - lo));
+    }
+  };
+  // The backward pass, starting in the steady state of the last frame, with the mask where
+  // the smoothing needs it (frames before m_lo matter to nothing). Output frames follow it
+  // down, each as soon as the mask of its last neighbour is known, while its spectrum is
+  // still in cache.
+  std::copy(at(level, frames - 1), at(level, frames - 1) + bins_, floor_prev_.begin());
+  int64_t next_out = t_hi;  // output frames are made from t_hi down to t_lo
+  for (int64_t t = frames - 1; t >= m_lo; --t) {
+    if (t > m_hi) {
+      backward(at(level, t), floor_prev_.data(), bins_, b, c);
+      continue;
+    }
+    backward_and_mask(at(stft_re, t), at(stft_im, t), at(level, t), floor_prev_.data(), bins_, b, c);
+    for (; next_out >= t_lo && next_out - gt >= t; --next_out) synthesize(next_out);
+  }
+  for (; next_out >= t_lo; --next_out) synthesize(next_out);
+  for (int64_t i = 0; i < count; ++i) out[i] /= d_.overlap_norm[size_t((from + i) % hop)];
+}
+
+Denoiser::Denoiser(int sample_rate, double strength)
+    : design_(DenoiseDesign::make(sample_rate, strength)), gate_(design_) {
+  reset();
+}
+
+void Denoiser::reset() {
+  buf_.reserve(size_t(S::kChunk + 2 * S::kPadding));
+  buf_.assign(size_t(S::kPadding), 0.0);
+  pushed_ = 0;
+  window_ = 0;
+}
+
+void Denoiser::run_window(int64_t count, std::vector<double>& out) {
+  const size_t at = out.size();
+  out.resize(at + size_t(count));
+  gate_.run(buf_.data(), int64_t(buf_.size()), S::kPadding, count, out.data() + at);
+  const size_t drop = std::min(buf_.size(), size_t(S::kChunk));
+  buf_.erase(buf_.begin(), buf_.begin() + long(drop));
+  ++window_;
+}
+
+void Denoiser::push(const double* x, size_t n, std::vector<double>& out) {
+  while (n > 0) {
+    // Window k's chunk ends kPadding after its span; once it is complete the signal is
+    // longer than one window, so the full-length layout applies.
+    const int64_t chunk_end = S::kChunk * (window_ + 1) + S::kPadding;
+    const size_t take = size_t(std::min<int64_t>(int64_t(n), chunk_end - pushed_));
+    buf_.insert(buf_.end(), x, x + take);
+    pushed_ += int64_t(take);
+    x += take;
+    n -= take;
+    if (pushed_ == chunk_end) run_window(S::kChunk, out);
+  }
+}
+
+void Denoiser::finish(std::vector<double>& out) {
+  if (pushed_ > 0 && window_ == 0 && pushed_ <= S::kChunk) {
+    // One window: the signal with kPadding zeros on each side.
+    buf_.resize(buf_.size() + size_t(S::kPadding), 0.0);
+    run_window(pushed_, out);
+  } else {
+    // The remaining windows at full length, with zeros past the signal's end.
+    while (S::kChunk * window_ < pushed_) {
+      const int64_t count = std::min(S::kChunk, pushed_ - S::kChunk * window_);
+      buf_.resize(size_t(S::kChunk + 2 * S::kPadding), 0.0);
+      run_window(count, out);
+    }
+  }
+  buf_.clear();
+  buf_.shrink_to_fit();
+}
+
+}  // namespace voxprep

@@ -1,0 +1,93 @@
+// Noise reduction as the reference runs it (reference-pipeline.md §6): non-stationary
+// spectral gating with the noisereduce package's (version 3) defaults. Per window of the
+// signal: STFT; a noise floor per frequency bin by a zero-phase first-order low-pass along
+// time; a sigmoid mask of how far each bin stands above its floor; the mask smoothed over
+// frequency and time, scaled to the strength; inverse STFT. All in float64.
+//
+// The design (window, coefficients, smoothing taps, FFT plan) is computed once per stage;
+// SpectralGate runs one window; Denoiser streams a whole signal through the reference's
+// window layout with bounded memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "dsp/fft.h"
+
+namespace voxprep {
+
+struct DenoiseSpec {
+  static constexpr int kFftSize = 1024;            // n_fft = win_length
+  static constexpr int kHop = 256;
+  static constexpr int kExtension = kFftSize / 2;  // zeros added on each side before framing
+  static constexpr double kTimeConstantSeconds = 2.0;
+  static constexpr double kFreqSmoothHz = 500.0;
+  static constexpr double kTimeSmoothMs = 50.0;
+  static constexpr double kThresholdMultiple = 2.0;
+  static constexpr double kSigmoidSlope = 10.0;
+  // Window layout: window k covers [kChunk·k − kPadding, kChunk·(k+1) + kPadding) and
+  // contributes [kChunk·k, kChunk·(k+1)); a signal of at most kChunk samples is one window.
+  static constexpr int64_t kChunk = 600000;
+  static constexpr int64_t kPadding = 30000;
+};
+
+struct DenoiseDesign {
+  int sample_rate = 0;
+  double strength = 0;                   // p: 0 < p ≤ 1
+  std::vector<double> analysis_window;   // periodic Hann / sum(Hann): each frame's scaling
+  std::vector<double> synthesis_window;  // periodic Hann · sum(Hann): undoes that scaling
+  std::vector<double> overlap_norm;      // Σ Hann² over the frames covering a sample, by sample mod hop
+  double floor_b = 0;                    // the noise floor's low-pass coefficient
+  int freq_half = 0, time_half = 0;      // g_f bins and g_t frames
+  std::vector<double> freq_taps;         // 2·g_f + 1 triangle values, summing to 1
+  std::vector<double> time_taps;         // 2·g_t + 1, summing to 1 (their outer product sums to 1)
+
+  static DenoiseDesign make(int sample_rate, double strength);
+};
+
+// One window: denoises a padded chunk of the signal.
+class SpectralGate {
+ public:
+  explicit SpectralGate(const DenoiseDesign& design);
+  // Denoises x[0, len) as one chunk and writes samples [from, from + count) of the result to
+  // `out`. The span must keep at least kFftSize samples away from both ends of the chunk
+  // (the reference's padding always does), where every sample has all its frames.
+  void run(const double* x, int64_t len, int64_t from, int64_t count, double* out);
+
+ private:
+  void frame_spectrum(const double* x, int64_t len, int64_t t, double* re, double* im);
+
+  const DenoiseDesign& d_;
+  RealFft fft_;
+  int bins_ = 0;
+  size_t stride_ = 0;  // row length of the frame-by-bin arrays (the STFT, and |S| → forward-smoothed → mask)
+  std::vector<double> frame_, padded_row_, gain_, spec_re_, spec_im_, floor_prev_;
+};
+
+// The whole signal, streamed: push blocks in order, then finish. Output lags input by up to
+// one window; it holds one window with its context (kChunk + 2·kPadding samples) at most.
+class Denoiser {
+ public:
+  Denoiser(int sample_rate, double strength);
+  Denoiser(const Denoiser&) = delete;
+  Denoiser& operator=(const Denoiser&) = delete;
+  // Appends to `out` whatever samples became final.
+  void push(const double* x, size_t n, std::vector<double>& out);
+  // Appends the rest; the total appended equals the total pushed.
+  void finish(std::vector<double>& out);
+  void reset();
+  size_t held() const { return buf_.size(); }
+
+ private:
+  void run_window(int64_t count, std::vector<double>& out);
+
+  DenoiseDesign design_;
+  SpectralGate gate_;
+  // The next window's chunk so far, from its first sample (zeros before the signal's start).
+  std::vector<double> buf_;
+  int64_t pushed_ = 0;
+  int64_t window_ = 0;  // k of the next window
+};
+
+}  // namespace voxprep

@@ -1,0 +1,34 @@
+// A real FFT for power-of-two sizes, in float64: a complex FFT of half the size (iterative
+// radix-2, decimation in time, real and imaginary parts in separate arrays so that each
+// butterfly pass is a plain vectorizable loop) and the split step that turns it into the
+// spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once,
+// by the constructor; transforms reuse it and allocate nothing.
+#pragma once
+
+#include <vector>
+
+namespace voxprep {
+
+class RealFft {
+ public:
+  // n: a power of two from 4 on.
+  explicit RealFft(int n);
+  int size() const { return n_; }
+  int bins() const { return n_ / 2 + 1; }
+
+  // n samples → n/2 + 1 bins, unscaled (as numpy.fft.rfft); with `window`, of x[i]·window[i].
+  void forward(const double* x, double* re, double* im, const double* window = nullptr);
+  // n/2 + 1 bins → n samples, scaled by 1/n (as numpy.fft.irfft: the imaginary parts of the
+  // first and last bins are ignored).
+  void inverse(const double* re, const double* im, double* x);
+
+ private:
+  int n_, m_;                         // m_ = n/2: the complex transform's size
+  std::vector<int> bitrev_;           // bit-reversal order of m_ points
+  std::vector<double> tw_re_, tw_im_; // pass twiddles: for half-width h, h values at offset h − 1
+  std::vector<double> sp_re_, sp_im_; // split step: e^(−2πik/n), k < m_
+  std::vector<double> z_re_, z_im_;   // work arrays of the complex transform
+  std::vector<double> u_re_, u_im_;   // the inverse's split step, before reordering
+};
+
+}  // namespace voxprep
