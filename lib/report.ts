@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pc from 'picocolors';
+import type { OutputOptions } from './manifest.js';
 import type { FileStatus } from './native.js';
 import type { FileReport, PreprocessResult } from './pipeline.js';
 import { voxprepVersion } from './version.js';
@@ -271,15 +272,7 @@ export interface Report {
   createdAt: string;
   dataset: string;
   output: string;
-  options: {
-    sampleRate: number;
-    cut: string;
-    highpass: boolean;
-    normalize: string;
-    chunk: number;
-    overlap: number;
-    /** Noise reduction strength, 0 for none. */
-    denoise: number;
+  options: OutputOptions & {
     threads: number;
     overwrite: boolean;
     device: string;
