@@ -1,32 +1,18 @@
 // End-to-end tests of the compiled CLI (bin/voxprep.js → dist/) and of the library API,
 // on small datasets generated here. Run `npx tsc -p tsconfig.json` first: dist/ must exist.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readWav, speechLike, writeWav } from './helpers/wav.js';
 import { preprocess } from '../lib/index.js';
+import { BIN, ROOT, scratchFolder } from './helpers/scratch.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'voxprep.js');
 const SLICED = 'sliced_audios';
 const SLICED_16K = 'sliced_audios_16k';
 const SLICE_NAME = /^(\d+)_(\d+)_(\d+)\.wav$/;
 
-let tmp = '';
-
-beforeAll(() => {
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) {
-    throw new Error('dist/cli.js is missing: run `npx tsc -p tsconfig.json` before these tests');
-  }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-cli-test-'));
-});
-
-afterAll(() => {
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+const scratch = scratchFolder('voxprep-cli-test-');
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -45,7 +31,7 @@ function voxprep(...args: string[]): Run {
 
 /** A fresh folder under the test's temp root. */
 function fresh(name: string): string {
-  const dir = path.join(tmp, name);
+  const dir = path.join(scratch.path, name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   return dir;
@@ -168,8 +154,8 @@ function rms(x: ArrayLike<number>): number {
 describe('voxprep preprocess (CLI)', () => {
   it('numbers speakers and files, writes the Applio layout and model_info.json', () => {
     const dataset = fresh('layout/dataset');
-    const out = path.join(tmp, 'layout/out');
-    const outSkip = path.join(tmp, 'layout/out-skip');
+    const out = path.join(scratch.path, 'layout/out');
+    const outSkip = path.join(scratch.path, 'layout/out-skip');
     // Names chosen so that byte order differs from locale / case-insensitive order.
     const inputs: { rel: string; rate: number; seconds: number; sid: number }[] = [
       { rel: 'a.wav', rate: 44100, seconds: 2.3, sid: 0 },
@@ -246,7 +232,7 @@ describe('voxprep preprocess (CLI)', () => {
 
   it('reads every WAV form: 8/16/24/32-bit PCM, 32/64-bit float, EXTENSIBLE, stereo, 3 channels', () => {
     const dataset = fresh('forms/dataset');
-    const out = path.join(tmp, 'forms/out');
+    const out = path.join(scratch.path, 'forms/out');
     const forms: { rel: string; rate: number; opts: { channels?: number; bits?: number; float?: boolean; extensible?: boolean } }[] = [
       { rel: 'f0_pcm8.wav', rate: 16000, opts: { bits: 8 } },
       { rel: 'f1_pcm16.wav', rate: 22050, opts: { bits: 16 } },
@@ -281,7 +267,7 @@ describe('voxprep preprocess (CLI)', () => {
 
   it('leaves audio untouched when nothing is asked (--cut skip --no-highpass at the target rate)', () => {
     const dataset = fresh('identity/dataset');
-    const out = path.join(tmp, 'identity/out');
+    const out = path.join(scratch.path, 'identity/out');
     const x = speechLike(40000, 2.5, 7);
     put(dataset, 'voice.wav', x, 40000, { bits: 32, float: true });
     const r = voxprep('preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass');
@@ -298,7 +284,7 @@ describe('voxprep preprocess (CLI)', () => {
 
   it('cuts fixed windows with --cut simple: starts at k*(L-O), full windows only, idx1 = k', () => {
     const dataset = fresh('simple/dataset');
-    const out = path.join(tmp, 'simple/out');
+    const out = path.join(scratch.path, 'simple/out');
     const sr = 40000;
     const n = 130000; // the window k=3 ends exactly at n; k=4 starts inside but is short
     const x = speechLike(sr, n / sr, 3);
@@ -350,8 +336,8 @@ describe('voxprep preprocess (CLI)', () => {
     const dataset = fresh('threads/dataset');
     const rates = [16000, 22050, 44100, 48000, 40000, 32000];
     rates.forEach((rate, i) => put(dataset, `${i % 2 ? '1/' : ''}t${i}.wav`, speechLike(rate, 1.5 + 0.3 * i, 300 + i), rate));
-    const out1 = path.join(tmp, 'threads/out1');
-    const out2 = path.join(tmp, 'threads/out2');
+    const out1 = path.join(scratch.path, 'threads/out1');
+    const out2 = path.join(scratch.path, 'threads/out2');
     const r1 = voxprep('preprocess', dataset, '-o', out1, '--threads', '1');
     const r2 = voxprep('preprocess', dataset, '-o', out2, '--threads', '2');
     expect(r1.code, r1.stderr).toBe(0);
@@ -379,15 +365,15 @@ describe('voxprep preprocess (CLI)', () => {
       ['--threads 0', ['--threads', '0']],
     ];
     cases.forEach(([label, extra], i) => {
-      const out = path.join(tmp, `usage/out${i}`);
+      const out = path.join(scratch.path, `usage/out${i}`);
       const r = voxprep('preprocess', dataset, '-o', out, ...extra);
       expect(r.code, label).toBe(2);
       expect(r.stderr.length, label).toBeGreaterThan(0);
       expect(fs.existsSync(out), label).toBe(false);
     });
 
-    const missingOut = path.join(tmp, 'usage/out-missing');
-    const missing = voxprep('preprocess', path.join(tmp, 'usage/no-such-dataset'), '-o', missingOut);
+    const missingOut = path.join(scratch.path, 'usage/out-missing');
+    const missing = voxprep('preprocess', path.join(scratch.path, 'usage/no-such-dataset'), '-o', missingOut);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/not found/);
     expect(fs.existsSync(missingOut)).toBe(false);
@@ -402,7 +388,7 @@ describe('voxprep preprocess (CLI)', () => {
 
   it('refuses to replace an earlier run without --overwrite; with it, removes only stale slices', () => {
     const dataset = fresh('overwrite/dataset');
-    const out = path.join(tmp, 'overwrite/out');
+    const out = path.join(scratch.path, 'overwrite/out');
     put(dataset, 'a.wav', speechLike(40000, 3.2, 8), 40000);
     put(dataset, '2/b.wav', speechLike(22050, 2.6, 9), 22050);
 
@@ -433,7 +419,7 @@ describe('voxprep preprocess (CLI)', () => {
 
   it('reports broken files, still writes the good ones, and leaves no temporaries', () => {
     const dataset = fresh('broken/dataset');
-    const out = path.join(tmp, 'broken/out');
+    const out = path.join(scratch.path, 'broken/out');
     let s = 12345;
     const junk = Buffer.alloc(5000);
     for (let i = 0; i < junk.length; i++) {
@@ -460,7 +446,7 @@ describe('voxprep preprocess (CLI)', () => {
 
   it('rejects a silent file under --normalize pre and writes no NaN', () => {
     const dataset = fresh('silent/dataset');
-    const out = path.join(tmp, 'silent/out');
+    const out = path.join(scratch.path, 'silent/out');
     put(dataset, 'a_voice.wav', speechLike(40000, 2.5, 31), 40000); // idx0 0
     put(dataset, 'b_silent.wav', new Float64Array(40000 * 2), 40000); // idx0 1
     put(dataset, 'c_voice.wav', speechLike(48000, 2, 32), 48000, { bits: 32, float: true }); // idx0 2
@@ -486,7 +472,7 @@ describe('voxprep preprocess (CLI)', () => {
 describe('library API', () => {
   it('preprocess() reports progress once per file and counts the slices it wrote', async () => {
     const dataset = fresh('api/dataset');
-    const out = path.join(tmp, 'api/out');
+    const out = path.join(scratch.path, 'api/out');
     put(dataset, 'x.wav', speechLike(22050, 2, 41), 22050);
     put(dataset, 'y.wav', speechLike(40000, 2.5, 42), 40000, { bits: 24 });
     put(dataset, '5/z.wav', speechLike(16000, 3, 43), 16000);

@@ -6,36 +6,22 @@
 // Runs the compiled CLI (bin/voxprep.js → dist/): run `npx tsc -p tsconfig.json` first. The
 // signal cases use the CLI's test-only hook VOXPREP_TEST_PROGRESS=1 (one line per finished
 // file on standard error) to act at a known point of the run.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
+import { BIN, ROOT, scratchFolder } from './helpers/scratch.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'voxprep.js');
 const SLICED = 'sliced_audios';
 const SLICED_16K = 'sliced_audios_16k';
 const MANIFEST = 'voxprep-manifest.jsonl';
 const SLICE_NAME = /^(\d+)_(\d+)_(\d+)\.wav$/;
 
-let tmp = '';
-
-beforeAll(() => {
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) {
-    throw new Error('dist/cli.js is missing: run `npx tsc -p tsconfig.json` before these tests');
-  }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-resume-test-'));
-});
-
-afterAll(() => {
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+const scratch = scratchFolder('voxprep-resume-test-');
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -103,7 +89,7 @@ function voxprepSignalled(args: string[], steps: Step[]): Promise<Run & { sent: 
 }
 
 function fresh(name: string): string {
-  const dir = path.join(tmp, name);
+  const dir = path.join(scratch.path, name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   return dir;
@@ -209,8 +195,8 @@ describe('interrupted runs and --resume', () => {
   it('SIGKILL at several points, each time resumed: byte-identical to an uninterrupted run, no temporaries', async () => {
     // 12 files of 6 to 11 s, one thread: long enough to be killed mid-run at each point.
     const ds = dataset('kill/dataset', [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5, 7.5, 9.5, 11]);
-    const whole = path.join(tmp, 'kill/whole');
-    const out = path.join(tmp, 'kill/out');
+    const whole = path.join(scratch.path, 'kill/whole');
+    const out = path.join(scratch.path, 'kill/out');
     const w = voxprep(['preprocess', ds, '-o', whole, '--threads', '1']);
     expect(w.code, w.stderr).toBe(0);
     const total = manifest(whole).records.length;
@@ -258,8 +244,8 @@ describe('interrupted runs and --resume', () => {
 
   it('SIGINT: files in flight finish, exit 130, no partial file, manifest and summary written; --resume completes it', async () => {
     const ds = dataset('sigint/dataset', [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5], 700);
-    const whole = path.join(tmp, 'sigint/whole');
-    const out = path.join(tmp, 'sigint/out');
+    const whole = path.join(scratch.path, 'sigint/whole');
+    const out = path.join(scratch.path, 'sigint/out');
     expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1']).code).toBe(0);
 
     const r = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '1'], [{ when: 2, signal: 'SIGINT' }]);
@@ -285,8 +271,8 @@ describe('interrupted runs and --resume', () => {
 
   it('SIGTERM twice: the second abandons the files in flight (nothing of them kept), exit 143; --resume completes it', async () => {
     const ds = dataset('sigterm/dataset', [9, 11, 10, 12, 9.5, 10.5], 800);
-    const whole = path.join(tmp, 'sigterm/whole');
-    const out = path.join(tmp, 'sigterm/out');
+    const whole = path.join(scratch.path, 'sigterm/whole');
+    const out = path.join(scratch.path, 'sigterm/out');
     expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '2']).code).toBe(0);
 
     const r = await voxprepSignalled(
@@ -316,8 +302,8 @@ describe('interrupted runs and --resume', () => {
     const ds = fresh('efbig/dataset');
     const lengths = [1, 1.2, 4, 1, 0.8];
     lengths.forEach((s, i) => writeWav(path.join(ds, `f${i}.wav`), speechLike(44100, s, 900 + i), 44100));
-    const whole = path.join(tmp, 'efbig/whole');
-    const out = path.join(tmp, 'efbig/out');
+    const whole = path.join(scratch.path, 'efbig/whole');
+    const out = path.join(scratch.path, 'efbig/out');
     const args = ['preprocess', ds, '-o', out, '--cut', 'skip', '--threads', '1'];
     expect(voxprep(['preprocess', ds, '-o', whole, '--cut', 'skip', '--threads', '1']).code).toBe(0);
 
@@ -347,7 +333,7 @@ describe('interrupted runs and --resume', () => {
 
   it('refuses a rerun without --resume or --overwrite, and --resume with other options; changes nothing', () => {
     const ds = dataset('refuse/dataset', [3, 4, 3.5]);
-    const out = path.join(tmp, 'refuse/out');
+    const out = path.join(scratch.path, 'refuse/out');
     expect(voxprep(['preprocess', ds, '-o', out]).code).toBe(0);
     const before = outputs(out);
     const check = (args: string[], message: RegExp) => {
@@ -386,13 +372,13 @@ describe('--shard K/N and voxprep merge', () => {
     const ds = dataset('shards/dataset', [3, 4.5, 3.2, 5, 3.7, 4.1, 3.3, 4.8]);
     fs.writeFileSync(path.join(ds, 'broken.wav'), 'not a wav'); // a failed file is a result too
     const opts = ['--sr', '32000', '--threads', '1'];
-    const whole = path.join(tmp, 'shards/whole');
+    const whole = path.join(scratch.path, 'shards/whole');
     const w = voxprep(['preprocess', ds, '-o', whole, ...opts]);
     expect(w.code).toBe(1);
     const wholeReport = JSON.parse(fs.readFileSync(path.join(whole, 'report.json'), 'utf8'));
 
     // Three hosts, three folders, then copied together by merge.
-    const dirs = [1, 2, 3].map((k) => path.join(tmp, `shards/host${k}`));
+    const dirs = [1, 2, 3].map((k) => path.join(scratch.path, `shards/host${k}`));
     dirs.forEach((dir, i) => {
       const r = voxprep(['preprocess', ds, '-o', dir, '--shard', `${i + 1}/3`, ...opts]);
       expect(r.code, r.stderr).toBe(i === 0 ? 1 : 0); // broken.wav is idx0 3 → shard 1
@@ -406,21 +392,21 @@ describe('--shard K/N and voxprep merge', () => {
     });
 
     // Not all shards, or a shard of other options: refused, nothing written.
-    const partial = path.join(tmp, 'shards/partial');
+    const partial = path.join(scratch.path, 'shards/partial');
     const missing = voxprep(['merge', dirs[0], dirs[1], '-o', partial]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/shard\(s\) 3\/3 missing/);
-    const odd = path.join(tmp, 'shards/odd');
+    const odd = path.join(scratch.path, 'shards/odd');
     expect(voxprep(['preprocess', ds, '-o', odd, '--shard', '3/3', '--sr', '40000']).code).toBe(0);
     const mixed = voxprep(['merge', dirs[0], dirs[1], odd, '-o', partial]);
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toMatch(/not parts of one run: sample rate 32000 vs 40000/);
-    const twice = voxprep(['merge', ...dirs, path.join(tmp, 'shards/odd'), '-o', partial]);
+    const twice = voxprep(['merge', ...dirs, path.join(scratch.path, 'shards/odd'), '-o', partial]);
     expect(twice.code).toBe(2);
     expect(twice.stderr).toMatch(/shard 3\/3 is in two folders/);
     expect(fs.existsSync(partial)).toBe(false);
 
-    const merged = path.join(tmp, 'shards/merged');
+    const merged = path.join(scratch.path, 'shards/merged');
     const m = voxprep(['merge', ...dirs, '-o', merged]);
     expect(m.code, m.stdout + m.stderr).toBe(1); // as the whole run: broken.wav failed
     expect(m.stdout).toMatch(/^voxprep merge: 3 shards into .*: \d+ output file\(s\) copied, 0 checked in place/m);
@@ -440,24 +426,24 @@ describe('--shard K/N and voxprep merge', () => {
     // A slice that does not match its shard's record is refused, and named.
     const victim = manifest(dirs[2], 'voxprep-manifest.shard-3-of-3.jsonl').records.find((r) => r.complete)!.outputs[0].file;
     fs.appendFileSync(path.join(dirs[2], victim), Buffer.from([0]));
-    const bad = voxprep(['merge', ...dirs, '-o', path.join(tmp, 'shards/merged-bad')]);
+    const bad = voxprep(['merge', ...dirs, '-o', path.join(scratch.path, 'shards/merged-bad')]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(victim);
     expect(bad.stderr).toMatch(/not what its shard recorded/);
-    expect(fs.existsSync(path.join(tmp, 'shards/merged-bad', 'model_info.json'))).toBe(false);
+    expect(fs.existsSync(path.join(scratch.path, 'shards/merged-bad', 'model_info.json'))).toBe(false);
     // The shard's --resume redoes that file (its output no longer matches), and merge goes through.
     const fix = voxprep(['preprocess', ds, '-o', dirs[2], '--shard', '3/3', '--resume', ...opts]);
     expect(fix.code, fix.stderr).toBe(0);
     expect(resumedCount(fix.stdout)).toBe(2);
-    expect(voxprep(['merge', ...dirs, '-o', path.join(tmp, 'shards/merged-bad')]).code).toBe(1);
-    expectSameOutputs(path.join(tmp, 'shards/merged-bad'), whole);
+    expect(voxprep(['merge', ...dirs, '-o', path.join(scratch.path, 'shards/merged-bad')]).code).toBe(1);
+    expectSameOutputs(path.join(scratch.path, 'shards/merged-bad'), whole);
   });
 
   it('3 shards writing into one shared folder, merged in place: a whole run\'s output', async () => {
     const ds = dataset('shared/dataset', [3, 4.5, 3.2, 5, 3.7, 4.1, 3.3], 600);
-    const whole = path.join(tmp, 'shared/whole');
+    const whole = path.join(scratch.path, 'shared/whole');
     expect(voxprep(['preprocess', ds, '-o', whole]).code).toBe(0);
-    const shared = path.join(tmp, 'shared/out');
+    const shared = path.join(scratch.path, 'shared/out');
     // Side by side, as a job array would run them.
     const runs = await Promise.all(
       [1, 2, 3].map((k) => voxprepSignalled(['preprocess', ds, '-o', shared, '--shard', `${k}/3`, '--threads', '1'], [])),
@@ -480,7 +466,7 @@ describe('--shard K/N and voxprep merge', () => {
     expectSameOutputs(shared, whole);
 
     // Shards that a whole run finishes instead of merge: it keeps what the shards completed.
-    const other = path.join(tmp, 'shared/out2');
+    const other = path.join(scratch.path, 'shared/out2');
     for (const k of [1, 3]) expect(voxprep(['preprocess', ds, '-o', other, '--shard', `${k}/3`]).code).toBe(0);
     const finish = voxprep(['preprocess', ds, '-o', other, '--resume']);
     expect(finish.code, finish.stdout + finish.stderr).toBe(0);
@@ -494,8 +480,8 @@ describe('--shard K/N and voxprep merge', () => {
 describe('library API', () => {
   it('preprocess() takes a stop flag, resume and shard; mergeShards() puts the shards together', async () => {
     const ds = dataset('api/dataset', [4, 5, 3.5, 4.5, 6]);
-    const whole = path.join(tmp, 'api/whole');
-    const out = path.join(tmp, 'api/out');
+    const whole = path.join(scratch.path, 'api/whole');
+    const out = path.join(scratch.path, 'api/out');
     const full = await preprocess(ds, whole, { threads: 1 });
     expect(full.files.every((f) => f.status === 'ok')).toBe(true);
 
@@ -522,16 +508,16 @@ describe('library API', () => {
     );
     expectSameOutputs(out, whole);
 
-    const shardDirs = [1, 2].map((k) => path.join(tmp, `api/shard${k}`));
+    const shardDirs = [1, 2].map((k) => path.join(scratch.path, `api/shard${k}`));
     for (const [i, dir] of shardDirs.entries()) {
       const r = await preprocess(ds, dir, { shard: `${i + 1}/2` });
       expect(r.shard).toEqual({ index: i + 1, count: 2 });
       expect(r.files.map((f) => f.idx0)).toEqual(i === 0 ? [0, 2, 4] : [1, 3]);
       expect(r.modelInfoPath).toBeUndefined();
     }
-    const merged = await mergeShards(shardDirs, path.join(tmp, 'api/merged'));
+    const merged = await mergeShards(shardDirs, path.join(scratch.path, 'api/merged'));
     expect(merged.totalSeconds).toBe(full.totalSeconds);
-    expectSameOutputs(path.join(tmp, 'api/merged'), whole);
+    expectSameOutputs(path.join(scratch.path, 'api/merged'), whole);
   });
 });
 

@@ -1,32 +1,19 @@
 // The user-facing side of the CLI: progress display, summary, report.json and its warnings,
 // Applio's flags, the config file, `voxprep info` and `voxprep doctor`. Runs the compiled CLI
 // (bin/voxprep.js → dist/): run `npx tsc -p tsconfig.json` first.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import { readWav, speechLike, writeWav } from './helpers/wav.js';
+import { BIN, ROOT, scratchFolder } from './helpers/scratch.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(ROOT, 'bin', 'voxprep.js');
 const SCHEMA = path.join(ROOT, 'schema', 'report.schema.json');
 const ESC = '\u001b';
 
-let tmp = '';
-
-beforeAll(() => {
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) {
-    throw new Error('dist/cli.js is missing: run `npx tsc -p tsconfig.json` before these tests');
-  }
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-ux-test-'));
-});
-
-afterAll(() => {
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+const scratch = scratchFolder('voxprep-ux-test-');
 
 interface Run {
   code: number | null;
@@ -49,7 +36,7 @@ function voxprep(args: string[], opts: SpawnSyncOptions = {}): Run {
 }
 
 function fresh(name: string): string {
-  const dir = path.join(tmp, name);
+  const dir = path.join(scratch.path, name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   return dir;
@@ -106,7 +93,7 @@ describe('progress and summary', () => {
 
   it.skipIf(!scriptAvailable)('on a terminal: a live bar with files, audio, speed, ETA and device, then the summary', () => {
     const dataset = ordinaryDataset('tty/dataset');
-    const out = path.join(tmp, 'tty/out');
+    const out = path.join(scratch.path, 'tty/out');
     const cmd = [process.execPath, BIN, 'preprocess', dataset, '-o', out].map(shellQuote).join(' ');
     // script(1) runs the command on a pseudo-terminal: stdout and stderr are both a tty.
     const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -131,7 +118,7 @@ describe('progress and summary', () => {
 
   it.skipIf(!scriptAvailable)('NO_COLOR turns the colors off on a terminal', () => {
     const dataset = ordinaryDataset('nocolor/dataset');
-    const out = path.join(tmp, 'nocolor/out');
+    const out = path.join(scratch.path, 'nocolor/out');
     const cmd = [process.execPath, BIN, 'preprocess', dataset, '-o', out].map(shellQuote).join(' ');
     const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
       encoding: 'utf8',
@@ -147,8 +134,8 @@ describe('progress and summary', () => {
   it('elsewhere: plain progress lines on stderr, no escape codes; --quiet prints nothing', () => {
     const dataset = ordinaryDataset('plain/dataset');
     fs.writeFileSync(path.join(dataset, 'broken.wav'), 'not a wav at all');
-    const out = path.join(tmp, 'plain/out');
-    const errFile = path.join(tmp, 'plain/stderr.txt');
+    const out = path.join(scratch.path, 'plain/out');
+    const errFile = path.join(scratch.path, 'plain/stderr.txt');
     const fd = fs.openSync(errFile, 'w');
     let r;
     try {
@@ -176,7 +163,7 @@ describe('progress and summary', () => {
     expect(r.stdout).toContain('voxprep: 5 files: 4 processed, 1 failed, 0 rejected, 0 skipped');
     expect(r.stdout).toMatch(/^failed \(1\):\n {2}failed: broken\.wav: \S.*$/m);
 
-    const quietOut = path.join(tmp, 'plain/out-quiet');
+    const quietOut = path.join(scratch.path, 'plain/out-quiet');
     fs.rmSync(path.join(dataset, 'broken.wav'));
     const q = voxprep(['preprocess', dataset, '-o', quietOut, '--quiet']);
     expect(q.code, q.stderr).toBe(0);
@@ -197,7 +184,7 @@ describe('report.json', () => {
 
   it('matches the schema, --json prints it, and each dataset warning fires on a dataset made for it', () => {
     const dataset = fresh('warn/dataset');
-    const out = path.join(tmp, 'warn/out');
+    const out = path.join(scratch.path, 'warn/out');
     // Speaker 0: most of the audio; among it a 16 kHz source, a clipped file and a silent one.
     put(dataset, 'clean.wav', speechLike(40000, 6, 11), 40000);
     put(dataset, 'low16k.wav', speechLike(16000, 4, 12), 16000);
@@ -253,7 +240,7 @@ describe('report.json', () => {
 
   it('raises no warning but the short-dataset one on an ordinary dataset; --json --quiet prints only the JSON', () => {
     const dataset = ordinaryDataset('calm/dataset');
-    const out = path.join(tmp, 'calm/out');
+    const out = path.join(scratch.path, 'calm/out');
     const r = voxprep(['preprocess', dataset, '-o', out, '--json', '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
@@ -304,7 +291,7 @@ describe("Applio's flags", () => {
       { cwd },
     );
     expect(applio.code, applio.stderr).toBe(0);
-    const twin = path.join(tmp, 'applio/voxprep-out');
+    const twin = path.join(scratch.path, 'applio/voxprep-out');
     const ours = voxprep([
       'preprocess', dataset, '-o', twin, '--sr', '32000', '--threads', '1', '--cut', 'simple',
       '--no-highpass', '--chunk', '2', '--overlap', '0.5', '--normalize', 'post',
@@ -320,7 +307,7 @@ describe("Applio's flags", () => {
       { cwd },
     );
     expect(applio2.code, applio2.stderr).toBe(0);
-    const twin2 = path.join(tmp, 'applio/voxprep-out2');
+    const twin2 = path.join(scratch.path, 'applio/voxprep-out2');
     const ours2 = voxprep(['preprocess', dataset, '-o', twin2, '--sr', '40000', '--cut', 'automatic', '--highpass', '--normalize', 'pre']);
     expect(ours2.code, ours2.stderr).toBe(0);
     expectSame(snapshotOutputs(second), snapshotOutputs(twin2));
@@ -400,7 +387,7 @@ describe("Applio's flags", () => {
 describe('config file', () => {
   it('rejects unknown keys, wrong types and bad values with exit 2, naming the key, writing nothing', () => {
     const dataset = ordinaryDataset('config-bad/dataset');
-    const out = path.join(tmp, 'config-bad/out');
+    const out = path.join(scratch.path, 'config-bad/out');
     const cases: [string, string, RegExp][] = [
       ['unknown key', JSON.stringify({ sr: 40000, smaple_rate: 40000 }), /unknown key "smaple_rate"/],
       ['wrong type', JSON.stringify({ sr: '40000' }), /"sr" must be a number, got string "40000"/],
@@ -410,7 +397,7 @@ describe('config file', () => {
       ['not JSON', '{ sr: 40000 ', /not valid JSON/],
     ];
     cases.forEach(([label, text, message], i) => {
-      const file = path.join(tmp, `config-bad/c${i}.json`);
+      const file = path.join(scratch.path, `config-bad/c${i}.json`);
       fs.writeFileSync(file, text);
       const r = voxprep(['preprocess', dataset, '-o', out, '--config', file]);
       expect(r.code, label).toBe(2);
@@ -418,7 +405,7 @@ describe('config file', () => {
       expect(r.stderr, label).toContain(file);
       expect(fs.existsSync(out), label).toBe(false);
     });
-    const missing = voxprep(['preprocess', dataset, '-o', out, '--config', path.join(tmp, 'config-bad/none.json')]);
+    const missing = voxprep(['preprocess', dataset, '-o', out, '--config', path.join(scratch.path, 'config-bad/none.json')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/not found/);
   });

@@ -1,0 +1,25 @@
+// What the CLI test files share: where the repository and the CLI are, and a scratch folder
+// per test file, made before its tests (which need the compiled JavaScript) and removed after.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'voxprep.js');
+
+/** A folder under the system's temporary folder for one test file; `.path` is set in beforeAll. */
+export function scratchFolder(prefix: string): { path: string } {
+  const scratch = { path: '' };
+  beforeAll(() => {
+    if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) {
+      throw new Error('dist/cli.js is missing: run `npx tsc -p tsconfig.json` before these tests');
+    }
+    scratch.path = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  });
+  afterAll(() => {
+    if (scratch.path) fs.rmSync(scratch.path, { recursive: true, force: true });
+  });
+  return scratch;
+}
