@@ -139,23 +139,15 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 // Settings of `voxprep preprocess`: from the command line and from a config file, under
 // voxprep's names and Applio's.
 
-/** Everything `voxprep preprocess` takes, under one canonical name each. */
-export interface Settings {
+/**
+ * Everything `voxprep preprocess` takes, under one canonical name each: the library's
+ * options (the shard as written, "K/N") and the command line's own.
+ */
+export interface Settings extends Omit<PreprocessOptions, 'shard'> {
   dataset?: string;
   out?: string;
   /** Applio's model name: the output goes to logs/NAME (relative to the current folder) when no out is given. */
   modelName?: string;
-  sampleRate?: number;
-  cut?: CutMode;
-  highpass?: boolean;
-  normalize?: Normalization;
-  chunk?: number;
-  overlap?: number;
-  /** Noise reduction strength, 0 < p ≤ 1 (--denoise). */
-  denoise?: number;
-  threads?: number;
-  overwrite?: boolean;
-  resume?: boolean;
   /** "K/N". */
   shard?: string;
   quiet?: boolean;
