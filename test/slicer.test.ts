@@ -145,6 +145,20 @@ describe('slicer chunk boundaries', () => {
     expect(got).toEqual(want);
   });
 
+  it('agrees with the reference walk on 300 random burst patterns (boundary cases included)', () => {
+    // Silences and bursts of random lengths around the walk's thresholds (min_interval 0.4 s,
+    // min_length 1.5 s, max_sil_kept 0.5 s), so that runs of exactly the limit lengths occur.
+    let seed = 12345;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
+    const sr = 16000;
+    for (let n = 0; n < 300; n++) {
+      const pattern: number[] = [];
+      for (let k = 0; k < 8; k++) pattern.push(k % 2 === 0 ? 0.2 + rand() * 2 : 0.05 + rand() * 1.2);
+      const x = bursts(sr, pattern);
+      expect(native().slice(x, sr).chunks, `pattern ${pattern.map((v) => v.toFixed(3)).join(',')}`).toEqual(referenceChunks(x, sr));
+    }
+  });
+
   it('cuts a 2 s tone / 1 s silence / 2 s tone into two chunks around the silence', () => {
     const sr = 40000;
     const x = bursts(sr, [2, 1, 2]);
