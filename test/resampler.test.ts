@@ -97,6 +97,18 @@ describe('resampler', () => {
     expect(dB(energy / Math.floor(y.length * 0.5) / 0.5)).toBeLessThanOrEqual(-REJECTION_DB);
   });
 
+  it('computes round(n * ratio) samples and zero-pads to the ceil, as the reference (libsoxr one-shot, then librosa)', () => {
+    // 1000 samples at 44100 -> 40000: 907.03 output samples: 907 computed, one zero after.
+    const y = native().resample(new Float64Array(1000).fill(0.5), 44100, 40000);
+    expect(y.length).toBe(908);
+    expect(y[907]).toBe(0);
+    expect(Math.abs(y[906])).toBeGreaterThan(0.1);
+    // 1001 samples: 907.94, rounded up: all 908 computed.
+    const z = native().resample(new Float64Array(1001).fill(0.5), 44100, 40000);
+    expect(z.length).toBe(908);
+    expect(Math.abs(z[907])).toBeGreaterThan(0.1);
+  });
+
   it('rejects non-positive rates', () => {
     expect(() => native().resample(new Float64Array(10), 0, 16000)).toThrow(/positive/);
   });
