@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readWav, speechLike, writeWav } from './helpers/wav.js';
 import { preprocess } from '../lib/index.js';
+import { temporaries } from './helpers/scratch.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'voxprep.js');
@@ -280,20 +281,6 @@ function slicesOf(out: string, dir: string, idx0: number): string[] {
 }
 
 /** Every file under `dir` (hidden ones included), relative. */
-function walkFiles(dir: string, rel = ''): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walkFiles(dir, r));
-    else out.push(r);
-  }
-  return out.sort();
-}
-
-function temporaries(out: string): string[] {
-  return walkFiles(out).filter((f) => f.endsWith('.voxprep-tmp'));
-}
 
 /** The good files were processed: no problem line, slices in both folders with the same names. */
 function expectProcessed(stdout: string, out: string, rel: string, idx0: number): void {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readWav, speechLike, writeWav } from './helpers/wav.js';
 import { preprocess } from '../lib/index.js';
-import { BIN, ROOT, scratchFolder } from './helpers/scratch.js';
+import { BIN, ROOT, scratchFolder, walkFiles } from './helpers/scratch.js';
 
 const SLICED = 'sliced_audios';
 const SLICED_16K = 'sliced_audios_16k';
@@ -111,17 +111,6 @@ function readOutput(file: string, rate: number): Float64Array {
 
 function list(dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
-}
-
-/** Every file under `dir`, relative, with '/' separators. */
-function walkFiles(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walkFiles(dir, r));
-    else out.push(r);
-  }
-  return out.sort();
 }
 
 function snapshot(dir: string): Map<string, Buffer> {

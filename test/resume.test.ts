@@ -14,7 +14,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
-import { BIN, ROOT, scratchFolder } from './helpers/scratch.js';
+import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
 
 const SLICED = 'sliced_audios';
 const SLICED_16K = 'sliced_audios_16k';
@@ -106,24 +106,10 @@ function dataset(name: string, seconds: number[], seed = 500): string {
   return dir;
 }
 
-function walkFiles(dir: string, rel = ''): string[] {
-  if (!fs.existsSync(path.join(dir, rel))) return [];
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walkFiles(dir, r));
-    else out.push(r);
-  }
-  return out.sort();
-}
-
-function temporaries(dir: string): string[] {
-  return walkFiles(dir).filter((f) => f.endsWith('.voxprep-tmp'));
-}
 
 /** What makes the dataset: both slice folders, model_info.json and the manifest. */
 function outputs(dir: string): Map<string, Buffer> {
-  const files = walkFiles(dir).filter((f) => f === 'model_info.json' || f === MANIFEST || /^sliced_audios(_16k)?\//.test(f));
+  const files = walkFiles(dir, { missingIsEmpty: true }).filter((f) => f === 'model_info.json' || f === MANIFEST || /^sliced_audios(_16k)?\//.test(f));
   return new Map(files.map((f) => [f, fs.readFileSync(path.join(dir, f))]));
 }
 
@@ -179,7 +165,7 @@ function expectRecordsBacked(out: string): ManifestRecord[] {
 /** No partial file: the slices in OUT are exactly the recorded ones' outputs, and no temporary is left. */
 function expectOnlyRecordedSlices(out: string): void {
   const recorded = new Set(expectRecordsBacked(out).flatMap((r) => r.outputs.map((o) => o.file)));
-  const present = walkFiles(out).filter((f) => /^sliced_audios(_16k)?\//.test(f));
+  const present = walkFiles(out, { missingIsEmpty: true }).filter((f) => /^sliced_audios(_16k)?\//.test(f));
   expect(present.filter((f) => !recorded.has(f))).toEqual([]);
   expect(temporaries(out)).toEqual([]);
 }
@@ -318,7 +304,7 @@ describe('interrupted runs and --resume', () => {
     expect(r.stdout).toMatch(/write error: f2\.wav: .*\n.*--resume/);
     // Nothing of f2 (idx0 2) nor of the files after it; the two before are recorded.
     expectOnlyRecordedSlices(out);
-    expect(walkFiles(out).filter((f) => /^sliced_audios(_16k)?\/0_[234]_/.test(f))).toEqual([]);
+    expect(walkFiles(out, { missingIsEmpty: true }).filter((f) => /^sliced_audios(_16k)?\/0_[234]_/.test(f))).toEqual([]);
     expect(manifest(out).records.map((rec) => [rec.path, rec.complete])).toEqual([
       ['f0.wav', true],
       ['f1.wav', true],
@@ -360,7 +346,7 @@ describe('interrupted runs and --resume', () => {
     // --resume --overwrite with other options: a fresh run.
     const o = voxprep(['preprocess', ds, '-o', out, '--resume', '--overwrite', '--cut', 'skip']);
     expect(o.code, o.stderr).toBe(0);
-    expect(walkFiles(path.join(out, SLICED))).toEqual(['0_1_0.wav', '0_2_0.wav', '1_0_0.wav']);
+    expect(walkFiles(path.join(out, SLICED), { missingIsEmpty: true })).toEqual(['0_1_0.wav', '0_2_0.wav', '1_0_0.wav']);
     expect(manifest(out).header).toMatchObject({ options: { cut: 'skip' } });
   });
 });
@@ -388,7 +374,7 @@ describe('--shard K/N and voxprep merge', () => {
       expect(fs.existsSync(path.join(dir, `voxprep-manifest.shard-${i + 1}-of-3.jsonl`))).toBe(true);
       expect(fs.existsSync(path.join(dir, `report.shard-${i + 1}-of-3.json`))).toBe(true);
       // The numbering of a whole run: this shard's idx0 are k-1, k-1+3, …
-      for (const f of walkFiles(path.join(dir, SLICED))) expect(Number(SLICE_NAME.exec(f)![2]) % 3).toBe(i);
+      for (const f of walkFiles(path.join(dir, SLICED), { missingIsEmpty: true })) expect(Number(SLICE_NAME.exec(f)![2]) % 3).toBe(i);
     });
 
     // Not all shards, or a shard of other options: refused, nothing written.
@@ -561,7 +547,7 @@ describe("the user's files next to the outputs", () => {
     }
     const info = JSON.parse(fs.readFileSync(path.join(out, 'model_info.json'), 'utf8'));
     expect(info.total_seconds).toBeGreaterThan(14);
-    expect(walkFiles(out).filter((f) => !/^sliced_audios(_16k)?\/\d+_\d+_\d+\.wav$/.test(f))).toEqual([
+    expect(walkFiles(out, { missingIsEmpty: true }).filter((f) => !/^sliced_audios(_16k)?\/\d+_\d+_\d+\.wav$/.test(f))).toEqual([
       'config.json',
       'model_info.json',
       'report.json',

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { readWav, speechLike, writeWav } from './helpers/wav.js';
-import { BIN, ROOT, scratchFolder } from './helpers/scratch.js';
+import { BIN, ROOT, scratchFolder, walkFiles } from './helpers/scratch.js';
 
 const SCHEMA = path.join(ROOT, 'schema', 'report.schema.json');
 const ESC = '\u001b';
@@ -49,16 +49,6 @@ function put(dataset: string, relative: string, mono: Float64Array, rate: number
   const inter = new Float64Array(mono.length * ch);
   for (let i = 0; i < mono.length; i++) for (let c = 0; c < ch; c++) inter[i * ch + c] = mono[i];
   writeWav(file, inter, rate, opts);
-}
-
-function walkFiles(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...walkFiles(dir, r));
-    else out.push(r);
-  }
-  return out.sort();
 }
 
 function stripAnsi(s: string): string {

@@ -23,3 +23,26 @@ export function scratchFolder(prefix: string): { path: string } {
   });
   return scratch;
 }
+
+/**
+ * Every file under `dir`, relative, with '/' separators, sorted. A missing `dir` is an error
+ * unless `missingIsEmpty` says an absent folder simply holds nothing.
+ */
+export function walkFiles(dir: string, opts: { missingIsEmpty?: boolean } = {}): string[] {
+  if (opts.missingIsEmpty && !fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  const visit = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) visit(r);
+      else out.push(r);
+    }
+  };
+  visit('');
+  return out.sort();
+}
+
+/** voxprep's temporary files anywhere under `dir` (none where `dir` does not exist). */
+export function temporaries(dir: string): string[] {
+  return walkFiles(dir, { missingIsEmpty: true }).filter((f) => f.endsWith('.voxprep-tmp'));
+}
