@@ -99,6 +99,7 @@ const CLI_SETTINGS: [attribute: string, setting: keyof Settings, flag: string][]
   ['overlap', 'overlap', '--overlap'],
   ['denoise', 'denoise', '--denoise'],
   ['threads', 'threads', '--threads'],
+  ['device', 'device', '--device'],
   ['overwrite', 'overwrite', '--overwrite'],
   ['resume', 'resume', '--resume'],
   ['shard', 'shard', '--shard'],
@@ -171,6 +172,7 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
       overlap: s.overlap,
       denoise,
       threads: s.threads,
+      device: s.device,
       overwrite: s.overwrite,
       resume: s.resume,
       shard: s.shard,
@@ -236,7 +238,11 @@ async function runPreprocessCommand(plan: RunPlan): Promise<number> {
     result = await preprocess(plan.dataset, plan.out, {
       ...plan.options,
       stop,
-      onStart: (e) => progress.start(e.total),
+      onStart: (e) => {
+        // `auto` says what it chose, and why.
+        if (!plan.quiet && plan.options.device === 'auto') stderr.write(`voxprep: device ${e.device.name} (auto: ${e.device.reason})\n`);
+        progress.start(e.total, e.device.name);
+      },
       onProgress: (e) => {
         if (testProgress) stderr.write(`voxprep-test: done ${e.done}/${e.total} idx0 ${e.file.idx0} ${e.file.status}\n`);
         progress.update(e);
@@ -333,6 +339,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .addOption(new Option('--threads <n>', 'files processed at once (default: all cores)').argParser(number('--threads')))
+    .option('--device <dev>', 'auto (the GPU when a usable one is present, else the CPU; default), cpu, cuda, or cuda:N')
     .option('--overwrite', "replace voxprep's outputs of an earlier run in the output folder (nothing else there is touched)")
     .option('--resume', 'finish the run whose manifest is in the output folder: keep the files it completed, redo the rest')
     .option('--shard <K/N>', 'process only the K-th of N parts of the sorted file list (numbering as in a whole run); then `voxprep merge`')

@@ -32,6 +32,12 @@ export interface PreprocessOptions {
   denoise?: number;
   /** Files processed at once. Default: all cores. */
   threads?: number;
+  /**
+   * Where the kernels run: 'auto' (the GPU when a usable one is present, else the CPU; the
+   * default), 'cpu', 'cuda' (the first GPU; an error when none is usable) or 'cuda:N'.
+   * 'emulate' runs the GPU path's batched code on the CPU, for tests (slow).
+   */
+  device?: string;
   /** Replace voxprep's outputs of an earlier run in the output folder. Default false. */
   overwrite?: boolean;
   /**
@@ -77,6 +83,9 @@ export function parseShard(value: string | ShardSpec): ShardSpec {
   return { index, count };
 }
 
+/** --device: auto, cpu, cuda, cuda:N, and emulate (the GPU path on the CPU, for tests). */
+export const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,3}|emulate)$/;
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -92,6 +101,7 @@ export const DEFAULTS: Omit<ResolvedOptions, 'threads'> = {
   chunk: 3.0,
   overlap: 0.3,
   denoise: 0,
+  device: 'auto',
   overwrite: false,
   resume: false,
   shard: null,
@@ -126,6 +136,9 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
   const threads = finite('threads', o.threads);
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
     throw new UsageError(`threads must be a whole number from 1 to 1024, got ${threads}`);
+  }
+  if (typeof o.device !== 'string' || !DEVICE_PATTERN.test(o.device)) {
+    throw new UsageError(`device must be auto, cpu, cuda or cuda:N (a GPU's number), got ${JSON.stringify(o.device)}`);
   }
   const shard = o.shard === null || o.shard === undefined ? null : parseShard(o.shard);
   return { ...o, sampleRate: sr, chunk, overlap, denoise, threads, overwrite: Boolean(o.overwrite), resume: Boolean(o.resume), shard };
@@ -240,6 +253,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   overlap: { setting: 'overlap', kind: 'number' },
   denoise: { setting: 'denoise', kind: 'number' },
   threads: { setting: 'threads', kind: 'number' },
+  device: { setting: 'device', kind: 'string' },
   overwrite: { setting: 'overwrite', kind: 'boolean' },
   resume: { setting: 'resume', kind: 'boolean' },
   shard: { setting: 'shard', kind: 'string' },

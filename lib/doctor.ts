@@ -22,9 +22,11 @@ export interface DoctorReport {
   cuda: {
     compiled: boolean;
     architectures: string[];
-    /** null: not looked up (a build without CUDA kernels never looks for a driver). */
+    /** The driver's CUDA version ("13.0"); null: none found, or not looked up (a build without CUDA kernels never looks). */
     driver: string | null;
-    devices: { index: number; name: string }[] | null;
+    runtime: string | null;
+    devices: { index: number; name: string; computeCapability: string; memoryBytes: number }[] | null;
+    usable: boolean;
     note: string;
   };
   device: { auto: string; reason: string };
@@ -47,9 +49,12 @@ export function doctor(): DoctorReport {
     compiled: false,
     architectures: [],
     driver: null,
+    runtime: null,
     devices: null,
+    usable: false,
     note: 'unknown: the addon did not load',
   };
+  let device: DoctorReport['device'] = { auto: 'unknown', reason: 'the addon did not load' };
   try {
     const info = native().engineInfo();
     const file = (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot);
@@ -62,21 +67,31 @@ export function doctor(): DoctorReport {
     };
     cpu.features = info.cpu;
     threads = { default: info.defaultThreads, pool: info.poolThreads };
-    cuda = info.cuda.compiled
-      ? {
-          compiled: true,
-          architectures: info.cuda.architectures,
-          driver: null,
-          devices: null,
-          note: 'CUDA kernels are compiled in, but this version has no CUDA backend to look up a driver or devices',
-        }
-      : {
-          compiled: false,
-          architectures: [],
-          driver: null,
-          devices: null,
-          note: 'not compiled in: this build has no CUDA kernels, so no driver or devices were looked up',
-        };
+    if (info.cuda.compiled) {
+      // The engine's one CUDA initialization of this process.
+      const probe = native().cudaProbe();
+      cuda = {
+        compiled: true,
+        architectures: info.cuda.architectures,
+        driver: probe.driverVersion > 0 ? cudaVersion(probe.driverVersion) : null,
+        runtime: cudaVersion(probe.runtimeVersion),
+        devices: probe.devices,
+        usable: probe.usable,
+        note: probe.usable ? 'a usable CUDA device was found' : probe.unusable,
+      };
+    } else {
+      cuda = {
+        compiled: false,
+        architectures: [],
+        driver: null,
+        runtime: null,
+        devices: null,
+        usable: false,
+        note: 'not compiled in: this build has no CUDA kernels (nvcc was not found when it was built), so no driver or devices were looked up',
+      };
+    }
+    const auto = native().resolveDevice('auto');
+    device = { auto: auto.name, reason: auto.reason };
   } catch (err) {
     addon = { loaded: false, error: err instanceof Error ? err.message : String(err) };
   }
@@ -87,8 +102,7 @@ export function doctor(): DoctorReport {
     cpu,
     threads,
     cuda,
-    // There is no GPU backend yet: every run is on the CPU, and so would `--device auto` be.
-    device: { auto: 'cpu', reason: 'voxprep has no GPU backend yet: everything runs on the CPU' },
+    device,
     ok: addon.loaded,
   };
 }
@@ -112,9 +126,19 @@ export function formatDoctor(d: DoctorReport): string {
     `  cpu features:  ${features.length > 0 ? features.map(([k, v]) => `${k.replace('_', '.')} ${yes(v)}`).join(', ') : 'unknown'}`,
     `  threads:       ${d.threads ? `${d.threads.default} (files processed at once by default)` : 'unknown'}`,
     `  cuda:          ${d.cuda.compiled ? `compiled in for ${d.cuda.architectures.join(', ')}` : 'not compiled in (this build has no CUDA kernels)'}`,
-    `  cuda driver:   ${d.cuda.driver ?? 'not looked up'}`,
-    `  cuda devices:  ${d.cuda.devices ? d.cuda.devices.map((g) => `${g.index}: ${g.name}`).join(', ') || 'none' : 'not looked up'}`,
-    `  --device auto: would use the ${d.device.auto} (${d.device.reason})`,
+    `  cuda driver:   ${d.cuda.compiled ? (d.cuda.driver ? `CUDA ${d.cuda.driver} (runtime ${d.cuda.runtime})` : 'none found') : 'not looked up'}`,
+    `  cuda devices:  ${
+      d.cuda.devices
+        ? d.cuda.devices.map((g) => `${g.index}: ${g.name} (sm ${g.computeCapability}, ${(g.memoryBytes / 2 ** 30).toFixed(0)} GiB)`).join(', ') || 'none'
+        : 'not looked up'
+    }`,
+    `  cuda status:   ${d.cuda.note}`,
+    `  --device auto: would use ${d.device.auto} (${d.device.reason})`,
   );
   return lines.join('\n');
+}
+
+/** 13000 → "13.0" (CUDA's version numbers are 1000·major + 10·minor). */
+function cudaVersion(v: number): string {
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
 }

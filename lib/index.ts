@@ -1,9 +1,11 @@
 // The library API: import { preprocess } from 'voxprep'.
+import { native, type EngineCounters } from './native.js';
 import { runPreprocess, type PreprocessResult, type RunOptions } from './pipeline.js';
 
 export { UsageError, DEFAULTS, CUT_MODES, NORMALIZATIONS, parseShard } from './config.js';
 export type { PreprocessOptions, CutMode, Normalization, ResolvedOptions, ShardSpec } from './config.js';
-export { RunStoppedError } from './pipeline.js';
+export { RunStoppedError, DeviceUnavailableError } from './pipeline.js';
+export type { DeviceChoice, EngineCounters, CudaProbe } from './native.js';
 export { mergeShards, formatMergeHeadline, MergeError } from './merge.js';
 export type { MergeOptions, MergeResult, MergedShard } from './merge.js';
 export { readManifest, MANIFEST_FILE, MANIFEST_FORMAT, manifestName, reportName } from './manifest.js';
@@ -26,6 +28,14 @@ export type { FileInfo } from './info.js';
 export { loadConfigFile, CONFIG_KEYS } from './config.js';
 export type { Settings } from './config.js';
 export { walkDataset, AUDIO_EXTENSIONS } from './walk.js';
+
+/**
+ * The engine's CUDA bookkeeping for this process: how often CUDA was initialized (at most
+ * once) and by which thread, the GPU in use, bytes moved each way, kernel time.
+ */
+export function engineCounters(): EngineCounters {
+  return native().engineCounters();
+}
 
 /**
  * Prepares the dataset in `datasetDir` for training into `outDir` (Applio's

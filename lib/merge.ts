@@ -109,17 +109,20 @@ async function copyVerified(src: string, dst: string, o: OutputRecord): Promise<
 }
 
 /** What a shard's report says about the run (wall time, threads, dataset folder); undefined if it cannot be read. */
-async function shardReport(s: FoundShard): Promise<{ wallSeconds: number; threads: number; dataset: string } | undefined> {
+async function shardReport(
+  s: FoundShard,
+): Promise<{ wallSeconds: number; threads: number; dataset: string; device: string } | undefined> {
   try {
     const r = JSON.parse(await fsp.readFile(path.join(s.dir, reportName(s.spec)), 'utf8')) as {
       wallSeconds?: unknown;
       dataset?: unknown;
-      options?: { threads?: unknown };
+      options?: { threads?: unknown; device?: unknown };
     };
     return {
       wallSeconds: typeof r.wallSeconds === 'number' ? r.wallSeconds : 0,
       threads: typeof r.options?.threads === 'number' ? r.options.threads : 1,
       dataset: typeof r.dataset === 'string' ? r.dataset : '',
+      device: typeof r.options?.device === 'string' ? r.options.device : 'unknown',
     };
   } catch {
     return undefined;
@@ -331,6 +334,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
     resumed: 0,
     stopped: false,
     runErrors: [],
+    device: [...new Set(reports.map((r) => r.device))].join(', ') || 'unknown',
     manifestPath,
     modelInfoPath: path.join(out, MODEL_INFO),
   };
@@ -346,7 +350,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
   };
 }
 
-const DEFAULT_RUN_OPTIONS: Pick<ResolvedOptions, 'resume' | 'shard'> = { resume: false, shard: null };
+const DEFAULT_RUN_OPTIONS: Pick<ResolvedOptions, 'resume' | 'shard' | 'device'> = { resume: false, shard: null, device: 'auto' };
 
 /** The line merge prints above the summary. */
 export function formatMergeHeadline(r: MergeResult): string {

@@ -53,6 +53,54 @@ export interface NativeOptions {
   /** Noise reduction strength, 0 for none. */
   denoise: number;
   outDir: string;
+  /** auto, cpu, cuda, cuda:N or emulate; cpu when absent. */
+  device?: string;
+}
+
+/** The device a run uses, as the engine chose it. */
+export interface DeviceChoice {
+  backend: 'cpu' | 'cuda' | 'emulate';
+  /** The CUDA device's number; -1 for the others. */
+  index: number;
+  /** "cpu", "cuda:0 NVIDIA H100 80GB HBM3", "emulate". */
+  name: string;
+  /** Why this one: for auto, what was (not) found. */
+  reason: string;
+}
+
+/** What the CUDA driver reports (cudaProbe runs the engine's once-only initialization). */
+export interface CudaProbe {
+  compiled: boolean;
+  probed: boolean;
+  /** CUDA version numbers as 1000·major + 10·minor; 0: no driver. */
+  driverVersion: number;
+  runtimeVersion: number;
+  devices: { index: number; name: string; computeCapability: string; memoryBytes: number }[];
+  usable: boolean;
+  /** Why the GPU cannot be used ('' when it can). */
+  unusable: string;
+}
+
+/** The engine's CUDA bookkeeping, over the life of the process. */
+export interface EngineCounters {
+  /** Times the once-only initialization ran: at most 1. */
+  cudaInitAttempts: number;
+  /** Of those, how many brought a GPU up (0 without one). */
+  cudaInitializations: number;
+  /** The thread that ran it (native thread id), or null. */
+  initThread: string | null;
+  /** The GPU brought up, or -1. */
+  activeDevice: number;
+  /** This process is a fork() of one that had loaded the engine: the GPU is off limits. */
+  forkedChild: boolean;
+  /** Why the GPU cannot be used ('' when it can, or before anything looked). */
+  gpuUnusable: string;
+  bytesToDevice: number;
+  bytesFromDevice: number;
+  launches: number;
+  kernelSeconds: number;
+  /** Launches the emulated GPU path (device 'emulate') ran on the CPU. */
+  emulatedLaunches: number;
 }
 
 export interface SlicerSpec {
@@ -87,6 +135,12 @@ export interface NativeAddon {
     cuda: { compiled: boolean; architectures: string[] };
     napiVersion: number;
   };
+  /** Resolves a --device value; throws (code EVOXPREP_DEVICE) for cuda without a usable GPU. */
+  resolveDevice(request: string): DeviceChoice;
+  cudaProbe(): CudaProbe;
+  engineCounters(): EngineCounters;
+  /** Test helper: fork()s, runs the jobs in the child, and returns its one-line JSON report. */
+  forkRunForTest(jobs: NativeJob[], options: NativeOptions): { exitCode: number; report: string };
   layout: { slicedDir: string; sliced16kDir: string; rate16k: number };
 }
 

@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
-import { native, type FileStatus, type NativeFileResult } from './native.js';
+import { native, type DeviceChoice, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
 import { decodePlan } from './decode/index.js';
 import {
   MANIFEST_FILE,
@@ -92,6 +92,26 @@ export interface PreprocessResult {
   stopped: boolean;
   /** Problems of the run itself rather than of a file (the manifest could not be written); each fails the run. */
   runErrors: string[];
+  /** Where the kernels ran ("cpu", "cuda:0 NVIDIA H100 …"; for a merge, the shards' devices). */
+  device: string;
+}
+
+/** `device: 'cuda'` (or cuda:N) when no usable GPU is there: a usage error (exit 2), not a silent fallback. */
+export class DeviceUnavailableError extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceUnavailableError';
+  }
+}
+
+/** Resolves options.device with the engine (bringing CUDA up, once, when it may be used). */
+export function chooseDevice(addon: NativeAddon, request: string): DeviceChoice {
+  try {
+    return addon.resolveDevice(request);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EVOXPREP_DEVICE') throw new DeviceUnavailableError((err as Error).message);
+    throw err;
+  }
 }
 
 /** Thrown when the stop flag is raised while a resumed run still checks what it may keep: nothing was changed. */
@@ -176,7 +196,7 @@ function ownTemporaries(outDir: string, shard: ShardSpec | null): string[] {
 
 export interface RunOptions extends PreprocessOptions {
   /** Called once the files are known, before any is processed: `total` files to process, `resumed` kept from an earlier run. */
-  onStart?: (event: { total: number; resumed: number }) => void;
+  onStart?: (event: { total: number; resumed: number; device: DeviceChoice }) => void;
   /** Called once per finished file (in completion order), with the file's result. */
   onProgress?: (event: ProgressEvent) => void;
   /** Write OUT/report.json. Default true. */
@@ -416,6 +436,8 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const addon = native();
   const { onProgress, onStart, report: writeReportFile = true, manifest: keepManifest = true, stop: givenStop, ...rest } = input;
   const options = resolveOptions(rest, addon.engineInfo().defaultThreads);
+  // Before anything changes: `cuda` without a usable GPU stops here.
+  const device = chooseDevice(addon, options.device);
   const stop = givenStop ?? new Int32Array(new SharedArrayBuffer(4));
   const shard = options.shard;
 
@@ -474,7 +496,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const reports = new Map<number, FileReport>();
   for (const rec of plan.keep.values()) reports.set(rec.idx0, fileReportFromRecord(rec));
   const todo = scope.filter((f) => !plan.keep.has(f.idx0));
-  onStart?.({ total: todo.length, resumed: plan.keep.size });
+  onStart?.({ total: todo.length, resumed: plan.keep.size, device });
 
   // Each input's size and modification time before it is read: a file that changes while it
   // is processed is not recorded as complete.
@@ -530,6 +552,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       overlap: options.overlap,
       denoise: options.denoise,
       outDir: out,
+      device: options.device,
     },
     options.threads,
     (index, raw) => {
@@ -571,6 +594,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     resumed: plan.keep.size,
     stopped: files.some(isUnattempted),
     runErrors,
+    device: device.name,
     ...(journal ? { manifestPath: manifestFile } : {}),
     ...(modelInfoPath ? { modelInfoPath } : {}),
   };

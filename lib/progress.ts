@@ -4,7 +4,6 @@
 import cliProgress from 'cli-progress';
 import pc from 'picocolors';
 import type { ProgressEvent } from './pipeline.js';
-import { DEVICE } from './report.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'none';
 
@@ -14,12 +13,11 @@ export interface ProgressOptions {
   color: boolean;
   /** Plain mode: seconds between lines (the first and the last file always get one). Default 5. */
   interval?: number;
-  /** The device the run uses. */
-  device?: string;
 }
 
 export interface ProgressDisplay {
-  start(total: number): void;
+  /** `device`: where the run's kernels run (shown with the bar and in each plain line). */
+  start(total: number, device?: string): void;
   update(event: ProgressEvent): void;
   /** Ends the display (the bar's last state stays on screen); call before printing anything else. */
   stop(): void;
@@ -82,7 +80,7 @@ class Tally {
 }
 
 export function createProgress(opts: ProgressOptions): ProgressDisplay {
-  const device = opts.device ?? DEVICE;
+  let device = '-';
   if (opts.mode === 'none') return { start() {}, update() {}, stop() {} };
   const c = pc.createColors(opts.color);
   const tally = new Tally();
@@ -107,8 +105,9 @@ export function createProgress(opts: ProgressOptions): ProgressDisplay {
     let started = false;
     const payload = () => ({ audio: audioText(tally.audio), speed: tally.speed(), remaining: tally.eta(), device });
     return {
-      start(total) {
+      start(total, on) {
         tally.total = total;
+        if (on) device = on;
         bar.start(total, 0, payload());
         started = true;
       },
@@ -132,8 +131,9 @@ export function createProgress(opts: ProgressOptions): ProgressDisplay {
     `voxprep: ${tally.done}/${tally.total} files, ${audioText(tally.audio)} audio, ` +
     `${tally.speed()} real time, ETA ${tally.eta()}, device ${device}\n`;
   return {
-    start(total) {
+    start(total, on) {
       tally.total = total;
+      if (on) device = on;
     },
     update(e) {
       tally.add(e);

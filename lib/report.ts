@@ -15,7 +15,6 @@ export const REPORT_FILE = 'report.json';
 /** Bumped when a field of report.json changes meaning or goes away. */
 export const REPORT_VERSION = 1;
 /** voxprep has one backend today. */
-export const DEVICE = 'cpu';
 
 /** "HH:MM:SS" of whole seconds, truncated, as the reference writes it. */
 export function formatDuration(totalSeconds: number): string {
@@ -371,7 +370,7 @@ export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>):
       denoise: r.options.denoise,
       threads: r.options.threads,
       overwrite: r.options.overwrite,
-      device: DEVICE,
+      device: r.device,
     },
     totals: {
       files: r.files.length,
@@ -435,7 +434,7 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
     `  dataset duration: ${hms(r.totalSeconds)}`,
     `  wall time:        ${r.wallSeconds.toFixed(2)} s`,
     `  speed:            ${speed.toFixed(0)}x real time`,
-    `  device:           ${DEVICE} (${plural(r.threads, 'thread')})`,
+    `  device:           ${r.device} (${plural(r.threads, 'thread')})`,
     `  output:           ${r.outDir}`,
   );
   if (r.reportPath) lines.push(`  report:           ${r.reportPath}`);

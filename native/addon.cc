@@ -2,7 +2,11 @@
 // types, and runs batches off the main thread.
 #include <napi.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "dsp/highpass.h"
@@ -73,6 +77,17 @@ double get_number(const Napi::Object& o, const char* key) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+DeviceRequest parse_device(const Napi::Object& o) {
+  Napi::Value v = o.Get("device");
+  if (v.IsUndefined()) return DeviceRequest::parse("cpu");
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), "device must be a string");
+  try {
+    return DeviceRequest::parse(v.As<Napi::String>().Utf8Value());
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(o.Env(), e.what());
+  }
+}
+
 PipelineOptions parse_options(const Napi::Object& o) {
   PipelineOptions p;
   p.sample_rate = int(get_number(o, "sampleRate"));
@@ -118,12 +133,19 @@ struct Message {
   FileResult result;
   std::vector<FileResult> all;
   bool end = false;
+  std::string error;  // with end: the batch could not run (its device is unavailable)
 };
 
 void deliver(Napi::Env env, Napi::Function, BatchContext* ctx, Message* msg) {
   std::unique_ptr<Message> m(msg);
   if (env == nullptr) return;
   Napi::HandleScope scope(env);
+  if (m->end && !m->error.empty()) {
+    Napi::Error e = Napi::Error::New(env, m->error);
+    e.Set("code", "EVOXPREP_DEVICE");
+    ctx->deferred.Reject(e.Value());
+    return;
+  }
   if (m->end) {
     Napi::Array arr = Napi::Array::New(env, m->all.size());
     for (size_t i = 0; i < m->all.size(); ++i) arr.Set(uint32_t(i), to_js(env, m->all[i]));
@@ -158,6 +180,7 @@ Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
     jobs->push_back(std::move(job));
   }
   auto options = std::make_shared<PipelineOptions>(parse_options(info[1].As<Napi::Object>()));
+  const DeviceRequest request = parse_device(info[1].As<Napi::Object>());
   const int threads = info[2].As<Napi::Number>().Int32Value();
 
   auto* ctx = new BatchContext(env);
@@ -171,14 +194,19 @@ Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
   Napi::Promise promise = ctx->deferred.Promise();
   BatchTsfn tsfn = BatchTsfn::New(env, "voxprep.batch", 0, 1, ctx,
                                   [](Napi::Env, void*, BatchContext* c) { delete c; });
-  std::thread([tsfn, jobs, options, threads]() mutable {
+  std::thread([tsfn, jobs, options, threads, request]() mutable {
     auto on_done = [&](size_t index, const FileResult& r) {
-      tsfn.BlockingCall(new Message{index, r, {}, false});
+      tsfn.BlockingCall(new Message{index, r, {}, false, {}});
     };
-    auto results = Engine::instance().run_batch(*jobs, *options, threads, on_done);
     auto* end = new Message();
-    end->all = std::move(results);
     end->end = true;
+    try {
+      // Off the main thread: bringing up CUDA (once per process) can take a while.
+      const DeviceChoice device = choose_device(request);
+      end->all = Engine::instance().run_batch(*jobs, *options, threads, device, on_done);
+    } catch (const DeviceUnavailable& e) {
+      end->error = e.what();
+    }
     tsfn.BlockingCall(end);
     tsfn.Release();
   }).detach();
@@ -273,6 +301,12 @@ Napi::Value SliceName(const Napi::CallbackInfo& info) {
                                                                 int64_t(info[2].As<Napi::Number>().DoubleValue())));
 }
 
+Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(uint32_t(i), v[i]);
+  return a;
+}
+
 Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -288,11 +322,148 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
   cpu.Set("avx512f", __builtin_cpu_supports("avx512f") != 0);
 #endif
   o.Set("cpu", cpu);
+  // What the build has, without bringing CUDA up (that is cudaProbe's and a run's job).
+  const GpuStatus g = gpu_status(false);
   Napi::Object cuda = Napi::Object::New(env);
-  cuda.Set("compiled", false);  // the CUDA backend is not built yet
-  cuda.Set("architectures", Napi::Array::New(env, 0));
+  cuda.Set("compiled", g.compiled);
+  cuda.Set("architectures", strings(env, g.architectures));
   o.Set("cuda", cuda);
   o.Set("napiVersion", NAPI_VERSION);
+  return o;
+}
+
+Napi::Object choice_to_js(Napi::Env env, const DeviceChoice& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("backend", c.backend == Backend::kCuda ? "cuda" : c.backend == Backend::kEmulate ? "emulate" : "cpu");
+  o.Set("index", c.index);
+  o.Set("name", c.name);
+  o.Set("reason", c.reason);
+  return o;
+}
+
+// resolveDevice(request) → { backend, index, name, reason }; throws (code EVOXPREP_DEVICE)
+// when `cuda` is asked for and no usable GPU is there. Brings CUDA up (once) if it may be used.
+Napi::Value ResolveDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "resolveDevice(request: string)");
+  DeviceRequest request;
+  try {
+    request = DeviceRequest::parse(info[0].As<Napi::String>().Utf8Value());
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
+  try {
+    return choice_to_js(env, choose_device(request));
+  } catch (const DeviceUnavailable& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", "EVOXPREP_DEVICE");
+    throw err;
+  }
+}
+
+// cudaProbe() → what the driver says: runs the engine's once-only CUDA initialization.
+Napi::Value CudaProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const GpuStatus g = gpu_status(true);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("compiled", g.compiled);
+  o.Set("probed", g.probed);
+  o.Set("driverVersion", g.probe.driver_version);
+  o.Set("runtimeVersion", g.probe.runtime_version);
+  Napi::Array devices = Napi::Array::New(env, g.probe.devices.size());
+  for (size_t i = 0; i < g.probe.devices.size(); ++i) {
+    const cuda::DeviceInfo& d = g.probe.devices[i];
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("index", d.index);
+    x.Set("name", d.name);
+    x.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    x.Set("memoryBytes", double(d.memory));
+    devices.Set(uint32_t(i), x);
+  }
+  o.Set("devices", devices);
+  o.Set("usable", g.unusable.empty() && g.initializations > 0);
+  o.Set("unusable", g.unusable);
+  return o;
+}
+
+// engineCounters() → the engine's CUDA bookkeeping and what the GPU has done so far.
+Napi::Value EngineCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const GpuStatus g = gpu_status(false);
+  const GpuCounters& c = gpu_counters();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cudaInitAttempts", g.init_attempts);
+  o.Set("cudaInitializations", g.initializations);
+  o.Set("initThread", g.init_thread.empty() ? env.Null() : Napi::String::New(env, g.init_thread));
+  o.Set("activeDevice", g.active_device);
+  o.Set("forkedChild", g.forked_child);
+  o.Set("gpuUnusable", g.unusable);
+  o.Set("bytesToDevice", double(c.bytes_to_device.load()));
+  o.Set("bytesFromDevice", double(c.bytes_from_device.load()));
+  o.Set("launches", double(c.launches.load()));
+  o.Set("kernelSeconds", double(c.kernel_ns.load()) * 1e-9);
+  o.Set("emulatedLaunches", double(c.emulated_launches.load()));
+  return o;
+}
+
+// forkRunForTest(jobs, options) → { exitCode, report }: forks this process, and in the child
+// runs the jobs through the engine with options.device, then reports (one JSON line) what it
+// ran on and how the files went. For the fork-safety test; the parent waits for the child.
+Napi::Value ForkRunForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsObject()) {
+    throw Napi::TypeError::New(env, "forkRunForTest(jobs, options)");
+  }
+  std::vector<FileJob> jobs;
+  Napi::Array arr = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Object j = arr.Get(i).As<Napi::Object>();
+    jobs.push_back(FileJob{get_string(j, "path"), int64_t(get_number(j, "sid")), int64_t(get_number(j, "idx0")), {}});
+  }
+  const PipelineOptions options = parse_options(info[1].As<Napi::Object>());
+  const DeviceRequest request = parse_device(info[1].As<Napi::Object>());
+  int fds[2];
+  if (pipe(fds) != 0) throw Napi::Error::New(env, "pipe() failed");
+  const pid_t pid = fork();
+  if (pid < 0) throw Napi::Error::New(env, "fork() failed");
+  if (pid == 0) {
+    close(fds[0]);
+    std::ostringstream out;
+    int code = 0;
+    try {
+      const DeviceChoice device = choose_device(request);
+      const auto results = Engine::instance().run_batch(jobs, options, 1, device, nullptr);
+      const GpuStatus g = gpu_status(false);
+      int64_t slices = 0;
+      bool all_ok = true;
+      for (const auto& r : results) {
+        slices += r.slices;
+        all_ok = all_ok && r.status == FileStatus::kOk;
+      }
+      out << "{\"device\":\"" << device.name << "\",\"forkedChild\":" << (g.forked_child ? "true" : "false")
+          << ",\"gpuUsable\":" << (g.unusable.empty() ? "true" : "false") << ",\"allOk\":" << (all_ok ? "true" : "false")
+          << ",\"slices\":" << slices << ",\"cudaInitializations\":" << g.initializations << "}";
+    } catch (const std::exception& e) {
+      out << "{\"error\":\"" << e.what() << "\"}";
+      code = 1;
+    }
+    const std::string text = out.str();
+    ssize_t ignored = write(fds[1], text.data(), text.size());
+    (void)ignored;
+    close(fds[1]);
+    _exit(code);
+  }
+  close(fds[1]);
+  std::string report;
+  char buf[4096];
+  ssize_t got;
+  while ((got = read(fds[0], buf, sizeof buf)) > 0) report.append(buf, size_t(got));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("exitCode", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  o.Set("report", report);
   return o;
 }
 
@@ -306,6 +477,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("slice", Napi::Function::New(env, Slice));
   exports.Set("sliceName", Napi::Function::New(env, SliceName));
   exports.Set("engineInfo", Napi::Function::New(env, EngineInfo));
+  exports.Set("resolveDevice", Napi::Function::New(env, ResolveDevice));
+  exports.Set("cudaProbe", Napi::Function::New(env, CudaProbe));
+  exports.Set("engineCounters", Napi::Function::New(env, EngineCounters));
+  exports.Set("forkRunForTest", Napi::Function::New(env, ForkRunForTest));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("slicedDir", OutputLayout::kSlicedDir);
   layout.Set("sliced16kDir", OutputLayout::kSliced16kDir);

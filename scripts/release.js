@@ -25,17 +25,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 
 // ---------------------------------------------------------------------------------------
-// CMake flags of the release build, passed to cmake-js as --CD<NAME>=<value>.
-//
-// CUDA KERNELS GO HERE. There is no CUDA backend yet, so the release build is CPU only.
-// When it lands, this list takes its flags: kernels for sm_75 to sm_120 plus PTX for newer
-// GPUs, and the CUDA runtime linked statically (so that installing needs no toolkit and
-// the addon still loads on machines without a driver), along the lines of
-//   '--CDVOXPREP_CUDA=ON',
-//   '--CDCMAKE_CUDA_ARCHITECTURES=75-real;80-real;86-real;89-real;90-real;100-real;120-real;120-virtual',
-//   '--CDCMAKE_CUDA_RUNTIME_LIBRARY=Static',
-// with the names the CUDA backend's CMakeLists.txt defines.
-const CUDA_CMAKE_ARGS = [];
+// CMake flags of the release build, passed to cmake-js as --CD<NAME>=<value>: the CUDA
+// kernels are required (a release without them would quietly lose the GPU backend), built
+// as machine code for every architecture CUDA 13 supports from Turing (sm_75) to Blackwell
+// (sm_120), plus sm_120's PTX for GPUs newer than this toolkit (the driver compiles it at
+// load). The runtime is linked statically (CMakeLists.txt), so installing needs no toolkit
+// and the addon loads where there is no driver.
+export const RELEASE_CUDA_ARCHITECTURES = '75-real;80-real;86-real;89-real;90-real;100-real;110-real;120-real;120-virtual';
+const CUDA_CMAKE_ARGS = ['--CDVOXPREP_CUDA_REQUIRED=ON', `--CDVOXPREP_CUDA_ARCHITECTURES=${RELEASE_CUDA_ARCHITECTURES}`];
 const RELEASE_CMAKE_ARGS = ['--CDCMAKE_BUILD_TYPE=Release', ...CUDA_CMAKE_ARGS];
 // ---------------------------------------------------------------------------------------
 

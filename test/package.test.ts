@@ -130,7 +130,11 @@ describe('npm package', () => {
       expect(d.addon).toMatchObject({ loaded: true, origin: 'prebuilt' });
       expect(d.addon.path).toBe(path.join(fs.realpathSync(installed), 'prebuilds', `${process.platform}-${process.arch}`, 'voxprep.glibc.node'));
       expect(d.voxprep.version).toBe(packed.version);
-      expect(d.device.auto).toBe('cpu');
+      // The prebuilt binary carries the CUDA kernels for every architecture of the release list
+      // (sm_75 to sm_120 and PTX), and on this machine without a GPU, auto picks the CPU.
+      expect(d.cuda.compiled).toBe(true);
+      expect(d.cuda.architectures).toEqual(['sm_75', 'sm_80', 'sm_86', 'sm_89', 'sm_90', 'sm_100', 'sm_110', 'sm_120', 'compute_120']);
+      expect(d.device.auto).toBe(d.cuda.usable ? expect.stringMatching(/^cuda:/) : 'cpu');
 
       const dataset = path.join(app, 'dataset');
       fs.mkdirSync(path.join(dataset, '1'), { recursive: true });

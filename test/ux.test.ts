@@ -477,13 +477,25 @@ describe('voxprep info and doctor', () => {
     if (process.arch === 'x64') expect(Object.keys(d.cpu.features).sort()).toEqual(['avx2', 'avx512f', 'fma', 'sse4_2']);
     expect(d.cpu.cores).toBeGreaterThanOrEqual(1);
     expect(d.threads.default).toBeGreaterThanOrEqual(1);
-    expect(d.cuda).toMatchObject({ compiled: false, architectures: [], driver: null, devices: null });
-    expect(d.device.auto).toBe('cpu');
-    expect(d.ok).toBe(true);
-
+    // Whether the kernels are in follows the build machine (test/gpu.test.ts holds it to nvcc's
+    // presence); with them, the driver says whether a GPU is usable, and auto follows it.
     const text = voxprep(['doctor']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/cuda: +not compiled in/);
-    expect(text.stdout).toMatch(/--device auto: would use the cpu/);
+    if (d.cuda.compiled) {
+      expect(d.cuda.architectures).toContain('sm_75');
+      expect(d.cuda.runtime).toMatch(/^\d+\.\d+$/);
+      expect(Array.isArray(d.cuda.devices)).toBe(true);
+      expect(d.cuda.usable).toBe(d.cuda.devices.length > 0);
+      expect(d.device.auto).toMatch(d.cuda.usable ? /^cuda:0 / : /^cpu$/);
+      if (!d.cuda.usable) expect(d.device.reason).toBe(d.cuda.note);
+      expect(text.stdout).toMatch(/cuda: +compiled in for sm_75/);
+      expect(text.stdout).toMatch(/cuda driver: +(CUDA \d+\.\d+ \(runtime \d+\.\d+\)|none found)/);
+    } else {
+      expect(d.cuda).toMatchObject({ architectures: [], driver: null, devices: null, usable: false });
+      expect(d.device.auto).toBe('cpu');
+      expect(text.stdout).toMatch(/cuda: +not compiled in/);
+    }
+    expect(text.stdout).toMatch(new RegExp(`--device auto: would use ${d.device.auto}`));
+    expect(d.ok).toBe(true);
   });
 });

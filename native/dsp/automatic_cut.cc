@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "dsp/kernels.h"
+
 namespace voxprep {
 
 AutomaticCutter::AutomaticCutter(int sample_rate) : spec_(SlicerSpec::for_rate(sample_rate)) {
@@ -24,20 +26,26 @@ const double* AutomaticCutter::samples(int64_t begin, int64_t end) const {
   return hist_.data() + (begin - hist_base_);
 }
 
-void AutomaticCutter::push(const double* x, size_t n, const Emit& emit) {
+void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const std::vector<double>* frames) {
   hist_.insert(hist_.end(), x, x + n);
   n_ += int64_t(n);
   // Frame t covers samples [t·hop − win/2, t·hop − win/2 + win), zero before the start.
   const int64_t pad = spec_.win / 2;
+  size_t given = 0;
   for (;;) {
     const int64_t t = int64_t(rms_.size());
     const int64_t from = t * spec_.hop - pad, to = from + spec_.win;
     if (to > n_) break;
-    double sum = 0;
-    for (int64_t k = std::max<int64_t>(from, 0); k < to; ++k) sum += hist_[size_t(k - hist_base_)] * hist_[size_t(k - hist_base_)];
-    rms_.push_back(std::sqrt(sum / double(spec_.win)));
+    if (frames) {
+      if (given == frames->size()) throw std::logic_error("automatic cut: fewer RMS frames than samples");
+      rms_.push_back((*frames)[given++]);
+    } else {
+      const double* signal = hist_.data() - hist_base_;  // indexed by signal position
+      rms_.push_back(kernels::frame_rms(signal, std::max<int64_t>(from, 0), to, spec_.win));
+    }
     walk_frame(t, emit);
   }
+  if (frames && given != frames->size()) throw std::logic_error("automatic cut: more RMS frames than samples");
   if (chunk_open_) {
     // Pieces ending well before any possible end of the open chunk are final.
     const int64_t bound = (silence_start_ >= 0 ? silence_start_ : int64_t(rms_.size())) * spec_.hop;
@@ -134,9 +142,8 @@ void AutomaticCutter::finish(const Emit& emit) {
   while (int64_t(rms_.size()) < total) {
     const int64_t t = int64_t(rms_.size());
     const int64_t from = t * spec_.hop - pad, to = std::min(from + spec_.win, n_);
-    double sum = 0;
-    for (int64_t k = std::max<int64_t>(from, hist_base_); k < to; ++k) sum += hist_[size_t(k - hist_base_)] * hist_[size_t(k - hist_base_)];
-    rms_.push_back(std::sqrt(sum / double(spec_.win)));
+    const double* x = hist_.data() - hist_base_;
+    rms_.push_back(kernels::frame_rms(x, std::max<int64_t>(from, hist_base_), to, spec_.win));
     walk_frame(t, emit);
   }
   // The reference compares the sample count with a frame count here: a tiny file is one chunk.

@@ -25,7 +25,9 @@ class AutomaticCutter {
   using Emit = std::function<void(const Segment&, const double*)>;
 
   explicit AutomaticCutter(int sample_rate);
-  void push(const double* x, size_t n, const Emit& emit);
+  // `frames`, when given, holds the RMS frames this block completes, computed elsewhere
+  // (on the GPU) with the same function; otherwise they are computed here.
+  void push(const double* x, size_t n, const Emit& emit, const std::vector<double>* frames = nullptr);
   void finish(const Emit& emit);
   // Samples currently held (for tests of the memory bound).
   size_t held() const { return hist_.size() + frozen_samples_.size(); }

@@ -1,5 +1,6 @@
 #include "dsp/highpass.h"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <stdexcept>
@@ -67,16 +68,31 @@ HighpassDesign HighpassDesign::butterworth(double sample_rate, double cutoff_hz,
     d.b[size_t(i)] = gain * bnum[size_t(i)];
     d.a[size_t(i)] = aden[size_t(i)];
   }
+
+  // Sections: each upper-half-plane pole with its conjugate and two of the zeros at z = 1,
+  // the farthest from the unit circle first; then the real pole with the last zero.
+  std::vector<cplx> upper;
+  double real_pole = 0;
+  for (const cplx& p : zpoles) {
+    if (std::fabs(p.imag()) < 1e-12) real_pole = p.real();
+    else if (p.imag() > 0) upper.push_back(p);
+  }
+  std::sort(upper.begin(), upper.end(), [](const cplx& x, const cplx& y) { return std::abs(x) < std::abs(y); });
+  if (upper.size() != size_t(HighpassSpec::kSections - 1)) throw std::logic_error("high-pass: unexpected pole layout");
+  for (size_t k = 0; k < upper.size(); ++k) {
+    d.sections[k] = kernels::Biquad{{1.0, -2.0, 1.0}, {1.0, -2.0 * upper[k].real(), std::norm(upper[k])}};
+  }
+  d.sections[upper.size()] = kernels::Biquad{{1.0, -1.0, 0.0}, {1.0, -real_pole, 0.0}};
+  for (double& c : d.sections[0].b) c *= gain;
   return d;
 }
 
 Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sample_rate)) {}
 
 void Highpass::process(double* x, size_t n) {
-  const double* b = design_.b.data();
-  const double* a = design_.a.data();
-  double* z = state_.data();
-  for (size_t i = 0; i < n; ++i) x[i] = kernels::iir_df2t_step(b, a, z, HighpassSpec::kOrder, x[i]);
+  for (int s = 0; s < HighpassSpec::kSections; ++s) {
+    kernels::biquad_run(design_.sections[size_t(s)], state_[size_t(s)].data(), x, x, (long long)n);
+  }
 }
 
 }  // namespace voxprep

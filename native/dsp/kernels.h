@@ -3,6 +3,7 @@
 // lacks, so both backends run the same arithmetic.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 
 #if defined(__CUDACC__)
@@ -39,6 +40,43 @@ VOXPREP_HD double iir_df2t_step(const double* b, const double* a, double* z, int
   for (int k = 0; k < order - 1; ++k) z[k] = z[k + 1] + x * b[k + 1] - y * a[k + 1];
   z[order - 1] = x * b[order] - y * a[order];
   return y;
+}
+
+// A second-order section (b, a with a[0] == 1), run in the same direct form II transposed;
+// a first-order section has b[2] == a[2] == 0.
+struct Biquad {
+  double b[3];
+  double a[3];
+};
+VOXPREP_HD double biquad_step(const Biquad& s, double* z, double x) { return iir_df2t_step(s.b, s.a, z, 2, x); }
+VOXPREP_HD void biquad_run(const Biquad& s, double* z, const double* x, double* y, long long n) {
+  for (long long i = 0; i < n; ++i) y[i] = biquad_step(s, z, x[i]);
+}
+
+// Output k of a rational resampler rate_out / rate_in = up / down: it is centred on input
+// index floor(k·down/up) at phase (k·down mod up) / up. Exact in integers, however the
+// caller steps k.
+VOXPREP_HD void polyphase_position(long long k, long long up, long long down, long long* j0, long long* phase) {
+  const long long pos = k * down;
+  *j0 = pos / up;
+  *phase = pos - *j0 * up;
+}
+// The output itself: the phase's row of the table against the `taps` inputs ending
+// `taps − lead` samples after the centre (window points at the first of them).
+VOXPREP_HD double polyphase_output(const double* table, int taps, long long phase, const double* window) {
+  return dot(table + phase * taps, window, taps);
+}
+
+// The slicer's RMS frame: sqrt of the sum of x[k]² over [lo, hi) divided by the frame's
+// full width `win` (samples outside the signal count as zeros), summed in index order.
+VOXPREP_HD double frame_rms(const double* x, long long lo, long long hi, long long win) {
+  double sum = 0;
+  for (long long k = lo; k < hi; ++k) sum += x[k] * x[k];
+#if defined(__CUDA_ARCH__)
+  return ::sqrt(sum / double(win));  // IEEE correctly rounded on the device too
+#else
+  return std::sqrt(sum / double(win));
+#endif
 }
 
 // The reference's normalization: x / peak · (0.9 · 0.75) + (1 − 0.75) · x.

@@ -35,11 +35,11 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int lead, const double* buf,
                    int64_t buf_base, int64_t first, int64_t last, double* out) {
   // floor(k·down/up) and its remainder, stepped without a division per output.
-  int64_t j0 = first * down / up;
-  int64_t phase = first * down - j0 * up;
+  long long j0, phase;
+  kernels::polyphase_position(first, up, down, &j0, &phase);
   const int64_t step = down / up, carry = down % up;
   for (int64_t k = first; k < last; ++k) {
-    out[k - first] = kernels::dot(table + phase * taps, buf + (j0 - lead + 1 - buf_base), taps);
+    out[k - first] = kernels::polyphase_output(table, taps, phase, buf + (j0 - lead + 1 - buf_base));
     j0 += step;
     phase += carry;
     if (phase >= up) {

@@ -5,19 +5,35 @@
 
 namespace voxprep {
 
+namespace {
+Engine* the_engine = nullptr;
+}
+
 Engine& Engine::instance() {
   // Leaked on purpose: the pool must outlive every caller, including static destructors.
   static Engine* engine = new Engine();
   return *engine;
 }
 
+Engine::Engine() {
+  the_engine = this;
+  install_fork_guard(&Engine::after_fork_in_child);
+}
+
+void Engine::after_fork_in_child() {
+  // Only the forking thread exists in the child: the old pool's threads are gone, and its
+  // lock and queue are in whatever state they were. Leak it all and start afresh; the
+  // thread objects must not be destroyed (they are joinable and would abort the process).
+  if (the_engine) the_engine->pool_ = new Pool();
+}
+
 Engine::~Engine() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    std::lock_guard<std::mutex> lock(pool_->mutex);
+    pool_->stopping = true;
   }
-  wake_.notify_all();
-  for (auto& t : workers_) t.join();
+  pool_->wake.notify_all();
+  for (auto& t : pool_->workers) t.join();
 }
 
 int Engine::default_threads() {
@@ -26,39 +42,41 @@ int Engine::default_threads() {
 }
 
 int Engine::pool_size() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return int(workers_.size());
+  std::lock_guard<std::mutex> lock(pool_->mutex);
+  return int(pool_->workers.size());
 }
 
 void Engine::ensure_workers(int count) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  while (int(workers_.size()) < count) workers_.emplace_back([this] { worker_loop(); });
+  Pool* pool = pool_;
+  std::lock_guard<std::mutex> lock(pool->mutex);
+  while (int(pool->workers.size()) < count) pool->workers.emplace_back([this, pool] { worker_loop(pool); });
 }
 
 void Engine::submit(std::function<void()> task) {
+  Pool* pool = pool_;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    tasks_.push_back(std::move(task));
+    std::lock_guard<std::mutex> lock(pool->mutex);
+    pool->tasks.push_back(std::move(task));
   }
-  wake_.notify_one();
+  pool->wake.notify_one();
 }
 
-void Engine::worker_loop() {
+void Engine::worker_loop(Pool* pool) {
   while (true) {
     std::function<void()> task;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+      std::unique_lock<std::mutex> lock(pool->mutex);
+      pool->wake.wait(lock, [pool] { return pool->stopping || !pool->tasks.empty(); });
+      if (pool->tasks.empty()) return;
+      task = std::move(pool->tasks.front());
+      pool->tasks.pop_front();
     }
     task();
   }
 }
 
 std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, const PipelineOptions& options,
-                                          int threads,
+                                          int threads, const DeviceChoice& device,
                                           const std::function<void(size_t, const FileResult&)>& on_done) {
   if (threads <= 0) threads = default_threads();
   std::vector<FileResult> results(jobs.size());
@@ -79,6 +97,14 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
   shared->lanes_left = lanes;
   for (int lane = 0; lane < lanes; ++lane) {
     submit([&, shared] {
+      // This worker's device (kept across files and batches), or an error for each file.
+      Device* lane_device = nullptr;
+      std::string device_error;
+      try {
+        lane_device = worker_device(device);
+      } catch (const std::exception& e) {
+        device_error = std::string("the device could not be set up: ") + e.what();
+      }
       for (size_t i = shared->next++; i < jobs.size(); i = shared->next++) {
         if (stop_level(options) >= kDrain) {
           results[i].status = FileStatus::kSkipped;
@@ -87,8 +113,11 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
           std::lock_guard<std::mutex> lock(shared->mutex);
           results[i].status = FileStatus::kSkipped;
           results[i].error = "not started: an earlier file could not be written (" + shared->write_error + ")";
+        } else if (!device_error.empty()) {
+          results[i].status = FileStatus::kFailed;
+          results[i].error = device_error;
         } else {
-          results[i] = process_file(jobs[i], options);
+          results[i] = process_file(jobs[i], options, lane_device);
           if (results[i].write_error) {
             std::lock_guard<std::mutex> lock(shared->mutex);
             if (!shared->write_failed) shared->write_error = results[i].error;

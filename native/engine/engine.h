@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/gpu.h"
 #include "pipeline/file_pipeline.h"
 
 namespace voxprep {
@@ -19,28 +20,36 @@ class Engine {
  public:
   static Engine& instance();
 
-  // Runs every job with at most `threads` files in flight (0: all cores). `on_done` is
-  // called from pool threads as each file finishes, with the job's index; results come
-  // back in job order. Blocks until the batch is done.
+  // Runs every job with at most `threads` files in flight (0: all cores), on `device`
+  // (chosen with choose_device). `on_done` is called from pool threads as each file
+  // finishes, with the job's index; results come back in job order. Blocks until the batch
+  // is done.
   std::vector<FileResult> run_batch(const std::vector<FileJob>& jobs, const PipelineOptions& options,
-                                    int threads,
+                                    int threads, const DeviceChoice& device,
                                     const std::function<void(size_t, const FileResult&)>& on_done);
 
   static int default_threads();
   int pool_size();
 
  private:
-  Engine() = default;
+  Engine();
   ~Engine();
   void ensure_workers(int count);
   void submit(std::function<void()> task);
-  void worker_loop();
+  struct Pool;
+  void worker_loop(Pool* pool);
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;
-  std::vector<std::thread> workers_;
-  bool stopping_ = false;
+  // The pool lives on the heap so that a forked child, which inherits none of the threads,
+  // can leave it behind whole (its mutex may even be held) and start a fresh one.
+  struct Pool {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<std::function<void()>> tasks;
+    std::vector<std::thread> workers;
+    bool stopping = false;
+  };
+  static void after_fork_in_child();
+  Pool* pool_ = new Pool();
 };
 
 }  // namespace voxprep

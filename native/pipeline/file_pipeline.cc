@@ -17,6 +17,7 @@
 #include "dsp/slicer.h"
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
+#include "pipeline/device_stages.h"
 #include "pipeline/output_layout.h"
 
 namespace voxprep {
@@ -64,15 +65,26 @@ struct Interrupted : std::runtime_error {
 // decode → mono → resample → high-pass, block by block; replayable from the start.
 class SignalSource {
  public:
-  SignalSource(const FileJob& job, const PipelineOptions& o, StageTimes& times)
+  // With a device, resampling and the high-pass run there (and, with `frames`, the
+  // slicer's RMS frames of the output too).
+  SignalSource(const FileJob& job, const PipelineOptions& o, StageTimes& times, Device* device, bool frames)
       : reader_(job.decoder.empty() ? WavReader(job.path) : WavReader(job.path, job.decoder)),
-        resampler_(reader_.info().sample_rate, o.sample_rate),
         times_(times),
         options_(o) {
-    const bool highpass = o.highpass;
-    const int sample_rate = o.sample_rate;
-    if (highpass) highpass_.emplace(double(sample_rate));
+    const int rate_in = reader_.info().sample_rate;
+    if (device) {
+      DeviceSignalStage::Options so;
+      so.highpass = o.highpass;
+      so.frames = frames;
+      device_stage_.emplace(*device, rate_in, o.sample_rate, so);
+    } else {
+      resampler_.emplace(rate_in, o.sample_rate);
+      if (o.highpass) highpass_.emplace(double(o.sample_rate));
+    }
   }
+  // The slicer's RMS frames that the last block completed (device with frames only).
+  const std::vector<double>* frames() const { return device_stage_ ? &frames_ : nullptr; }
+  std::string device_note() const { return device_stage_ ? device_stage_->note() : ""; }
   const WavInfo& info() const { return reader_.info(); }
   const std::vector<std::string>& warnings() const { return reader_.warnings(); }
   int64_t clipped_frames() const { return reader_.clipped_frames(); }
@@ -88,12 +100,24 @@ class SignalSource {
       StageTimer t(times_.decode);
       got = reader_.read_mono(input_, kReadBlockFrames);
     }
+    if (device_stage_) {
+      // Resampling and the high-pass together, on the device.
+      StageTimer t(times_.resample);
+      frames_.clear();
+      if (got > 0) {
+        device_stage_->push(input_.data(), input_.size(), block, &frames_);
+      } else {
+        device_stage_->finish(block, &frames_);
+        done_ = true;
+      }
+      return true;
+    }
     {
       StageTimer t(times_.resample);
       if (got > 0) {
-        resampler_.push(input_.data(), input_.size(), block);
+        resampler_->push(input_.data(), input_.size(), block);
       } else {
-        resampler_.finish(block);
+        resampler_->finish(block);
         done_ = true;
       }
     }
@@ -106,15 +130,18 @@ class SignalSource {
 
   void rewind() {
     reader_.rewind();
-    resampler_.reset();
+    if (resampler_) resampler_->reset();
     if (highpass_) highpass_->reset();
+    if (device_stage_) device_stage_->reset();
     done_ = false;
   }
 
  private:
   WavReader reader_;
-  Resampler resampler_;
+  std::optional<Resampler> resampler_;
   std::optional<Highpass> highpass_;
+  std::optional<DeviceSignalStage> device_stage_;
+  std::vector<double> frames_;
   std::vector<double> input_;
   bool done_ = false;
   StageTimes& times_;
@@ -135,17 +162,20 @@ struct Analysis {
 // One output segment, written at the target rate and, resampled on its own, at 16 kHz.
 class SegmentOutput {
  public:
-  SegmentOutput(const PipelineOptions& o, const std::string& name, StageTimes& times)
+  SegmentOutput(const PipelineOptions& o, const std::string& name, StageTimes& times, Device* device)
       : sr_(o.out_dir + "/" + OutputLayout::kSlicedDir + "/" + name, o.sample_rate),
         at16k_(o.out_dir + "/" + OutputLayout::kSliced16kDir + "/" + name, OutputLayout::kRate16k),
-        resampler_(o.sample_rate, OutputLayout::kRate16k),
-        times_(times) {}
+        times_(times) {
+    if (device) device_stage_.emplace(*device, o.sample_rate, OutputLayout::kRate16k, DeviceSignalStage::Options{});
+    else resampler_.emplace(o.sample_rate, OutputLayout::kRate16k);
+  }
 
   void write(const double* x, size_t n) {
     scratch_.clear();
     {
       StageTimer t(times_.resample16k);
-      resampler_.push(x, n, scratch_);
+      if (device_stage_) device_stage_->push(x, n, scratch_, nullptr);
+      else resampler_->push(x, n, scratch_);
     }
     StageTimer t(times_.write);
     sr_.write(x, n);
@@ -156,7 +186,8 @@ class SegmentOutput {
     scratch_.clear();
     {
       StageTimer t(times_.resample16k);
-      resampler_.finish(scratch_);
+      if (device_stage_) device_stage_->finish(scratch_, nullptr);
+      else resampler_->finish(scratch_);
     }
     StageTimer t(times_.write);
     at16k_.write(scratch_.data(), scratch_.size());
@@ -168,7 +199,8 @@ class SegmentOutput {
 
  private:
   WavWriter sr_, at16k_;
-  Resampler resampler_;
+  std::optional<Resampler> resampler_;
+  std::optional<DeviceSignalStage> device_stage_;
   std::vector<double> scratch_;
   StageTimes& times_;
 };
@@ -177,9 +209,16 @@ class SegmentOutput {
 class SegmentEmitter {
  public:
   SegmentEmitter(const FileJob& job, const PipelineOptions& o, SegmentPlan plan, const Analysis* analysis,
-                 FileResult& result)
-      : job_(job), o_(o), plan_(std::move(plan)), analysis_(analysis), result_(result) {
+                 FileResult& result, Device* device)
+      : job_(job), o_(o), plan_(std::move(plan)), analysis_(analysis), result_(result), device_(device) {
     max_buffered_ = int64_t(kMaxBufferedSegmentSeconds * o.sample_rate);
+    if (device) {
+      // On a device, segments of known length are collected and written in batches.
+      batch_.emplace(*device, o.sample_rate, OutputLayout::kRate16k,
+                     [this](const std::string& name, const double* x, size_t n, const double* at16k, size_t n16) {
+                       write_pair(name, x, n, at16k, n16);
+                     });
+    }
   }
 
   // Renames every output of the file into place, together.
@@ -215,6 +254,10 @@ class SegmentEmitter {
     }
     close_reached();
     if (!open_.empty()) throw std::logic_error("segment reaches past the end of the signal");
+    if (batch_) {
+      StageTimer t(result_.times.resample16k);
+      batch_->flush();
+    }
   }
 
  private:
@@ -247,7 +290,9 @@ class SegmentEmitter {
       result_.warnings.push_back(seg->name + ": empty segment, not written");
       return nullptr;
     }
-    if (o_.normalization == Normalization::kPost) {
+    if (device_ && s.end != Segment::kToEnd && s.end - s.begin <= max_buffered_) {
+      seg->buffered = true;
+    } else if (o_.normalization == Normalization::kPost) {
       // Open-ended segments (skip mode) only occur with an analysis pass behind them.
       const int64_t length = s.end == Segment::kToEnd ? analysis_->samples - s.begin : s.end - s.begin;
       if (analysis_ == nullptr || length <= max_buffered_) {
@@ -261,7 +306,7 @@ class SegmentEmitter {
         }
       }
     }
-    if (!seg->buffered) seg->out = std::make_unique<SegmentOutput>(o_, seg->name, result_.times);
+    if (!seg->buffered) seg->out = std::make_unique<SegmentOutput>(o_, seg->name, result_.times, device_);
     open_.push_back(std::move(seg));
     return open_.back().get();
   }
@@ -291,14 +336,25 @@ class SegmentEmitter {
 
   void close(Open& seg) {
     if (seg.buffered) {
-      const double peak = peak_of(seg.samples.data(), seg.samples.size());
-      const std::string refusal = normalization_refusal(peak);
-      if (!refusal.empty()) {
-        result_.warnings.push_back(seg.name + ": not written, " + refusal);
+      double peak = 0;
+      if (o_.normalization == Normalization::kPost) {
+        peak = peak_of(seg.samples.data(), seg.samples.size());
+        const std::string refusal = normalization_refusal(peak);
+        if (!refusal.empty()) {
+          result_.warnings.push_back(seg.name + ": not written, " + refusal);
+          return;
+        }
+      }
+      if (batch_) {
+        // Normalized, resampled and written when the batch runs (before the file publishes).
+        StageTimer t(result_.times.resample16k);
+        batch_->add(seg.name, seg.samples.data(), seg.samples.size(), peak);
+        ++result_.slices;
+        result_.slice_names.push_back(seg.name);
         return;
       }
       for (double& v : seg.samples) v = kernels::normalize_sample(v, peak);
-      seg.out = std::make_unique<SegmentOutput>(o_, seg.name, result_.times);
+      seg.out = std::make_unique<SegmentOutput>(o_, seg.name, result_.times, device_);
       seg.out->write(seg.samples.data(), seg.samples.size());
     }
     seg.out->finish(outputs_);
@@ -306,11 +362,26 @@ class SegmentEmitter {
     result_.slice_names.push_back(seg.name);
   }
 
+  // One segment and its 16 kHz twin, complete: written under temporary names for the set.
+  void write_pair(const std::string& name, const double* x, size_t n, const double* at16k, size_t n16) {
+    StageTimer t(result_.times.write);
+    WavWriter sr(o_.out_dir + "/" + OutputLayout::kSlicedDir + "/" + name, o_.sample_rate);
+    WavWriter low(o_.out_dir + "/" + OutputLayout::kSliced16kDir + "/" + name, OutputLayout::kRate16k);
+    sr.write(x, n);
+    low.write(at16k, n16);
+    low.finish();
+    sr.finish();
+    outputs_.add(sr);
+    outputs_.add(low);
+  }
+
   const FileJob& job_;
   const PipelineOptions& o_;
   SegmentPlan plan_;
   const Analysis* analysis_;
   FileResult& result_;
+  Device* device_;
+  std::optional<DeviceSegmentBatch> batch_;
   int64_t max_buffered_ = 0;
   int64_t pos_ = 0;
   Segment pending_;
@@ -434,8 +505,12 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
   return a;
 }
 
-void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) {
-  SignalSource source(job, o, result.times);
+void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, Device* device) {
+  // The device computes the slicer's RMS frames with the signal when the slicer sees that
+  // signal unchanged (no pre normalization or noise reduction between them).
+  const bool device_frames = device && o.cut == CutMode::kAutomatic && o.normalization != Normalization::kPre &&
+                             o.denoise == 0;
+  SignalSource source(job, o, result.times, device, device_frames);
   const WavInfo& info = source.info();
   result.input_rate = info.sample_rate;
   result.input_channels = info.channels;
@@ -482,7 +557,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   std::optional<AutomaticCutter> cutter;
   if (o.cut == CutMode::kAutomatic) cutter.emplace(o.sample_rate);
 
-  SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result);
+  SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result, device);
   LevelStats stats(o.sample_rate);
   const double pre_peak = o.normalization == Normalization::kPre ? analysis->peak : 0;
   // Noise reduction runs between pre normalization and the cut: the slicer sees its output.
@@ -491,7 +566,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   if (o.denoise > 0) denoiser.emplace(o.sample_rate, o.denoise);
   std::vector<double> denoised;
   const AutomaticCutter::Emit write_piece = [&](const Segment& s, const double* x) { emitter.write_complete(s, x); };
-  auto cut = [&](const double* x, size_t n) {
+  auto cut = [&](const double* x, size_t n, const std::vector<double>* frames) {
     if (n == 0) return;
     if (cutter) {
       // The cutter's own time is analysis; the pieces it writes are timed by their stages.
@@ -501,14 +576,14 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
         cutter->push(x, n, [&](const Segment& s, const double* piece) {
           StageTimer w(writing);
           write_piece(s, piece);
-        });
+        }, frames);
       }
       result.times.analysis += cutting - writing;
     } else {
       emitter.feed(x, n);
     }
   };
-  auto emit = [&](std::vector<double>& block) {
+  auto emit = [&](std::vector<double>& block, const std::vector<double>* frames) {
     stats.add(block.data(), block.size());
     if (pre_peak > 0) {
       for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
@@ -519,9 +594,9 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
         StageTimer t(result.times.denoise);
         denoiser->push(block.data(), block.size(), denoised);
       }
-      cut(denoised.data(), denoised.size());
+      cut(denoised.data(), denoised.size(), nullptr);
     } else {
-      cut(block.data(), block.size());
+      cut(block.data(), block.size(), device_frames ? frames : nullptr);
     }
   };
   int64_t samples = 0;
@@ -530,14 +605,14 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
     for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
       const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
       block.assign(analysis->cache.begin() + long(at), analysis->cache.begin() + long(at + n));
-      emit(block);
+      emit(block, nullptr);
     }
     samples = int64_t(analysis->cache.size());
   } else {
     if (analysis) source.rewind();
     while (source.next(block)) {
       samples += int64_t(block.size());
-      emit(block);
+      emit(block, source.frames());
     }
   }
   if (denoiser) {
@@ -546,7 +621,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
       StageTimer t(result.times.denoise);
       denoiser->finish(denoised);
     }
-    cut(denoised.data(), denoised.size());
+    cut(denoised.data(), denoised.size(), nullptr);
   }
   if (cutter) cutter->finish(write_piece);
   emitter.finish();
@@ -565,14 +640,15 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result) 
   result.clipped_frames = source.clipped_frames();
   result.status = FileStatus::kOk;
   for (const std::string& w : source.warnings()) result.warnings.push_back(w);
+  if (!source.device_note().empty()) result.warnings.push_back(source.device_note());
 }
 
 }  // namespace
 
-FileResult process_file(const FileJob& job, const PipelineOptions& options) {
+FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device) {
   FileResult result;
   try {
-    run_file(job, options, result);
+    run_file(job, options, result, device);
   } catch (const WriteError& e) {
     result.status = FileStatus::kFailed;
     result.error = e.what();

@@ -72,8 +72,12 @@ struct FileResult {
   StageTimes times;
 };
 
-// Runs one file. Never throws: errors come back in the result, and whatever the file had
-// already written is removed.
-FileResult process_file(const FileJob& job, const PipelineOptions& options);
+class Device;
+
+// Runs one file, on `device` (the worker's GPU or host device: resampling, high-pass, RMS
+// frames, post normalization and the 16 kHz outputs run there) or, when null, on the CPU.
+// Never throws: errors come back in the result, and whatever the file had already written
+// is removed.
+FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device = nullptr);
 
 }  // namespace voxprep

@@ -1,0 +1,73 @@
+// The host device: the batched path's launches as loops over the thread index, on the CPU.
+// It is what `--device emulate` runs, so that the GPU path's orchestration (chunking,
+// offsets, batching, the block-parallel high-pass) is tested where there is no GPU.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "cuda/device.h"
+#include "cuda/runtime.h"
+
+namespace voxprep {
+namespace {
+
+class HostDevice final : public Device {
+ public:
+  explicit HostDevice(GpuCounters* counters) : counters_(counters) {}
+  ~HostDevice() override {
+    pool_.clear([](void* p) { std::free(p); });
+  }
+  std::string name() const override { return "emulated GPU on the CPU"; }
+  bool is_gpu() const override { return false; }
+
+  void* acquire(size_t bytes) override { return take(bytes); }
+  void release(void* p, size_t) override { pool_.give(p); }
+  void* acquire_host(size_t bytes) override { return take(bytes); }
+  void release_host(void* p, size_t) override { pool_.give(p); }
+
+  void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
+  void synchronize() override {}
+
+  void resample(const batch::ResampleLaunch& p) override {
+    count();
+    for (long long i = 0; i < p.total_out; ++i) batch::resample_at(p, i);
+  }
+  void normalize(const batch::NormalizeLaunch& p) override {
+    count();
+    for (long long i = 0; i < p.total; ++i) batch::normalize_at(p, i);
+  }
+  void rms_frames(const batch::RmsLaunch& p) override {
+    count();
+    for (long long f = 0; f < p.frames; ++f) batch::rms_frame_at(p, f);
+  }
+  void biquad_blocks(const kernels::Biquad& s, const double* transition, double* x, long long n, long long len,
+                     double* ends, double* starts, double* state) override {
+    count();
+    const long long blocks = (n + len - 1) / len;
+    for (long long b = 0; b < blocks; ++b) kernels::biquad_block_end_state(s, x, n, len, b, ends);
+    kernels::biquad_carry(transition, ends, blocks, state, starts);
+    for (long long b = 0; b < blocks; ++b) kernels::biquad_block_run(s, x, n, len, b, starts, state);
+  }
+
+ private:
+  void* take(size_t bytes) {
+    return pool_.take(bytes, [](size_t size) {
+      void* p = std::malloc(size);
+      if (!p) throw std::bad_alloc();
+      return p;
+    });
+  }
+  void count() {
+    if (counters_) ++counters_->emulated_launches;
+  }
+  GpuCounters* counters_;
+  BlockPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Device> make_host_device(GpuCounters* counters) { return std::make_unique<HostDevice>(counters); }
+
+}  // namespace voxprep

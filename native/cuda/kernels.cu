@@ -1,0 +1,247 @@
+// The GPU device: launch wrappers over cuda/batch.h's per-thread functions, streams, pinned
+// staging and the runtime queries. Indexing and memory only: the arithmetic is shared with
+// the CPU (dsp/kernels.h) and the host device runs the same per-thread functions.
+#include <cuda_runtime.h>
+
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "cuda/runtime.h"
+
+namespace voxprep {
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
+}
+
+constexpr int kThreads = 256;
+unsigned grid_for(long long n) { return unsigned((n + kThreads - 1) / kThreads); }
+
+__global__ void resample_kernel(batch::ResampleLaunch p) {
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < p.total_out) batch::resample_at(p, i);
+}
+
+__global__ void normalize_kernel(batch::NormalizeLaunch p) {
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < p.total) batch::normalize_at(p, i);
+}
+
+__global__ void rms_kernel(batch::RmsLaunch p) {
+  const long long f = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (f < p.frames) batch::rms_frame_at(p, f);
+}
+
+struct Transition {
+  double m[4];
+};
+
+__global__ void biquad_end_kernel(kernels::Biquad s, const double* x, long long n, long long len, long long blocks,
+                                  double* ends) {
+  const long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (b < blocks) kernels::biquad_block_end_state(s, x, n, len, b, ends);
+}
+
+// The carry is sequential and cheap (a few thousand blocks): one thread.
+__global__ void biquad_carry_kernel(Transition t, const double* ends, long long blocks, const double* state,
+                                    double* starts) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) kernels::biquad_carry(t.m, ends, blocks, state, starts);
+}
+
+__global__ void biquad_run_kernel(kernels::Biquad s, double* x, long long n, long long len, long long blocks,
+                                  const double* starts, double* state) {
+  const long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (b < blocks) kernels::biquad_block_run(s, x, n, len, b, starts, state);
+}
+
+class CudaDevice final : public Device {
+ public:
+  CudaDevice(int index, GpuCounters* counters) : index_(index), counters_(counters) {
+    check(cudaSetDevice(index), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cudaDeviceProp prop;
+    check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
+    name_ = "cuda:" + std::to_string(index) + " " + prop.name;
+  }
+  ~CudaDevice() override {
+    // Errors are ignored here: the process may be ending, and nothing can be done.
+    cudaStreamSynchronize(stream_);
+    for (auto& e : events_) {
+      cudaEventDestroy(e.first);
+      cudaEventDestroy(e.second);
+    }
+    pool_.clear([](void* p) { cudaFree(p); });
+    host_pool_.clear([](void* p) { cudaFreeHost(p); });
+    cudaStreamDestroy(stream_);
+  }
+  std::string name() const override { return name_; }
+  bool is_gpu() const override { return true; }
+
+  void* acquire(size_t bytes) override {
+    return pool_.take(bytes, [](size_t size) {
+      void* p = nullptr;
+      check(cudaMalloc(&p, size), "cudaMalloc");
+      return p;
+    });
+  }
+  void release(void* p, size_t) override { pool_.give(p); }
+  void* acquire_host(size_t bytes) override {
+    return host_pool_.take(bytes, [](size_t size) {
+      void* p = nullptr;
+      check(cudaHostAlloc(&p, size, cudaHostAllocDefault), "cudaHostAlloc");
+      return p;
+    });
+  }
+  void release_host(void* p, size_t) override { host_pool_.give(p); }
+
+  void upload(void* dst, const void* src, size_t bytes) override {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "upload");
+    counters_->bytes_to_device += (long long)bytes;
+  }
+  void download(void* dst, const void* src, size_t bytes) override {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "download");
+    counters_->bytes_from_device += (long long)bytes;
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "device copy");
+  }
+  void synchronize() override {
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    for (size_t i = 0; i < timed_; ++i) {
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, events_[i].first, events_[i].second) == cudaSuccess) {
+        counters_->kernel_ns += (long long)(double(ms) * 1e6);
+      }
+    }
+    timed_ = 0;
+  }
+
+  void resample(const batch::ResampleLaunch& p) override {
+    if (p.total_out <= 0) return;
+    begin_timed();
+    resample_kernel<<<grid_for(p.total_out), kThreads, 0, stream_>>>(p);
+    end_timed(1);
+  }
+  void normalize(const batch::NormalizeLaunch& p) override {
+    if (p.total <= 0) return;
+    begin_timed();
+    normalize_kernel<<<grid_for(p.total), kThreads, 0, stream_>>>(p);
+    end_timed(1);
+  }
+  void rms_frames(const batch::RmsLaunch& p) override {
+    if (p.frames <= 0) return;
+    begin_timed();
+    rms_kernel<<<grid_for(p.frames), kThreads, 0, stream_>>>(p);
+    end_timed(1);
+  }
+  void biquad_blocks(const kernels::Biquad& s, const double* transition, double* x, long long n, long long len,
+                     double* ends, double* starts, double* state) override {
+    if (n <= 0) return;
+    const long long blocks = (n + len - 1) / len;
+    Transition t;
+    std::memcpy(t.m, transition, sizeof t.m);
+    begin_timed();
+    biquad_end_kernel<<<grid_for(blocks), kThreads, 0, stream_>>>(s, x, n, len, blocks, ends);
+    biquad_carry_kernel<<<1, 1, 0, stream_>>>(t, ends, blocks, state, starts);
+    biquad_run_kernel<<<grid_for(blocks), kThreads, 0, stream_>>>(s, x, n, len, blocks, starts, state);
+    end_timed(3);
+  }
+
+ private:
+  // Launches are bracketed with events, read at the next synchronize. Summed over workers'
+  // streams, the time is an upper bound on how long the GPU was busy (launches of several
+  // streams overlap, and a launch's time includes waiting behind another stream's).
+  void begin_timed() {
+    if (timed_ == events_.size()) {
+      std::pair<cudaEvent_t, cudaEvent_t> e;
+      check(cudaEventCreate(&e.first), "cudaEventCreate");
+      check(cudaEventCreate(&e.second), "cudaEventCreate");
+      events_.push_back(e);
+    }
+    check(cudaEventRecord(events_[timed_].first, stream_), "cudaEventRecord");
+  }
+  void end_timed(int launches) {
+    check(cudaGetLastError(), "kernel launch");
+    check(cudaEventRecord(events_[timed_].second, stream_), "cudaEventRecord");
+    ++timed_;
+    counters_->launches += launches;
+  }
+
+  int index_;
+  GpuCounters* counters_;
+  cudaStream_t stream_ = nullptr;
+  std::string name_;
+  BlockPool pool_, host_pool_;
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events_;
+  size_t timed_ = 0;
+};
+
+}  // namespace
+
+namespace cuda {
+
+bool compiled() { return true; }
+
+std::vector<std::string> architectures() {
+  // VOXPREP_CUDA_ARCHS: CMake's list with commas, e.g. "75,90-real" (a bare number adds its PTX).
+  std::vector<std::string> out;
+  std::stringstream list(VOXPREP_CUDA_ARCHS);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (item.empty()) continue;
+    const size_t dash = item.find('-');
+    const std::string num = item.substr(0, dash);
+    const std::string kind = dash == std::string::npos ? "" : item.substr(dash + 1);
+    if (kind != "virtual") out.push_back("sm_" + num);
+    if (kind != "real") out.push_back("compute_" + num);
+  }
+  return out;
+}
+
+Probe probe() {
+  Probe p;
+  cudaDriverGetVersion(&p.driver_version);
+  cudaRuntimeGetVersion(&p.runtime_version);
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    p.error = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    cudaGetLastError();  // clear it
+    return p;
+  }
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    DeviceInfo d;
+    d.index = i;
+    d.name = prop.name;
+    d.major = prop.major;
+    d.minor = prop.minor;
+    d.memory = prop.totalGlobalMem;
+    p.devices.push_back(d);
+  }
+  p.ok = !p.devices.empty();
+  if (!p.ok) p.error = "the driver reports no CUDA device";
+  return p;
+}
+
+bool activate(int index, std::string* error) {
+  cudaError_t e = cudaSetDevice(index);
+  if (e == cudaSuccess) e = cudaFree(nullptr);  // creates the primary context now
+  if (e != cudaSuccess) {
+    *error = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    cudaGetLastError();
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<Device> make_device(int index, GpuCounters* counters) {
+  return std::make_unique<CudaDevice>(index, counters);
+}
+
+}  // namespace cuda
+}  // namespace voxprep

@@ -1,0 +1,99 @@
+// The pipeline's stages on a Device (the GPU, or the host device that emulates it): the
+// same results as the CPU stages (resampler and sections bit for bit in their arithmetic;
+// the block-parallel high-pass to float64 rounding), in large chunks and batches so that
+// each launch has work for thousands of threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cuda/device.h"
+#include "dsp/highpass.h"
+#include "dsp/resampler.h"
+#include "dsp/slicer.h"
+
+namespace voxprep {
+
+// Streaming resample → high-pass (optional) → the slicer's RMS frames (optional), as
+// Resampler + Highpass do it on the CPU: push() blocks, then finish().
+class DeviceSignalStage {
+ public:
+  struct Options {
+    bool highpass = false;
+    bool frames = false;              // also compute the slicer's RMS frames of the output
+    int64_t chunk_input = 1 << 20;    // input samples gathered before a run
+    int64_t block = 512;              // the high-pass's block length
+  };
+  DeviceSignalStage(Device& device, int rate_in, int rate_out, const Options& options);
+
+  // Appends the output that the input so far determines, and (with frames) every RMS frame
+  // that lies wholly within the output so far.
+  void push(const double* in, size_t n, std::vector<double>& out, std::vector<double>* frames);
+  void finish(std::vector<double>& out, std::vector<double>* frames);
+  void reset();
+  // Set when the rate pair has no tabulated design and is resampled on the CPU instead.
+  const std::string& note() const { return note_; }
+
+ private:
+  void run(bool last, std::vector<double>& out, std::vector<double>* frames);
+
+  Device& device_;
+  int rate_in_, rate_out_;
+  Options options_;
+  std::shared_ptr<const ResamplerDesign> design_;  // null: same rate, no resampling
+  std::optional<Resampler> host_resampler_;       // rate pairs with no table
+  std::optional<HighpassDesign> highpass_;
+  std::vector<std::array<double, 4>> transitions_;
+  SlicerSpec slicer_;
+  std::string note_;
+
+  // Host-side input (as the CPU resampler keeps it): samples from buf_base_ on.
+  std::vector<double> buf_;
+  int64_t buf_base_ = 0, n_in_ = 0, n_out_ = 0, frames_done_ = 0, pending_ = 0;
+  bool finished_ = false;
+
+  DeviceArray<double> table_, in_, sig_[2], ends_, starts_, state_, frames_dev_;
+  DeviceArray<batch::ResampleItem> item_;
+  DeviceArray<double> host_out_, host_frames_;  // pinned
+  int current_ = 0;         // which sig_ holds the history
+  int64_t history_ = 0;     // output samples kept at the front of sig_[current_] for frames
+};
+
+// Many whole segments at once: optional post normalization (each by its own peak), then
+// each resampled to 16 kHz on its own (zero history, zero future, the reference's length
+// rule), in one launch per batch. done() receives each segment, normalized, with its 16 kHz
+// twin, in the order they were added.
+class DeviceSegmentBatch {
+ public:
+  using Done = std::function<void(const std::string& name, const double* x, size_t n, const double* at16k,
+                                  size_t n16)>;
+  DeviceSegmentBatch(Device& device, int rate, int rate16k, Done done);
+  // peak > 0: normalize by it first. May run the batch.
+  void add(const std::string& name, const double* x, size_t n, double peak);
+  void flush();
+  static constexpr size_t kBatchSamples = size_t(1) << 21;
+
+ private:
+  struct Item {
+    std::string name;
+    size_t offset, n;  // the segment within staged_ (after its lead zeros)
+    double peak;
+  };
+  Device& device_;
+  int rate_, rate16k_;
+  Done done_;
+  std::shared_ptr<const ResamplerDesign> design_;  // null: same rate
+  bool host_resample_ = false;                     // no table for this pair: the CPU resamples
+  std::vector<Item> items_;
+  std::vector<double> staged_;
+  DeviceArray<double> table_, in_, out_, host_in_, host_out_;
+  DeviceArray<batch::ResampleItem> resample_items_;
+  DeviceArray<batch::NormalizeItem> norm_items_;
+  DeviceArray<long long> norm_starts_;
+};
+
+}  // namespace voxprep

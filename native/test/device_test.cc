@@ -1,0 +1,412 @@
+// Native checks of the batched (GPU) path, runnable without Node (ctest):
+//   - the block-parallel high-pass (the GPU's algorithm, run on the CPU) against the
+//     sequential filter;
+//   - the device stages on the host device (the GPU's per-thread functions in loops)
+//     against the CPU stages: resampling, RMS frames and batched 16 kHz outputs bit for bit,
+//     the high-pass to float64 rounding;
+//   - whole files through the engine on the CPU and on the batched path, in the golden
+//     configurations without noise reduction: same names, same sample counts, SNR;
+//   - with a usable CUDA device, the same on the GPU (else one "skip" line with the reason).
+// VOXPREP_PARITY_JOBS names a jobs file (path<TAB>sid<TAB>idx0 per line; scripts/gpu-prepare.js
+// writes one for the golden dataset) to run the whole-file checks on it as well.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cuda/device.h"
+#include "dsp/block_iir.h"
+#include "dsp/highpass.h"
+#include "dsp/resampler.h"
+#include "dsp/slicer.h"
+#include "engine/engine.h"
+#include "engine/gpu.h"
+#include "io/wav_reader.h"
+#include "pipeline/device_stages.h"
+#include "pipeline/file_pipeline.h"
+#include "pipeline/output_layout.h"
+
+using namespace voxprep;
+
+static int failures = 0, passes = 0;
+static void check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
+  std::fflush(stdout);
+  (ok ? passes : failures)++;
+}
+static std::string fmt(const char* f, double a, double b = 0, double c = 0) {
+  char line[256];
+  std::snprintf(line, sizeof line, f, a, b, c);
+  return line;
+}
+
+// Speech-like test signal: harmonic bursts over a noise floor, pauses, a little DC and hum.
+static std::vector<double> speechlike(size_t n, int rate, unsigned seed) {
+  std::vector<double> x(n);
+  unsigned s = seed * 2654435761u + 1;
+  auto rnd = [&] {
+    s = s * 1664525u + 1013904223u;
+    return double(s >> 8) / double(1u << 24) - 0.5;
+  };
+  const double f0 = 110 + 60 * (seed % 5);
+  for (size_t i = 0; i < n; ++i) {
+    const double t = double(i) / rate;
+    const double gate = std::fmod(t + 0.37 * seed, 2.3) < 1.6 ? 1.0 : 0.0;
+    double v = 0;
+    for (int h = 1; h <= 12; ++h) v += std::sin(2 * M_PI * f0 * h * t + h) / h;
+    x[i] = 0.3 * gate * v * (0.6 + 0.4 * std::sin(2 * M_PI * 3 * t)) + 0.002 * rnd() + 0.003 +
+           0.004 * std::sin(2 * M_PI * 50 * t);
+  }
+  return x;
+}
+
+static double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double worst = 0, energy = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::fabs(a[i] - b[i]));
+    energy += b[i] * b[i];
+  }
+  const double rms = std::sqrt(energy / double(std::max<size_t>(b.size(), 1)));
+  return rms > 0 ? worst / rms : worst;
+}
+
+// ---- the block-parallel high-pass against the sequential one -------------------------
+
+static void block_parallel_highpass() {
+  for (int rate : {16000, 32000, 40000, 48000}) {
+    const auto x = speechlike(size_t(rate) * 12 + 17, rate, unsigned(rate / 1000));
+    std::vector<double> seq = x;
+    Highpass hp(rate);
+    hp.process(seq.data(), seq.size());
+    // The reference's transfer-function form, for scale.
+    const HighpassDesign d = HighpassDesign::butterworth(rate);
+    std::vector<double> ba = x;
+    double z[HighpassSpec::kOrder] = {};
+    for (double& v : ba) v = kernels::iir_df2t_step(d.b.data(), d.a.data(), z, HighpassSpec::kOrder, v);
+    for (long long len : {256LL, 512LL, 4096LL}) {
+      std::vector<double> par = x;
+      double state[2 * HighpassSpec::kSections] = {};
+      // In uneven stretches, as a stream: the state carries from one to the next.
+      size_t at = 0, step = 100003;
+      while (at < par.size()) {
+        const size_t n = std::min(step, par.size() - at);
+        highpass_block_parallel(d.sections.data(), HighpassSpec::kSections, par.data() + at, (long long)n, len, state);
+        at += n;
+        step = step * 2 + 7;
+      }
+      const double err = rel_diff(par, seq);
+      check(err < 1e-11, "block-parallel high-pass (blocks of " + std::to_string(len) + ") equals the sequential one at " +
+                             std::to_string(rate) + " Hz" + fmt(" (max |difference| %.1e of the RMS; bound 1e-11)", err));
+    }
+    double signal = 0, noise = 0;
+    for (size_t i = 0; i < ba.size(); ++i) {
+      signal += ba[i] * ba[i];
+      noise += (seq[i] - ba[i]) * (seq[i] - ba[i]);
+    }
+    const double snr = 10 * std::log10(signal / noise);
+    check(snr >= 100, "sections against the reference's transfer-function form at " + std::to_string(rate) + " Hz" +
+                          fmt(": SNR %.1f dB (bound 100)", snr));
+  }
+}
+
+// ---- device stages against the CPU stages --------------------------------------------
+
+struct StageRun {
+  std::vector<double> out, frames;
+  std::string note;
+};
+
+static StageRun run_stage(Device& device, int rate_in, int rate_out, bool highpass, bool frames,
+                          const std::vector<double>& x, unsigned seed) {
+  DeviceSignalStage::Options o;
+  o.highpass = highpass;
+  o.frames = frames;
+  o.chunk_input = 70001;  // several runs per signal, with history carried between them
+  DeviceSignalStage stage(device, rate_in, rate_out, o);
+  StageRun r;
+  size_t at = 0;
+  unsigned s = seed;
+  while (at < x.size()) {
+    s = s * 1103515245u + 12345u;
+    const size_t n = std::min<size_t>(1 + (s >> 8) % 65536, x.size() - at);
+    stage.push(x.data() + at, n, r.out, frames ? &r.frames : nullptr);
+    at += n;
+  }
+  stage.finish(r.out, frames ? &r.frames : nullptr);
+  r.note = stage.note();
+  return r;
+}
+
+static std::vector<double> cpu_stage(int rate_in, int rate_out, bool highpass, const std::vector<double>& x) {
+  std::vector<double> y = resample(x.data(), x.size(), rate_in, rate_out);
+  if (highpass) {
+    Highpass hp(rate_out);
+    hp.process(y.data(), y.size());
+  }
+  return y;
+}
+
+static std::vector<double> frames_of(const std::vector<double>& y, int rate) {
+  const SlicerSpec spec = SlicerSpec::for_rate(rate);
+  std::vector<double> f;
+  for (int64_t t = 0;; ++t) {
+    const int64_t from = t * spec.hop - spec.win / 2, to = from + spec.win;
+    if (to > int64_t(y.size())) break;
+    f.push_back(kernels::frame_rms(y.data(), std::max<int64_t>(from, 0), to, spec.win));
+  }
+  return f;
+}
+
+// One device against the CPU stages (reference = the CPU; other = another device's run to
+// compare bit for bit, when given).
+static void device_stages(Device& device, const std::string& label) {
+  const int pairs[][2] = {{44100, 40000}, {48000, 40000}, {16000, 48000}, {40000, 40000}, {22050, 32000}, {44101, 40000}};
+  for (const auto& p : pairs) {
+    const std::string pair = std::to_string(p[0]) + "->" + std::to_string(p[1]);
+    const auto x = speechlike(size_t(p[0]) * 7 + 333, p[0], unsigned(p[0] % 97));
+    // Resampling alone: the same bits as the CPU resampler.
+    const StageRun plain = run_stage(device, p[0], p[1], false, false, x, 5);
+    const auto want = cpu_stage(p[0], p[1], false, x);
+    check(plain.out == want, label + ": resampling " + pair + " gives the CPU resampler's bits (" +
+                                 std::to_string(plain.out.size()) + " samples)" + (plain.note.empty() ? "" : " [" + plain.note + "]"));
+    // With the high-pass and the RMS frames.
+    const StageRun full = run_stage(device, p[0], p[1], true, true, x, 9);
+    const auto want_hp = cpu_stage(p[0], p[1], true, x);
+    const double err = full.out.size() == want_hp.size() ? rel_diff(full.out, want_hp) : 1e9;
+    check(err < 1e-11, label + ": resampling + high-pass " + pair + " matches the CPU" +
+                           fmt(" (max |difference| %.1e of the RMS; bound 1e-11)", err));
+    check(full.frames == frames_of(full.out, p[1]),
+          label + ": RMS frames " + pair + " are those of its output, bit for bit (" + std::to_string(full.frames.size()) + " frames)");
+  }
+  // Batched 16 kHz outputs with post normalization, against one CPU resampler per segment.
+  for (int rate : {32000, 40000, 48000}) {
+    std::vector<std::vector<double>> segs;
+    unsigned s = unsigned(rate);
+    for (int k = 0; k < 60; ++k) {
+      s = s * 1103515245u + 12345u;
+      const size_t n = k == 0 ? 1 : 1 + (s >> 8) % size_t(rate * 4);
+      segs.push_back(speechlike(n, rate, unsigned(k)));
+    }
+    std::vector<std::string> got_names;
+    std::vector<std::vector<double>> got_x, got_16k;
+    DeviceSegmentBatch batch(device, rate, OutputLayout::kRate16k,
+                             [&](const std::string& name, const double* x, size_t n, const double* y, size_t n16) {
+                               got_names.push_back(name);
+                               got_x.emplace_back(x, x + n);
+                               got_16k.emplace_back(y, y + n16);
+                             });
+    std::vector<double> peaks;
+    for (size_t k = 0; k < segs.size(); ++k) {
+      double peak = 0;
+      for (double v : segs[k]) peak = std::max(peak, std::fabs(v));
+      peaks.push_back(k % 3 == 0 ? 0.0 : peak);  // every third one not normalized
+      batch.add("s" + std::to_string(k), segs[k].data(), segs[k].size(), peaks.back());
+      if (k == 41) batch.flush();  // two batches
+    }
+    batch.flush();
+    bool same = got_names.size() == segs.size();
+    for (size_t k = 0; same && k < segs.size(); ++k) {
+      std::vector<double> norm = segs[k];
+      if (peaks[k] > 0) for (double& v : norm) v = kernels::normalize_sample(v, peaks[k]);
+      same = got_names[k] == "s" + std::to_string(k) && got_x[k] == norm &&
+             got_16k[k] == resample(norm.data(), norm.size(), rate, OutputLayout::kRate16k);
+    }
+    check(same, label + ": batched post normalization and 16 kHz outputs at " + std::to_string(rate) +
+                    " Hz give the CPU's bits (60 segments, two batches)");
+  }
+}
+
+// ---- whole files through the engine --------------------------------------------------
+
+static void write_wav16(const std::string& path, const std::vector<double>& x, int rate, int channels) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  const uint32_t frames = uint32_t(x.size() / size_t(channels)), bytes = frames * 2u * uint32_t(channels);
+  auto u32 = [&](uint32_t v) { std::fwrite(&v, 4, 1, f); };
+  auto u16 = [&](uint16_t v) { std::fwrite(&v, 2, 1, f); };
+  std::fwrite("RIFF", 1, 4, f); u32(36 + bytes); std::fwrite("WAVEfmt ", 1, 8, f); u32(16); u16(1); u16(uint16_t(channels));
+  u32(uint32_t(rate)); u32(uint32_t(rate * 2 * channels)); u16(uint16_t(2 * channels)); u16(16);
+  std::fwrite("data", 1, 4, f); u32(bytes);
+  for (double v : x) {
+    const int16_t q = int16_t(std::lround(std::max(-1.0, std::min(1.0, v)) * 32767));
+    std::fwrite(&q, 2, 1, f);
+  }
+  std::fclose(f);
+}
+
+static std::vector<FileJob> generated_dataset(const std::string& dir) {
+  mkdir(dir.c_str(), 0755);
+  struct Spec { int rate, channels; double seconds; };
+  const Spec specs[] = {{48000, 1, 21.3}, {16000, 1, 9.7}, {44100, 2, 14.2}, {32000, 1, 6.1}, {40000, 1, 37.5}};
+  std::vector<FileJob> jobs;
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; ++i) {
+    const Spec& s = specs[i];
+    const size_t frames = size_t(s.seconds * s.rate);
+    const auto mono = speechlike(frames, s.rate, unsigned(i + 3));
+    std::vector<double> x;
+    for (size_t k = 0; k < frames; ++k) for (int c = 0; c < s.channels; ++c) x.push_back(mono[k] * (c ? 0.8 : 1.0));
+    const std::string path = dir + "/f" + std::to_string(i) + ".wav";
+    write_wav16(path, x, s.rate, s.channels);
+    jobs.push_back(FileJob{path, int64_t(i % 2), int64_t(i), {}});
+  }
+  return jobs;
+}
+
+static std::vector<FileJob> jobs_from_file(const std::string& file) {
+  std::vector<FileJob> jobs;
+  std::ifstream in(file);
+  std::string line;
+  const std::string dir = file.substr(0, file.rfind('/') + 1);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string path, sid, idx0;
+    if (!std::getline(fields, path, '\t') || !std::getline(fields, sid, '\t') || !std::getline(fields, idx0)) continue;
+    jobs.push_back(FileJob{path[0] == '/' ? path : dir + path, std::atoll(sid.c_str()), std::atoll(idx0.c_str()), {}});
+  }
+  return jobs;
+}
+
+static std::map<std::string, std::vector<double>> read_folder(const std::string& dir) {
+  std::map<std::string, std::vector<double>> files;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return files;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() < 5 || name.substr(name.size() - 4) != ".wav") continue;
+    WavReader r(dir + "/" + name);
+    std::vector<double> x;
+    while (r.read_mono(x, 1 << 16) > 0) {}
+    files[name] = std::move(x);
+  }
+  closedir(d);
+  return files;
+}
+
+static void remove_tree(const std::string& dir) {
+  const std::string cmd = "rm -rf '" + dir + "'";
+  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir.c_str());
+}
+
+struct Config {
+  const char* name;
+  int rate;
+  CutMode cut;
+  bool highpass;
+  Normalization norm;
+  double chunk, overlap;
+};
+// The golden configurations without noise reduction.
+static const Config kConfigs[] = {
+    {"sr40000-automatic-hpf", 40000, CutMode::kAutomatic, true, Normalization::kNone, 3.0, 0.3},
+    {"sr48000-simple-hpf-post", 48000, CutMode::kSimple, true, Normalization::kPost, 3.0, 0.3},
+    {"sr32000-skip-pre", 32000, CutMode::kSkip, false, Normalization::kPre, 3.0, 0.3},
+    {"sr40000-automatic-post", 40000, CutMode::kAutomatic, false, Normalization::kPost, 3.0, 0.3},
+    {"sr32000-simple-chunk2.5-overlap0.1", 32000, CutMode::kSimple, false, Normalization::kNone, 2.5, 0.1},
+};
+
+// Runs the jobs on the CPU and on `device`, each config, and compares the outputs.
+static void engine_parity(const std::vector<FileJob>& jobs, const DeviceChoice& device, const std::string& label,
+                          const std::string& scratch, double min_snr) {
+  for (const Config& c : kConfigs) {
+    double worst = 1e9;
+    bool same_names = true, same_counts = true, all_ok = true;
+    size_t files = 0;
+    std::string where[2];
+    for (int side = 0; side < 2; ++side) {
+      where[side] = scratch + "/" + c.name + (side ? "-device" : "-cpu");
+      remove_tree(where[side]);
+      mkdir(where[side].c_str(), 0755);
+      mkdir((where[side] + "/" + OutputLayout::kSlicedDir).c_str(), 0755);
+      mkdir((where[side] + "/" + OutputLayout::kSliced16kDir).c_str(), 0755);
+      PipelineOptions o;
+      o.sample_rate = c.rate;
+      o.cut = c.cut;
+      o.highpass = c.highpass;
+      o.normalization = c.norm;
+      o.chunk_seconds = c.chunk;
+      o.overlap_seconds = c.overlap;
+      o.out_dir = where[side];
+      DeviceChoice cpu;
+      const auto results = Engine::instance().run_batch(jobs, o, 2, side ? device : cpu, nullptr);
+      for (const auto& r : results) {
+        all_ok = all_ok && (r.status == FileStatus::kOk || r.status == FileStatus::kRejected);
+      }
+    }
+    for (const char* sub : {OutputLayout::kSlicedDir, OutputLayout::kSliced16kDir}) {
+      const auto a = read_folder(where[0] + "/" + sub), b = read_folder(where[1] + "/" + sub);
+      if (a.size() != b.size()) same_names = false;
+      for (const auto& [name, x] : a) {
+        auto it = b.find(name);
+        if (it == b.end()) {
+          same_names = false;
+          continue;
+        }
+        ++files;
+        if (it->second.size() != x.size()) {
+          same_counts = false;
+          continue;
+        }
+        double signal = 0, noise = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+          signal += x[i] * x[i];
+          noise += (x[i] - it->second[i]) * (x[i] - it->second[i]);
+        }
+        worst = std::min(worst, noise == 0 ? 999.0 : 10 * std::log10(signal / noise));
+      }
+    }
+    check(all_ok && same_names && same_counts && files > 0 && worst >= min_snr,
+          label + ", " + c.name + ": " + std::to_string(files) + " outputs, same names " + (same_names ? "yes" : "NO") +
+              ", same sample counts " + (same_counts ? "yes" : "NO") +
+              fmt(", worst SNR %.1f dB against the CPU (bound %.0f; 999 = identical)", worst, min_snr));
+    remove_tree(where[0]);
+    remove_tree(where[1]);
+  }
+}
+
+int main() {
+  block_parallel_highpass();
+  {
+    auto host = make_host_device();
+    device_stages(*host, "host device");
+  }
+  char tmpl[] = "/tmp/voxprep-device-test-XXXXXX";
+  const std::string scratch = mkdtemp(tmpl);
+  const auto jobs = generated_dataset(scratch + "/dataset");
+  std::vector<FileJob> golden;
+  if (const char* f = std::getenv("VOXPREP_PARITY_JOBS")) golden = jobs_from_file(f);
+
+  DeviceChoice emulate = choose_device(DeviceRequest::parse("emulate"));
+  // Outputs are float32: a float64 difference of 1e-12 flips the odd last bit (~180 dB).
+  engine_parity(jobs, emulate, "generated dataset, emulated GPU path", scratch, 150);
+
+  // The GPU, when there is one.
+  DeviceChoice gpu;
+  try {
+    gpu = choose_device(DeviceRequest::parse("cuda"));
+  } catch (const DeviceUnavailable& e) {
+    std::printf("skip GPU checks: %s\n", e.what());
+  }
+  if (gpu.backend == Backend::kCuda) {
+    auto device = cuda::make_device(gpu.index, &gpu_counters());
+    device_stages(*device, "GPU " + gpu.name);
+    engine_parity(jobs, gpu, "generated dataset, GPU " + gpu.name, scratch, 100);
+    if (!golden.empty()) engine_parity(golden, gpu, "golden dataset, GPU " + gpu.name, scratch, 100);
+    const GpuStatus g = gpu_status(false);
+    check(g.init_attempts == 1 && g.initializations == 1, "CUDA was initialized exactly once (" +
+                                                             std::to_string(g.initializations) + ")");
+  } else if (!golden.empty()) {
+    engine_parity(golden, emulate, "golden dataset, emulated GPU path", scratch, 150);
+  }
+  remove_tree(scratch);
+  std::printf("%d passed, %d failed\n", passes, failures);
+  return failures == 0 ? 0 : 1;
+}
