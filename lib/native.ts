@@ -101,6 +101,8 @@ export interface EngineCounters {
   kernelSeconds: number;
   /** Launches the emulated GPU path (device 'emulate') ran on the CPU. */
   emulatedLaunches: number;
+  /** Batches of segments whose 16 kHz outputs were made together (one launch each). */
+  segmentBatches: number;
 }
 
 export interface SlicerSpec {

@@ -403,6 +403,7 @@ Napi::Value EngineCounters(const Napi::CallbackInfo& info) {
   o.Set("launches", double(c.launches.load()));
   o.Set("kernelSeconds", double(c.kernel_ns.load()) * 1e-9);
   o.Set("emulatedLaunches", double(c.emulated_launches.load()));
+  o.Set("segmentBatches", double(c.segment_batches.load()));
   return o;
 }
 

@@ -189,6 +189,30 @@ describe('--device', () => {
   });
 });
 
+describe('the batched GPU path, emulated', () => {
+  it("makes many files' 16 kHz outputs in few launches, with the CPU's results", async () => {
+    const dataset = path.join(scratch.path, 'many-dataset');
+    fs.mkdirSync(dataset, { recursive: true });
+    // 24 short clips, as voice datasets often are.
+    for (let k = 0; k < 24; k++) writeWav(path.join(dataset, `clip${String(k).padStart(2, '0')}.wav`), speechLike(44100, 2 + (k % 5), k + 1), 44100);
+    const cpu = path.join(scratch.path, 'many-cpu');
+    const emu = path.join(scratch.path, 'many-emulate');
+    await preprocess(dataset, cpu, { device: 'cpu', threads: 2 });
+    const before = native().engineCounters().segmentBatches;
+    const r = await preprocess(dataset, emu, { device: 'emulate', threads: 2 });
+    const batches = native().engineCounters().segmentBatches - before;
+    expect(r.files.every((f) => f.status === 'ok')).toBe(true);
+    // Each of the 2 workers gathers its files' segments: far fewer launches than files.
+    expect(batches).toBeGreaterThanOrEqual(1);
+    expect(batches).toBeLessThanOrEqual(6);
+    const c = compareRuns(cpu, emu);
+    expect(c).toMatchObject({ names: true, counts: true });
+    expect(c.files).toBeGreaterThan(24);
+    expect(c.worst).toBeGreaterThanOrEqual(150);
+    console.log(`24 files through the emulated GPU path: ${batches} batch launches for their 16 kHz outputs`);
+  });
+});
+
 // The golden configurations without noise reduction.
 const CONFIGS: [string, PreprocessOptions][] = [
   ['sr40000-automatic-hpf', { sampleRate: 40000, cut: 'automatic', highpass: true, normalize: 'none' }],

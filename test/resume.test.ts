@@ -228,13 +228,15 @@ describe('interrupted runs and --resume', () => {
     expectSameOutputs(out, whole);
   });
 
-  it('SIGINT: files in flight finish, exit 130, no partial file, manifest and summary written; --resume completes it', async () => {
-    const ds = dataset('sigint/dataset', [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5], 700);
-    const whole = path.join(scratch.path, 'sigint/whole');
-    const out = path.join(scratch.path, 'sigint/out');
-    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1']).code).toBe(0);
+  // `emulate`: the GPU path's code (a worker's files wait in its batch until their outputs
+  // are written) run on the CPU.
+  it.each(['cpu', 'emulate'])('SIGINT (device %s): files in flight finish, exit 130, no partial file, manifest and summary written; --resume completes it', async (device) => {
+    const ds = dataset(`sigint-${device}/dataset`, [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5], 700);
+    const whole = path.join(scratch.path, `sigint-${device}/whole`);
+    const out = path.join(scratch.path, `sigint-${device}/out`);
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1', '--device', device]).code).toBe(0);
 
-    const r = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '1'], [{ when: 2, signal: 'SIGINT' }]);
+    const r = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '1', '--device', device], [{ when: 2, signal: 'SIGINT' }]);
     expect(r.sent).toBe(1);
     expect(r.code, r.stderr).toBe(130);
     expect(r.stderr).toMatch(/^voxprep: SIGINT: stopping: no new file starts, the files in flight finish.*second SIGINT or SIGTERM abandons/m);
@@ -249,20 +251,20 @@ describe('interrupted runs and --resume', () => {
     expect(expectRecordsBacked(out).length).toBe(processed);
     expectOnlyRecordedSlices(out);
 
-    const resumed = voxprep(['preprocess', ds, '-o', out, '--threads', '2', '--resume']);
+    const resumed = voxprep(['preprocess', ds, '-o', out, '--threads', '2', '--resume', '--device', device]);
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     expect(resumedCount(resumed.stdout)).toBe(processed);
     expectSameOutputs(out, whole);
   });
 
-  it('SIGTERM twice: the second abandons the files in flight (nothing of them kept), exit 143; --resume completes it', async () => {
-    const ds = dataset('sigterm/dataset', [9, 11, 10, 12, 9.5, 10.5], 800);
-    const whole = path.join(scratch.path, 'sigterm/whole');
-    const out = path.join(scratch.path, 'sigterm/out');
-    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '2']).code).toBe(0);
+  it.each(['cpu', 'emulate'])('SIGTERM twice (device %s): the second abandons the files in flight (nothing of them kept), exit 143; --resume completes it', async (device) => {
+    const ds = dataset(`sigterm-${device}/dataset`, [9, 11, 10, 12, 9.5, 10.5], 800);
+    const whole = path.join(scratch.path, `sigterm-${device}/whole`);
+    const out = path.join(scratch.path, `sigterm-${device}/out`);
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '2', '--device', device]).code).toBe(0);
 
     const r = await voxprepSignalled(
-      ['preprocess', ds, '-o', out, '--threads', '2'],
+      ['preprocess', ds, '-o', out, '--threads', '2', '--device', device],
       [
         { when: 1, signal: 'SIGTERM' },
         { when: /SIGTERM: stopping/, signal: 'SIGTERM' },
@@ -278,8 +280,39 @@ describe('interrupted runs and --resume', () => {
       expect(f.slices).toBe(0);
     }
 
-    const resumed = voxprep(['preprocess', ds, '-o', out, '--resume']);
+    const resumed = voxprep(['preprocess', ds, '-o', out, '--resume', '--device', device]);
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expectSameOutputs(out, whole);
+  });
+
+  it.each(['cpu', 'emulate'])('a write failure as a piece is completed (device %s): that file fails, nothing after it is written; --resume completes it', (device) => {
+    // Automatic cut: the short files' pieces stay under the limit, the 4 s tone (no silence)
+    // makes a 3 s piece of 480 kB, which fails as it is completed (its 16 kHz twin, complete,
+    // must not be left behind). On the GPU path, with one worker, all five files wait in one
+    // batch, which is written in file order when the worker runs out of files.
+    const ds = fresh(`efbig-${device}/dataset`);
+    const tone = Float64Array.from({ length: 44100 * 4 }, (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / 44100));
+    [1, 1.2, 0, 1, 0.8].forEach((s, i) => writeWav(path.join(ds, `f${i}.wav`), i === 2 ? tone : speechLike(44100, s, 950 + i), 44100));
+    const whole = path.join(scratch.path, `efbig-${device}/whole`);
+    const out = path.join(scratch.path, `efbig-${device}/out`);
+    const args = ['preprocess', ds, '-o', out, '--threads', '1', '--device', device];
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1', '--device', device]).code).toBe(0);
+
+    const r = voxprep(args, { shell: 'ulimit -f 400' });
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toContain('5 files: 2 processed, 1 failed, 0 rejected, 2 skipped');
+    expect(r.stdout).toMatch(/failed: f2\.wav: .*(too large|EFBIG)/i);
+    expect(r.stdout).toMatch(/(interrupted|not started): an earlier file could not be written/);
+    expectOnlyRecordedSlices(out);
+    expect(manifest(out).records.map((rec) => [rec.path, rec.complete])).toEqual([
+      ['f0.wav', true],
+      ['f1.wav', true],
+    ]);
+
+    const resumed = voxprep([...args, '--resume']);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expect(resumedCount(resumed.stdout)).toBe(2);
     expectSameOutputs(out, whole);
   });
 

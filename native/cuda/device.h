@@ -40,6 +40,8 @@ class Device {
   // `state` (device, two values) is the state before x on entry and after it on return.
   virtual void biquad_blocks(const kernels::Biquad& s, const double* transition, double* x, long long n,
                              long long len, double* ends, double* starts, double* state) = 0;
+  // Counts a batch of segments' 16 kHz outputs (for the engine's counters).
+  virtual void count_segment_batch() = 0;
 };
 
 // A typed array in device (or pinned host) memory that goes back to its pool when dropped.

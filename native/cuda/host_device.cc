@@ -59,6 +59,9 @@ class HostDevice final : public Device {
       return p;
     });
   }
+  void count_segment_batch() override {
+    if (counters_) ++counters_->segment_batches;
+  }
   void count() {
     if (counters_) ++counters_->emulated_launches;
   }

@@ -137,6 +137,7 @@ class CudaDevice final : public Device {
     rms_kernel<<<grid_for(p.frames), kThreads, 0, stream_>>>(p);
     end_timed(1);
   }
+  void count_segment_batch() override { ++counters_->segment_batches; }
   void biquad_blocks(const kernels::Biquad& s, const double* transition, double* x, long long n, long long len,
                      double* ends, double* starts, double* state) override {
     if (n <= 0) return;

@@ -16,6 +16,7 @@ namespace voxprep {
 struct GpuCounters {
   std::atomic<long long> bytes_to_device{0}, bytes_from_device{0}, launches{0}, kernel_ns{0};
   std::atomic<long long> emulated_launches{0};  // launches the host device ran on the CPU
+  std::atomic<long long> segment_batches{0};    // 16 kHz batches run (each one launch, many segments)
 };
 
 namespace cuda {

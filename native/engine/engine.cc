@@ -2,6 +2,9 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
+
+#include "pipeline/device_stages.h"
 
 namespace voxprep {
 
@@ -105,6 +108,24 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
       } catch (const std::exception& e) {
         device_error = std::string("the device could not be set up: ") + e.what();
       }
+      auto note_write_error = [&](const FileResult& r) {
+        if (!r.write_error) return;
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        if (!shared->write_failed) shared->write_error = r.error;
+        shared->write_failed = true;
+      };
+      // On a device, the segments of consecutive files wait in one batch (one launch for
+      // many files' 16 kHz outputs); each file is reported once its outputs are published.
+      std::optional<OutputBatch> batch;
+      if (lane_device) batch.emplace(*lane_device, options);
+      auto finish_batch = [&] {
+        if (!batch || batch->empty()) return;
+        for (auto& [index, r] : batch->finish(stop_level(options) >= kAbandon)) {
+          results[index] = r;
+          note_write_error(r);
+          if (on_done) on_done(index, r);
+        }
+      };
       for (size_t i = shared->next++; i < jobs.size(); i = shared->next++) {
         if (stop_level(options) >= kDrain) {
           results[i].status = FileStatus::kSkipped;
@@ -117,15 +138,17 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
           results[i].status = FileStatus::kFailed;
           results[i].error = device_error;
         } else {
-          results[i] = process_file(jobs[i], options, lane_device);
-          if (results[i].write_error) {
-            std::lock_guard<std::mutex> lock(shared->mutex);
-            if (!shared->write_failed) shared->write_error = results[i].error;
-            shared->write_failed = true;
-          }
+          results[i] = process_file(jobs[i], options, lane_device, batch ? &*batch : nullptr, i);
+          note_write_error(results[i]);
+        }
+        if (results[i].deferred) {
+          // Reported when the batch runs: once it has gathered a launch's worth, or at the end.
+          if (batch->staged() == 0 || batch->staged() >= DeviceSegmentBatch::kBatchSamples / 2) finish_batch();
+          continue;
         }
         if (on_done) on_done(i, results[i]);
       }
+      finish_batch();
       std::lock_guard<std::mutex> lock(shared->mutex);
       if (--shared->lanes_left == 0) shared->done.notify_all();
     });

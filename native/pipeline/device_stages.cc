@@ -213,17 +213,30 @@ DeviceSegmentBatch::DeviceSegmentBatch(Device& device, int rate, int rate16k, Do
   }
 }
 
-void DeviceSegmentBatch::add(const std::string& name, const double* x, size_t n, double peak) {
+void DeviceSegmentBatch::drop(void* tag) {
+  // Their samples stay in staged_ unused until the batch runs.
+  items_.erase(std::remove_if(items_.begin(), items_.end(), [tag](const Item& it) { return it.tag == tag; }), items_.end());
+  if (items_.empty()) staged_.clear();
+}
+
+bool DeviceSegmentBatch::holds(void* tag) const {
+  return std::any_of(items_.begin(), items_.end(), [tag](const Item& it) { return it.tag == tag; });
+}
+
+void DeviceSegmentBatch::add(void* tag, const std::string& name, const double* x, size_t n, double peak) {
   const size_t lead = design_ ? size_t(design_->lead) : 0, tail = design_ ? size_t(design_->taps + 1) : 0;
   staged_.insert(staged_.end(), lead, 0.0);
-  items_.push_back(Item{name, staged_.size(), n, peak});
+  items_.push_back(Item{tag, name, staged_.size(), n, peak});
   staged_.insert(staged_.end(), x, x + n);
   staged_.insert(staged_.end(), tail, 0.0);
   if (staged_.size() >= kBatchSamples) flush();
 }
 
 void DeviceSegmentBatch::flush() {
-  if (items_.empty()) return;
+  if (items_.empty()) {
+    staged_.clear();
+    return;
+  }
   const size_t total_in = staged_.size();
   double* host_in = host_in_.ensure(total_in);
   std::memcpy(host_in, staged_.data(), total_in * sizeof(double));
@@ -250,6 +263,7 @@ void DeviceSegmentBatch::flush() {
   }
 
   // Every segment's 16 kHz outputs in one launch.
+  device_.count_segment_batch();
   std::vector<batch::ResampleItem> items;
   std::vector<int64_t> targets;
   long long total_out = 0;
@@ -280,13 +294,13 @@ void DeviceSegmentBatch::flush() {
     const double* x = host_in + it.offset;
     if (host_resample_) {
       at16k = resample(x, it.n, rate_, rate16k_);
-      done_(it.name, x, it.n, at16k.data(), at16k.size());
+      done_(it.tag, it.name, x, it.n, at16k.data(), at16k.size());
     } else if (design_) {
       at16k.assign(host_out + items[i].out_offset, host_out + items[i].out_offset + items[i].count);
       at16k.resize(size_t(targets[i]), 0.0);
-      done_(it.name, x, it.n, at16k.data(), at16k.size());
+      done_(it.tag, it.name, x, it.n, at16k.data(), at16k.size());
     } else {
-      done_(it.name, x, it.n, x, it.n);
+      done_(it.tag, it.name, x, it.n, x, it.n);
     }
   }
   items_.clear();

@@ -63,22 +63,28 @@ class DeviceSignalStage {
   int64_t history_ = 0;     // output samples kept at the front of sig_[current_] for frames
 };
 
-// Many whole segments at once: optional post normalization (each by its own peak), then
-// each resampled to 16 kHz on its own (zero history, zero future, the reference's length
-// rule), in one launch per batch. done() receives each segment, normalized, with its 16 kHz
-// twin, in the order they were added.
+// Many whole segments at once, of one file or many: optional post normalization (each by its
+// own peak), then each resampled to 16 kHz on its own (zero history, zero future, the
+// reference's length rule), in one launch per batch. done() receives each segment,
+// normalized, with its 16 kHz twin and the tag it was added with, in the order they were
+// added.
 class DeviceSegmentBatch {
  public:
-  using Done = std::function<void(const std::string& name, const double* x, size_t n, const double* at16k,
-                                  size_t n16)>;
+  using Done = std::function<void(void* tag, const std::string& name, const double* x, size_t n,
+                                  const double* at16k, size_t n16)>;
   DeviceSegmentBatch(Device& device, int rate, int rate16k, Done done);
-  // peak > 0: normalize by it first. May run the batch.
-  void add(const std::string& name, const double* x, size_t n, double peak);
+  // peak > 0: normalize by it first. Runs the batch when it holds kBatchSamples.
+  void add(void* tag, const std::string& name, const double* x, size_t n, double peak);
   void flush();
+  // Forgets the waiting segments added with `tag` (their file failed).
+  void drop(void* tag);
+  bool holds(void* tag) const;
+  size_t staged() const { return staged_.size(); }
   static constexpr size_t kBatchSamples = size_t(1) << 21;
 
  private:
   struct Item {
+    void* tag;
     std::string name;
     size_t offset, n;  // the segment within staged_ (after its lead zeros)
     double peak;

@@ -191,10 +191,12 @@ class SegmentOutput {
     }
     StageTimer t(times_.write);
     at16k_.write(scratch_.data(), scratch_.size());
+    // Each file joins the set as soon as it is complete, so that a failure to complete the
+    // other leaves no finished temporary outside the set (which removes them all).
     at16k_.finish();
+    outputs.add(at16k_);
     sr_.finish();
     outputs.add(sr_);
-    outputs.add(at16k_);
   }
 
  private:
@@ -208,21 +210,18 @@ class SegmentOutput {
 // Takes the processed signal in order and turns the plan's segments into files.
 class SegmentEmitter {
  public:
+  // With a device, `batch` and `file` say where the file's segments wait for their 16 kHz
+  // twins, and where its outputs are collected until they are published together.
   SegmentEmitter(const FileJob& job, const PipelineOptions& o, SegmentPlan plan, const Analysis* analysis,
-                 FileResult& result, Device* device)
-      : job_(job), o_(o), plan_(std::move(plan)), analysis_(analysis), result_(result), device_(device) {
+                 FileResult& result, Device* device, OutputBatch* batch, OutputBatch::File* file)
+      : job_(job), o_(o), plan_(std::move(plan)), analysis_(analysis), result_(result), device_(device),
+        batch_(batch), file_(file), outputs_(batch ? &batch->outputs(file) : &own_outputs_) {
     max_buffered_ = int64_t(kMaxBufferedSegmentSeconds * o.sample_rate);
-    if (device) {
-      // On a device, segments of known length are collected and written in batches.
-      batch_.emplace(*device, o.sample_rate, OutputLayout::kRate16k,
-                     [this](const std::string& name, const double* x, size_t n, const double* at16k, size_t n16) {
-                       write_pair(name, x, n, at16k, n16);
-                     });
-    }
   }
 
-  // Renames every output of the file into place, together.
-  void publish() { outputs_.publish(); }
+  // Renames every output of the file into place, together (the CPU path; the batch does it
+  // for the device path).
+  void publish() { outputs_->publish(); }
 
   void feed(const double* x, size_t n) {
     const int64_t end = pos_ + int64_t(n);
@@ -254,10 +253,6 @@ class SegmentEmitter {
     }
     close_reached();
     if (!open_.empty()) throw std::logic_error("segment reaches past the end of the signal");
-    if (batch_) {
-      StageTimer t(result_.times.resample16k);
-      batch_->flush();
-    }
   }
 
  private:
@@ -348,7 +343,7 @@ class SegmentEmitter {
       if (batch_) {
         // Normalized, resampled and written when the batch runs (before the file publishes).
         StageTimer t(result_.times.resample16k);
-        batch_->add(seg.name, seg.samples.data(), seg.samples.size(), peak);
+        batch_->add(file_, seg.name, seg.samples.data(), seg.samples.size(), peak);
         ++result_.slices;
         result_.slice_names.push_back(seg.name);
         return;
@@ -357,22 +352,9 @@ class SegmentEmitter {
       seg.out = std::make_unique<SegmentOutput>(o_, seg.name, result_.times, device_);
       seg.out->write(seg.samples.data(), seg.samples.size());
     }
-    seg.out->finish(outputs_);
+    seg.out->finish(*outputs_);
     ++result_.slices;
     result_.slice_names.push_back(seg.name);
-  }
-
-  // One segment and its 16 kHz twin, complete: written under temporary names for the set.
-  void write_pair(const std::string& name, const double* x, size_t n, const double* at16k, size_t n16) {
-    StageTimer t(result_.times.write);
-    WavWriter sr(o_.out_dir + "/" + OutputLayout::kSlicedDir + "/" + name, o_.sample_rate);
-    WavWriter low(o_.out_dir + "/" + OutputLayout::kSliced16kDir + "/" + name, OutputLayout::kRate16k);
-    sr.write(x, n);
-    low.write(at16k, n16);
-    low.finish();
-    sr.finish();
-    outputs_.add(sr);
-    outputs_.add(low);
   }
 
   const FileJob& job_;
@@ -381,7 +363,8 @@ class SegmentEmitter {
   const Analysis* analysis_;
   FileResult& result_;
   Device* device_;
-  std::optional<DeviceSegmentBatch> batch_;
+  OutputBatch* batch_;
+  OutputBatch::File* file_;
   int64_t max_buffered_ = 0;
   int64_t pos_ = 0;
   Segment pending_;
@@ -389,8 +372,10 @@ class SegmentEmitter {
   std::vector<std::unique_ptr<Open>> open_;
   std::vector<double> scratch_;
   // This file's finished outputs, published together at the end; if the file fails first,
-  // the set removes them (and the open segments' writers remove their own).
-  OutputSet outputs_;
+  // the set removes them (and the open segments' writers remove their own). On the device
+  // path the set is the batch's.
+  OutputSet own_outputs_;
+  OutputSet* outputs_;
 };
 
 // What the report says about a file's level: measured on the signal after the high-pass,
@@ -505,7 +490,8 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
   return a;
 }
 
-void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, Device* device) {
+void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, Device* device, OutputBatch* batch,
+              OutputBatch::File* file) {
   // The device computes the slicer's RMS frames with the signal when the slicer sees that
   // signal unchanged (no pre normalization or noise reduction between them).
   const bool device_frames = device && o.cut == CutMode::kAutomatic && o.normalization != Normalization::kPre &&
@@ -557,7 +543,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   std::optional<AutomaticCutter> cutter;
   if (o.cut == CutMode::kAutomatic) cutter.emplace(o.sample_rate);
 
-  SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result, device);
+  SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result, device, batch, file);
   LevelStats stats(o.sample_rate);
   const double pre_peak = o.normalization == Normalization::kPre ? analysis->peak : 0;
   // Noise reduction runs between pre normalization and the cut: the slicer sees its output.
@@ -633,7 +619,8 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
     result.samples = samples;
     return too_short(samples);
   }
-  emitter.publish();
+  if (batch) result.deferred = true;  // the batch publishes
+  else emitter.publish();
   result.loaded = true;
   result.samples = samples;
   stats.finish(result);
@@ -645,10 +632,40 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
 
 }  // namespace
 
-FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device) {
+FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
+                   OutputBatch::File* file);
+
+FileResult interrupted_result() {
+  FileResult r;
+  r.status = FileStatus::kSkipped;
+  r.error = Interrupted().what();
+  return r;
+}
+
+FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
+                        size_t index) {
+  if (device && !batch) {
+    // On a device the outputs always go through a batch: here, one of this file alone.
+    OutputBatch own(*device, options);
+    FileResult r = process_file(job, options, device, &own, index);
+    if (!r.deferred) return r;
+    auto done = own.finish(stop_level(options) >= kAbandon);
+    return done.empty() ? r : done.front().second;
+  }
+  OutputBatch::File* file = batch ? batch->open(index) : nullptr;
+  FileResult result = run_one(job, options, device, batch, file);
+  if (file) {
+    if (result.deferred) batch->close(file, result);
+    else batch->discard(file);
+  }
+  return result;
+}
+
+FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
+                   OutputBatch::File* file) {
   FileResult result;
   try {
-    run_file(job, options, result, device);
+    run_file(job, options, result, device, batch, file);
   } catch (const WriteError& e) {
     result.status = FileStatus::kFailed;
     result.error = e.what();
@@ -665,8 +682,138 @@ FileResult process_file(const FileJob& job, const PipelineOptions& options, Devi
     result.slices = 0;
     result.slice_names.clear();
   }
+  if (result.status != FileStatus::kOk) result.deferred = false;
   result.seconds = double(result.samples) / double(options.sample_rate);
   return result;
+}
+
+// ---- OutputBatch ----------------------------------------------------------------------
+
+struct OutputBatch::File {
+  size_t index = 0;
+  FileResult result;
+  bool closed = false;   // processing ended well
+  std::string error;     // a segment could not be written
+  bool write_error = false;
+  bool unwritten = false;  // an earlier file's write failure kept some of its segments back
+  double write_seconds = 0;
+  OutputSet outputs;
+};
+
+OutputBatch::OutputBatch(Device& device, const PipelineOptions& options)
+    : options_(options),
+      segments_(std::make_unique<DeviceSegmentBatch>(
+          device, options.sample_rate, OutputLayout::kRate16k,
+          [this](void* tag, const std::string& name, const double* x, size_t n, const double* at16k, size_t n16) {
+            write(static_cast<File*>(tag), name, x, n, at16k, n16);
+          })) {}
+
+OutputBatch::~OutputBatch() = default;
+
+size_t OutputBatch::staged() const { return segments_->staged(); }
+
+OutputBatch::File* OutputBatch::open(size_t index) {
+  files_.push_back(std::make_unique<File>());
+  files_.back()->index = index;
+  return files_.back().get();
+}
+
+void OutputBatch::add(File* file, const std::string& name, const double* x, size_t n, double peak) {
+  segments_->add(file, name, x, n, peak);
+}
+
+OutputSet& OutputBatch::outputs(File* file) { return file->outputs; }
+
+void OutputBatch::close(File* file, const FileResult& result) {
+  file->result = result;
+  file->closed = true;
+}
+
+void OutputBatch::discard(File* file) {
+  segments_->drop(file);
+  files_.erase(std::remove_if(files_.begin(), files_.end(), [file](const auto& f) { return f.get() == file; }),
+               files_.end());
+}
+
+// One segment and its 16 kHz twin, complete: written under temporary names into the file's
+// set. A failure marks the file (and the rest of the batch goes on).
+void OutputBatch::write(File* file, const std::string& name, const double* x, size_t n, const double* at16k,
+                        size_t n16) {
+  if (!file->error.empty()) return;
+  if (!write_failure_.empty()) {
+    file->unwritten = true;
+    return;
+  }
+  double seconds = 0;
+  try {
+    StageTimer t(seconds);
+    WavWriter sr(options_.out_dir + "/" + OutputLayout::kSlicedDir + "/" + name, options_.sample_rate);
+    WavWriter low(options_.out_dir + "/" + OutputLayout::kSliced16kDir + "/" + name, OutputLayout::kRate16k);
+    sr.write(x, n);
+    low.write(at16k, n16);
+    low.finish();
+    file->outputs.add(low);  // in the set as soon as complete (see SegmentOutput::finish)
+    sr.finish();
+    file->outputs.add(sr);
+  } catch (const WriteError& e) {
+    file->error = e.what();
+    file->write_error = true;
+    write_failure_ = e.what();
+  } catch (const std::exception& e) {
+    file->error = e.what();
+  }
+  file->write_seconds += seconds;
+}
+
+std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
+  std::vector<std::pair<size_t, FileResult>> done;
+  std::string batch_error;
+  if (!abandon) {
+    try {
+      segments_->flush();
+    } catch (const std::exception& e) {
+      batch_error = e.what();
+    }
+  }
+  // Files still in processing (not closed) stay; the others end here.
+  std::vector<std::unique_ptr<File>> keep;
+  for (auto& f : files_) {
+    if (!f->closed) {
+      keep.push_back(std::move(f));
+      continue;
+    }
+    FileResult r = f->result;
+    r.deferred = false;
+    r.times.write += f->write_seconds;
+    if (abandon) {
+      segments_->drop(f.get());
+      r = interrupted_result();
+    } else if (f->unwritten && f->error.empty() && batch_error.empty()) {
+      r = FileResult();
+      r.status = FileStatus::kSkipped;
+      r.error = "interrupted: an earlier file could not be written (" + write_failure_ + "), so this one's outputs were not";
+    } else if (!batch_error.empty() || !f->error.empty()) {
+      r.status = FileStatus::kFailed;
+      r.error = batch_error.empty() ? f->error : batch_error;
+      r.write_error = f->write_error;
+      r.slices = 0;
+      r.slice_names.clear();
+    } else {
+      try {
+        f->outputs.publish();
+      } catch (const std::exception& e) {
+        r.status = FileStatus::kFailed;
+        r.error = e.what();
+        r.write_error = true;
+        r.slices = 0;
+        r.slice_names.clear();
+      }
+    }
+    done.emplace_back(f->index, r);
+    // Dropping the file removes whatever of it was not published.
+  }
+  files_ = std::move(keep);
+  return done;
 }
 
 }  // namespace voxprep

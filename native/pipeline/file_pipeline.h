@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ struct StageTimes {
 
 struct FileResult {
   FileStatus status = FileStatus::kFailed;
+  // Its outputs wait in the worker's OutputBatch: the status is final once the batch has
+  // written and published them (OutputBatch::finish).
+  bool deferred = false;
   std::string error;           // why it failed or was rejected
   bool write_error = false;    // it failed writing its outputs (see WriteError)
   bool loaded = false;         // decoded and resampled in full: counts into the dataset total
@@ -73,11 +77,49 @@ struct FileResult {
 };
 
 class Device;
+class DeviceSegmentBatch;
+class OutputSet;
+
+// The GPU path's segments of several files, made together: each file's segments wait in
+// one worker's batch for their 16 kHz twins (one launch for many files' segments), and a
+// file's outputs are published together once all of them are written.
+class OutputBatch {
+ public:
+  OutputBatch(Device& device, const PipelineOptions& options);
+  ~OutputBatch();
+  // Samples waiting; the batch runs by itself when they reach its size.
+  size_t staged() const;
+  bool empty() const { return files_.empty(); }
+  // Runs what waits and publishes every file whose processing has ended, or with `abandon`
+  // drops them all as interrupted. Returns the final (job index, result) of each.
+  std::vector<std::pair<size_t, FileResult>> finish(bool abandon);
+
+  // For the pipeline: a file's place in the batch.
+  struct File;
+  File* open(size_t index);
+  void add(File* file, const std::string& name, const double* x, size_t n, double peak);
+  OutputSet& outputs(File* file);
+  void close(File* file, const FileResult& result);  // processing ended well; outputs follow
+  void discard(File* file);                          // processing failed: forget its segments
+
+ private:
+  void write(File* file, const std::string& name, const double* x, size_t n, const double* at16k, size_t n16);
+  const PipelineOptions& options_;
+  // The first write failure: the disk will not heal by itself, so the batch writes nothing
+  // more after it (those files end as interrupted, to be done again by --resume).
+  std::string write_failure_;
+  std::unique_ptr<DeviceSegmentBatch> segments_;
+  std::vector<std::unique_ptr<File>> files_;
+};
 
 // Runs one file, on `device` (the worker's GPU or host device: resampling, high-pass, RMS
 // frames, post normalization and the 16 kHz outputs run there) or, when null, on the CPU.
-// Never throws: errors come back in the result, and whatever the file had already written
-// is removed.
-FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device = nullptr);
+// With `batch` (device only), the file's outputs may wait there (the result says
+// `deferred`); without it they are written before this returns. Never throws: errors come
+// back in the result, and whatever the file had already written is removed.
+FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device = nullptr,
+                        OutputBatch* batch = nullptr, size_t index = 0);
+// What a file abandoned in flight reports.
+FileResult interrupted_result();
 
 }  // namespace voxprep

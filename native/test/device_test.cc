@@ -200,7 +200,7 @@ static void device_stages(Device& device, const std::string& label) {
     std::vector<std::string> got_names;
     std::vector<std::vector<double>> got_x, got_16k;
     DeviceSegmentBatch batch(device, rate, OutputLayout::kRate16k,
-                             [&](const std::string& name, const double* x, size_t n, const double* y, size_t n16) {
+                             [&](void*, const std::string& name, const double* x, size_t n, const double* y, size_t n16) {
                                got_names.push_back(name);
                                got_x.emplace_back(x, x + n);
                                got_16k.emplace_back(y, y + n16);
@@ -210,7 +210,7 @@ static void device_stages(Device& device, const std::string& label) {
       double peak = 0;
       for (double v : segs[k]) peak = std::max(peak, std::fabs(v));
       peaks.push_back(k % 3 == 0 ? 0.0 : peak);  // every third one not normalized
-      batch.add("s" + std::to_string(k), segs[k].data(), segs[k].size(), peaks.back());
+      batch.add(nullptr, "s" + std::to_string(k), segs[k].data(), segs[k].size(), peaks.back());
       if (k == 41) batch.flush();  // two batches
     }
     batch.flush();
