@@ -38,14 +38,30 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
   long long j0, phase;
   kernels::polyphase_position(first, up, down, &j0, &phase);
   const int64_t step = down / up, carry = down % up;
-  for (int64_t k = first; k < last; ++k) {
-    out[k - first] = kernels::polyphase_output(table, taps, phase, buf + (j0 - lead + 1 - buf_base));
+  auto advance = [&] {
     j0 += step;
     phase += carry;
     if (phase >= up) {
       phase -= up;
       ++j0;
     }
+  };
+  // Four outputs at a time (the same bits as one at a time: see dot_many).
+  constexpr int kGroup = 4;
+  int64_t k = first;
+  for (; k + kGroup <= last; k += kGroup) {
+    const double* rows[kGroup];
+    const double* windows[kGroup];
+    for (int m = 0; m < kGroup; ++m) {
+      rows[m] = table + phase * taps;
+      windows[m] = buf + (j0 - lead + 1 - buf_base);
+      advance();
+    }
+    kernels::dot_many<kGroup>(rows, windows, taps, out + (k - first));
+  }
+  for (; k < last; ++k) {
+    out[k - first] = kernels::polyphase_output(table, taps, phase, buf + (j0 - lead + 1 - buf_base));
+    advance();
   }
 }
 

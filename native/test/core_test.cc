@@ -12,6 +12,7 @@
 #include "dsp/denoise.h"
 #include "dsp/fft.h"
 #include "dsp/highpass.h"
+#include "dsp/kernels.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
 #include "io/wav_reader.h"
@@ -411,6 +412,19 @@ int main() {
     const auto y = resample(dc.data(), dc.size(), p[0], p[1]);
     check(std::fabs(y[y.size() / 2] - 1.0) < 1e-7, "resampler " + std::to_string(p[0]) + "->" +
                                                          std::to_string(p[1]) + " unit DC gain");
+  }
+  // dot_many (the resampler's CPU loop) gives exactly dot()'s bits (the GPU's arithmetic).
+  {
+    bool same = true;
+    for (int n : {1, 31, 32, 33, 288, 352, 704, 705}) {
+      const auto h = noise(size_t(4 * n), unsigned(n)), x = noise(size_t(4 * n), unsigned(n + 7));
+      const double* hs[4] = {h.data(), h.data() + n, h.data() + 2 * n, h.data() + 3 * n};
+      const double* xs[4] = {x.data(), x.data() + n, x.data() + 2 * n, x.data() + 3 * n};
+      double got[4];
+      kernels::dot_many<4>(hs, xs, n, got);
+      for (int m = 0; m < 4; ++m) same = same && got[m] == kernels::dot(hs[m], xs[m], n);
+    }
+    check(same, "four interleaved dot products give dot()'s bits (lengths 1 to 705)");
   }
   // High-pass: DC is removed, a 1 kHz tone passes.
   {
