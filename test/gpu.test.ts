@@ -213,13 +213,14 @@ describe('the batched GPU path, emulated', () => {
   });
 });
 
-// The golden configurations without noise reduction.
+// The golden configurations (the last with noise reduction).
 const CONFIGS: [string, PreprocessOptions][] = [
   ['sr40000-automatic-hpf', { sampleRate: 40000, cut: 'automatic', highpass: true, normalize: 'none' }],
   ['sr48000-simple-hpf-post', { sampleRate: 48000, cut: 'simple', highpass: true, normalize: 'post', chunk: 3, overlap: 0.3 }],
   ['sr32000-skip-pre', { sampleRate: 32000, cut: 'skip', highpass: false, normalize: 'pre' }],
   ['sr40000-automatic-post', { sampleRate: 40000, cut: 'automatic', highpass: false, normalize: 'post' }],
   ['sr32000-simple-chunk2.5-overlap0.1', { sampleRate: 32000, cut: 'simple', highpass: false, normalize: 'none', chunk: 2.5, overlap: 0.1 }],
+  ['sr40000-automatic-hpf-denoise0.7', { sampleRate: 40000, cut: 'automatic', highpass: true, normalize: 'none', denoise: 0.7 }],
 ];
 
 describe.each(CONFIGS)('the batched GPU path on the golden dataset, %s', (name, options) => {

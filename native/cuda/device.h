@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cuda/batch.h"
+#include "cuda/denoise_batch.h"
 
 namespace voxprep {
 
@@ -40,6 +41,10 @@ class Device {
   // `state` (device, two values) is the state before x on entry and after it on return.
   virtual void biquad_blocks(const kernels::Biquad& s, const double* transition, double* x, long long n,
                              long long len, double* ends, double* starts, double* state) = 0;
+  // The noise reduction of one window (cuda/denoise_batch.h): the STFT (a transform per
+  // frame), the noise floor and mask (a thread per bin), the smoothing, the inverse
+  // transforms and the overlap-add (a thread per output sample).
+  virtual void spectral_gate(const batch::GateLaunch& p) = 0;
   // Counts a batch of segments' 16 kHz outputs (for the engine's counters).
   virtual void count_segment_batch() = 0;
 };

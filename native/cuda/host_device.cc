@@ -59,6 +59,30 @@ class HostDevice final : public Device {
       return p;
     });
   }
+  void spectral_gate(const batch::GateLaunch& p) override {
+    count();
+    double re[batch::kGateFft], im[batch::kGateFft];
+    auto transform = [&](double sign) {
+      for (int half = 1; half < batch::kGateFft; half *= 2) {
+        for (int b = 0; b < batch::kGateButterflies; ++b) batch::fft_butterfly(re, im, p.tw_re, p.tw_im, half, b, sign);
+      }
+    };
+    for (long long t = 0; t < p.frames; ++t) {
+      for (int i = 0; i < batch::kGateFft; ++i) batch::stft_load(p, t, i, re, im);
+      transform(-1);
+      for (int k = 0; k < batch::kGateBins; ++k) batch::stft_store(p, t, k, re, im);
+    }
+    for (int k = 0; k < batch::kGateBins; ++k) batch::floor_and_mask_bin(p, k);
+    for (long long t = p.t_lo; t <= p.t_hi; ++t) {
+      for (int k = 0; k < batch::kGateBins; ++k) batch::smooth_time_at(p, t, k);
+    }
+    for (long long t = p.t_lo; t <= p.t_hi; ++t) {
+      for (int k = 0; k < batch::kGateBins; ++k) batch::gain_and_load_inverse(p, t, k, re, im);
+      transform(+1);
+      for (int i = 0; i < batch::kGateFft; ++i) batch::inverse_store(p, t, i, re);
+    }
+    for (long long i = 0; i < p.count; ++i) batch::overlap_add_at(p, i);
+  }
   void count_segment_batch() override {
     if (counters_) ++counters_->segment_batches;
   }

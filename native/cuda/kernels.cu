@@ -57,6 +57,53 @@ __global__ void biquad_run_kernel(kernels::Biquad s, double* x, long long n, lon
   if (b < blocks) kernels::biquad_block_run(s, x, n, len, b, starts, state);
 }
 
+// One block per frame, a thread per butterfly, the frame in shared memory.
+__global__ void stft_kernel(batch::GateLaunch p) {
+  __shared__ double re[batch::kGateFft], im[batch::kGateFft];
+  const long long t = blockIdx.x;
+  const int tid = threadIdx.x;
+  batch::stft_load(p, t, tid, re, im);
+  batch::stft_load(p, t, tid + batch::kGateButterflies, re, im);
+  __syncthreads();
+  for (int half = 1; half < batch::kGateFft; half *= 2) {
+    batch::fft_butterfly(re, im, p.tw_re, p.tw_im, half, tid, -1);
+    __syncthreads();
+  }
+  batch::stft_store(p, t, tid, re, im);
+  if (tid == 0) batch::stft_store(p, t, batch::kGateBins - 1, re, im);
+}
+
+__global__ void floor_kernel(batch::GateLaunch p) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k < batch::kGateBins) batch::floor_and_mask_bin(p, k);
+}
+
+__global__ void smooth_time_kernel(batch::GateLaunch p) {
+  const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  const long long rows = p.t_hi - p.t_lo + 1;
+  if (e < rows * batch::kGateBins) batch::smooth_time_at(p, p.t_lo + e / batch::kGateBins, int(e % batch::kGateBins));
+}
+
+__global__ void inverse_kernel(batch::GateLaunch p) {
+  __shared__ double re[batch::kGateFft], im[batch::kGateFft];
+  const long long t = p.t_lo + blockIdx.x;
+  const int tid = threadIdx.x;
+  batch::gain_and_load_inverse(p, t, tid, re, im);
+  if (tid == 0) batch::gain_and_load_inverse(p, t, batch::kGateBins - 1, re, im);
+  __syncthreads();
+  for (int half = 1; half < batch::kGateFft; half *= 2) {
+    batch::fft_butterfly(re, im, p.tw_re, p.tw_im, half, tid, +1);
+    __syncthreads();
+  }
+  batch::inverse_store(p, t, tid, re);
+  batch::inverse_store(p, t, tid + batch::kGateButterflies, re);
+}
+
+__global__ void overlap_add_kernel(batch::GateLaunch p) {
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < p.count) batch::overlap_add_at(p, i);
+}
+
 class CudaDevice final : public Device {
  public:
   CudaDevice(int index, GpuCounters* counters) : index_(index), counters_(counters) {
@@ -138,6 +185,17 @@ class CudaDevice final : public Device {
     end_timed(1);
   }
   void count_segment_batch() override { ++counters_->segment_batches; }
+  void spectral_gate(const batch::GateLaunch& p) override {
+    if (p.count <= 0) return;
+    const long long rows = p.t_hi - p.t_lo + 1;
+    begin_timed();
+    stft_kernel<<<unsigned(p.frames), batch::kGateButterflies, 0, stream_>>>(p);
+    floor_kernel<<<(batch::kGateBins + 127) / 128, 128, 0, stream_>>>(p);
+    smooth_time_kernel<<<grid_for(rows * batch::kGateBins), kThreads, 0, stream_>>>(p);
+    inverse_kernel<<<unsigned(rows), batch::kGateButterflies, 0, stream_>>>(p);
+    overlap_add_kernel<<<grid_for(p.count), kThreads, 0, stream_>>>(p);
+    end_timed(5);
+  }
   void biquad_blocks(const kernels::Biquad& s, const double* transition, double* x, long long n, long long len,
                      double* ends, double* starts, double* state) override {
     if (n <= 0) return;

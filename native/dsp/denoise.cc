@@ -175,17 +175,25 @@ void SpectralGate::frame_spectrum(const double* x, int64_t len, int64_t t, doubl
   fft_.forward(frame_.data(), re, im);
 }
 
+GateFrames GateFrames::of(const DenoiseDesign& d, int64_t len, int64_t from, int64_t count) {
+  const int64_t n = S::kFftSize, hop = S::kHop, ext = S::kExtension;
+  if (from < n || from + count > len - n) throw std::logic_error("noise reduction: span too close to the chunk's ends");
+  GateFrames g;
+  // Frames of the chunk extended by `ext` zeros on each side, taken while they fit.
+  g.frames = 1 + len / hop;
+  // The frames that reach the span, and those their smoothed mask reaches.
+  g.t_lo = std::max<int64_t>(0, ceil_div(from + ext - (n - 1), hop));
+  g.t_hi = std::min<int64_t>(g.frames - 1, (from + count - 1 + ext) / hop);
+  g.m_lo = std::max<int64_t>(0, g.t_lo - d.time_half);
+  g.m_hi = std::min<int64_t>(g.frames - 1, g.t_hi + d.time_half);
+  return g;
+}
+
 void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count, double* out) {
   const int64_t n = S::kFftSize, hop = S::kHop, ext = S::kExtension;
   if (count <= 0) return;
-  if (from < n || from + count > len - n) throw std::logic_error("noise reduction: span too close to the chunk's ends");
-  // Frames of the chunk extended by `ext` zeros on each side, taken while they fit.
-  const int64_t frames = 1 + len / hop;
-  // The frames that reach the span, and those their smoothed mask reaches.
-  const int64_t t_lo = std::max<int64_t>(0, ceil_div(from + ext - (n - 1), hop));
-  const int64_t t_hi = std::min<int64_t>(frames - 1, (from + count - 1 + ext) / hop);
-  const int64_t m_lo = std::max<int64_t>(0, t_lo - d_.time_half);
-  const int64_t m_hi = std::min<int64_t>(frames - 1, t_hi + d_.time_half);
+  const GateFrames g = GateFrames::of(d_, len, from, count);
+  const int64_t frames = g.frames, t_lo = g.t_lo, t_hi = g.t_hi, m_lo = g.m_lo, m_hi = g.m_hi;
   // The frame-by-bin arrays (the STFT, and |S| → forward-smoothed → the mask; some 10 MB each)
   // are kept per thread and reused by every window and file the thread denoises: fresh pages
   // cost more than the work on them.
@@ -243,8 +251,9 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   for (int64_t i = 0; i < count; ++i) out[i] /= d_.overlap_norm[size_t((from + i) % hop)];
 }
 
-Denoiser::Denoiser(int sample_rate, double strength)
-    : design_(DenoiseDesign::make(sample_rate, strength)), gate_(design_) {
+Denoiser::Denoiser(int sample_rate, double strength, const MakeGate& make_gate)
+    : design_(DenoiseDesign::make(sample_rate, strength)),
+      gate_(make_gate ? make_gate(design_) : std::make_unique<SpectralGate>(design_)) {
   reset();
 }
 
@@ -258,7 +267,7 @@ void Denoiser::reset() {
 void Denoiser::run_window(int64_t count, std::vector<double>& out) {
   const size_t at = out.size();
   out.resize(at + size_t(count));
-  gate_.run(buf_.data(), int64_t(buf_.size()), S::kPadding, count, out.data() + at);
+  gate_->run(buf_.data(), int64_t(buf_.size()), S::kPadding, count, out.data() + at);
   const size_t drop = std::min(buf_.size(), size_t(S::kChunk));
   buf_.erase(buf_.begin(), buf_.begin() + long(drop));
   ++window_;

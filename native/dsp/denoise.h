@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "dsp/fft.h"
@@ -46,14 +48,29 @@ struct DenoiseDesign {
   static DenoiseDesign make(int sample_rate, double strength);
 };
 
-// One window: denoises a padded chunk of the signal.
-class SpectralGate {
+// What denoises one window: the CPU's SpectralGate, or the GPU's (pipeline/device_stages.h).
+class WindowGate {
  public:
-  explicit SpectralGate(const DenoiseDesign& design);
+  virtual ~WindowGate() = default;
   // Denoises x[0, len) as one chunk and writes samples [from, from + count) of the result to
   // `out`. The span must keep at least kFftSize samples away from both ends of the chunk
   // (the reference's padding always does), where every sample has all its frames.
-  void run(const double* x, int64_t len, int64_t from, int64_t count, double* out);
+  virtual void run(const double* x, int64_t len, int64_t from, int64_t count, double* out) = 0;
+};
+
+// The frames a window's span needs (shared by both gates).
+struct GateFrames {
+  int64_t frames;        // of the chunk extended by kExtension zeros on each side
+  int64_t t_lo, t_hi;    // the frames that reach the span
+  int64_t m_lo, m_hi;    // and those their smoothed mask reaches
+  static GateFrames of(const DenoiseDesign& d, int64_t len, int64_t from, int64_t count);
+};
+
+// One window on the CPU.
+class SpectralGate final : public WindowGate {
+ public:
+  explicit SpectralGate(const DenoiseDesign& design);
+  void run(const double* x, int64_t len, int64_t from, int64_t count, double* out) override;
 
  private:
   void frame_spectrum(const double* x, int64_t len, int64_t t, double* re, double* im);
@@ -69,7 +86,9 @@ class SpectralGate {
 // one window; it holds one window with its context (kChunk + 2·kPadding samples) at most.
 class Denoiser {
  public:
-  Denoiser(int sample_rate, double strength);
+  using MakeGate = std::function<std::unique_ptr<WindowGate>(const DenoiseDesign&)>;
+  // `make_gate`: what runs each window (default: the CPU's SpectralGate).
+  Denoiser(int sample_rate, double strength, const MakeGate& make_gate = nullptr);
   Denoiser(const Denoiser&) = delete;
   Denoiser& operator=(const Denoiser&) = delete;
   // Appends to `out` whatever samples became final.
@@ -83,7 +102,7 @@ class Denoiser {
   void run_window(int64_t count, std::vector<double>& out);
 
   DenoiseDesign design_;
-  SpectralGate gate_;
+  std::unique_ptr<WindowGate> gate_;
   // The next window's chunk so far, from its first sample (zeros before the signal's start).
   std::vector<double> buf_;
   int64_t pushed_ = 0;

@@ -1,6 +1,7 @@
 #include "pipeline/device_stages.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -305,6 +306,78 @@ void DeviceSegmentBatch::flush() {
   }
   items_.clear();
   staged_.clear();
+}
+
+// ---- noise reduction --------------------------------------------------------------------
+
+DeviceSpectralGate::DeviceSpectralGate(Device& device, const DenoiseDesign& design)
+    : device_(device), d_(design), stride_((batch::kGateBins + 7) / 8 * 8),
+      consts_(device, false), x_(device, false), re_(device, false), im_(device, false), level_(device, false),
+      smooth_(device, false), frames_(device, false), out_(device, false), host_out_(device, true) {
+  // The window's constants in one array: analysis and synthesis windows, the overlap norm,
+  // the twiddles, the smoothing taps.
+  std::vector<double> c;
+  c.insert(c.end(), d_.analysis_window.begin(), d_.analysis_window.end());
+  c.insert(c.end(), d_.synthesis_window.begin(), d_.synthesis_window.end());
+  c.insert(c.end(), d_.overlap_norm.begin(), d_.overlap_norm.end());
+  constexpr double kTwoPi = 6.28318530717958647692;
+  for (int m = 0; m < batch::kGateFft / 2; ++m) c.push_back(std::cos(kTwoPi * m / batch::kGateFft));
+  for (int m = 0; m < batch::kGateFft / 2; ++m) c.push_back(-std::sin(kTwoPi * m / batch::kGateFft));
+  c.insert(c.end(), d_.time_taps.begin(), d_.time_taps.end());
+  c.insert(c.end(), d_.freq_taps.begin(), d_.freq_taps.end());
+  double* dev = consts_.ensure(c.size());
+  device_.upload(dev, c.data(), c.size() * sizeof(double));
+  device_.synchronize();
+}
+
+void DeviceSpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count, double* out) {
+  if (count <= 0) return;
+  const GateFrames g = GateFrames::of(d_, len, from, count);
+  const size_t cells = size_t(g.frames) * size_t(stride_);
+  const size_t rows = size_t(g.t_hi - g.t_lo + 1);
+  batch::GateLaunch p{};
+  p.len = len;
+  p.from = from;
+  p.count = count;
+  p.frames = g.frames;
+  p.t_lo = g.t_lo;
+  p.t_hi = g.t_hi;
+  p.m_lo = g.m_lo;
+  p.m_hi = g.m_hi;
+  p.stride = stride_;
+  double* xd = x_.ensure(size_t(len));
+  device_.upload(xd, x, size_t(len) * sizeof(double));
+  p.x = xd;
+  p.re = re_.ensure(cells);
+  p.im = im_.ensure(cells);
+  p.level = level_.ensure(cells);
+  p.smooth = smooth_.ensure(rows * size_t(stride_));
+  p.frames_out = frames_.ensure(rows * batch::kGateFft);
+  p.out = out_.ensure(size_t(count));
+  const double* c = consts_.data();
+  p.analysis_window = c;
+  p.synthesis_window = c + batch::kGateFft;
+  p.overlap_norm = c + 2 * batch::kGateFft;
+  p.tw_re = p.overlap_norm + DenoiseSpec::kHop;
+  p.tw_im = p.tw_re + batch::kGateFft / 2;
+  p.time_taps = p.tw_im + batch::kGateFft / 2;
+  p.freq_taps = p.time_taps + d_.time_taps.size();
+  p.gt = d_.time_half;
+  p.gf = d_.freq_half;
+  p.b = d_.floor_b;
+  p.one_minus_b = 1.0 - d_.floor_b;
+  p.strength = d_.strength;
+  device_.spectral_gate(p);
+  double* host = host_out_.ensure(size_t(count));
+  device_.download(host, p.out, size_t(count) * sizeof(double));
+  device_.synchronize();
+  std::copy(host, host + count, out);
+}
+
+Denoiser::MakeGate DeviceSpectralGate::on(Device& device) {
+  return [&device](const DenoiseDesign& d) -> std::unique_ptr<WindowGate> {
+    return std::make_unique<DeviceSpectralGate>(device, d);
+  };
 }
 
 }  // namespace voxprep

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cuda/device.h"
+#include "dsp/denoise.h"
 #include "dsp/highpass.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
@@ -100,6 +101,22 @@ class DeviceSegmentBatch {
   DeviceArray<batch::ResampleItem> resample_items_;
   DeviceArray<batch::NormalizeItem> norm_items_;
   DeviceArray<long long> norm_starts_;
+};
+
+// The noise reduction's window on a device: Denoiser's gate there (it keeps the window
+// layout and streaming; this runs each window).
+class DeviceSpectralGate final : public WindowGate {
+ public:
+  DeviceSpectralGate(Device& device, const DenoiseDesign& design);
+  void run(const double* x, int64_t len, int64_t from, int64_t count, double* out) override;
+  // Denoiser's MakeGate for this device.
+  static Denoiser::MakeGate on(Device& device);
+
+ private:
+  Device& device_;
+  const DenoiseDesign& d_;
+  int stride_;
+  DeviceArray<double> consts_, x_, re_, im_, level_, smooth_, frames_, out_, host_out_;
 };
 
 }  // namespace voxprep

@@ -425,7 +425,13 @@ bool needs_analysis(const PipelineOptions& o) {
   return o.chunk_seconds > kMaxBufferedSegmentSeconds;
 }
 
-Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& times) {
+// The noise reduction stage, on the device when there is one.
+void make_denoiser(std::optional<Denoiser>& denoiser, const PipelineOptions& o, Device* device) {
+  if (device) denoiser.emplace(o.sample_rate, o.denoise, DeviceSpectralGate::on(*device));
+  else denoiser.emplace(o.sample_rate, o.denoise);
+}
+
+Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& times, Device* device) {
   Analysis a;
   const bool window_peaks = o.normalization == Normalization::kPost && o.cut == CutMode::kSimple;
   const SegmentPlan simple = window_peaks
@@ -434,7 +440,7 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
   // Post normalization's peaks are those of the denoised signal: this pass runs the noise
   // reduction too (and the writing pass runs it again, with the same result).
   std::optional<Denoiser> denoiser;
-  if (o.denoise > 0 && o.normalization == Normalization::kPost) denoiser.emplace(o.sample_rate, o.denoise);
+  if (o.denoise > 0 && o.normalization == Normalization::kPost) make_denoiser(denoiser, o, device);
   int64_t final_pos = 0;
   auto measure_final = [&](const double* x, size_t n) {
     StageTimer t(times.analysis);
@@ -521,7 +527,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
 
   std::optional<Analysis> analysis;
   if (needs_analysis(o)) {
-    analysis = analyze(source, o, result.times);
+    analysis = analyze(source, o, result.times, device);
     result.loaded = true;
     result.samples = analysis->samples;
     result.peak = analysis->peak;
@@ -549,7 +555,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   // Noise reduction runs between pre normalization and the cut: the slicer sees its output.
   // It hands samples on up to one window late, and the rest when flushed.
   std::optional<Denoiser> denoiser;
-  if (o.denoise > 0) denoiser.emplace(o.sample_rate, o.denoise);
+  if (o.denoise > 0) make_denoiser(denoiser, o, device);
   std::vector<double> denoised;
   const AutomaticCutter::Emit write_piece = [&](const Segment& s, const double* x) { emitter.write_complete(s, x); };
   auto cut = [&](const double* x, size_t n, const std::vector<double>* frames) {

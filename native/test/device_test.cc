@@ -26,6 +26,7 @@
 
 #include "cuda/device.h"
 #include "dsp/block_iir.h"
+#include "dsp/denoise.h"
 #include "dsp/highpass.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
@@ -226,6 +227,34 @@ static void device_stages(Device& device, const std::string& label) {
   }
 }
 
+// ---- noise reduction: the device's window against the CPU's ----------------------------
+
+static void device_denoise(Device& device, const std::string& label) {
+  struct Case { size_t n; int sr; double p; };
+  const Case cases[] = {{1300000, 40000, 0.7}, {250000, 32000, 1.0}};
+  for (const Case& c : cases) {
+    auto x = speechlike(c.n, c.sr, 17);
+    unsigned s = 5;
+    for (double& v : x) v += 0.01 * (double((s = s * 1664525u + 1013904223u) >> 8) / double(1u << 24) - 0.5);
+    std::vector<double> want, got;
+    Denoiser cpu(c.sr, c.p);
+    Denoiser dev(c.sr, c.p, DeviceSpectralGate::on(device));
+    for (size_t at = 0; at < x.size(); at += 100000) {
+      const size_t n = std::min<size_t>(100000, x.size() - at);
+      cpu.push(x.data() + at, n, want);
+      dev.push(x.data() + at, n, got);
+    }
+    cpu.finish(want);
+    dev.finish(got);
+    double change = 0;
+    for (size_t i = 0; i < x.size() && i < want.size(); ++i) change = std::max(change, std::fabs(want[i] - x[i]));
+    const double err = got.size() == want.size() ? rel_diff(got, want) : 1e9;
+    check(err < 1e-11 && change > 1e-3, label + ": noise reduction of " + std::to_string(c.n) + " samples at " +
+                                            std::to_string(c.sr) + " Hz matches the CPU stage" +
+                                            fmt(" (max |difference| %.1e of the RMS; bound 1e-11)", err));
+  }
+}
+
 // ---- whole files through the engine --------------------------------------------------
 
 static void write_wav16(const std::string& path, const std::vector<double>& x, int rate, int channels) {
@@ -303,14 +332,16 @@ struct Config {
   bool highpass;
   Normalization norm;
   double chunk, overlap;
+  double denoise = 0;
 };
-// The golden configurations without noise reduction.
+// The golden configurations (the last with noise reduction).
 static const Config kConfigs[] = {
     {"sr40000-automatic-hpf", 40000, CutMode::kAutomatic, true, Normalization::kNone, 3.0, 0.3},
     {"sr48000-simple-hpf-post", 48000, CutMode::kSimple, true, Normalization::kPost, 3.0, 0.3},
     {"sr32000-skip-pre", 32000, CutMode::kSkip, false, Normalization::kPre, 3.0, 0.3},
     {"sr40000-automatic-post", 40000, CutMode::kAutomatic, false, Normalization::kPost, 3.0, 0.3},
     {"sr32000-simple-chunk2.5-overlap0.1", 32000, CutMode::kSimple, false, Normalization::kNone, 2.5, 0.1},
+    {"sr40000-automatic-hpf-denoise0.7", 40000, CutMode::kAutomatic, true, Normalization::kNone, 3.0, 0.3, 0.7},
 };
 
 // Runs the jobs on the CPU and on `device`, each config, and compares the outputs.
@@ -334,6 +365,7 @@ static void engine_parity(const std::vector<FileJob>& jobs, const DeviceChoice& 
       o.normalization = c.norm;
       o.chunk_seconds = c.chunk;
       o.overlap_seconds = c.overlap;
+      o.denoise = c.denoise;
       o.out_dir = where[side];
       DeviceChoice cpu;
       const auto results = Engine::instance().run_batch(jobs, o, 2, side ? device : cpu, nullptr);
@@ -377,6 +409,7 @@ int main() {
   {
     auto host = make_host_device();
     device_stages(*host, "host device");
+    device_denoise(*host, "host device");
   }
   char tmpl[] = "/tmp/voxprep-device-test-XXXXXX";
   const std::string scratch = mkdtemp(tmpl);
@@ -398,6 +431,7 @@ int main() {
   if (gpu.backend == Backend::kCuda) {
     auto device = cuda::make_device(gpu.index, &gpu_counters());
     device_stages(*device, "GPU " + gpu.name);
+    device_denoise(*device, "GPU " + gpu.name);
     engine_parity(jobs, gpu, "generated dataset, GPU " + gpu.name, scratch, 100);
     if (!golden.empty()) engine_parity(golden, gpu, "golden dataset, GPU " + gpu.name, scratch, 100);
     const GpuStatus g = gpu_status(false);

@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
   for (const Row& r : rows)
     if (r.bad) std::printf("%s: %d of %d files not ok; first: %s\n", r.label.c_str(), r.bad, r.ok + r.bad, r.first_error.c_str());
   std::printf("\n%s\n", gpu_line.c_str());
-  if (denoise > 0) std::printf("noise reduction runs on the CPU in every row, the GPU's included\n");
+  if (denoise > 0) std::printf("noise reduction runs where the rest does: the GPU rows denoise on the GPU\n");
   std::printf("CPU all cores vs 1 thread: %.2fx\n", rows[1].wall / rows[0].wall);
   for (size_t i = 2; i < rows.size(); ++i)
     std::printf("%s vs CPU all cores: %.2fx%s\n", rows[i].label.c_str(), rows[0].wall / rows[i].wall,
