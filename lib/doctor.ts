@@ -45,15 +45,17 @@ export function doctor(): DoctorReport {
   const cpu = { model: cpus[0]?.model?.trim() ?? 'unknown', cores: os.availableParallelism(), features: {} as Record<string, boolean> };
   let addon: DoctorReport['addon'];
   let threads: DoctorReport['threads'] = null;
-  let cuda: DoctorReport['cuda'] = {
+  // What is said of CUDA when nothing was looked up (the note says why).
+  const notLookedUp = (note: string): DoctorReport['cuda'] => ({
     compiled: false,
     architectures: [],
     driver: null,
     runtime: null,
     devices: null,
     usable: false,
-    note: 'unknown: the addon did not load',
-  };
+    note,
+  });
+  let cuda = notLookedUp('unknown: the addon did not load');
   let device: DoctorReport['device'] = { auto: 'unknown', reason: 'the addon did not load' };
   try {
     const info = native().engineInfo();
@@ -80,15 +82,9 @@ export function doctor(): DoctorReport {
         note: probe.usable ? 'a usable CUDA device was found' : probe.unusable,
       };
     } else {
-      cuda = {
-        compiled: false,
-        architectures: [],
-        driver: null,
-        runtime: null,
-        devices: null,
-        usable: false,
-        note: 'not compiled in: this build has no CUDA kernels (nvcc was not found when it was built), so no driver or devices were looked up',
-      };
+      cuda = notLookedUp(
+        'not compiled in: this build has no CUDA kernels (nvcc was not found when it was built), so no driver or devices were looked up',
+      );
     }
     const auto = native().resolveDevice('auto');
     device = { auto: auto.name, reason: auto.reason };
