@@ -90,8 +90,19 @@ HighpassDesign HighpassDesign::butterworth(double sample_rate, double cutoff_hz,
 Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sample_rate)) {}
 
 void Highpass::process(double* x, size_t n) {
-  for (int s = 0; s < HighpassSpec::kSections; ++s) {
-    kernels::biquad_run(design_.sections[size_t(s)], state_[size_t(s)].data(), x, x, (long long)n);
+  // All sections in one pass, sample by sample: each section's recursion is a chain of its
+  // own, so the three overlap in the pipeline (one section after another would wait out each
+  // chain's latency in turn). Each section sees the same inputs in the same order: the same
+  // bits as running them one after another.
+  const auto& sec = design_.sections;
+  double* z0 = state_[0].data();
+  double* z1 = state_[1].data();
+  double* z2 = state_[2].data();
+  static_assert(HighpassSpec::kSections == 3, "one pass over three sections");
+  for (size_t i = 0; i < n; ++i) {
+    double v = kernels::biquad_step(sec[0], z0, x[i]);
+    v = kernels::biquad_step(sec[1], z1, v);
+    x[i] = kernels::biquad_step(sec[2], z2, v);
   }
 }
 
