@@ -182,6 +182,21 @@ describe('--device', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('takes the device from a config file too, validated like the flag', () => {
+    const dataset = path.join(scratch.path, 'config-dataset');
+    makeDataset(dataset);
+    const good = path.join(scratch.path, 'device-cpu.json');
+    fs.writeFileSync(good, JSON.stringify({ dataset, out: path.join(scratch.path, 'flag-config'), device: 'cpu' }));
+    const ok = spawnSync(process.execPath, [BIN, 'preprocess', '--config', good], { encoding: 'utf8' });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(scratch.path, 'flag-config', 'report.json'), 'utf8')).options.device).toBe('cpu');
+    const bad = path.join(scratch.path, 'device-bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ dataset, out: path.join(scratch.path, 'flag-config-bad'), device: 'tpu' }));
+    const r = spawnSync(process.execPath, [BIN, 'preprocess', '--config', bad], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('device must be auto, cpu, cuda or cuda:N');
+  });
+
   it('rejects a device it does not know', () => {
     const r = run([path.join(scratch.path, 'flag-dataset'), '-o', path.join(scratch.path, 'flag-bad'), '--device', 'gpu']);
     expect(r.status).toBe(2);
