@@ -2,6 +2,7 @@
 // types, and runs batches off the main thread.
 #include <napi.h>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -455,16 +456,29 @@ Napi::Value ForkRunForTest(const Napi::CallbackInfo& info) {
     _exit(code);
   }
   close(fds[1]);
+  // The child gets 120 s: a child that hangs (a pool that did not survive the fork) is killed
+  // and reported, instead of blocking this thread, and the test, forever.
+  int status = 0;
+  bool killed = false;
+  for (int waited_ms = 0;; waited_ms += 20) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (waited_ms >= 120000) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      killed = true;
+      break;
+    }
+    usleep(20000);
+  }
   std::string report;
   char buf[4096];
   ssize_t got;
   while ((got = read(fds[0], buf, sizeof buf)) > 0) report.append(buf, size_t(got));
   close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
   Napi::Object o = Napi::Object::New(env);
   o.Set("exitCode", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-  o.Set("report", report);
+  o.Set("report", killed ? std::string("{\"error\":\"the child did not finish within 120 s\"}") : report);
   return o;
 }
 
