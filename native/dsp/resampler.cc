@@ -1,6 +1,7 @@
 #include "dsp/resampler.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -8,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "dsp/fft.h"
 #include "dsp/kernels.h"
 
 namespace voxprep {
@@ -65,7 +67,81 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
   }
 }
 
+// Y = Σ_q U_q · H_q over `parts` spectra of `bins` bins (the FFT form's per-phase sum).
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+void accumulate_spectra(const double* __restrict u_re, const double* __restrict u_im, const double* __restrict h_re,
+                        const double* __restrict h_im, int parts, int bins, double* __restrict y_re,
+                        double* __restrict y_im) {
+  for (int k = 0; k < bins; ++k) y_re[k] = y_im[k] = 0.0;
+  for (int q = 0; q < parts; ++q) {
+    const double* ur = u_re + q * bins;
+    const double* ui = u_im + q * bins;
+    const double* hr = h_re + q * bins;
+    const double* hi = h_im + q * bins;
+    for (int k = 0; k < bins; ++k) {
+      y_re[k] += ur[k] * hr[k] - ui[k] * hi[k];
+      y_im[k] += ur[k] * hi[k] + ui[k] * hr[k];
+    }
+  }
+}
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The FFT form of a tabulated design, when it pays: few phases (the spectra take
+// up · down · (n/2 + 1) complex values) and sub-filters long enough to beat a dot product.
+std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDesign& d) {
+  const int64_t L = d.up, M = d.down;
+  if (d.table.empty() || L * M > 64 || d.taps / M < 16) return nullptr;
+  // Output k = r + L·m (r < L) is centred on input a_r + M·m, a_r = floor(r·M/L), at phase
+  // p_r = r·M mod L; its tap i reads input a_r − lead + 1 + i + M·m = M·(m + s) + q.
+  int64_t s_lo = INT64_MAX, s_hi = INT64_MIN;
+  for (int64_t r = 0; r < L; ++r) {
+    const int64_t a = r * M / L;
+    s_lo = std::min(s_lo, floor_div(a - d.lead + 1, M));
+    s_hi = std::max(s_hi, floor_div(a - d.lead + d.taps, M));
+  }
+  auto plan = std::make_shared<ResamplerDesign::FftPlan>();
+  plan->span = int(s_hi - s_lo);
+  plan->s_lo = s_lo;
+  int n = 256;
+  while (n < 8 * (plan->span + 1)) n *= 2;
+  plan->n = n;
+  plan->block = n - plan->span;
+  const int bins = n / 2 + 1;
+  plan->h_re.assign(size_t(L * M * bins), 0.0);
+  plan->h_im.assign(size_t(L * M * bins), 0.0);
+  RealFft fft(n);
+  std::vector<double> g(static_cast<size_t>(n));
+  for (int64_t r = 0; r < L; ++r) {
+    const int64_t a = r * M / L, p = r * M % L;
+    for (int64_t q = 0; q < M; ++q) {
+      // Sub-filter (r, q) over s − s_lo = 0 … span, time-reversed into a circular buffer so
+      // that the circular convolution gives the correlation the outputs are.
+      std::fill(g.begin(), g.end(), 0.0);
+      for (int i = 0; i < d.taps; ++i) {
+        const int64_t pos = a - d.lead + 1 + i;
+        const int64_t s = floor_div(pos, M);
+        if (pos - s * M != q) continue;
+        const int64_t dd = s - s_lo;
+        g[size_t((n - dd) % n)] = d.table[size_t(p * d.taps + i)];
+      }
+      const size_t at = size_t((r * M + q) * bins);
+      fft.forward(g.data(), plan->h_re.data() + at, plan->h_im.data() + at);
+    }
+  }
+  return plan;
+}
+
 }  // namespace
+
+struct Resampler::FftWork {
+  explicit FftWork(int n, int64_t down, int64_t up, int block)
+      : fft(n), u(size_t(n)), y(size_t(n)),
+        u_re(size_t(down * (n / 2 + 1))), u_im(size_t(down * (n / 2 + 1))),
+        y_re(size_t(n / 2 + 1)), y_im(size_t(n / 2 + 1)), out(size_t(up * block)) {}
+  RealFft fft;
+  std::vector<double> u, y, u_re, u_im, y_re, y_im, out;
+};
 
 int64_t resampled_length(int64_t n, int rate_in, int rate_out) {
   const double ratio = double(rate_out) / double(rate_in);
@@ -119,13 +195,17 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
       }
     }
   }
+  d->fft = make_fft_plan(*d);
   cache.emplace(key, d);
   return d;
 }
 
-Resampler::Resampler(int rate_in, int rate_out) : rate_in_(rate_in), rate_out_(rate_out) {
+Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), rate_out_(rate_out) {
   if (rate_in <= 0 || rate_out <= 0) throw std::invalid_argument("sample rate must be positive");
   if (rate_in != rate_out) design_ = ResamplerDesign::get(rate_in, rate_out);
+  if (design_ && design_->fft && form == Form::kFastest) {
+    fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
+  }
   reset();
 }
 
@@ -150,6 +230,7 @@ void Resampler::push(const double* in, size_t n, std::vector<double>& out) {
   }
   buf_.insert(buf_.end(), in, in + n);
   n_in_ += int64_t(n);
+  if (fft_) return produce_blocks(out, false, 0);
   // Output k needs inputs up to floor(k·down/up) + half; produce every k that has them.
   const ResamplerDesign& d = *design_;
   const int64_t last_needed = n_in_ - 1 - d.half;  // largest usable floor(k·down/up)
@@ -161,6 +242,12 @@ void Resampler::finish(std::vector<double>& out) {
   if (!design_) return;
   const int64_t target = resampled_length(n_in_, rate_in_, rate_out_);
   const int64_t computed = std::min(target, computed_length(n_in_, rate_in_, rate_out_));
+  if (fft_) {
+    produce_blocks(out, true, computed);
+    out.insert(out.end(), size_t(target - n_out_), 0.0);
+    n_out_ = target;
+    return;
+  }
   // The signal is zero after its last sample.
   buf_.insert(buf_.end(), size_t(design_->taps + 1), 0.0);
   produce(out, computed);
@@ -187,8 +274,48 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
     }
   }
   n_out_ = limit_out;
+  trim((n_out_ * d.down) / d.up - d.lead + 1);
+}
+
+void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limit_out) {
+  const ResamplerDesign& d = *design_;
+  const ResamplerDesign::FftPlan& p = *d.fft;
+  FftWork& w = *fft_;
+  const int64_t L = d.up, M = d.down;
+  const int n = p.n, bins = n / 2 + 1, B = p.block;
+  // Blocks are anchored at output 0 (n_out_ is a multiple of L·B until the end), so a block's
+  // inputs, and so its bits, do not depend on how the stream was cut into pushes.
+  while (true) {
+    const int64_t m0 = n_out_ / L;
+    const int64_t first_in = (m0 + p.s_lo) * M;              // input of u_q[0], q = 0
+    const int64_t last_in = (m0 + p.s_lo + n - 1) * M + M - 1;  // of u_q[n − 1], q = M − 1
+    if (last ? n_out_ >= limit_out : last_in >= n_in_) break;
+    const bool inside = first_in >= buf_base_ && last_in < buf_base_ + int64_t(buf_.size());
+    for (int64_t q = 0; q < M; ++q) {
+      double* u = w.u.data();
+      if (inside) {
+        const double* x = buf_.data() + (first_in + q - buf_base_);
+        for (int t = 0; t < n; ++t) u[t] = x[int64_t(t) * M];
+      } else {
+        for (int t = 0; t < n; ++t) u[t] = input_at(first_in + int64_t(t) * M + q);
+      }
+      w.fft.forward(u, w.u_re.data() + q * bins, w.u_im.data() + q * bins);
+    }
+    for (int64_t r = 0; r < L; ++r) {
+      accumulate_spectra(w.u_re.data(), w.u_im.data(), p.h_re.data() + r * M * bins, p.h_im.data() + r * M * bins,
+                         int(M), bins, w.y_re.data(), w.y_im.data());
+      w.fft.inverse(w.y_re.data(), w.y_im.data(), w.y.data());
+      for (int b = 0; b < B; ++b) w.out[size_t(b * L + r)] = w.y[size_t(b)];
+    }
+    const int64_t take = last ? std::min<int64_t>(L * B, limit_out - n_out_) : L * B;
+    out.insert(out.end(), w.out.begin(), w.out.begin() + take);
+    n_out_ += take;
+  }
+  trim((n_out_ / L + p.s_lo) * M);
+}
+
+void Resampler::trim(int64_t keep_from) {
   // Drop input no later output can reach, in large steps to keep erasing cheap.
-  const int64_t keep_from = (n_out_ * d.down) / d.up - d.lead + 1;
   const int64_t drop = keep_from - buf_base_;
   if (drop > 65536 && drop * 2 > int64_t(buf_.size())) {
     buf_.erase(buf_.begin(), buf_.begin() + drop);
@@ -196,8 +323,8 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
   }
 }
 
-std::vector<double> resample(const double* in, size_t n, int rate_in, int rate_out) {
-  Resampler r(rate_in, rate_out);
+std::vector<double> resample(const double* in, size_t n, int rate_in, int rate_out, Resampler::Form form) {
+  Resampler r(rate_in, rate_out, form);
   std::vector<double> out;
   r.push(in, n, out);
   r.finish(out);

@@ -426,6 +426,27 @@ int main() {
     }
     check(same, "four interleaved dot products give dot()'s bits (lengths 1 to 705)");
   }
+  // The resampler's FFT form against its direct form, for the pairs that have one.
+  {
+    const int pairs[][2] = {{48000, 40000}, {40000, 16000}, {32000, 16000}, {48000, 16000}, {16000, 48000}, {48000, 32000}};
+    for (const auto& p : pairs) {
+      const bool has_fft = ResamplerDesign::get(p[0], p[1])->fft != nullptr;
+      const auto x = noise(size_t(p[0]) * 3 + 1237, unsigned(p[0] + p[1]));
+      const auto fast = resample(x.data(), x.size(), p[0], p[1]);
+      const auto direct = resample(x.data(), x.size(), p[0], p[1], Resampler::Form::kDirect);
+      double worst = 0, energy = 0;
+      bool same_length = fast.size() == direct.size();
+      for (size_t i = 0; same_length && i < fast.size(); ++i) {
+        worst = std::max(worst, std::fabs(fast[i] - direct[i]));
+        energy += direct[i] * direct[i];
+      }
+      const double rel = worst / std::sqrt(energy / double(direct.size()));
+      char line[200];
+      std::snprintf(line, sizeof line, "resampler %d->%d: the FFT form equals the direct form (max |difference| %.1e of the RMS; bound 1e-13)",
+                    p[0], p[1], rel);
+      check(has_fft && same_length && rel < 1e-13, line);
+    }
+  }
   // High-pass: its one pass over the three sections gives the bits of one section after
   // another (the form the GPU's block scan runs), streamed in uneven blocks.
   {

@@ -148,8 +148,9 @@ static StageRun run_stage(Device& device, int rate_in, int rate_out, bool highpa
   return r;
 }
 
+// The CPU stages, the resampler in its direct form: the arithmetic the GPU's kernel shares.
 static std::vector<double> cpu_stage(int rate_in, int rate_out, bool highpass, const std::vector<double>& x) {
-  std::vector<double> y = resample(x.data(), x.size(), rate_in, rate_out);
+  std::vector<double> y = resample(x.data(), x.size(), rate_in, rate_out, Resampler::Form::kDirect);
   if (highpass) {
     Highpass hp(rate_out);
     hp.process(y.data(), y.size());
@@ -178,7 +179,7 @@ static void device_stages(Device& device, const std::string& label) {
     // Resampling alone: the same bits as the CPU resampler.
     const StageRun plain = run_stage(device, p[0], p[1], false, false, x, 5);
     const auto want = cpu_stage(p[0], p[1], false, x);
-    check(plain.out == want, label + ": resampling " + pair + " gives the CPU resampler's bits (" +
+    check(plain.out == want, label + ": resampling " + pair + " gives the CPU's direct-form bits (" +
                                  std::to_string(plain.out.size()) + " samples)" + (plain.note.empty() ? "" : " [" + plain.note + "]"));
     // With the high-pass and the RMS frames.
     const StageRun full = run_stage(device, p[0], p[1], true, true, x, 9);
@@ -220,7 +221,7 @@ static void device_stages(Device& device, const std::string& label) {
       std::vector<double> norm = segs[k];
       if (peaks[k] > 0) for (double& v : norm) v = kernels::normalize_sample(v, peaks[k]);
       same = got_names[k] == "s" + std::to_string(k) && got_x[k] == norm &&
-             got_16k[k] == resample(norm.data(), norm.size(), rate, OutputLayout::kRate16k);
+             got_16k[k] == resample(norm.data(), norm.size(), rate, OutputLayout::kRate16k, Resampler::Form::kDirect);
     }
     check(same, label + ": batched post normalization and 16 kHz outputs at " + std::to_string(rate) +
                     " Hz give the CPU's bits (60 segments, two batches)");
