@@ -184,7 +184,9 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
   // Kaiser's length estimate: N − 1 = (A − 7.95) / (2.285 · Δω).
   const double length = (a - 7.95) / (2.285 * 2.0 * kPi * transition);
   d->half = int(std::ceil(length / 2.0));
-  d->taps = (2 * d->half + kernels::kDotLanes - 1) / kernels::kDotLanes * kernels::kDotLanes;
+  // The row must reach t = half at phase 0 (the window's last nonzero value): 2·half + 1
+  // taps at least, rounded up to whole dot-product lanes.
+  d->taps = (2 * d->half + 1 + kernels::kDotLanes - 1) / kernels::kDotLanes * kernels::kDotLanes;
   d->lead = d->taps - d->half;
   if (d->up * d->taps <= kMaxTableEntries) {
     d->table.resize(size_t(d->up * d->taps));
