@@ -42,7 +42,8 @@ struct FileJob {
 
 enum class FileStatus { kOk, kFailed, kRejected, kSkipped };
 
-// Seconds of thread time each stage took for one file (for the benchmark's breakdown).
+// Seconds each stage took for one file, as wall time inside its worker (for the benchmark's
+// breakdown; on a busy machine it includes time the worker waited for a core).
 struct StageTimes {
   double decode = 0;       // reading and decoding, mixing to mono
   double resample = 0;     // to the target rate
