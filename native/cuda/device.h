@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <map>
 #include <memory>
-#include <string>
 
 #include "cuda/batch.h"
 #include "cuda/denoise_batch.h"
@@ -17,8 +16,6 @@ namespace voxprep {
 class Device {
  public:
   virtual ~Device() = default;
-  virtual std::string name() const = 0;
-  virtual bool is_gpu() const = 0;
 
   // Device memory and pinned host memory, from this device's pools.
   virtual void* acquire(size_t bytes) = 0;

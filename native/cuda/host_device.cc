@@ -17,8 +17,6 @@ class HostDevice final : public Device {
   ~HostDevice() override {
     pool_.clear([](void* p) { std::free(p); });
   }
-  std::string name() const override { return "emulated GPU on the CPU"; }
-  bool is_gpu() const override { return false; }
 
   void* acquire(size_t bytes) override { return take(bytes); }
   void release(void* p, size_t) override { pool_.give(p); }

@@ -109,9 +109,6 @@ class CudaDevice final : public Device {
   CudaDevice(int index, GpuCounters* counters) : index_(index), counters_(counters) {
     check(cudaSetDevice(index), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    cudaDeviceProp prop;
-    check(cudaGetDeviceProperties(&prop, index), "cudaGetDeviceProperties");
-    name_ = "cuda:" + std::to_string(index) + " " + prop.name;
   }
   ~CudaDevice() override {
     // Errors are ignored here: the process may be ending, and nothing can be done.
@@ -124,8 +121,6 @@ class CudaDevice final : public Device {
     host_pool_.clear([](void* p) { cudaFreeHost(p); });
     cudaStreamDestroy(stream_);
   }
-  std::string name() const override { return name_; }
-  bool is_gpu() const override { return true; }
 
   void* acquire(size_t bytes) override {
     return pool_.take(bytes, [](size_t size) {
@@ -232,7 +227,6 @@ class CudaDevice final : public Device {
   int index_;
   GpuCounters* counters_;
   cudaStream_t stream_ = nullptr;
-  std::string name_;
   BlockPool pool_, host_pool_;
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events_;
   size_t timed_ = 0;

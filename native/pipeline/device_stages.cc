@@ -220,10 +220,6 @@ void DeviceSegmentBatch::drop(void* tag) {
   if (items_.empty()) staged_.clear();
 }
 
-bool DeviceSegmentBatch::holds(void* tag) const {
-  return std::any_of(items_.begin(), items_.end(), [tag](const Item& it) { return it.tag == tag; });
-}
-
 void DeviceSegmentBatch::add(void* tag, const std::string& name, const double* x, size_t n, double peak) {
   const size_t lead = design_ ? size_t(design_->lead) : 0, tail = design_ ? size_t(design_->taps + 1) : 0;
   staged_.insert(staged_.end(), lead, 0.0);

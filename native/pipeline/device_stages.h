@@ -79,7 +79,6 @@ class DeviceSegmentBatch {
   void flush();
   // Forgets the waiting segments added with `tag` (their file failed).
   void drop(void* tag);
-  bool holds(void* tag) const;
   size_t staged() const { return staged_.size(); }
   static constexpr size_t kBatchSamples = size_t(1) << 21;
 

@@ -636,17 +636,18 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   if (!source.device_note().empty()) result.warnings.push_back(source.device_note());
 }
 
-}  // namespace
-
-FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
-                   OutputBatch::File* file);
-
+// What a file abandoned in flight reports.
 FileResult interrupted_result() {
   FileResult r;
   r.status = FileStatus::kSkipped;
   r.error = Interrupted().what();
   return r;
 }
+
+}  // namespace
+
+FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
+                   OutputBatch::File* file);
 
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
                         size_t index) {
@@ -678,10 +679,8 @@ FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* d
     result.write_error = true;
     result.slices = 0;
     result.slice_names.clear();
-  } catch (const Interrupted& e) {
-    result = FileResult();
-    result.status = FileStatus::kSkipped;
-    result.error = e.what();
+  } catch (const Interrupted&) {
+    result = interrupted_result();
   } catch (const std::exception& e) {
     result.status = FileStatus::kFailed;
     result.error = e.what();

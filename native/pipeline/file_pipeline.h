@@ -120,7 +120,6 @@ class OutputBatch {
 // back in the result, and whatever the file had already written is removed.
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device = nullptr,
                         OutputBatch* batch = nullptr, size_t index = 0);
-// What a file abandoned in flight reports.
-FileResult interrupted_result();
+
 
 }  // namespace voxprep
