@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readWav, speechLike, writeWav } from './helpers/wav.js';
+import { putWav, readWav, speechLike } from './helpers/wav.js';
 import { preprocess } from '../lib/index.js';
 import { BIN, ROOT, scratchFolder, walkFiles } from './helpers/scratch.js';
 
@@ -35,22 +35,6 @@ function fresh(name: string): string {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   return dir;
-}
-
-/** Writes a mono (or channel-replicated) WAV into the dataset, making parent folders. */
-function put(
-  dataset: string,
-  relative: string,
-  mono: Float64Array,
-  rate: number,
-  opts: { channels?: number; bits?: number; float?: boolean; extensible?: boolean } = {},
-): void {
-  const file = path.join(dataset, relative);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const ch = opts.channels ?? 1;
-  const inter = new Float64Array(mono.length * ch);
-  for (let i = 0; i < mono.length; i++) for (let c = 0; c < ch; c++) inter[i * ch + c] = mono[i];
-  writeWav(file, inter, rate, opts);
 }
 
 /** ceil(n * rateOut / rateIn) in exact integer arithmetic. */
@@ -158,9 +142,9 @@ describe('voxprep preprocess (CLI)', () => {
     for (const f of inputs) {
       const x = speechLike(f.rate, f.seconds, seed++);
       lengths.set(f.rel, x.length);
-      put(dataset, f.rel, x, f.rate);
+      putWav(dataset, f.rel, x, f.rate);
     }
-    put(dataset, 'misc/m.wav', speechLike(16000, 1, 99), 16000); // not a speaker id: skipped
+    putWav(dataset, 'misc/m.wav', speechLike(16000, 1, 99), 16000); // not a speaker id: skipped
 
     const sr = 40000;
     const order = byteSort(inputs.map((f) => f.rel));
@@ -236,7 +220,7 @@ describe('voxprep preprocess (CLI)', () => {
     ];
     const signals = forms.map((f, i) => {
       const x = speechLike(f.rate, 1.2, 200 + i);
-      put(dataset, f.rel, x, f.rate, f.opts);
+      putWav(dataset, f.rel, x, f.rate, f.opts);
       return x;
     });
     const sr = 48000;
@@ -258,7 +242,7 @@ describe('voxprep preprocess (CLI)', () => {
     const dataset = fresh('identity/dataset');
     const out = path.join(scratch.path, 'identity/out');
     const x = speechLike(40000, 2.5, 7);
-    put(dataset, 'voice.wav', x, 40000, { bits: 32, float: true });
+    putWav(dataset, 'voice.wav', x, 40000, { bits: 32, float: true });
     const r = voxprep('preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass');
     expect(r.code, r.stderr).toBe(0);
     expect(list(path.join(out, SLICED))).toEqual(['0_0_0.wav']);
@@ -278,7 +262,7 @@ describe('voxprep preprocess (CLI)', () => {
     const n = 130000; // the window k=3 ends exactly at n; k=4 starts inside but is short
     const x = speechLike(sr, n / sr, 3);
     expect(x.length).toBe(n);
-    put(dataset, 'long.wav', x, sr, { bits: 32, float: true });
+    putWav(dataset, 'long.wav', x, sr, { bits: 32, float: true });
     const r = voxprep(
       'preprocess', dataset, '-o', out, '--cut', 'simple', '--chunk', '1.0', '--overlap', '0.25', '--no-highpass',
     );
@@ -310,7 +294,7 @@ describe('voxprep preprocess (CLI)', () => {
   it('keeps and merges the other keys of an existing model_info.json', () => {
     const dataset = fresh('merge/dataset');
     const out = fresh('merge/out');
-    put(dataset, 'v.wav', speechLike(40000, 1.5, 4), 40000);
+    putWav(dataset, 'v.wav', speechLike(40000, 1.5, 4), 40000);
     fs.writeFileSync(path.join(out, 'model_info.json'), JSON.stringify({ other: 1, nested: { a: [1, 2] } }));
     const r = voxprep('preprocess', dataset, '-o', out, '--cut', 'skip');
     expect(r.code, r.stderr).toBe(0);
@@ -324,7 +308,7 @@ describe('voxprep preprocess (CLI)', () => {
   it('writes byte-identical output with --threads 1 and --threads 2', () => {
     const dataset = fresh('threads/dataset');
     const rates = [16000, 22050, 44100, 48000, 40000, 32000];
-    rates.forEach((rate, i) => put(dataset, `${i % 2 ? '1/' : ''}t${i}.wav`, speechLike(rate, 1.5 + 0.3 * i, 300 + i), rate));
+    rates.forEach((rate, i) => putWav(dataset, `${i % 2 ? '1/' : ''}t${i}.wav`, speechLike(rate, 1.5 + 0.3 * i, 300 + i), rate));
     const out1 = path.join(scratch.path, 'threads/out1');
     const out2 = path.join(scratch.path, 'threads/out2');
     const r1 = voxprep('preprocess', dataset, '-o', out1, '--threads', '1');
@@ -345,7 +329,7 @@ describe('voxprep preprocess (CLI)', () => {
 
   it('exits 2 on bad usage and writes nothing', () => {
     const dataset = fresh('usage/dataset');
-    put(dataset, 'v.wav', speechLike(16000, 1, 5), 16000);
+    putWav(dataset, 'v.wav', speechLike(16000, 1, 5), 16000);
     const cases: [string, string[]][] = [
       ['unknown --cut', ['--cut', 'magic']],
       ['--sr 1000', ['--sr', '1000']],
@@ -378,8 +362,8 @@ describe('voxprep preprocess (CLI)', () => {
   it('refuses to replace an earlier run without --overwrite; with it, removes only stale slices', () => {
     const dataset = fresh('overwrite/dataset');
     const out = path.join(scratch.path, 'overwrite/out');
-    put(dataset, 'a.wav', speechLike(40000, 3.2, 8), 40000);
-    put(dataset, '2/b.wav', speechLike(22050, 2.6, 9), 22050);
+    putWav(dataset, 'a.wav', speechLike(40000, 3.2, 8), 40000);
+    putWav(dataset, '2/b.wav', speechLike(22050, 2.6, 9), 22050);
 
     const first = voxprep('preprocess', dataset, '-o', out, '--cut', 'simple', '--chunk', '1.0', '--overlap', '0.2');
     expect(first.code, first.stderr).toBe(0);
@@ -417,8 +401,8 @@ describe('voxprep preprocess (CLI)', () => {
     }
     fs.writeFileSync(path.join(dataset, 'bad.wav'), junk); // idx0 0
     fs.writeFileSync(path.join(dataset, 'empty.wav'), Buffer.alloc(0)); // idx0 1
-    put(dataset, 'good1.wav', speechLike(44100, 2.2, 21), 44100); // idx0 2
-    put(dataset, 'good2.wav', speechLike(16000, 2.4, 22), 16000); // idx0 3
+    putWav(dataset, 'good1.wav', speechLike(44100, 2.2, 21), 44100); // idx0 2
+    putWav(dataset, 'good2.wav', speechLike(16000, 2.4, 22), 16000); // idx0 3
 
     const r = voxprep('preprocess', dataset, '-o', out);
     expect(r.code).toBe(1);
@@ -436,9 +420,9 @@ describe('voxprep preprocess (CLI)', () => {
   it('rejects a silent file under --normalize pre and writes no NaN', () => {
     const dataset = fresh('silent/dataset');
     const out = path.join(scratch.path, 'silent/out');
-    put(dataset, 'a_voice.wav', speechLike(40000, 2.5, 31), 40000); // idx0 0
-    put(dataset, 'b_silent.wav', new Float64Array(40000 * 2), 40000); // idx0 1
-    put(dataset, 'c_voice.wav', speechLike(48000, 2, 32), 48000, { bits: 32, float: true }); // idx0 2
+    putWav(dataset, 'a_voice.wav', speechLike(40000, 2.5, 31), 40000); // idx0 0
+    putWav(dataset, 'b_silent.wav', new Float64Array(40000 * 2), 40000); // idx0 1
+    putWav(dataset, 'c_voice.wav', speechLike(48000, 2, 32), 48000, { bits: 32, float: true }); // idx0 2
 
     const r = voxprep('preprocess', dataset, '-o', out, '--normalize', 'pre');
     expect(r.code).toBe(1);
@@ -462,9 +446,9 @@ describe('library API', () => {
   it('preprocess() reports progress once per file and counts the slices it wrote', async () => {
     const dataset = fresh('api/dataset');
     const out = path.join(scratch.path, 'api/out');
-    put(dataset, 'x.wav', speechLike(22050, 2, 41), 22050);
-    put(dataset, 'y.wav', speechLike(40000, 2.5, 42), 40000, { bits: 24 });
-    put(dataset, '5/z.wav', speechLike(16000, 3, 43), 16000);
+    putWav(dataset, 'x.wav', speechLike(22050, 2, 41), 22050);
+    putWav(dataset, 'y.wav', speechLike(40000, 2.5, 42), 40000, { bits: 24 });
+    putWav(dataset, '5/z.wav', speechLike(16000, 3, 43), 16000);
 
     const events: { done: number; total: number; idx0: number; status: string }[] = [];
     const result = await preprocess(dataset, out, {

@@ -175,6 +175,28 @@ function resumedCount(stdout: string): number {
   return m ? Number(m[1]) : 0;
 }
 
+/**
+ * A run of f0…f4.wav stopped by a file-size limit at f2: f2 failed, f3 and f4 were not
+ * written (`notWritten` says how the summary puts it), only f0 and f1 are recorded and
+ * nothing else is in OUT; then `--resume` finishes it with `whole`'s outputs.
+ */
+function expectStoppedAtF2ThenResumed(r: Run, out: string, args: string[], whole: string, notWritten: RegExp): void {
+  expect(r.signal).toBeNull();
+  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.stdout).toContain('5 files: 2 processed, 1 failed, 0 rejected, 2 skipped');
+  expect(r.stdout).toMatch(/failed: f2\.wav: .*(too large|EFBIG)/i);
+  expect(r.stdout).toMatch(notWritten);
+  expectOnlyRecordedSlices(out);
+  expect(manifest(out).records.map((rec) => [rec.path, rec.complete])).toEqual([
+    ['f0.wav', true],
+    ['f1.wav', true],
+  ]);
+  const resumed = voxprep([...args, '--resume']);
+  expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+  expect(resumedCount(resumed.stdout)).toBe(2);
+  expectSameOutputs(out, whole);
+}
+
 // ---------------------------------------------------------------------------------------
 
 describe('interrupted runs and --resume', () => {
@@ -299,21 +321,7 @@ describe('interrupted runs and --resume', () => {
     expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1', '--device', device]).code).toBe(0);
 
     const r = voxprep(args, { shell: 'ulimit -f 400' });
-    expect(r.signal).toBeNull();
-    expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(r.stdout).toContain('5 files: 2 processed, 1 failed, 0 rejected, 2 skipped');
-    expect(r.stdout).toMatch(/failed: f2\.wav: .*(too large|EFBIG)/i);
-    expect(r.stdout).toMatch(/(interrupted|not started): an earlier file could not be written/);
-    expectOnlyRecordedSlices(out);
-    expect(manifest(out).records.map((rec) => [rec.path, rec.complete])).toEqual([
-      ['f0.wav', true],
-      ['f1.wav', true],
-    ]);
-
-    const resumed = voxprep([...args, '--resume']);
-    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
-    expect(resumedCount(resumed.stdout)).toBe(2);
-    expectSameOutputs(out, whole);
+    expectStoppedAtF2ThenResumed(r, out, args, whole, /(interrupted|not started): an earlier file could not be written/);
   });
 
   it('a write failure partway (file-size limit): the file fails with its reason, nothing partial, no new file; --resume completes it', () => {
@@ -329,25 +337,11 @@ describe('interrupted runs and --resume', () => {
     // No file may grow past 400 kB (ulimit -f counts 1024-byte blocks); Node ignores SIGXFSZ,
     // so the write fails with EFBIG instead of killing the process.
     const r = voxprep(args, { shell: 'ulimit -f 400' });
-    expect(r.signal).toBeNull();
-    expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(r.stdout).toContain('5 files: 2 processed, 1 failed, 0 rejected, 2 skipped');
-    expect(r.stdout).toMatch(/failed: f2\.wav: .*(too large|EFBIG)/i);
-    expect(r.stdout).toMatch(/skipped: f3\.wav: not started: an earlier file could not be written/);
     expect(r.stdout).toMatch(/write error: f2\.wav: .*\n.*--resume/);
     // Nothing of f2 (idx0 2) nor of the files after it; the two before are recorded.
-    expectOnlyRecordedSlices(out);
     expect(walkFiles(out, { missingIsEmpty: true }).filter((f) => /^sliced_audios(_16k)?\/0_[234]_/.test(f))).toEqual([]);
-    expect(manifest(out).records.map((rec) => [rec.path, rec.complete])).toEqual([
-      ['f0.wav', true],
-      ['f1.wav', true],
-    ]);
-
     // The cause gone, --resume finishes the job.
-    const resumed = voxprep([...args, '--resume']);
-    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
-    expect(resumedCount(resumed.stdout)).toBe(2);
-    expectSameOutputs(out, whole);
+    expectStoppedAtF2ThenResumed(r, out, args, whole, /skipped: f3\.wav: not started: an earlier file could not be written/);
   });
 
   it('refuses a rerun without --resume or --overwrite, and --resume with other options; changes nothing', () => {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
-import { readWav, speechLike, writeWav } from './helpers/wav.js';
+import { putWav, readWav, speechLike } from './helpers/wav.js';
 import { BIN, ROOT, scratchFolder, walkFiles } from './helpers/scratch.js';
 
 const SCHEMA = path.join(ROOT, 'schema', 'report.schema.json');
@@ -42,15 +42,6 @@ function fresh(name: string): string {
   return dir;
 }
 
-function put(dataset: string, relative: string, mono: Float64Array, rate: number, opts: { channels?: number; bits?: number } = {}): void {
-  const file = path.join(dataset, relative);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const ch = opts.channels ?? 1;
-  const inter = new Float64Array(mono.length * ch);
-  for (let i = 0; i < mono.length; i++) for (let c = 0; c < ch; c++) inter[i * ch + c] = mono[i];
-  writeWav(file, inter, rate, opts);
-}
-
 function stripAnsi(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/\u001b\[[0-9;?]*[A-Za-z]|\u001b[78]/g, '');
@@ -59,10 +50,10 @@ function stripAnsi(s: string): string {
 /** A small dataset of ordinary recordings: two speakers with about the same amount. */
 function ordinaryDataset(name: string): string {
   const dataset = fresh(name);
-  put(dataset, 'a.wav', speechLike(40000, 3.0, 1), 40000);
-  put(dataset, 'b.wav', speechLike(44100, 2.5, 2), 44100);
-  put(dataset, '1/c.wav', speechLike(48000, 3.0, 3), 48000, { bits: 24 });
-  put(dataset, '1/d.wav', speechLike(40000, 2.5, 4), 40000);
+  putWav(dataset, 'a.wav', speechLike(40000, 3.0, 1), 40000);
+  putWav(dataset, 'b.wav', speechLike(44100, 2.5, 2), 44100);
+  putWav(dataset, '1/c.wav', speechLike(48000, 3.0, 3), 48000, { bits: 24 });
+  putWav(dataset, '1/d.wav', speechLike(40000, 2.5, 4), 40000);
   return dataset;
 }
 
@@ -176,13 +167,13 @@ describe('report.json', () => {
     const dataset = fresh('warn/dataset');
     const out = path.join(scratch.path, 'warn/out');
     // Speaker 0: most of the audio; among it a 16 kHz source, a clipped file and a silent one.
-    put(dataset, 'clean.wav', speechLike(40000, 6, 11), 40000);
-    put(dataset, 'low16k.wav', speechLike(16000, 4, 12), 16000);
+    putWav(dataset, 'clean.wav', speechLike(40000, 6, 11), 40000);
+    putWav(dataset, 'low16k.wav', speechLike(16000, 4, 12), 16000);
     const loud = speechLike(44100, 3, 13).map((v) => v * 4); // clamped to full scale when written
-    put(dataset, 'clipped.wav', loud, 44100);
-    put(dataset, 'silent.wav', new Float64Array(40000 * 2), 40000);
+    putWav(dataset, 'clipped.wav', loud, 44100);
+    putWav(dataset, 'silent.wav', new Float64Array(40000 * 2), 40000);
     // Speaker 1: a sliver of it.
-    put(dataset, '1/few.wav', speechLike(40000, 1.6, 14), 40000);
+    putWav(dataset, '1/few.wav', speechLike(40000, 1.6, 14), 40000);
 
     const r = voxprep(['preprocess', dataset, '-o', out, '--normalize', 'pre', '--json']);
     expect(r.code, r.stderr).toBe(1); // the silent file is rejected
@@ -257,9 +248,9 @@ describe("Applio's flags", () => {
 
   it('an Applio command line and its voxprep twin write byte-identical outputs', () => {
     const dataset = fresh('applio/dataset');
-    put(dataset, 'x.wav', speechLike(44100, 5.5, 21), 44100);
-    put(dataset, '2/y.wav', speechLike(48000, 4.2, 22), 48000, { bits: 24 });
-    put(dataset, '2/z.wav', speechLike(22050, 3.3, 23), 22050, { channels: 2 });
+    putWav(dataset, 'x.wav', speechLike(44100, 5.5, 21), 44100);
+    putWav(dataset, '2/y.wav', speechLike(48000, 4.2, 22), 48000, { bits: 24 });
+    putWav(dataset, '2/z.wav', speechLike(22050, 3.3, 23), 22050, { channels: 2 });
     const cwd = fresh('applio/work');
 
     // Applio's core.py spelling, output into logs/<model name> under the current folder.
@@ -305,8 +296,8 @@ describe("Applio's flags", () => {
 
   it('takes noise reduction as Applio spells it or as --denoise, with the same outputs; the config file too', () => {
     const dataset = fresh('denoise/dataset');
-    put(dataset, 'x.wav', speechLike(44100, 4.5, 41), 44100);
-    put(dataset, '1/y.wav', speechLike(40000, 3.5, 42), 40000, { bits: 24 });
+    putWav(dataset, 'x.wav', speechLike(44100, 4.5, 41), 44100);
+    putWav(dataset, '1/y.wav', speechLike(40000, 3.5, 42), 40000, { bits: 24 });
     const cwd = fresh('denoise/work');
     const run = (args: string[], label: string) => {
       const r = voxprep(['preprocess', ...args, '--threads', '1', '--quiet'], { cwd });
@@ -437,7 +428,7 @@ describe('voxprep info and doctor', () => {
     const dir = fresh('info');
     const file = path.join(dir, 'Take 1.wav');
     const x = speechLike(44100, 1.5, 31);
-    put(dir, 'Take 1.wav', x, 44100, { channels: 2, bits: 24 });
+    putWav(dir, 'Take 1.wav', x, 44100, { channels: 2, bits: 24 });
     const peak = readWav(file).samples.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     const before = new Set(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('voxprep-info-')));
 

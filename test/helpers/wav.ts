@@ -1,5 +1,6 @@
 // Minimal WAV reading and writing for tests, independent of voxprep's own I/O code.
 import fs from 'node:fs';
+import path from 'node:path';
 
 export interface Wav {
   rate: number;
@@ -118,4 +119,20 @@ export function speechLike(rate: number, seconds: number, seed = 1): Float64Arra
   }
   for (let i = 0; i < n; i++) x[i] += (rand() - 0.5) * 2e-4;
   return x;
+}
+
+/** Writes a mono (or channel-replicated) WAV at `relative` in `dataset`, making parent folders. */
+export function putWav(
+  dataset: string,
+  relative: string,
+  mono: Float64Array,
+  rate: number,
+  opts: { channels?: number; bits?: number; float?: boolean; extensible?: boolean } = {},
+): void {
+  const file = path.join(dataset, relative);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const ch = opts.channels ?? 1;
+  const inter = new Float64Array(mono.length * ch);
+  for (let i = 0; i < mono.length; i++) for (let c = 0; c < ch; c++) inter[i * ch + c] = mono[i];
+  writeWav(file, inter, rate, opts);
 }
