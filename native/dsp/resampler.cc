@@ -67,6 +67,32 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
   }
 }
 
+// The cascade's step: the same positions as run_polyphase, for short rows (a multiple of 8
+// taps) that no GPU twin shares, so each row is summed in 8 lanes and one small tree instead
+// of dot()'s 32: at 32 taps dot()'s bookkeeping costs more than its products.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void run_short_rows(const double* table, int taps, int64_t up, int64_t down, int lead, const double* buf,
+                    int64_t buf_base, int64_t first, int64_t last, double* out) {
+  long long j0, phase;
+  kernels::polyphase_position(first, up, down, &j0, &phase);
+  const int64_t step = down / up, carry = down % up;
+  for (int64_t k = first; k < last; ++k) {
+    const double* h = table + phase * taps;
+    const double* x = buf + (j0 - lead + 1 - buf_base);
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < taps; i += 8) {
+      for (int l = 0; l < 8; ++l) a[l] += h[i + l] * x[i + l];
+    }
+    out[k - first] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    j0 += step;
+    phase += carry;
+    if (phase >= up) {
+      phase -= up;
+      ++j0;
+    }
+  }
+}
+
 // Y = Σ_q U_q · H_q over `parts` spectra of `bins` bins (the FFT form's per-phase sum).
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void accumulate_spectra(const double* __restrict u_re, const double* __restrict u_im, const double* __restrict h_re,
@@ -161,25 +187,21 @@ double ResamplerDesign::coefficient(double t) const {
   return 2.0 * cutoff * sinc * window;
 }
 
-std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rate_out) {
-  static std::mutex mutex;
-  static std::map<std::pair<int, int>, std::shared_ptr<const ResamplerDesign>> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto key = std::make_pair(rate_in, rate_out);
-  auto found = cache.find(key);
-  if (found != cache.end()) return found->second;
+namespace {
 
+// A Kaiser-windowed sinc design for rate_in → rate_out with the given cut-off (−6 dB) and
+// transition width, both in cycles per input sample, and stop-band attenuation; tabulated
+// where the table fits.
+std::shared_ptr<ResamplerDesign> kaiser_design(int rate_in, int rate_out, double cutoff, double transition,
+                                               double a) {
   auto d = std::make_shared<ResamplerDesign>();
   d->rate_in = rate_in;
   d->rate_out = rate_out;
   const int64_t g = std::gcd(int64_t(rate_in), int64_t(rate_out));
   d->up = rate_out / g;
   d->down = rate_in / g;
-  // Everything in cycles per input sample; the band edges are relative to the lower Nyquist.
-  const double lower_nyquist = 0.5 * std::min(rate_in, rate_out) / double(rate_in);
-  d->cutoff = ResamplerSpec::kDesignCutoff * lower_nyquist;
-  const double transition = ResamplerSpec::kDesignTransition * lower_nyquist;
-  const double a = ResamplerSpec::kDesignAttenuationDb;
+  d->cutoff = cutoff;
+  d->transition = transition;
   d->beta = 0.1102 * (a - 8.7);
   // Kaiser's length estimate: N − 1 = (A − 7.95) / (2.285 · Δω).
   const double length = (a - 7.95) / (2.285 * 2.0 * kPi * transition);
@@ -197,16 +219,76 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
       }
     }
   }
+  return d;
+}
+
+// The cascade form of a design without an FFT form (see ResamplerDesign::Cascade).
+std::shared_ptr<const ResamplerDesign::Cascade> make_cascade(const ResamplerDesign& d) {
+  const int band_hz_x2 = std::min(d.rate_in, d.rate_out);  // twice the band edge, in Hz
+  // Step up by 2 unless the input rate already leaves the step a transition as wide as its
+  // pass band (rate_in ≥ 2·rate_out). Either way the step's transition, from the band edge
+  // to the first image (mid_rate − band edge), is at least half its input rate.
+  const int u = d.rate_in >= 2 * d.rate_out ? 1 : 2;
+  if (int64_t(d.rate_in) * u > INT32_MAX) return nullptr;
+  const int mid_rate = d.rate_in * u;
+  auto c = std::make_shared<ResamplerDesign::Cascade>();
+  // The band stage: this design's prototype (same cut-off and transition per input sample).
+  auto band = kaiser_design(d.rate_in, mid_rate, d.cutoff, d.transition, ResamplerSpec::kDesignAttenuationDb);
+  band->fft = make_fft_plan(*band);
+  // The step: cut-off half-way between the band edge and the first image, which it rejects,
+  // as long as one row of dot-product lanes allows (2·half + 1 = lanes − 1 taps): over 230 dB
+  // of attenuation, so that its ripple stays near float64 rounding.
+  const double step_transition = double(mid_rate - band_hz_x2) / double(mid_rate);
+  const double step_db = 7.95 + 2.285 * 2.0 * kPi * step_transition * (kernels::kDotLanes - 2);
+  auto step = kaiser_design(mid_rate, d.rate_out, 0.5, step_transition, step_db);
+  if (!band->fft || step->table.empty()) return nullptr;
+  // Each side: the band stage's ringing (half inputs) and the step's reach (half mid-rate
+  // samples, half / u inputs), rounded up to a whole number of `down` inputs so that the
+  // step's output grid stays on rate_out's (pad / rate_in = (pad / down) · up / rate_out).
+  const int64_t reach = band->half + (step->half + u - 1) / u + 2;
+  c->pad = (reach + d.down - 1) / d.down * d.down;
+  c->band = std::move(band);
+  c->step = std::move(step);
+  return c;
+}
+
+}  // namespace
+
+std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rate_out) {
+  static std::mutex mutex;
+  static std::map<std::pair<int, int>, std::shared_ptr<const ResamplerDesign>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto key = std::make_pair(rate_in, rate_out);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+
+  // Everything in cycles per input sample; the band edges are relative to the lower Nyquist.
+  const double lower_nyquist = 0.5 * std::min(rate_in, rate_out) / double(rate_in);
+  auto d = kaiser_design(rate_in, rate_out, ResamplerSpec::kDesignCutoff * lower_nyquist,
+                         ResamplerSpec::kDesignTransition * lower_nyquist, ResamplerSpec::kDesignAttenuationDb);
   d->fft = make_fft_plan(*d);
+  if (!d->fft) d->cascade = make_cascade(*d);
   cache.emplace(key, d);
   return d;
+}
+
+Resampler::Resampler(std::shared_ptr<const ResamplerDesign> stage)
+    : design_(std::move(stage)), rate_in_(design_->rate_in), rate_out_(design_->rate_out) {
+  short_rows_ = design_->taps % 8 == 0 && design_->taps <= 64 && !design_->table.empty();
+  if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
+  reset();
 }
 
 Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), rate_out_(rate_out) {
   if (rate_in <= 0 || rate_out <= 0) throw std::invalid_argument("sample rate must be positive");
   if (rate_in != rate_out) design_ = ResamplerDesign::get(rate_in, rate_out);
-  if (design_ && design_->fft && form == Form::kFastest) {
-    fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
+  if (design_ && form == Form::kFastest) {
+    if (design_->fft) {
+      fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
+    } else if (design_->cascade) {
+      band_.reset(new Resampler(design_->cascade->band));
+      step_.reset(new Resampler(design_->cascade->step));
+    }
   }
   reset();
 }
@@ -214,6 +296,17 @@ Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), 
 void Resampler::reset() {
   n_in_ = n_out_ = 0;
   buf_.clear();
+  if (band_) {
+    band_->reset();
+    step_->reset();
+    mid_.clear();
+    stepped_.clear();
+    const ResamplerDesign::Cascade& c = *design_->cascade;
+    skip_ = c.pad / design_->down * design_->up;
+    const std::vector<double> zeros(size_t(c.pad), 0.0);
+    band_->push(zeros.data(), zeros.size(), mid_);
+    return;
+  }
   if (design_) {
     // The signal is zero before its first sample.
     buf_.assign(size_t(design_->lead), 0.0);
@@ -230,8 +323,14 @@ void Resampler::push(const double* in, size_t n, std::vector<double>& out) {
     n_out_ += int64_t(n);
     return;
   }
-  buf_.insert(buf_.end(), in, in + n);
   n_in_ += int64_t(n);
+  if (band_) {
+    band_->push(in, n, mid_);
+    step_->push(mid_.data(), mid_.size(), stepped_);
+    mid_.clear();
+    return deliver(out, INT64_MAX);
+  }
+  buf_.insert(buf_.end(), in, in + n);
   if (fft_) return produce_blocks(out, false, 0);
   // Output k needs inputs up to floor(k·down/up) + half; produce every k that has them.
   const ResamplerDesign& d = *design_;
@@ -244,6 +343,19 @@ void Resampler::finish(std::vector<double>& out) {
   if (!design_) return;
   const int64_t target = resampled_length(n_in_, rate_in_, rate_out_);
   const int64_t computed = std::min(target, computed_length(n_in_, rate_in_, rate_out_));
+  if (band_) {
+    // The signal is zero after its last sample: the pad carries the band stage's ringing.
+    const std::vector<double> zeros(size_t(design_->cascade->pad), 0.0);
+    band_->push(zeros.data(), zeros.size(), mid_);
+    band_->finish(mid_);
+    step_->push(mid_.data(), mid_.size(), stepped_);
+    step_->finish(stepped_);
+    mid_.clear();
+    deliver(out, computed);
+    out.insert(out.end(), size_t(target - n_out_), 0.0);
+    n_out_ = target;
+    return;
+  }
   if (fft_) {
     produce_blocks(out, true, computed);
     out.insert(out.end(), size_t(target - n_out_), 0.0);
@@ -263,7 +375,9 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
   if (limit_out <= first) return;
   const size_t at = out.size();
   out.resize(at + size_t(limit_out - first));
-  if (!d.table.empty()) {
+  if (short_rows_) {
+    run_short_rows(d.table.data(), d.taps, d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
+  } else if (!d.table.empty()) {
     run_polyphase(d.table.data(), d.taps, d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
   } else {
     std::vector<double> row(size_t(d.taps));
@@ -314,6 +428,15 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
     n_out_ += take;
   }
   trim((n_out_ / L + p.s_lo) * M);
+}
+
+void Resampler::deliver(std::vector<double>& out, int64_t limit) {
+  const int64_t dropped = std::min<int64_t>(skip_, int64_t(stepped_.size()));
+  skip_ -= dropped;
+  const int64_t take = std::max<int64_t>(0, std::min<int64_t>(int64_t(stepped_.size()) - dropped, limit - n_out_));
+  out.insert(out.end(), stepped_.begin() + dropped, stepped_.begin() + dropped + take);
+  n_out_ += take;
+  stepped_.clear();
 }
 
 void Resampler::trim(int64_t keep_from) {
