@@ -148,7 +148,6 @@ for (const kind of kinds) {
     row.base = base;
     rows.push(row);
     if (!outputs) outputs = listFiles(out).map((f) => fs.statSync(f).size);
-    fs.rmSync(out, { recursive: true, force: true });
   }
 }
 
@@ -159,8 +158,11 @@ if (!skipFloor) {
   fs.writeFileSync(sizesFile, JSON.stringify(outputs));
   const t = timed([process.execPath, path.join(root, 'scripts', 'bench-io-floor.js'), corpus, path.join(scratch, 'floor'), sizesFile]);
   floor = { name: 'I/O floor (read inputs, write outputs)', ...t, audio: rows[0].audio };
-  fs.rmSync(path.join(scratch, 'floor'), { recursive: true, force: true });
 }
+// Outputs are removed only now, after every measurement: on ext4 without a journal (as on
+// these machines) creating a file skips over every inode deleted in the last minutes, one
+// lookup each, so a run that follows the deletion of another run's 2000 files spent up to
+// a fifth of its time creating files (measured with perf: ext4 recently_deleted).
 fs.rmSync(scratch, { recursive: true, force: true });
 
 // ---- the table --------------------------------------------------------------------------

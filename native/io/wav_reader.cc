@@ -238,6 +238,71 @@ void WavReader::finish_decoder() {
   if (!ok) throw std::runtime_error(status);
 }
 
+namespace {
+
+// Frames of `ch` channels → their mean, one loop per sample format and channel count so that
+// the format's branch is out of the loop. `load` turns one sample's bytes into a double.
+template <int kChannels, class Load>
+void mono_of(const unsigned char* p, size_t frames, int ch, int bytes, Load load, double* out, int64_t* clipped_frames,
+             bool check_finite, int64_t* non_finite_at) {
+  const int channels = kChannels > 0 ? kChannels : ch;
+  int64_t clipped_count = 0;
+  for (size_t f = 0; f < frames; ++f) {
+    double sum = 0.0;
+    bool clipped = false;
+    for (int c = 0; c < channels; ++c, p += bytes) {
+      const double v = load(p);
+      clipped |= std::fabs(v) >= kFullScale;
+      sum += v;
+    }
+    clipped_count += clipped;
+    const double mono = channels == 1 ? sum : sum / channels;
+    if (check_finite && !std::isfinite(mono)) {
+      *non_finite_at = int64_t(f);
+      break;
+    }
+    out[f] = mono;
+  }
+  *clipped_frames = clipped_count;
+}
+
+template <class Load>
+void mono_any(const unsigned char* p, size_t frames, int ch, int bytes, Load load, double* out, int64_t* clipped,
+              bool check_finite, int64_t* non_finite_at) {
+  if (ch == 1) mono_of<1>(p, frames, ch, bytes, load, out, clipped, check_finite, non_finite_at);
+  else if (ch == 2) mono_of<2>(p, frames, ch, bytes, load, out, clipped, check_finite, non_finite_at);
+  else mono_of<0>(p, frames, ch, bytes, load, out, clipped, check_finite, non_finite_at);
+}
+
+}  // namespace
+
+WavReader::Decoded WavReader::decode_frames(const unsigned char* p, size_t frames, double* out) const {
+  Decoded d;
+  const int ch = info_.channels, bytes = info_.bits / 8;
+  int64_t* c = &d.clipped;
+  int64_t* nf = &d.non_finite_at;
+  if (info_.format == kFormatFloat && bytes == 4) {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) { float x; std::memcpy(&x, q, 4); return double(x); }, out, c, true, nf);
+  } else if (info_.format == kFormatFloat) {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) { double x; std::memcpy(&x, q, 8); return x; }, out, c, true, nf);
+  } else if (info_.format == kFormatMuLaw) {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) { return mulaw_to_linear(q[0]) / 32768.0; }, out, c, false, nf);
+  } else if (info_.format == kFormatALaw) {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) { return alaw_to_linear(q[0]) / 32768.0; }, out, c, false, nf);
+  } else if (bytes == 1) {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) { return (double(q[0]) - 128.0) / 128.0; }, out, c, false, nf);
+  } else if (bytes == 2) {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) { return double(int16_t(le16(q))) / 32768.0; }, out, c, false, nf);
+  } else if (bytes == 3) {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) {
+      return double(int32_t(uint32_t(q[0]) << 8 | uint32_t(q[1]) << 16 | uint32_t(q[2]) << 24) >> 8) / 8388608.0;
+    }, out, c, false, nf);
+  } else {
+    mono_any(p, frames, ch, bytes, [](const unsigned char* q) { return double(int32_t(le32(q))) / 2147483648.0; }, out, c, false, nf);
+  }
+  return d;
+}
+
 size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
   if (at_end_) return 0;
   size_t frames = max_frames;
@@ -260,47 +325,12 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
     finish_decoder();
     return 0;
   }
-  const int ch = info_.channels;
-  const int bytes = info_.bits / 8;
   const size_t base = out.size();
   out.resize(base + got);
-  const unsigned char* p = raw_.data();
-  for (size_t f = 0; f < got; ++f) {
-    double sum = 0.0;
-    bool clipped = false;
-    for (int c = 0; c < ch; ++c, p += bytes) {
-      double v;
-      if (info_.format == kFormatFloat) {
-        if (bytes == 4) {
-          float x;
-          std::memcpy(&x, p, 4);
-          v = x;
-        } else {
-          std::memcpy(&v, p, 8);
-        }
-      } else if (info_.format == kFormatMuLaw) {
-        v = mulaw_to_linear(p[0]) / 32768.0;
-      } else if (info_.format == kFormatALaw) {
-        v = alaw_to_linear(p[0]) / 32768.0;
-      } else {
-        switch (bytes) {
-          case 1: v = (double(p[0]) - 128.0) / 128.0; break;
-          case 2: v = double(int16_t(le16(p))) / 32768.0; break;
-          case 3:
-            v = double(int32_t(uint32_t(p[0]) << 8 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 24) >> 8) / 8388608.0;
-            break;
-          default: v = double(int32_t(le32(p))) / 2147483648.0; break;
-        }
-      }
-      clipped |= std::fabs(v) >= kFullScale;
-      sum += v;
-    }
-    clipped_frames_ += clipped;
-    const double mono = ch == 1 ? sum : sum / ch;
-    if (!std::isfinite(mono)) {
-      throw std::runtime_error("non-finite sample (NaN or infinity) at frame " + std::to_string(frames_read_ + int64_t(f)));
-    }
-    out[base + f] = mono;
+  const Decoded d = decode_frames(raw_.data(), got, out.data() + base);
+  clipped_frames_ += d.clipped;
+  if (d.non_finite_at >= 0) {
+    throw std::runtime_error("non-finite sample (NaN or infinity) at frame " + std::to_string(frames_read_ + d.non_finite_at));
   }
   frames_read_ += int64_t(got);
   pos_ += int64_t(got) * block_align_;
