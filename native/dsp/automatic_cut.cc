@@ -41,6 +41,17 @@ void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const st
       rms_.push_back((*frames)[given++]);
     } else {
       const double* signal = hist_.data() - hist_base_;  // indexed by signal position
+      constexpr int kGroup = 8;
+      if (from >= 0 && from + (kGroup - 1) * spec_.hop + spec_.win <= n_) {
+        // Eight whole frames at once, then walked one by one.
+        double group[kGroup];
+        kernels::frame_rms_many<kGroup>(signal, from, spec_.hop, spec_.win, group);
+        for (int j = 0; j < kGroup; ++j) {
+          rms_.push_back(group[j]);
+          walk_frame(t + j, emit);
+        }
+        continue;
+      }
       rms_.push_back(kernels::frame_rms(signal, std::max<int64_t>(from, 0), to, spec_.win));
     }
     walk_frame(t, emit);
