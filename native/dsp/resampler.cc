@@ -31,23 +31,30 @@ double bessel_i0(double x) {
   return sum;
 }
 
-// The run loop over tabulated phases: one dot product per output. Cloned for the vector
-// extensions the CPU may have (picked at load time); every clone computes the same bits.
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int lead, const double* buf,
-                   int64_t buf_base, int64_t first, int64_t last, double* out) {
-  // floor(k·down/up) and its remainder, stepped without a division per output.
-  long long j0, phase;
-  kernels::polyphase_position(first, up, down, &j0, &phase);
-  const int64_t step = down / up, carry = down % up;
-  auto advance = [&] {
+// Output k's place in the input: j0 = floor(k·down/up) and the phase (k·down) mod up,
+// stepped from output to output without a division.
+struct PolyphaseCursor {
+  PolyphaseCursor(int64_t first, int64_t up, int64_t down) : up(up), step(down / up), carry(down % up) {
+    kernels::polyphase_position(first, up, down, &j0, &phase);
+  }
+  void advance() {
     j0 += step;
     phase += carry;
     if (phase >= up) {
       phase -= up;
       ++j0;
     }
-  };
+  }
+  long long j0 = 0, phase = 0;
+  const int64_t up, step, carry;
+};
+
+// The run loop over tabulated phases: one dot product per output. Cloned for the vector
+// extensions the CPU may have (picked at load time); every clone computes the same bits.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int lead, const double* buf,
+                   int64_t buf_base, int64_t first, int64_t last, double* out) {
+  PolyphaseCursor at(first, up, down);
   // Four outputs at a time (the same bits as one at a time: see dot_many).
   constexpr int kGroup = 4;
   int64_t k = first;
@@ -55,15 +62,15 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
     const double* rows[kGroup];
     const double* windows[kGroup];
     for (int m = 0; m < kGroup; ++m) {
-      rows[m] = table + phase * taps;
-      windows[m] = buf + (j0 - lead + 1 - buf_base);
-      advance();
+      rows[m] = table + at.phase * taps;
+      windows[m] = buf + (at.j0 - lead + 1 - buf_base);
+      at.advance();
     }
     kernels::dot_many<kGroup>(rows, windows, taps, out + (k - first));
   }
   for (; k < last; ++k) {
-    out[k - first] = kernels::polyphase_output(table, taps, phase, buf + (j0 - lead + 1 - buf_base));
-    advance();
+    out[k - first] = kernels::polyphase_output(table, taps, at.phase, buf + (at.j0 - lead + 1 - buf_base));
+    at.advance();
   }
 }
 
@@ -73,23 +80,15 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void run_short_rows(const double* table, int taps, int64_t up, int64_t down, int lead, const double* buf,
                     int64_t buf_base, int64_t first, int64_t last, double* out) {
-  long long j0, phase;
-  kernels::polyphase_position(first, up, down, &j0, &phase);
-  const int64_t step = down / up, carry = down % up;
-  for (int64_t k = first; k < last; ++k) {
-    const double* h = table + phase * taps;
-    const double* x = buf + (j0 - lead + 1 - buf_base);
+  PolyphaseCursor at(first, up, down);
+  for (int64_t k = first; k < last; ++k, at.advance()) {
+    const double* h = table + at.phase * taps;
+    const double* x = buf + (at.j0 - lead + 1 - buf_base);
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int i = 0; i < taps; i += 8) {
       for (int l = 0; l < 8; ++l) a[l] += h[i + l] * x[i + l];
     }
     out[k - first] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-    j0 += step;
-    phase += carry;
-    if (phase >= up) {
-      phase -= up;
-      ++j0;
-    }
   }
 }
 
