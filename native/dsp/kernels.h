@@ -90,14 +90,17 @@ VOXPREP_HD double polyphase_output(const double* table, int taps, long long phas
 
 // The slicer's RMS frame: sqrt of the sum of x[k]² over [lo, hi) divided by the frame's
 // full width `win` (samples outside the signal count as zeros), summed in index order.
-VOXPREP_HD double frame_rms(const double* x, long long lo, long long hi, long long win) {
-  double sum = 0;
-  for (long long k = lo; k < hi; ++k) sum += x[k] * x[k];
+VOXPREP_HD double frame_rms_of_sum(double sum, long long win) {
 #if defined(__CUDA_ARCH__)
   return ::sqrt(sum / double(win));  // IEEE correctly rounded on the device too
 #else
   return std::sqrt(sum / double(win));
 #endif
+}
+VOXPREP_HD double frame_rms(const double* x, long long lo, long long hi, long long win) {
+  double sum = 0;
+  for (long long k = lo; k < hi; ++k) sum += x[k] * x[k];
+  return frame_rms_of_sum(sum, win);
 }
 
 // K whole frames of `win` samples starting `hop` apart at x[lo], each with exactly
@@ -112,7 +115,7 @@ inline void frame_rms_many(const double* x, long long lo, long long hop, long lo
       sum[j] += v * v;
     }
   }
-  for (int j = 0; j < K; ++j) out[j] = std::sqrt(sum[j] / double(win));
+  for (int j = 0; j < K; ++j) out[j] = frame_rms_of_sum(sum[j], win);
 }
 
 // The reference's normalization: x / peak · (0.9 · 0.75) + (1 − 0.75) · x.
