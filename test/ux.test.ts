@@ -230,6 +230,29 @@ describe('report.json', () => {
     expect(report.warnings.map((w: { code: string }) => w.code)).toEqual(['short-dataset']);
     expect(report.totals.speakers.map((s: { sid: number }) => s.sid)).toEqual([0, 1]);
   });
+
+  it("measures each file's level: peak, RMS and silence share of a tone then silence", () => {
+    // 1.5 s of a 1 kHz tone at 0.5 (far above the 48 Hz high-pass; 50 ms ramps keep its
+    // transients out), then 1.5 s of silence: half of the 10 ms hops silent.
+    const dataset = fresh('level/dataset');
+    const out = path.join(scratch.path, 'level/out');
+    const sr = 40000;
+    const x = new Float64Array(3 * sr);
+    const tone = 1.5 * sr, ramp = 0.05 * sr;
+    for (let i = 0; i < tone; i++) {
+      const fade = Math.min(1, i / ramp, (tone - i) / ramp);
+      x[i] = 0.5 * Math.sin((Math.PI * fade) / 2) ** 2 * Math.sin((2 * Math.PI * 1000 * i) / sr);
+    }
+    const rms = Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
+    putWav(dataset, 'tone.wav', x, sr, { float: true, bits: 32 });
+    const r = voxprep(['preprocess', dataset, '-o', out, '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const [f] = JSON.parse(r.stdout).files;
+    expect(f.peak.linear).toBeCloseTo(0.5, 2);
+    expect(f.rmsDbfs).toBeCloseTo(20 * Math.log10(rms), 2);
+    expect(f.silenceShare).toBeGreaterThan(0.49);
+    expect(f.silenceShare).toBeLessThan(0.51);
+  });
 });
 
 // ---------------------------------------------------------------------------------------

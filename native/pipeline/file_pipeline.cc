@@ -388,13 +388,34 @@ class LevelStats {
     silent_below_ = spec.threshold * spec.threshold;
   }
   void add(const double* x, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      const double sq = x[i] * x[i];
-      peak_ = std::max(peak_, std::fabs(x[i]));
-      total_ += sq;
-      hop_sum_ += sq;
-      if (++hop_fill_ == hop_) close_hop();
+    // A hop at a time, in locals: the members' sums, kept in memory across a per-sample
+    // loop, made this a store-to-load chain worth 5% of a run. Four partial sums per hop
+    // (the order changes the last bits of what is only reported).
+    double peak = peak_;
+    for (size_t i = 0; i < n;) {
+      const size_t take = std::min<size_t>(n - i, size_t(hop_ - hop_fill_));
+      double s[4] = {0, 0, 0, 0};
+      size_t k = 0;
+      for (; k + 4 <= take; k += 4) {
+        for (int l = 0; l < 4; ++l) {
+          const double v = x[i + k + size_t(l)];
+          s[l] += v * v;
+          peak = std::max(peak, std::fabs(v));
+        }
+      }
+      for (; k < take; ++k) {
+        const double v = x[i + k];
+        s[0] += v * v;
+        peak = std::max(peak, std::fabs(v));
+      }
+      const double sum = (s[0] + s[1]) + (s[2] + s[3]);
+      hop_sum_ += sum;
+      total_ += sum;
+      hop_fill_ += int64_t(take);
+      i += take;
+      if (hop_fill_ == hop_) close_hop();
     }
+    peak_ = peak;
     samples_ += int64_t(n);
   }
   void finish(FileResult& r) {
