@@ -93,17 +93,22 @@ void Highpass::process(double* x, size_t n) {
   // All sections in one pass, sample by sample: each section's recursion is a chain of its
   // own, so the three overlap in the pipeline (one section after another would wait out each
   // chain's latency in turn). Each section sees the same inputs in the same order: the same
-  // bits as running them one after another.
-  const auto& sec = design_.sections;
-  double* z0 = state_[0].data();
-  double* z1 = state_[1].data();
-  double* z2 = state_[2].data();
+  // bits as running them one after another. Coefficients and states are copied into locals:
+  // left in the object, the compiler must assume that writing x[i] may change them and keeps
+  // them in memory, which puts a store and a reload into every step of each chain.
   static_assert(HighpassSpec::kSections == 3, "one pass over three sections");
+  const kernels::Biquad s0 = design_.sections[0], s1 = design_.sections[1], s2 = design_.sections[2];
+  double z0[2] = {state_[0][0], state_[0][1]};
+  double z1[2] = {state_[1][0], state_[1][1]};
+  double z2[2] = {state_[2][0], state_[2][1]};
   for (size_t i = 0; i < n; ++i) {
-    double v = kernels::biquad_step(sec[0], z0, x[i]);
-    v = kernels::biquad_step(sec[1], z1, v);
-    x[i] = kernels::biquad_step(sec[2], z2, v);
+    double v = kernels::biquad_step(s0, z0, x[i]);
+    v = kernels::biquad_step(s1, z1, v);
+    x[i] = kernels::biquad_step(s2, z2, v);
   }
+  state_[0] = {z0[0], z0[1]};
+  state_[1] = {z1[0], z1[1]};
+  state_[2] = {z2[0], z2[1]};
 }
 
 }  // namespace voxprep
