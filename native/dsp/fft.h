@@ -5,6 +5,7 @@
 // by the constructor; transforms reuse it and allocate nothing.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 namespace voxprep {
@@ -27,8 +28,13 @@ class RealFft {
   std::vector<int> bitrev_;           // bit-reversal order of m_ points
   std::vector<double> tw_re_, tw_im_; // pass twiddles: for half-width h, h values at offset h − 1
   std::vector<double> sp_re_, sp_im_; // split step: e^(−2πik/n), k < m_
-  std::vector<double> z_re_, z_im_;   // work arrays of the complex transform
-  std::vector<double> u_re_, u_im_;   // the inverse's split step, before reordering
+  // Work arrays: the complex transform's real and imaginary parts, and the inverse's split
+  // step before reordering, all in one block, each part kKeepApart values after the last.
+  // Parts a multiple of 4 KiB apart (as separate allocations of 2^k doubles tend to be) make
+  // the CPU mistake loads from one for stores to the other (4K aliasing) and wait.
+  static constexpr int kKeepApart = 264;
+  std::vector<double> work_;
+  double* part(int k) { return work_.data() + std::size_t(k) * std::size_t(m_ + kKeepApart); }
 };
 
 }  // namespace voxprep
