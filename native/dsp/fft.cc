@@ -1,6 +1,8 @@
 #include "dsp/fft.h"
 
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace voxprep {
@@ -148,41 +150,56 @@ void split_inverse(const double* __restrict re, const double* __restrict im, int
 
 }  // namespace
 
-RealFft::RealFft(int n) : n_(n), m_(n / 2) {
-  if (n < 4 || (n & (n - 1)) != 0) throw std::invalid_argument("FFT size must be a power of two, at least 4");
+std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
+  // Few sizes are ever used; each plan is made once (a per-segment transform used to spend
+  // more time on its sines and cosines than on a short segment).
+  static std::mutex mutex;
+  static std::map<int, std::shared_ptr<const Plan>> plans;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<const Plan>& cached = plans[n];
+  if (cached) return cached;
+  const int m = n / 2;
+  auto p = std::make_shared<Plan>();
   int bits = 0;
-  while ((1 << bits) < m_) ++bits;
-  bitrev_.resize(size_t(m_));
-  for (int k = 0; k < m_; ++k) {
+  while ((1 << bits) < m) ++bits;
+  p->bitrev.resize(size_t(m));
+  for (int k = 0; k < m; ++k) {
     int r = 0;
     for (int b = 0; b < bits; ++b) r |= ((k >> b) & 1) << (bits - 1 - b);
-    bitrev_[size_t(k)] = r;
+    p->bitrev[size_t(k)] = r;
   }
   // Pass twiddles e^(−iπj/h), j < h, for every half-width h (the first two passes need none,
   // but the table is kept uniform).
-  tw_re_.assign(size_t(m_ > 1 ? m_ - 1 : 1), 1.0);
-  tw_im_.assign(tw_re_.size(), 0.0);
-  for (int h = 1; h < m_; h *= 2) {
+  p->tw_re.assign(size_t(m > 1 ? m - 1 : 1), 1.0);
+  p->tw_im.assign(p->tw_re.size(), 0.0);
+  for (int h = 1; h < m; h *= 2) {
     for (int j = 0; j < h; ++j) {
       const double angle = -kPi * double(j) / double(h);
-      tw_re_[size_t(h - 1 + j)] = std::cos(angle);
-      tw_im_[size_t(h - 1 + j)] = std::sin(angle);
+      p->tw_re[size_t(h - 1 + j)] = std::cos(angle);
+      p->tw_im[size_t(h - 1 + j)] = std::sin(angle);
     }
   }
-  sp_re_.resize(size_t(m_));
-  sp_im_.resize(size_t(m_));
-  for (int k = 0; k < m_; ++k) {
-    const double angle = -2.0 * kPi * double(k) / double(n_);
-    sp_re_[size_t(k)] = std::cos(angle);
-    sp_im_[size_t(k)] = std::sin(angle);
+  p->sp_re.resize(size_t(m));
+  p->sp_im.resize(size_t(m));
+  for (int k = 0; k < m; ++k) {
+    const double angle = -2.0 * kPi * double(k) / double(n);
+    p->sp_re[size_t(k)] = std::cos(angle);
+    p->sp_im[size_t(k)] = std::sin(angle);
   }
+  cached = p;
+  return cached;
+}
+
+RealFft::RealFft(int n) : n_(n), m_(n / 2) {
+  if (n < 4 || (n & (n - 1)) != 0) throw std::invalid_argument("FFT size must be a power of two, at least 4");
+  plan_ = plan_for(n);
   work_.resize(4 * size_t(m_ + kKeepApart));
 }
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
   double* zr = part(0);
   double* zi = part(1);
-  const int* rev = bitrev_.data();
+  const int* rev = plan_->bitrev.data();
   // z[j] = x[2j] + i·x[2j+1], into bit-reversed order (a permutation that is its own inverse).
   if (window) {
     for (int k = 0; k < m_; ++k) {
@@ -197,8 +214,8 @@ void RealFft::forward(const double* x, double* re, double* im, const double* win
       zi[k] = x[j + 1];
     }
   }
-  butterfly_passes(zr, zi, m_, tw_re_.data(), tw_im_.data());
-  split_forward(zr, zi, m_, sp_re_.data(), sp_im_.data(), re, im);
+  butterfly_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
+  split_forward(zr, zi, m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
 void RealFft::inverse(const double* re, const double* im, double* x) {
@@ -206,14 +223,14 @@ void RealFft::inverse(const double* re, const double* im, double* x) {
   double* zi = part(1);
   double* ur = part(2);
   double* ui = part(3);
-  const int* rev = bitrev_.data();
-  split_inverse(re, im, m_, sp_re_.data(), sp_im_.data(), ur, ui);
+  const int* rev = plan_->bitrev.data();
+  split_inverse(re, im, m_, plan_->sp_re.data(), plan_->sp_im.data(), ur, ui);
   for (int k = 0; k < m_; ++k) {
     zr[k] = ur[rev[k]];
     zi[k] = ui[rev[k]];
   }
   // The inverse transform is the forward one with real and imaginary parts swapped.
-  butterfly_passes(zi, zr, m_, tw_re_.data(), tw_im_.data());
+  butterfly_passes(zi, zr, m_, plan_->tw_re.data(), plan_->tw_im.data());
   const double scale = 1.0 / double(m_);  // a power of two: exact
   for (int k = 0; k < m_; ++k) {
     x[2 * k] = zr[k] * scale;

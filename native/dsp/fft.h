@@ -1,11 +1,13 @@
 // A real FFT for power-of-two sizes, in float64: a complex FFT of half the size (iterative
 // radix-2, decimation in time, real and imaginary parts in separate arrays so that each
 // butterfly pass is a plain vectorizable loop) and the split step that turns it into the
-// spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once,
-// by the constructor; transforms reuse it and allocate nothing.
+// spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
+// per size and process, and shared; a transform object adds only its work arrays, and
+// transforms allocate nothing.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 namespace voxprep {
@@ -24,10 +26,15 @@ class RealFft {
   void inverse(const double* re, const double* im, double* x);
 
  private:
+  // What depends only on the size: read-only, shared by every transform of that size.
+  struct Plan {
+    std::vector<int> bitrev;            // bit-reversal order of m points
+    std::vector<double> tw_re, tw_im;   // pass twiddles: for half-width h, h values at offset h − 1
+    std::vector<double> sp_re, sp_im;   // split step: e^(−2πik/n), k < m
+  };
+  static std::shared_ptr<const Plan> plan_for(int n);
   int n_, m_;                         // m_ = n/2: the complex transform's size
-  std::vector<int> bitrev_;           // bit-reversal order of m_ points
-  std::vector<double> tw_re_, tw_im_; // pass twiddles: for half-width h, h values at offset h − 1
-  std::vector<double> sp_re_, sp_im_; // split step: e^(−2πik/n), k < m_
+  std::shared_ptr<const Plan> plan_;
   // Work arrays: the complex transform's real and imaginary parts, and the inverse's split
   // step before reordering, all in one block, each part kKeepApart values after the last.
   // Parts a multiple of 4 KiB apart (as separate allocations of 2^k doubles tend to be) make

@@ -102,6 +102,8 @@ class Resampler {
   // Ends the stream (zeros after it) and appends the remaining outputs up to the length rule.
   void finish(std::vector<double>& out);
   bool passthrough() const { return design_ == nullptr; }
+  int rate_in() const { return rate_in_; }
+  int rate_out() const { return rate_out_; }
   void reset();
 
  private:

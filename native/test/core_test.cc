@@ -417,6 +417,20 @@ int main() {
     check(same, "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) + " streams bit-exactly");
     check(int64_t(whole.size()) == resampled_length(int64_t(x.size()), p[0], p[1]),
           "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) + " length rule");
+    // Reset (as the pipeline reuses one per worker for the 16 kHz outputs), it starts over
+    // as a fresh one: another signal, cut off mid-block, then reset and fed a third.
+    {
+      const auto other = noise(20011, 8), third = noise(17389, 9);
+      r.reset();
+      std::vector<double> discard;
+      r.push(other.data(), other.size() / 2, discard);
+      r.reset();
+      std::vector<double> reused;
+      r.push(third.data(), third.size(), reused);
+      r.finish(reused);
+      check(reused == resample(third.data(), third.size(), p[0], p[1]),
+            "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) + " after reset() equals a fresh one");
+    }
     // DC passes with unit gain away from the edges.
     std::vector<double> dc(20000, 1.0);
     const auto y = resample(dc.data(), dc.size(), p[0], p[1]);
