@@ -1,8 +1,10 @@
 #include "io/wav_writer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -69,10 +71,19 @@ WavWriter::~WavWriter() {
 }
 
 void WavWriter::write(const double* x, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(x[i])) throw std::runtime_error("refusing to write a non-finite sample");
-    buffer_.push_back(float(x[i]));
+  // A buffer's worth at a time, in loops without early exits (they vectorize): the check
+  // first (a NaN fails every comparison), then the conversion.
+  while (n > 0) {
+    const size_t at = buffer_.size(), take = std::min(n, kBufferFrames - at);
+    int nonfinite = 0;
+    for (size_t i = 0; i < take; ++i) nonfinite |= !(std::fabs(x[i]) <= std::numeric_limits<double>::max());
+    if (nonfinite) throw std::runtime_error("refusing to write a non-finite sample");
+    buffer_.resize(at + take);
+    float* to = buffer_.data() + at;
+    for (size_t i = 0; i < take; ++i) to[i] = float(x[i]);
     if (buffer_.size() == kBufferFrames) flush_buffer();
+    x += take;
+    n -= take;
   }
 }
 

@@ -16,10 +16,12 @@
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
 #include "io/wav_reader.h"
+#include "io/wav_writer.h"
 
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <unistd.h>
 
 using namespace voxprep;
 
@@ -609,6 +611,48 @@ int main() {
       check(std::max(held, held2) <= size_t(DenoiseSpec::kChunk + 2 * DenoiseSpec::kPadding),
             "noise reduction holds at most one window with its context (" + std::to_string(std::max(held, held2)) + " samples)");
     }
+  }
+  // WAV writer: samples come back as float32, over several buffers' worth; a NaN or an
+  // infinity anywhere is refused, and the unfinished file is removed.
+  {
+    char dir[] = "/tmp/voxprep-core-test-XXXXXX";
+    check(mkdtemp(dir) != nullptr, "scratch folder for the WAV writer");
+    const std::string file = std::string(dir) + "/out.wav";
+    const auto x = noise(200003, 31);
+    {
+      WavWriter w(file, 40000);
+      for (size_t at = 0, step = 1; at < x.size(); at += step, step = step * 3 + 1) {
+        w.write(x.data() + at, std::min(step, x.size() - at));
+      }
+      w.finish();
+      check(std::rename(w.temp_path().c_str(), file.c_str()) == 0, "WAV writer: the finished file is there");
+    }
+    WavReader r(file);
+    std::vector<double> back;
+    while (r.read_mono(back, 65536) > 0) {
+    }
+    bool same = back.size() == x.size();
+    for (size_t i = 0; same && i < x.size(); ++i) same = back[i] == double(float(x[i]));
+    check(same && r.info().sample_rate == 40000, "WAV writer: samples read back as float32, in order");
+    for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+      std::vector<double> y = x;
+      y[150001] = bad;
+      std::string temp;
+      bool refused = false;
+      try {
+        WavWriter w(std::string(dir) + "/bad.wav", 40000);
+        temp = w.temp_path();
+        w.write(y.data(), 100000);
+        w.write(y.data() + 100000, y.size() - 100000);
+        w.finish();
+      } catch (const std::runtime_error& e) {
+        refused = std::string(e.what()).find("non-finite") != std::string::npos;
+      }
+      check(refused && !temp.empty() && access(temp.c_str(), F_OK) != 0,
+            "WAV writer refuses a " + std::to_string(bad) + " sample and leaves no file");
+    }
+    std::remove(file.c_str());
+    rmdir(dir);
   }
   // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).
   {
