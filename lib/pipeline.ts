@@ -506,15 +506,19 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const pending: Promise<void>[] = [];
   // Every file that ended gets its outcome recorded, except those the engine never started or
   // abandoned, and those that could not be written (the disk, not the file, failed): those
-  // have no outcome yet.
+  // have no outcome yet. Records are made one after another: hashing runs on this thread
+  // either way, and records made side by side only held more read buffers at once (each
+  // worker added its share of memory).
+  let previous: Promise<void> = Promise.resolve();
   const record = (file: DatasetFile, r: NativeFileResult) => {
     if (!journal || isUnattempted(r) || r.writeError) return;
-    const task = (async () => {
+    const task = previous.then(async () => {
       const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out) : outcomeRecord(file, r);
       if (!rec) return;
       records.set(rec.idx0, rec);
       await journal.append(rec);
-    })();
+    });
+    previous = task.catch(() => undefined);
     pending.push(task);
   };
 

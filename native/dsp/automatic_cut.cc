@@ -140,7 +140,7 @@ void AutomaticCutter::trim() {
   }
   keep = std::max(keep, hist_base_);
   const int64_t drop = keep - hist_base_;
-  if (drop > 65536 && drop * 2 > int64_t(hist_.size())) {
+  if (drop > 16384 && drop * 2 > int64_t(hist_.size())) {
     hist_.erase(hist_.begin(), hist_.begin() + drop);
     hist_base_ = keep;
   }

@@ -441,7 +441,7 @@ void Resampler::deliver(std::vector<double>& out, int64_t limit) {
 void Resampler::trim(int64_t keep_from) {
   // Drop input no later output can reach, in large steps to keep erasing cheap.
   const int64_t drop = keep_from - buf_base_;
-  if (drop > 65536 && drop * 2 > int64_t(buf_.size())) {
+  if (drop > 16384 && drop * 2 > int64_t(buf_.size())) {
     buf_.erase(buf_.begin(), buf_.begin() + drop);
     buf_base_ += drop;
   }

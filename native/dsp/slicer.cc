@@ -94,7 +94,7 @@ void RmsFramer::compute_ready(int64_t available_to) {
   // Keep only what the next frame can reach.
   const int64_t next_from = int64_t(rms_.size()) * spec_.hop - pad;
   const int64_t drop = next_from - base_;
-  if (drop > 65536 && drop * 2 > int64_t(buf_.size())) {
+  if (drop > 16384 && drop * 2 > int64_t(buf_.size())) {
     buf_.erase(buf_.begin(), buf_.begin() + drop);
     base_ += drop;
   }

@@ -12,7 +12,7 @@ namespace voxprep {
 namespace {
 
 constexpr size_t kHeaderBytes = 58;
-constexpr size_t kBufferFrames = 1 << 16;
+constexpr size_t kBufferFrames = 1 << 14;
 constexpr uint32_t kMaxDataBytes = 0xFFFFFFFFu - kHeaderBytes;
 
 void put16(unsigned char* p, uint16_t v) {
