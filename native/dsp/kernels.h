@@ -35,8 +35,10 @@ VOXPREP_HD double dot(const double* h, const double* x, int n) {
 // M dot products at once, each with exactly dot()'s arithmetic (the same lanes, order and
 // tree), interleaved so that their 32·M independent sums hide the adder's latency: a CPU
 // speed-up only (the GPU gets its parallelism from threads), with the same bits.
+// Always inlined: called out of line, it runs with the default instruction set whatever the
+// vector-cloned loop that calls it (run_polyphase's AVX-512 clone ran at half speed so).
 template <int M>
-inline void dot_many(const double* const* h, const double* const* x, int n, double* out) {
+__attribute__((always_inline)) inline void dot_many(const double* const* h, const double* const* x, int n, double* out) {
   double acc[M][kDotLanes] = {};
   int i = 0;
   for (; i + kDotLanes <= n; i += kDotLanes) {
