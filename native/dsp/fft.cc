@@ -13,9 +13,9 @@ constexpr double kPi = 3.14159265358979323846;
 // All butterfly passes of an m-point complex FFT (decimation in time) over data already in
 // bit-reversed order. The first two passes go together (their twiddles are 1 and −i, no
 // multiplications); later passes run two at a time, each pair one loop over contiguous
-// quarters, which vectorizes. The same operations in the same order on every instruction set: the same bits. (AVX-512 is
-// left out: on the machines measured, its 8-wide vectors ran these short loops slower than
-// AVX2.)
+// quarters, which vectorizes. The same operations in the same order on every instruction
+// set: the same bits. (AVX-512 is left out: on the machines measured, its 8-wide vectors ran
+// these short loops slower than AVX2.)
 __attribute__((target_clones("avx2", "default")))
 void butterfly_passes(double* __restrict re, double* __restrict im, int m, const double* __restrict tw_re,
                       const double* __restrict tw_im) {
