@@ -74,18 +74,21 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
   }
 }
 
-// The cascade's step: the same positions as run_polyphase, for short rows (a multiple of 8
-// taps) that no GPU twin shares, so each row is summed in 8 lanes and one small tree instead
-// of dot()'s 32: at 32 taps dot()'s bookkeeping costs more than its products.
+// The cascade's step: the same positions as run_polyphase, for rows of one lane width
+// (kDotLanes = 32 taps, as the step is designed) that no GPU twin shares, so each row is
+// summed in 8 lanes and one small tree instead of dot()'s 32: at 32 taps dot()'s bookkeeping
+// costs more than its products. The row length is a constant, so the loops unroll whole.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void run_short_rows(const double* table, int taps, int64_t up, int64_t down, int lead, const double* buf,
-                    int64_t buf_base, int64_t first, int64_t last, double* out) {
+void run_short_rows(const double* table, int64_t up, int64_t down, int lead, const double* buf, int64_t buf_base,
+                    int64_t first, int64_t last, double* out) {
+  constexpr int kTaps = kernels::kDotLanes;
+  static_assert(kTaps % 8 == 0, "rows of whole 8-lane groups");
   PolyphaseCursor at(first, up, down);
   for (int64_t k = first; k < last; ++k, at.advance()) {
-    const double* h = table + at.phase * taps;
+    const double* h = table + at.phase * kTaps;
     const double* x = buf + (at.j0 - lead + 1 - buf_base);
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int i = 0; i < taps; i += 8) {
+    for (int i = 0; i < kTaps; i += 8) {
       for (int l = 0; l < 8; ++l) a[l] += h[i + l] * x[i + l];
     }
     out[k - first] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
@@ -273,7 +276,7 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
 
 Resampler::Resampler(std::shared_ptr<const ResamplerDesign> stage)
     : design_(std::move(stage)), rate_in_(design_->rate_in), rate_out_(design_->rate_out) {
-  short_rows_ = design_->taps % 8 == 0 && design_->taps <= 64 && !design_->table.empty();
+  short_rows_ = design_->taps == kernels::kDotLanes && !design_->table.empty();
   if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
   reset();
 }
@@ -375,7 +378,7 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
   const size_t at = out.size();
   out.resize(at + size_t(limit_out - first));
   if (short_rows_) {
-    run_short_rows(d.table.data(), d.taps, d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
+    run_short_rows(d.table.data(), d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
   } else if (!d.table.empty()) {
     run_polyphase(d.table.data(), d.taps, d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
   } else {
