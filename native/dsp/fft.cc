@@ -218,6 +218,19 @@ void RealFft::forward(const double* x, double* re, double* im, const double* win
   split_forward(zr, zi, m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
+void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re, double* im) {
+  double* zr = part(0);
+  double* zi = part(1);
+  const int* rev = plan_->bitrev.data();
+  for (int k = 0; k < m_; ++k) {
+    const std::ptrdiff_t j = 2 * std::ptrdiff_t(rev[k]) * stride;
+    zr[k] = x[j];
+    zi[k] = x[j + stride];
+  }
+  butterfly_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
+  split_forward(zr, zi, m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+}
+
 void RealFft::inverse(const double* re, const double* im, double* x) {
   double* zr = part(0);
   double* zi = part(1);

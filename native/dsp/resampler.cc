@@ -410,14 +410,15 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
     if (last ? n_out_ >= limit_out : last_in >= n_in_) break;
     const bool inside = first_in >= buf_base_ && last_in < buf_base_ + int64_t(buf_.size());
     for (int64_t q = 0; q < M; ++q) {
-      double* u = w.u.data();
       if (inside) {
-        const double* x = buf_.data() + (first_in + q - buf_base_);
-        for (int t = 0; t < n; ++t) u[t] = x[int64_t(t) * M];
+        // The transform's input gather reads the polyphase part in place.
+        w.fft.forward_strided(buf_.data() + (first_in + q - buf_base_), M, w.u_re.data() + q * bins,
+                              w.u_im.data() + q * bins);
       } else {
+        double* u = w.u.data();
         for (int t = 0; t < n; ++t) u[t] = input_at(first_in + int64_t(t) * M + q);
+        w.fft.forward(u, w.u_re.data() + q * bins, w.u_im.data() + q * bins);
       }
-      w.fft.forward(u, w.u_re.data() + q * bins, w.u_im.data() + q * bins);
     }
     for (int64_t r = 0; r < L; ++r) {
       accumulate_spectra(w.u_re.data(), w.u_im.data(), p.h_re.data() + r * M * bins, p.h_im.data() + r * M * bins,
