@@ -301,12 +301,11 @@ void Resampler::reset() {
   if (band_) {
     band_->reset();
     step_->reset();
-    mid_.clear();
     stepped_.clear();
     const ResamplerDesign::Cascade& c = *design_->cascade;
     skip_ = c.pad / design_->down * design_->up;
     const std::vector<double> zeros(size_t(c.pad), 0.0);
-    band_->push(zeros.data(), zeros.size(), mid_);
+    band_to_step(zeros.data(), zeros.size(), false);
     return;
   }
   if (design_) {
@@ -325,20 +324,33 @@ void Resampler::push(const double* in, size_t n, std::vector<double>& out) {
     n_out_ += int64_t(n);
     return;
   }
-  n_in_ += int64_t(n);
   if (band_) {
-    band_->push(in, n, mid_);
-    step_->push(mid_.data(), mid_.size(), stepped_);
-    mid_.clear();
+    n_in_ += int64_t(n);
+    band_to_step(in, n, false);
     return deliver(out, INT64_MAX);
   }
   buf_.insert(buf_.end(), in, in + n);
+  took(n, out);
+}
+
+void Resampler::took(size_t n, std::vector<double>& out) {
+  n_in_ += int64_t(n);
   if (fft_) return produce_blocks(out, false, 0);
   // Output k needs inputs up to floor(k·down/up) + half; produce every k that has them.
   const ResamplerDesign& d = *design_;
   const int64_t last_needed = n_in_ - 1 - d.half;  // largest usable floor(k·down/up)
   const int64_t limit = last_needed < 0 ? 0 : (last_needed * d.up) / d.down + 1;
   produce(out, limit);
+}
+
+void Resampler::band_to_step(const double* in, size_t n, bool last) {
+  // The band stage appends its outputs straight to the step's input, which takes them as
+  // pushed: no copy in between.
+  std::vector<double>& into = step_->buf_;
+  const size_t before = into.size();
+  band_->push(in, n, into);
+  if (last) band_->finish(into);
+  step_->took(into.size() - before, stepped_);
 }
 
 void Resampler::finish(std::vector<double>& out) {
@@ -348,11 +360,8 @@ void Resampler::finish(std::vector<double>& out) {
   if (band_) {
     // The signal is zero after its last sample: the pad carries the band stage's ringing.
     const std::vector<double> zeros(size_t(design_->cascade->pad), 0.0);
-    band_->push(zeros.data(), zeros.size(), mid_);
-    band_->finish(mid_);
-    step_->push(mid_.data(), mid_.size(), stepped_);
+    band_to_step(zeros.data(), zeros.size(), true);
     step_->finish(stepped_);
-    mid_.clear();
     deliver(out, computed);
     out.insert(out.end(), size_t(target - n_out_), 0.0);
     n_out_ = target;
