@@ -10,28 +10,23 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// All butterfly passes of an m-point complex FFT (decimation in time) over data already in
-// bit-reversed order. The first two passes go together (their twiddles are 1 and −i, no
-// multiplications); later passes run two at a time, each pair one loop over contiguous
-// quarters, which vectorizes. The same operations in the same order on every instruction
-// set: the same bits. (AVX-512 is left out: on the machines measured, its 8-wide vectors ran
-// these short loops slower than AVX2.)
-__attribute__((target_clones("avx2", "default")))
-void butterfly_passes(double* __restrict re, double* __restrict im, int m, const double* __restrict tw_re,
-                      const double* __restrict tw_im) {
-  if (m == 2) {
-    const double r0 = re[0], i0 = im[0];
-    re[0] = r0 + re[1];
-    im[0] = i0 + im[1];
-    re[1] = r0 - re[1];
-    im[1] = i0 - im[1];
-    return;
-  }
+// The first two butterfly passes of an m-point complex FFT (decimation in time, m ≥ 4),
+// fused with the bit-reversal reordering: each group of four points is read where `load`
+// finds point k of the reordered input (load(rev[k], re, im)), combined in registers (the two
+// passes' twiddles are 1 and −i: no multiplications) and stored once.
+template <class Load>
+inline __attribute__((always_inline)) void gather_first_passes(const int* rev, int m, double* re, double* im,
+                                                               Load load) {
   for (int k = 0; k < m; k += 4) {
-    const double a0r = re[k] + re[k + 1], a0i = im[k] + im[k + 1];
-    const double a1r = re[k] - re[k + 1], a1i = im[k] - im[k + 1];
-    const double a2r = re[k + 2] + re[k + 3], a2i = im[k + 2] + im[k + 3];
-    const double a3r = re[k + 2] - re[k + 3], a3i = im[k + 2] - im[k + 3];
+    double r0, i0, r1, i1, r2, i2, r3, i3;
+    load(rev[k], r0, i0);
+    load(rev[k + 1], r1, i1);
+    load(rev[k + 2], r2, i2);
+    load(rev[k + 3], r3, i3);
+    const double a0r = r0 + r1, a0i = i0 + i1;
+    const double a1r = r0 - r1, a1i = i0 - i1;
+    const double a2r = r2 + r3, a2i = i2 + i3;
+    const double a3r = r2 - r3, a3i = i2 - i3;
     re[k] = a0r + a2r;
     im[k] = a0i + a2i;
     re[k + 2] = a0r - a2r;
@@ -42,6 +37,15 @@ void butterfly_passes(double* __restrict re, double* __restrict im, int m, const
     re[k + 3] = a1r - a3i;
     im[k + 3] = a1i + a3r;
   }
+}
+
+// The remaining butterfly passes, from half-width 4 on, over the output of
+// gather_first_passes. The same operations in the same order on every instruction set: the
+// same bits. (AVX-512 is left out: on the machines measured, its 8-wide vectors ran these
+// short loops slower than AVX2.)
+__attribute__((target_clones("avx2", "default")))
+void later_passes(double* __restrict re, double* __restrict im, int m, const double* __restrict tw_re,
+                  const double* __restrict tw_im) {
   // Later passes two at a time (half-widths h and 2h over each group of 4h points), the
   // values held in registers between the two: each pass's arithmetic exactly as when run
   // alone (the same bits), with half the loads and stores. An odd pass left over runs alone.
@@ -196,25 +200,32 @@ RealFft::RealFft(int n) : n_(n), m_(n / 2) {
   work_.resize(4 * size_t(m_ + kKeepApart));
 }
 
+// Transforms of four points (n = 4, one pass) skip the fused path.
+void RealFft::small_transform(double* zr, double* zi) {
+  const double r0 = zr[0], i0 = zi[0];
+  zr[0] = r0 + zr[1];
+  zi[0] = i0 + zi[1];
+  zr[1] = r0 - zr[1];
+  zi[1] = i0 - zi[1];
+}
+
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
+  if (!window) return forward_strided(x, 1, re, im);
   double* zr = part(0);
   double* zi = part(1);
   const int* rev = plan_->bitrev.data();
-  // z[j] = x[2j] + i·x[2j+1], into bit-reversed order (a permutation that is its own inverse).
-  if (window) {
-    for (int k = 0; k < m_; ++k) {
-      const int j = 2 * rev[k];
-      zr[k] = x[j] * window[j];
-      zi[k] = x[j + 1] * window[j + 1];
-    }
+  // z[j] = x[2j] + i·x[2j+1], in bit-reversed order (a permutation that is its own inverse).
+  auto load = [&](int j, double& r, double& i) {
+    r = x[2 * j] * window[2 * j];
+    i = x[2 * j + 1] * window[2 * j + 1];
+  };
+  if (m_ == 2) {
+    for (int k = 0; k < 2; ++k) load(rev[k], zr[k], zi[k]);
+    small_transform(zr, zi);
   } else {
-    for (int k = 0; k < m_; ++k) {
-      const int j = 2 * rev[k];
-      zr[k] = x[j];
-      zi[k] = x[j + 1];
-    }
+    gather_first_passes(rev, m_, zr, zi, load);
+    later_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
   }
-  butterfly_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
   split_forward(zr, zi, m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
@@ -222,12 +233,18 @@ void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re
   double* zr = part(0);
   double* zi = part(1);
   const int* rev = plan_->bitrev.data();
-  for (int k = 0; k < m_; ++k) {
-    const std::ptrdiff_t j = 2 * std::ptrdiff_t(rev[k]) * stride;
-    zr[k] = x[j];
-    zi[k] = x[j + stride];
+  auto load = [&](int j, double& r, double& i) {
+    const std::ptrdiff_t at = 2 * std::ptrdiff_t(j) * stride;
+    r = x[at];
+    i = x[at + stride];
+  };
+  if (m_ == 2) {
+    for (int k = 0; k < 2; ++k) load(rev[k], zr[k], zi[k]);
+    small_transform(zr, zi);
+  } else {
+    gather_first_passes(rev, m_, zr, zi, load);
+    later_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
   }
-  butterfly_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
   split_forward(zr, zi, m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
@@ -238,12 +255,19 @@ void RealFft::inverse(const double* re, const double* im, double* x) {
   double* ui = part(3);
   const int* rev = plan_->bitrev.data();
   split_inverse(re, im, m_, plan_->sp_re.data(), plan_->sp_im.data(), ur, ui);
-  for (int k = 0; k < m_; ++k) {
-    zr[k] = ur[rev[k]];
-    zi[k] = ui[rev[k]];
+  // The inverse transform is the forward one with real and imaginary parts swapped: the
+  // passes run over (zi, zr), reading u in bit-reversed order.
+  auto load = [&](int j, double& r, double& i) {
+    r = ui[j];
+    i = ur[j];
+  };
+  if (m_ == 2) {
+    for (int k = 0; k < 2; ++k) load(rev[k], zi[k], zr[k]);
+    small_transform(zi, zr);
+  } else {
+    gather_first_passes(rev, m_, zi, zr, load);
+    later_passes(zi, zr, m_, plan_->tw_re.data(), plan_->tw_im.data());
   }
-  // The inverse transform is the forward one with real and imaginary parts swapped.
-  butterfly_passes(zi, zr, m_, plan_->tw_re.data(), plan_->tw_im.data());
   const double scale = 1.0 / double(m_);  // a power of two: exact
   for (int k = 0; k < m_; ++k) {
     x[2 * k] = zr[k] * scale;

@@ -35,6 +35,7 @@ class RealFft {
     std::vector<double> sp_re, sp_im;   // split step: e^(−2πik/n), k < m
   };
   static std::shared_ptr<const Plan> plan_for(int n);
+  static void small_transform(double* zr, double* zi);  // the one pass of n = 4
   int n_, m_;                         // m_ = n/2: the complex transform's size
   std::shared_ptr<const Plan> plan_;
   // Work arrays: the complex transform's real and imaginary parts, and the inverse's split
