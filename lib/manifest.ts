@@ -16,6 +16,7 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { ShardSpec } from './config.js';
 import type { FileStatus, NativeFileResult } from './native.js';
 import { writeAtomically } from './report.js';
@@ -338,6 +339,102 @@ export async function hashFile(file: string): Promise<{ size: number; sha256: st
 export async function statInput(file: string): Promise<{ size: number; mtimeNs: string }> {
   const st = await fsp.stat(file, { bigint: true });
   return { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
+}
+
+// What each hashing thread runs (as a script of its own, so that it does not depend on where
+// this module was loaded from): it reads each file it is sent, a block at a time, and answers
+// with its size and SHA-256, or the reason it could not.
+const HASH_THREAD_SOURCE = `
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const { parentPort } = require('node:worker_threads');
+const block = Buffer.allocUnsafeSlow(${HASH_BLOCK});
+parentPort.on('message', ({ id, file }) => {
+  try {
+    const hash = crypto.createHash('sha256');
+    let size = 0;
+    const fd = fs.openSync(file, 'r');
+    try {
+      for (;;) {
+        const n = fs.readSync(fd, block, 0, block.length, null);
+        if (n === 0) break;
+        size += n;
+        hash.update(block.subarray(0, n));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    parentPort.postMessage({ id, size, sha256: hash.digest('hex') });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message) });
+  }
+});
+`;
+
+/**
+ * Hashing threads: files hashed as hashFile() does, off the main thread, the least busy
+ * thread taking each file. A thread that fails (it should not) fails its files and calls
+ * `onFailure` once; close() ends them all.
+ */
+export class HashPool {
+  private readonly threads: { worker: Worker; busy: number; alive: boolean }[] = [];
+  private readonly waiting = new Map<number, { resolve: (r: { size: number; sha256: string }) => void; reject: (e: Error) => void; thread: number }>();
+  private nextId = 0;
+  private closing = false;
+  private failed = false;
+
+  constructor(size: number, private readonly onFailure: (message: string) => void) {
+    for (let t = 0; t < Math.max(1, size); t++) {
+      const worker = new Worker(HASH_THREAD_SOURCE, { eval: true });
+      worker.on('message', (m: { id: number; size?: number; sha256?: string; error?: string }) => {
+        const w = this.waiting.get(m.id);
+        if (!w) return;
+        this.waiting.delete(m.id);
+        this.threads[w.thread].busy--;
+        if (m.error !== undefined) w.reject(new Error(m.error));
+        else w.resolve({ size: m.size!, sha256: m.sha256! });
+      });
+      worker.on('error', (err) => this.failThread(t, `hashing thread failed: ${err.message}`));
+      worker.on('exit', (code) => this.failThread(t, `hashing thread ended (exit code ${code})`));
+      this.threads.push({ worker, busy: 0, alive: true });
+    }
+  }
+
+  hash(file: string): Promise<{ size: number; sha256: string }> {
+    let t = -1;
+    for (let i = 0; i < this.threads.length; i++) {
+      if (this.threads[i].alive && (t < 0 || this.threads[i].busy < this.threads[t].busy)) t = i;
+    }
+    if (t < 0) return Promise.reject(new Error('no hashing thread is running'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, thread: t });
+      this.threads[t].busy++;
+      this.threads[t].worker.postMessage({ id, file });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.threads) t.alive = false;
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+
+  private failThread(thread: number, message: string): void {
+    const t = this.threads[thread];
+    if (!t.alive) return;
+    t.alive = false;
+    t.busy = 0;
+    for (const [id, w] of this.waiting) {
+      if (w.thread !== thread) continue;
+      this.waiting.delete(id);
+      w.reject(new Error(message));
+    }
+    if (!this.closing && !this.failed) {
+      this.failed = true;
+      this.onFailure(message);
+    }
+  }
 }
 
 /** Whether a file is there with this size and hash. */

@@ -11,6 +11,7 @@ import {
   MANIFEST_FORMAT,
   SHARD_MANIFEST_FILE,
   SHARD_REPORT_FILE,
+  HashPool,
   Journal,
   fileMatches,
   hashFile,
@@ -374,20 +375,15 @@ async function completeRecord(
   r: NativeFileResult,
   before: { size: number; mtimeNs: string } | undefined,
   out: string,
+  hasher: HashPool,
 ): Promise<FileRecord | undefined> {
   const { slicedDir, sliced16kDir } = native().layout;
   try {
-    const hashed = await hashFile(file.absolute);
+    const rels = [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
+    const [hashed, ...hashes] = await Promise.all([file.absolute, ...rels.map((rel) => path.join(out, rel))].map((f) => hasher.hash(f)));
     const after = await statInput(file.absolute);
     if (!before || before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return undefined;
-    const outputs: OutputRecord[] = [];
-    for (const dir of [slicedDir, sliced16kDir]) {
-      for (const name of r.sliceNames) {
-        const rel = `${dir}/${name}`;
-        const h = await hashFile(path.join(out, dir, name));
-        outputs.push({ file: rel, size: h.size, sha256: h.sha256 });
-      }
-    }
+    const outputs: OutputRecord[] = rels.map((rel, i) => ({ file: rel, size: hashes[i].size, sha256: hashes[i].sha256 }));
     return {
       idx0: file.idx0,
       path: file.relative,
@@ -506,71 +502,83 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const pending: Promise<void>[] = [];
   // Every file that ended gets its outcome recorded, except those the engine never started or
   // abandoned, and those that could not be written (the disk, not the file, failed): those
-  // have no outcome yet. Records are made one after another: hashing runs on this thread
-  // either way, and records made side by side only held more read buffers at once (each
-  // worker added its share of memory).
+  // have no outcome yet. Records are made one after another, each with its files hashed side
+  // by side on threads of their own (about one for every six workers: one core hashes about
+  // as fast as six workers write). Hashed here on the main thread, they capped a run on many
+  // cores at what one core could hash.
   let previous: Promise<void> = Promise.resolve();
-  const record = (file: DatasetFile, r: NativeFileResult) => {
-    if (!journal || isUnattempted(r) || r.writeError) return;
-    const task = previous.then(async () => {
-      const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out) : outcomeRecord(file, r);
-      if (!rec) return;
-      records.set(rec.idx0, rec);
-      await journal.append(rec);
-    });
-    previous = task.catch(() => undefined);
-    pending.push(task);
-  };
+  const hasher = journal
+    ? new HashPool(Math.min(8, Math.ceil(options.threads / 6)), (message) => {
+        // Without hashes no file is recorded, and the work cannot be resumed: take no new file.
+        runErrors.push(`cannot record finished files in the run manifest: ${message}`);
+        if (Atomics.load(stop, 0) === 0) Atomics.store(stop, 0, 1);
+      })
+    : undefined;
+  try {
+    const record = (file: DatasetFile, r: NativeFileResult) => {
+      if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
+      const task = previous.then(async () => {
+        const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out, hasher) : outcomeRecord(file, r);
+        if (!rec) return;
+        records.set(rec.idx0, rec);
+        await journal.append(rec);
+      });
+      previous = task.catch(() => undefined);
+      pending.push(task);
+    };
 
-  const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
-  let done = 0;
-  for (const f of todo) {
-    const plan = decodePlan(f.absolute);
-    if ('skip' in plan) {
-      const r: FileReport = { ...pendingReport(f), status: 'skipped', error: plan.skip };
-      reports.set(f.idx0, r);
-      record(f, r);
-      onProgress?.({ done: ++done, total: todo.length, file: r });
-    } else {
-      jobs.push({ file: f, decoder: plan.decoder });
+    const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
+    let done = 0;
+    for (const f of todo) {
+      const plan = decodePlan(f.absolute);
+      if ('skip' in plan) {
+        const r: FileReport = { ...pendingReport(f), status: 'skipped', error: plan.skip };
+        reports.set(f.idx0, r);
+        record(f, r);
+        onProgress?.({ done: ++done, total: todo.length, file: r });
+      } else {
+        jobs.push({ file: f, decoder: plan.decoder });
+      }
     }
+    const toReport = (f: DatasetFile, r: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
+    // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
+    // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
+    // possibly before this process has seen the signal. Such a file was interrupted, not broken:
+    // it gets no record, and --resume does it again.
+    const settled = new Map<number, NativeFileResult>();
+    const settle = (r: NativeFileResult): NativeFileResult =>
+      r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
+        ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
+        : r;
+    const results = await addon.processBatch(
+      jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
+      {
+        sampleRate: options.sampleRate,
+        cut: options.cut,
+        highpass: options.highpass,
+        normalize: options.normalize,
+        chunk: options.chunk,
+        overlap: options.overlap,
+        denoise: options.denoise,
+        outDir: out,
+        device: options.device,
+      },
+      options.threads,
+      (index, raw) => {
+        const r = settle(raw);
+        settled.set(index, r);
+        record(jobs[index].file, r);
+        onProgress?.({ done: ++done, total: todo.length, file: toReport(jobs[index].file, r) });
+      },
+      stop,
+    );
+    results.forEach((r, i) => {
+      reports.set(jobs[i].file.idx0, toReport(jobs[i].file, settled.get(i) ?? r));
+    });
+    await Promise.all(pending);
+  } finally {
+    await hasher?.close();
   }
-  const toReport = (f: DatasetFile, r: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
-  // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
-  // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
-  // possibly before this process has seen the signal. Such a file was interrupted, not broken:
-  // it gets no record, and --resume does it again.
-  const settled = new Map<number, NativeFileResult>();
-  const settle = (r: NativeFileResult): NativeFileResult =>
-    r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
-      ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
-      : r;
-  const results = await addon.processBatch(
-    jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
-    {
-      sampleRate: options.sampleRate,
-      cut: options.cut,
-      highpass: options.highpass,
-      normalize: options.normalize,
-      chunk: options.chunk,
-      overlap: options.overlap,
-      denoise: options.denoise,
-      outDir: out,
-      device: options.device,
-    },
-    options.threads,
-    (index, raw) => {
-      const r = settle(raw);
-      settled.set(index, r);
-      record(jobs[index].file, r);
-      onProgress?.({ done: ++done, total: todo.length, file: toReport(jobs[index].file, r) });
-    },
-    stop,
-  );
-  results.forEach((r, i) => {
-    reports.set(jobs[i].file.idx0, toReport(jobs[i].file, settled.get(i) ?? r));
-  });
-  await Promise.all(pending);
   if (journal) await journal.finish(header, records.values());
 
   const files = scope.map((f) => reports.get(f.idx0)!);

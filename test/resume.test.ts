@@ -14,6 +14,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
+import { HashPool } from '../lib/manifest.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
 
 const SLICED = 'sliced_audios';
@@ -586,5 +587,36 @@ describe("the user's files next to the outputs", () => {
       'voxprep-manifest.shard-1-of-2.jsonl',
       'voxprep-manifest.shard-2-of-2.jsonl',
     ]);
+  });
+});
+
+describe('hashing threads', () => {
+  it('hash files as node:crypto does, a missing file failing alone; nothing after close()', async () => {
+    const dir = path.join(scratch.path, 'hashpool');
+    fs.mkdirSync(dir, { recursive: true });
+    // Sizes around the threads' 1 MiB read block, and an empty file.
+    const sizes = [0, 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) - 7, 12345];
+    const files = sizes.map((n, i) => {
+      const file = path.join(dir, `f${i}.bin`);
+      fs.writeFileSync(file, crypto.randomBytes(n));
+      return file;
+    });
+    const failures: string[] = [];
+    const pool = new HashPool(2, (m) => failures.push(m));
+    try {
+      const missing = path.join(dir, 'missing.bin');
+      const got = await Promise.allSettled([...files, missing].map((f) => pool.hash(f)));
+      files.forEach((f, i) => {
+        const want = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+        expect(got[i]).toEqual({ status: 'fulfilled', value: { size: sizes[i], sha256: want } });
+      });
+      expect(got.at(-1)!.status).toBe('rejected');
+      expect(String((got.at(-1) as PromiseRejectedResult).reason)).toMatch(/ENOENT|no such file/);
+      expect(failures).toEqual([]); // a file's error is not the thread's
+    } finally {
+      await pool.close();
+    }
+    await expect(pool.hash(files[0])).rejects.toThrow(/no hashing thread/);
+    expect(failures).toEqual([]);
   });
 });
