@@ -100,6 +100,9 @@ function writeWav(file, form, seconds, rand) {
 
 // ---- measuring --------------------------------------------------------------------------
 function timed(args) {
+  // Each run starts with no dirty pages of an earlier one (half a gigabyte of outputs per
+  // run), so that none pays for another's writeback.
+  spawnSync('sync');
   const run = spawnSync('/usr/bin/time', ['-v', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (run.status !== 0) {
     process.stderr.write(run.stdout + run.stderr);
