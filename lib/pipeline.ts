@@ -13,8 +13,6 @@ import {
   SHARD_REPORT_FILE,
   HashPool,
   Journal,
-  fileMatches,
-  hashFile,
   headerDifferences,
   inShard,
   listHash,
@@ -320,14 +318,24 @@ async function planOutput(args: {
       }
     }
     const entries = [...byIdx0.values()];
-    const verdicts = await mapLimit(entries, 4, async (recs) => {
-      for (const rec of recs.values()) {
-        if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
-        if (await verifyRecord(rec, files[rec.idx0].absolute, out)) return rec;
-      }
-      return undefined;
-    });
-    for (const rec of verdicts) if (rec) keep.set(rec.idx0, rec);
+    // Verifying is hashing every kept input and output again: on threads of their own, as
+    // many as the run's workers (up to eight), several records at a time.
+    const failures: string[] = [];
+    const hasher = new HashPool(Math.min(8, options.threads), (message) => failures.push(message));
+    try {
+      const verdicts = await mapLimit(entries, 2 * Math.min(8, options.threads), async (recs) => {
+        for (const rec of recs.values()) {
+          if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
+          if (await verifyRecord(rec, files[rec.idx0].absolute, out, hasher)) return rec;
+        }
+        return undefined;
+      });
+      // A record that could not be checked would be done again: a pool that failed says why.
+      if (failures.length > 0) throw new Error(`cannot check the earlier run's files for --resume: ${failures[0]}`);
+      for (const rec of verdicts) if (rec) keep.set(rec.idx0, rec);
+    } finally {
+      await hasher.close();
+    }
   }
   if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
 
@@ -348,7 +356,7 @@ async function planOutput(args: {
 }
 
 /** Whether a record's input is unchanged (size, modification time, hash) and its outputs are all there as recorded. */
-async function verifyRecord(rec: FileRecord, input: string, out: string): Promise<boolean> {
+async function verifyRecord(rec: FileRecord, input: string, out: string, hasher: HashPool): Promise<boolean> {
   if (!rec.input) return false;
   try {
     const st = await statInput(input);
@@ -357,9 +365,9 @@ async function verifyRecord(rec: FileRecord, input: string, out: string): Promis
       const s = await fs.stat(outputPath(out, o)).catch(() => undefined);
       if (!s?.isFile() || s.size !== o.size) return false;
     }
-    if ((await hashFile(input)).sha256 !== rec.input.sha256) return false;
-    for (const o of rec.outputs) if (!(await fileMatches(outputPath(out, o), o.size, o.sha256))) return false;
-    return true;
+    const want = [{ file: input, size: rec.input.size, sha256: rec.input.sha256 }, ...rec.outputs.map((o) => ({ ...o, file: outputPath(out, o) }))];
+    const got = await Promise.all(want.map((w) => hasher.hash(w.file)));
+    return got.every((g, i) => g.size === want[i].size && g.sha256 === want[i].sha256);
   } catch {
     return false;
   }

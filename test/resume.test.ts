@@ -381,6 +381,34 @@ describe('interrupted runs and --resume', () => {
 
 // ---------------------------------------------------------------------------------------
 
+describe('--resume checks what it keeps', () => {
+  it('redoes a file whose output or input changed in place (same size, same modification time), and only those', async () => {
+    const ds = dataset('inplace/dataset', [3, 3.5, 4]);
+    const out = path.join(scratch.path, 'inplace/out');
+    const first = await preprocess(ds, out, { threads: 2 });
+    expect(first.files.every((f) => f.status === 'ok')).toBe(true);
+    const recs = manifest(out).records;
+    // An output of file 0 and the input of file 2 get one byte changed, their size and
+    // modification time kept: only their hashes can tell.
+    const touch = (file: string) => {
+      const st = fs.statSync(file);
+      const bytes = fs.readFileSync(file);
+      bytes[bytes.length - 3] ^= 0x55;
+      fs.writeFileSync(file, bytes);
+      fs.utimesSync(file, st.atime, st.mtime);
+    };
+    touch(path.join(out, recs.find((r) => r.idx0 === 0)!.outputs[1].file));
+    const input2 = path.join(ds, first.files.find((f) => f.idx0 === 2)!.relative);
+    touch(input2);
+    const again = await preprocess(ds, out, { threads: 2, resume: true });
+    expect(again.resumed).toBe(1); // only file 1 was still as recorded
+    expect(again.files.map((f) => f.status)).toEqual(['ok', 'ok', 'ok']);
+    const after = manifest(out).records;
+    expect(after.find((r) => r.idx0 === 0)!.outputs[1].sha256).toBe(recs.find((r) => r.idx0 === 0)!.outputs[1].sha256);
+    expect(sha256(input2)).not.toBe((recs.find((r) => r.idx0 === 2) as unknown as { input: { sha256: string } }).input.sha256);
+  });
+});
+
 describe('--shard K/N and voxprep merge', () => {
   it('3 shards run separately, then merged: byte-identical outputs and the same model_info.json as one whole run', () => {
     const ds = dataset('shards/dataset', [3, 4.5, 3.2, 5, 3.7, 4.1, 3.3, 4.8]);
