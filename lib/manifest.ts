@@ -308,33 +308,9 @@ export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[
 // ---------------------------------------------------------------------------------------
 // Hashing
 
-// Read buffers, reused: a fresh 1 MB buffer per read costs page faults that, over a run's
-// thousands of outputs, measured about as much as the hashing itself.
+// Files are read for hashing a block at a time, into one block kept per hashing thread (a
+// fresh buffer per read cost page faults worth about as much as the hashing itself).
 const HASH_BLOCK = 1 << 20;
-const spareBuffers: Buffer[] = [];
-
-/** Size and SHA-256 of a file, read a block at a time. */
-export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
-  const hash = crypto.createHash('sha256');
-  const buf = spareBuffers.pop() ?? Buffer.allocUnsafeSlow(HASH_BLOCK);
-  let size = 0;
-  try {
-    const fh = await fsp.open(file, 'r');
-    try {
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        size += bytesRead;
-        hash.update(buf.subarray(0, bytesRead));
-      }
-    } finally {
-      await fh.close();
-    }
-  } finally {
-    spareBuffers.push(buf);
-  }
-  return { size, sha256: hash.digest('hex') };
-}
 
 export async function statInput(file: string): Promise<{ size: number; mtimeNs: string }> {
   const st = await fsp.stat(file, { bigint: true });
@@ -372,8 +348,8 @@ parentPort.on('message', ({ id, file }) => {
 `;
 
 /**
- * Hashing threads: files hashed as hashFile() does, off the main thread, the least busy
- * thread taking each file. A thread that fails (it should not) fails its files and calls
+ * Hashing threads: each file's size and SHA-256, read a block at a time off the main thread,
+ * the least busy thread taking each file. A thread that fails (it should not) fails its files and calls
  * `onFailure` once; close() ends them all.
  */
 export class HashPool {
@@ -434,17 +410,6 @@ export class HashPool {
       this.failed = true;
       this.onFailure(message);
     }
-  }
-}
-
-/** Whether a file is there with this size and hash. */
-export async function fileMatches(file: string, size: number, sha256: string): Promise<boolean> {
-  try {
-    const st = await fsp.stat(file);
-    if (!st.isFile() || st.size !== size) return false;
-    return (await hashFile(file)).sha256 === sha256;
-  } catch {
-    return false;
   }
 }
 

@@ -11,13 +11,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UsageError, type ResolvedOptions, type ShardSpec } from './config.js';
 import {
   MANIFEST_FILE,
   SHARD_MANIFEST_FILE,
-  fileMatches,
+  HashPool,
   headerDifferences,
   inShard,
   manifestText,
@@ -264,24 +265,39 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
   const problems: string[] = [];
   let copied = 0;
   let verified = 0;
-  await mapLimit(tasks, 4, async ({ o, shard }) => {
-    const dst = outputPath(out, o);
-    // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
-    if (await fileMatches(dst, o.size, o.sha256)) {
-      verified++;
-      return;
-    }
-    if (shard.real === outReal) {
-      problems.push(`${o.file} (shard ${shard.spec.index}/${count}) is missing from ${shard.dir} or differs from what the shard recorded`);
-      return;
-    }
-    try {
-      await copyVerified(outputPath(shard.dir, o), dst, o);
-      copied++;
-    } catch (err) {
-      problems.push(`${o.file} (shard ${shard.spec.index}/${count}): cannot copy it from ${shard.dir}: ${(err as Error).message}`);
-    }
-  });
+  // Files already in place are checked on hashing threads (one per core, up to eight).
+  const hashThreads = Math.min(8, os.availableParallelism());
+  const failures: string[] = [];
+  const hasher = new HashPool(hashThreads, (message) => failures.push(message));
+  const inPlace = async (file: string, o: OutputRecord): Promise<boolean> => {
+    const st = await fsp.stat(file).catch(() => undefined);
+    if (!st?.isFile() || st.size !== o.size) return false;
+    const h = await hasher.hash(file).catch(() => undefined);
+    return h !== undefined && h.size === o.size && h.sha256 === o.sha256;
+  };
+  try {
+    await mapLimit(tasks, 2 * hashThreads, async ({ o, shard }) => {
+      const dst = outputPath(out, o);
+      // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
+      if (await inPlace(dst, o)) {
+        verified++;
+        return;
+      }
+      if (shard.real === outReal) {
+        problems.push(`${o.file} (shard ${shard.spec.index}/${count}) is missing from ${shard.dir} or differs from what the shard recorded`);
+        return;
+      }
+      try {
+        await copyVerified(outputPath(shard.dir, o), dst, o);
+        copied++;
+      } catch (err) {
+        problems.push(`${o.file} (shard ${shard.spec.index}/${count}): cannot copy it from ${shard.dir}: ${(err as Error).message}`);
+      }
+    });
+  } finally {
+    await hasher.close();
+  }
+  if (failures.length > 0) throw new Error(`cannot check the shards' slice files: ${failures[0]}`);
   if (problems.length > 0) {
     problems.sort();
     throw new MergeError(

@@ -497,6 +497,20 @@ describe('--shard K/N and voxprep merge', () => {
     expect(re.code, re.stderr).toBe(0);
     expect(resumedCount(re.stdout)).toBe(2);
 
+    // A slice changed in place (same size) is caught by its hash: the merge refuses, naming
+    // it, and writes nothing; restored, it merges.
+    const victim = path.join(shared, manifest(shared, 'voxprep-manifest.shard-2-of-3.jsonl').records[0].outputs[0].file);
+    const original = fs.readFileSync(victim);
+    const changed = Buffer.from(original);
+    changed[changed.length - 2] ^= 0x21;
+    fs.writeFileSync(victim, changed);
+    const bad = voxprep(['merge', shared, '-o', shared]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain(path.relative(shared, victim));
+    expect(bad.stderr).toMatch(/could not be merged/);
+    expect(fs.existsSync(path.join(shared, 'model_info.json'))).toBe(false);
+    fs.writeFileSync(victim, original);
+
     const m = voxprep(['merge', shared, '-o', shared]);
     expect(m.code, m.stdout + m.stderr).toBe(0);
     expect(m.stdout).toMatch(/0 output file\(s\) copied/);
