@@ -349,8 +349,8 @@ parentPort.on('message', ({ id, file }) => {
 
 /**
  * Hashing threads: each file's size and SHA-256, read a block at a time off the main thread,
- * the least busy thread taking each file. A thread that fails (it should not) fails its files and calls
- * `onFailure` once; close() ends them all.
+ * the least busy thread taking each file. A thread that fails (it should not) fails its files
+ * and calls `onFailure` once; close() fails the files still queued and ends the threads.
  */
 export class HashPool {
   private readonly threads: { worker: Worker; busy: number; alive: boolean }[] = [];
@@ -392,7 +392,7 @@ export class HashPool {
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const t of this.threads) t.alive = false;
+    this.threads.forEach((_, t) => this.failThread(t, 'hashing closed'));
     await Promise.all(this.threads.map((t) => t.worker.terminate()));
   }
 

@@ -659,6 +659,12 @@ describe('hashing threads', () => {
       await pool.close();
     }
     await expect(pool.hash(files[0])).rejects.toThrow(/no hashing thread/);
+    // Files still queued when the pool closes fail rather than wait for ever.
+    const late = new HashPool(1, (m) => failures.push(m));
+    const queued = Promise.allSettled(files.map((f) => late.hash(f)));
+    await late.close();
+    const settled = await queued;
+    expect(settled.every((r) => r.status === 'fulfilled' || /hashing closed/.test(String(r.reason)))).toBe(true);
     expect(failures).toEqual([]);
   });
 });
