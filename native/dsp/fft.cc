@@ -209,43 +209,41 @@ void RealFft::small_transform(double* zr, double* zi) {
   zi[1] = i0 - zi[1];
 }
 
+// The reordering and every butterfly pass into (re, im), point k of the reordered input read
+// by load(rev[k], re, im).
+template <class Load>
+void RealFft::passes_from(Load load, double* re, double* im) {
+  const int* rev = plan_->bitrev.data();
+  if (m_ == 2) {
+    for (int k = 0; k < 2; ++k) load(rev[k], re[k], im[k]);
+    small_transform(re, im);
+  } else {
+    gather_first_passes(rev, m_, re, im, load);
+    later_passes(re, im, m_, plan_->tw_re.data(), plan_->tw_im.data());
+  }
+}
+
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
   if (!window) return forward_strided(x, 1, re, im);
-  double* zr = part(0);
-  double* zi = part(1);
-  const int* rev = plan_->bitrev.data();
   // z[j] = x[2j] + i·x[2j+1], in bit-reversed order (a permutation that is its own inverse).
-  auto load = [&](int j, double& r, double& i) {
-    r = x[2 * j] * window[2 * j];
-    i = x[2 * j + 1] * window[2 * j + 1];
-  };
-  if (m_ == 2) {
-    for (int k = 0; k < 2; ++k) load(rev[k], zr[k], zi[k]);
-    small_transform(zr, zi);
-  } else {
-    gather_first_passes(rev, m_, zr, zi, load);
-    later_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
-  }
-  split_forward(zr, zi, m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+  passes_from(
+      [&](int j, double& r, double& i) {
+        r = x[2 * j] * window[2 * j];
+        i = x[2 * j + 1] * window[2 * j + 1];
+      },
+      part(0), part(1));
+  split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
 void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re, double* im) {
-  double* zr = part(0);
-  double* zi = part(1);
-  const int* rev = plan_->bitrev.data();
-  auto load = [&](int j, double& r, double& i) {
-    const std::ptrdiff_t at = 2 * std::ptrdiff_t(j) * stride;
-    r = x[at];
-    i = x[at + stride];
-  };
-  if (m_ == 2) {
-    for (int k = 0; k < 2; ++k) load(rev[k], zr[k], zi[k]);
-    small_transform(zr, zi);
-  } else {
-    gather_first_passes(rev, m_, zr, zi, load);
-    later_passes(zr, zi, m_, plan_->tw_re.data(), plan_->tw_im.data());
-  }
-  split_forward(zr, zi, m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+  passes_from(
+      [&](int j, double& r, double& i) {
+        const std::ptrdiff_t at = 2 * std::ptrdiff_t(j) * stride;
+        r = x[at];
+        i = x[at + stride];
+      },
+      part(0), part(1));
+  split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
 void RealFft::inverse(const double* re, const double* im, double* x) {
@@ -253,21 +251,15 @@ void RealFft::inverse(const double* re, const double* im, double* x) {
   double* zi = part(1);
   double* ur = part(2);
   double* ui = part(3);
-  const int* rev = plan_->bitrev.data();
   split_inverse(re, im, m_, plan_->sp_re.data(), plan_->sp_im.data(), ur, ui);
   // The inverse transform is the forward one with real and imaginary parts swapped: the
-  // passes run over (zi, zr), reading u in bit-reversed order.
-  auto load = [&](int j, double& r, double& i) {
-    r = ui[j];
-    i = ur[j];
-  };
-  if (m_ == 2) {
-    for (int k = 0; k < 2; ++k) load(rev[k], zi[k], zr[k]);
-    small_transform(zi, zr);
-  } else {
-    gather_first_passes(rev, m_, zi, zr, load);
-    later_passes(zi, zr, m_, plan_->tw_re.data(), plan_->tw_im.data());
-  }
+  // passes run into (zi, zr), reading u in bit-reversed order.
+  passes_from(
+      [&](int j, double& r, double& i) {
+        r = ui[j];
+        i = ur[j];
+      },
+      zi, zr);
   const double scale = 1.0 / double(m_);  // a power of two: exact
   for (int k = 0; k < m_; ++k) {
     x[2 * k] = zr[k] * scale;

@@ -36,6 +36,8 @@ class RealFft {
   };
   static std::shared_ptr<const Plan> plan_for(int n);
   static void small_transform(double* zr, double* zi);  // the one pass of n = 4
+  template <class Load>
+  void passes_from(Load load, double* re, double* im);
   int n_, m_;                         // m_ = n/2: the complex transform's size
   std::shared_ptr<const Plan> plan_;
   // Work arrays: the complex transform's real and imaginary parts, and the inverse's split
