@@ -390,6 +390,14 @@ export class HashPool {
     });
   }
 
+  /** Whether a file is there with this size and SHA-256 (false when it cannot be read). */
+  async matches(file: string, size: number, sha256: string): Promise<boolean> {
+    const st = await fsp.stat(file).catch(() => undefined);
+    if (!st?.isFile() || st.size !== size) return false;
+    const h = await this.hash(file).catch(() => undefined);
+    return h !== undefined && h.size === size && h.sha256 === sha256;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     this.threads.forEach((_, t) => this.failThread(t, 'hashing closed'));

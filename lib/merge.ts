@@ -269,17 +269,11 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
   const hashThreads = Math.min(8, os.availableParallelism());
   const failures: string[] = [];
   const hasher = new HashPool(hashThreads, (message) => failures.push(message));
-  const inPlace = async (file: string, o: OutputRecord): Promise<boolean> => {
-    const st = await fsp.stat(file).catch(() => undefined);
-    if (!st?.isFile() || st.size !== o.size) return false;
-    const h = await hasher.hash(file).catch(() => undefined);
-    return h !== undefined && h.size === o.size && h.sha256 === o.sha256;
-  };
   try {
     await mapLimit(tasks, 2 * hashThreads, async ({ o, shard }) => {
       const dst = outputPath(out, o);
       // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
-      if (await inPlace(dst, o)) {
+      if (await hasher.matches(dst, o.size, o.sha256)) {
         verified++;
         return;
       }

@@ -361,13 +361,8 @@ async function verifyRecord(rec: FileRecord, input: string, out: string, hasher:
   try {
     const st = await statInput(input);
     if (st.size !== rec.input.size || st.mtimeNs !== rec.input.mtimeNs) return false;
-    for (const o of rec.outputs) {
-      const s = await fs.stat(outputPath(out, o)).catch(() => undefined);
-      if (!s?.isFile() || s.size !== o.size) return false;
-    }
     const want = [{ file: input, size: rec.input.size, sha256: rec.input.sha256 }, ...rec.outputs.map((o) => ({ ...o, file: outputPath(out, o) }))];
-    const got = await Promise.all(want.map((w) => hasher.hash(w.file)));
-    return got.every((g, i) => g.size === want[i].size && g.sha256 === want[i].sha256);
+    return (await Promise.all(want.map((w) => hasher.matches(w.file, w.size, w.sha256)))).every(Boolean);
   } catch {
     return false;
   }
