@@ -87,28 +87,195 @@ HighpassDesign HighpassDesign::butterworth(double sample_rate, double cutoff_hz,
   return d;
 }
 
-Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sample_rate)) {}
+namespace {
+
+constexpr int kLanes = Highpass::kLanes;
+
+// Three sections over `len` steps of kLanes blocks side by side (in[i·kLanes + j] is sample i
+// of block j), from and updating the states z (row r of kLanes values: state r of every
+// block, as in Highpass::state_); outputs go to `out` when kStore. Each lane does
+// kernels::biquad_step's operations in its order, so a lane's bits are the scalar code's.
+template <bool kStore>
+__attribute__((always_inline)) inline void cascade_lanes(const kernels::Biquad* sections, double* __restrict z,
+                                                         const double* __restrict in, double* __restrict out,
+                                                         long long len) {
+  // Coefficients and states in locals (as in run_sequential): in memory, every store to
+  // `out` could change them for all the compiler knows.
+  const kernels::Biquad s0 = sections[0], s1 = sections[1], s2 = sections[2];
+  double z00[kLanes], z01[kLanes], z10[kLanes], z11[kLanes], z20[kLanes], z21[kLanes];
+  for (int j = 0; j < kLanes; ++j) {
+    z00[j] = z[0 * kLanes + j], z01[j] = z[1 * kLanes + j], z10[j] = z[2 * kLanes + j];
+    z11[j] = z[3 * kLanes + j], z20[j] = z[4 * kLanes + j], z21[j] = z[5 * kLanes + j];
+  }
+  for (long long i = 0; i < len; ++i) {
+    const double* x = in + i * kLanes;
+    for (int j = 0; j < kLanes; ++j) {
+      const double v = x[j];
+      const double y0 = z00[j] + s0.b[0] * v;
+      z00[j] = z01[j] + v * s0.b[1] - y0 * s0.a[1];
+      z01[j] = v * s0.b[2] - y0 * s0.a[2];
+      const double y1 = z10[j] + s1.b[0] * y0;
+      z10[j] = z11[j] + y0 * s1.b[1] - y1 * s1.a[1];
+      z11[j] = y0 * s1.b[2] - y1 * s1.a[2];
+      const double y2 = z20[j] + s2.b[0] * y1;
+      z20[j] = z21[j] + y1 * s2.b[1] - y2 * s2.a[1];
+      z21[j] = y1 * s2.b[2] - y2 * s2.a[2];
+      if (kStore) out[i * kLanes + j] = y2;
+    }
+  }
+  for (int j = 0; j < kLanes; ++j) {
+    z[0 * kLanes + j] = z00[j], z[1 * kLanes + j] = z01[j], z[2 * kLanes + j] = z10[j];
+    z[3 * kLanes + j] = z11[j], z[4 * kLanes + j] = z20[j], z[5 * kLanes + j] = z21[j];
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void cascade_lanes_end_state(const kernels::Biquad* sections, double* z, const double* in, long long len) {
+  cascade_lanes<false>(sections, z, in, nullptr, len);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void cascade_lanes_run(const kernels::Biquad* sections, double* z, const double* in, double* out, long long len) {
+  cascade_lanes<true>(sections, z, in, out, len);
+}
+
+// kLanes blocks of `len` samples (len a multiple of kLanes), block j at blocks[j], side by
+// side: out[i·kLanes + j] = blocks[j][i]. By square tiles, which compilers turn into register
+// shuffles; element by element, the strided side made this cost more than the filter.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void interleave(const double* const* blocks, double* __restrict out, long long len) {
+  for (long long i0 = 0; i0 < len; i0 += kLanes) {
+    double tile[kLanes][kLanes];
+    for (int j = 0; j < kLanes; ++j) {
+      for (int k = 0; k < kLanes; ++k) tile[j][k] = blocks[j][i0 + k];
+    }
+    for (int k = 0; k < kLanes; ++k) {
+      for (int j = 0; j < kLanes; ++j) out[(i0 + k) * kLanes + j] = tile[j][k];
+    }
+  }
+}
+
+// The inverse: blocks[j][i] = in[i·kLanes + j], for the first `used` blocks.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void deinterleave(const double* __restrict in, double* const* blocks, int used, long long len) {
+  for (long long i0 = 0; i0 < len; i0 += kLanes) {
+    double tile[kLanes][kLanes];
+    for (int k = 0; k < kLanes; ++k) {
+      for (int j = 0; j < kLanes; ++j) tile[j][k] = in[(i0 + k) * kLanes + j];
+    }
+    for (int j = 0; j < used; ++j) {
+      for (int k = 0; k < kLanes; ++k) blocks[j][i0 + k] = tile[j][k];
+    }
+  }
+}
+
+// One sample through the three sections, states as in Highpass::state_.
+inline double cascade_step(const kernels::Biquad* sections, double* z, double x) {
+  const double v = kernels::biquad_step(sections[0], z, x);
+  const double w = kernels::biquad_step(sections[1], z + 2, v);
+  return kernels::biquad_step(sections[2], z + 4, w);
+}
+
+}  // namespace
+
+Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sample_rate)) {
+  static_assert(HighpassSpec::kSections == 3, "the runs below take three sections");
+  // Column k of M: where unit state k goes over kBlock samples of zero input.
+  for (int k = 0; k < kStates; ++k) {
+    std::array<double, kStates> z{};
+    z[size_t(k)] = 1.0;
+    for (long long i = 0; i < kBlock; ++i) cascade_step(design_.sections.data(), z.data(), 0.0);
+    for (int r = 0; r < kStates; ++r) carry_[size_t(r * kStates + k)] = z[size_t(r)];
+  }
+}
 
 void Highpass::process(double* x, size_t n) {
+  const long long blocks = (static_cast<long long>(n) + kBlock - 1) / kBlock;
+  // Below kLanes full blocks before the last, the lanes would run partly empty: sequential.
+  if (blocks - 1 < kLanes) {
+    run_sequential(x, n);
+    return;
+  }
+  run_blocks(x, blocks - 1);
+  // The last block from its carried start state (left in state_), alone.
+  const size_t done = size_t((blocks - 1) * kBlock);
+  run_sequential(x + done, n - done);
+}
+
+void Highpass::run_sequential(double* x, size_t n) {
   // All sections in one pass, sample by sample: each section's recursion is a chain of its
   // own, so the three overlap in the pipeline (one section after another would wait out each
   // chain's latency in turn). Each section sees the same inputs in the same order: the same
   // bits as running them one after another. Coefficients and states are copied into locals:
   // left in the object, the compiler must assume that writing x[i] may change them and keeps
   // them in memory, which puts a store and a reload into every step of each chain.
-  static_assert(HighpassSpec::kSections == 3, "one pass over three sections");
   const kernels::Biquad s0 = design_.sections[0], s1 = design_.sections[1], s2 = design_.sections[2];
-  double z0[2] = {state_[0][0], state_[0][1]};
-  double z1[2] = {state_[1][0], state_[1][1]};
-  double z2[2] = {state_[2][0], state_[2][1]};
+  double z0[2] = {state_[0], state_[1]};
+  double z1[2] = {state_[2], state_[3]};
+  double z2[2] = {state_[4], state_[5]};
   for (size_t i = 0; i < n; ++i) {
     double v = kernels::biquad_step(s0, z0, x[i]);
     v = kernels::biquad_step(s1, z1, v);
     x[i] = kernels::biquad_step(s2, z2, v);
   }
-  state_[0] = {z0[0], z0[1]};
-  state_[1] = {z1[0], z1[1]};
-  state_[2] = {z2[0], z2[1]};
+  state_ = {z0[0], z0[1], z1[0], z1[1], z2[0], z2[1]};
+}
+
+void Highpass::run_blocks(double* x, long long full_blocks) {
+  const long long groups = (full_blocks + kLanes - 1) / kLanes;
+  const size_t group_cells = size_t(kBlock) * kLanes;
+  lanes_in_.resize(size_t(groups) * group_cells);
+  lanes_out_.resize(group_cells);
+  ends_.resize(size_t(groups) * kLanes * kStates);
+  starts_.resize(size_t(groups) * kLanes * kStates);
+  const kernels::Biquad* sections = design_.sections.data();
+  // Blocks side by side; lanes past the last full block run on zeros and are not used.
+  zeros_.assign(size_t(kBlock), 0.0);
+  auto block_pointers = [&](long long g, double* (&at)[kLanes]) {
+    for (int j = 0; j < kLanes; ++j) {
+      const long long b = g * kLanes + j;
+      at[j] = b < full_blocks ? x + b * kBlock : zeros_.data();
+    }
+  };
+  for (long long g = 0; g < groups; ++g) {
+    double* at[kLanes];
+    block_pointers(g, at);
+    interleave(at, lanes_in_.data() + size_t(g) * group_cells, kBlock);
+  }
+  // 1. End states from zero state, group by group (rows of kLanes, as cascade_lanes keeps them).
+  for (long long g = 0; g < groups; ++g) {
+    double* z = ends_.data() + size_t(g) * kLanes * kStates;
+    std::fill(z, z + kLanes * kStates, 0.0);
+    cascade_lanes_end_state(sections, z, lanes_in_.data() + size_t(g) * group_cells, kBlock);
+  }
+  // 2. The carry, block by block; it leaves the last block's start state in state_.
+  std::array<double, kStates> st = state_;
+  for (long long b = 0; b < full_blocks; ++b) {
+    const size_t g = size_t(b / kLanes), j = size_t(b % kLanes);
+    double* start = starts_.data() + g * kLanes * kStates;
+    const double* end = ends_.data() + g * kLanes * kStates;
+    std::array<double, kStates> next{};
+    for (int r = 0; r < kStates; ++r) {
+      start[size_t(r) * kLanes + j] = st[size_t(r)];
+      double v = 0;
+      for (int k = 0; k < kStates; ++k) v += carry_[size_t(r * kStates + k)] * st[size_t(k)];
+      next[size_t(r)] = v + end[size_t(r) * kLanes + j];
+    }
+    st = next;
+  }
+  state_ = st;
+  // 3. Each block again from its true start state; the output goes back in place.
+  for (long long g = 0; g < groups; ++g) {
+    double* z = starts_.data() + size_t(g) * kLanes * kStates;
+    const long long used = std::min<long long>(kLanes, full_blocks - g * kLanes);
+    for (long long j = used; j < kLanes; ++j) {
+      for (int r = 0; r < kStates; ++r) z[size_t(r) * kLanes + size_t(j)] = 0.0;
+    }
+    cascade_lanes_run(sections, z, lanes_in_.data() + size_t(g) * group_cells, lanes_out_.data(), kBlock);
+    double* at[kLanes];
+    block_pointers(g, at);
+    deinterleave(lanes_out_.data(), at, int(used), kBlock);
+  }
 }
 
 }  // namespace voxprep
