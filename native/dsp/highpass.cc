@@ -187,6 +187,7 @@ Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sam
     for (long long i = 0; i < kBlock; ++i) cascade_step(design_.sections.data(), z.data(), 0.0);
     for (int r = 0; r < kStates; ++r) carry_[size_t(r * kStates + k)] = z[size_t(r)];
   }
+  zeros_.assign(size_t(kBlock), 0.0);
 }
 
 void Highpass::process(double* x, size_t n) {
@@ -230,7 +231,6 @@ void Highpass::run_blocks(double* x, long long full_blocks) {
   starts_.resize(size_t(groups) * kLanes * kStates);
   const kernels::Biquad* sections = design_.sections.data();
   // Blocks side by side; lanes past the last full block run on zeros and are not used.
-  zeros_.assign(size_t(kBlock), 0.0);
   auto block_pointers = [&](long long g, double* (&at)[kLanes]) {
     for (int j = 0; j < kLanes; ++j) {
       const long long b = g * kLanes + j;
