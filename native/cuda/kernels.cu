@@ -14,7 +14,12 @@ namespace voxprep {
 namespace {
 
 void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
+  if (e == cudaSuccess) return;
+  // Reset the thread's last error (for errors that are not sticky, such as an out-of-memory):
+  // left set, the next launch's cudaGetLastError() would report it again, against a launch
+  // of another file that went well.
+  cudaGetLastError();
+  throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
 }
 
 constexpr int kThreads = 256;
@@ -137,7 +142,13 @@ class CudaDevice final : public Device {
       return p;
     });
   }
-  void release_host(void* p, size_t) override { host_pool_.give(p); }
+  void release_host(void* p, size_t) override {
+    // A copy into or out of this block may still be in flight where a run was cut short by
+    // an error (the normal paths synchronize before they let go); the next user of the block
+    // must not race it. Errors are ignored: the stream's own calls report them.
+    cudaStreamSynchronize(stream_);
+    host_pool_.give(p);
+  }
 
   void upload(void* dst, const void* src, size_t bytes) override {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "upload");

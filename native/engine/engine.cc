@@ -100,11 +100,16 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
   shared->lanes_left = lanes;
   for (int lane = 0; lane < lanes; ++lane) {
     submit([&, shared] {
-      // This worker's device (kept across files and batches), or an error for each file.
+      // This worker's device (kept across files and batches), or an error for each file. On
+      // a device, the segments of consecutive files wait in one batch (one launch for many
+      // files' 16 kHz outputs); each file is reported once its outputs are published. Making
+      // the batch uploads to the device, which can fail like the device itself.
       Device* lane_device = nullptr;
+      std::optional<OutputBatch> batch;
       std::string device_error;
       try {
         lane_device = worker_device(device);
+        if (lane_device) batch.emplace(*lane_device, options);
       } catch (const std::exception& e) {
         device_error = std::string("the device could not be set up: ") + e.what();
       }
@@ -114,10 +119,6 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
         if (!shared->write_failed) shared->write_error = r.error;
         shared->write_failed = true;
       };
-      // On a device, the segments of consecutive files wait in one batch (one launch for
-      // many files' 16 kHz outputs); each file is reported once its outputs are published.
-      std::optional<OutputBatch> batch;
-      if (lane_device) batch.emplace(*lane_device, options);
       auto finish_batch = [&] {
         if (!batch || batch->empty()) return;
         for (auto& [index, r] : batch->finish(stop_level(options) >= kAbandon)) {

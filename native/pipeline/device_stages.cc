@@ -202,8 +202,8 @@ void DeviceSignalStage::run(bool last, std::vector<double>& out, std::vector<dou
   }
 }
 
-DeviceSegmentBatch::DeviceSegmentBatch(Device& device, int rate, int rate16k, Done done)
-    : device_(device), rate_(rate), rate16k_(rate16k), done_(std::move(done)),
+DeviceSegmentBatch::DeviceSegmentBatch(Device& device, int rate, int rate16k, Done done, Failed failed)
+    : device_(device), rate_(rate), rate16k_(rate16k), done_(std::move(done)), failed_(std::move(failed)),
       table_(device, false), in_(device, false), out_(device, false), host_in_(device, true), host_out_(device, true),
       resample_items_(device, false), norm_items_(device, false), norm_starts_(device, false) {
   if (rate != rate16k) {
@@ -230,13 +230,25 @@ void DeviceSegmentBatch::add(void* tag, const std::string& name, const double* x
 }
 
 void DeviceSegmentBatch::flush() {
-  if (items_.empty()) {
-    staged_.clear();
-    return;
+  // Taken out first: whatever happens below, no segment stays to be run again later (its
+  // file may be gone by then).
+  std::vector<Item> items;
+  std::vector<double> staged;
+  items.swap(items_);
+  staged.swap(staged_);
+  if (items.empty()) return;
+  try {
+    run(items, staged);
+  } catch (const std::exception& e) {
+    for (const Item& it : items) failed_(it.tag, e.what());
+    throw;
   }
-  const size_t total_in = staged_.size();
+}
+
+void DeviceSegmentBatch::run(const std::vector<Item>& queued, const std::vector<double>& samples) {
+  const size_t total_in = samples.size();
   double* host_in = host_in_.ensure(total_in);
-  std::memcpy(host_in, staged_.data(), total_in * sizeof(double));
+  std::memcpy(host_in, samples.data(), total_in * sizeof(double));
   double* in = in_.ensure(total_in);
   device_.upload(in, host_in, total_in * sizeof(double));
 
@@ -244,7 +256,7 @@ void DeviceSegmentBatch::flush() {
   std::vector<batch::NormalizeItem> norm;
   std::vector<long long> starts;
   long long norm_total = 0;
-  for (const Item& it : items_) {
+  for (const Item& it : queued) {
     if (it.peak <= 0 || it.n == 0) continue;
     norm.push_back(batch::NormalizeItem{(long long)it.offset, (long long)it.n, it.peak});
     starts.push_back(norm_total);
@@ -264,7 +276,7 @@ void DeviceSegmentBatch::flush() {
   std::vector<batch::ResampleItem> items;
   std::vector<int64_t> targets;
   long long total_out = 0;
-  for (const Item& it : items_) {
+  for (const Item& it : queued) {
     const int64_t n = int64_t(it.n);
     const int64_t target = design_ ? resampled_length(n, rate_, rate16k_) : n;
     const int64_t computed = design_ ? std::min(target, computed_length(n, rate_, rate16k_)) : 0;
@@ -286,8 +298,8 @@ void DeviceSegmentBatch::flush() {
   device_.synchronize();
 
   std::vector<double> at16k;
-  for (size_t i = 0; i < items_.size(); ++i) {
-    const Item& it = items_[i];
+  for (size_t i = 0; i < queued.size(); ++i) {
+    const Item& it = queued[i];
     const double* x = host_in + it.offset;
     if (host_resample_) {
       at16k = resample(x, it.n, rate_, rate16k_);
@@ -300,8 +312,6 @@ void DeviceSegmentBatch::flush() {
       done_(it.tag, it.name, x, it.n, x, it.n);
     }
   }
-  items_.clear();
-  staged_.clear();
 }
 
 // ---- noise reduction --------------------------------------------------------------------

@@ -73,9 +73,14 @@ class DeviceSegmentBatch {
  public:
   using Done = std::function<void(void* tag, const std::string& name, const double* x, size_t n,
                                   const double* at16k, size_t n16)>;
-  DeviceSegmentBatch(Device& device, int rate, int rate16k, Done done);
+  // A batch that failed (a device error): called for each segment it held, before flush()
+  // throws; must not throw.
+  using Failed = std::function<void(void* tag, const std::string& error)>;
+  DeviceSegmentBatch(Device& device, int rate, int rate16k, Done done, Failed failed);
   // peak > 0: normalize by it first. Runs the batch when it holds kBatchSamples.
   void add(void* tag, const std::string& name, const double* x, size_t n, double peak);
+  // Runs every waiting segment. The batch is empty afterwards, also when it throws (then
+  // `failed` has been told of each segment it held: none of them is left to come back later).
   void flush();
   // Forgets the waiting segments added with `tag` (their file failed).
   void drop(void* tag);
@@ -89,9 +94,11 @@ class DeviceSegmentBatch {
     size_t offset, n;  // the segment within staged_ (after its lead zeros)
     double peak;
   };
+  void run(const std::vector<Item>& queued, const std::vector<double>& samples);
   Device& device_;
   int rate_, rate16k_;
   Done done_;
+  Failed failed_;
   std::shared_ptr<const ResamplerDesign> design_;  // null: same rate
   bool host_resample_ = false;                     // no table for this pair: the CPU resamples
   std::vector<Item> items_;

@@ -709,11 +709,20 @@ FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* d
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
                         size_t index) {
   if (device && !batch) {
-    // On a device the outputs always go through a batch: here, one of this file alone.
-    OutputBatch own(*device, options);
-    FileResult r = process_file(job, options, device, &own, index);
+    // On a device the outputs always go through a batch: here, one of this file alone. Making
+    // it uploads to the device, which can fail like any device call: the file fails then.
+    std::optional<OutputBatch> own;
+    try {
+      own.emplace(*device, options);
+    } catch (const std::exception& e) {
+      FileResult r;
+      r.status = FileStatus::kFailed;
+      r.error = std::string("the device could not be set up: ") + e.what();
+      return r;
+    }
+    FileResult r = process_file(job, options, device, &*own, index);
     if (!r.deferred) return r;
-    auto done = own.finish(stop_level(options) >= kAbandon);
+    auto done = own->finish(stop_level(options) >= kAbandon);
     return done.empty() ? r : done.front().second;
   }
   OutputBatch::File* file = batch ? batch->open(index) : nullptr;
@@ -768,6 +777,10 @@ OutputBatch::OutputBatch(Device& device, const PipelineOptions& options)
           device, options.sample_rate, OutputLayout::kRate16k,
           [this](void* tag, const std::string& name, const double* x, size_t n, const double* at16k, size_t n16) {
             write(static_cast<File*>(tag), name, x, n, at16k, n16);
+          },
+          [](void* tag, const std::string& error) {
+            File* file = static_cast<File*>(tag);
+            if (file->error.empty()) file->error = error;
           })) {}
 
 OutputBatch::~OutputBatch() = default;

@@ -6,6 +6,9 @@
 //     the high-pass to float64 rounding;
 //   - whole files through the engine on the CPU and on the batched path, in the golden
 //     configurations without noise reduction: same names, same sample counts, SNR;
+//   - device errors (a device that throws on demand): a failed batch fails its files, leaves
+//     nothing behind and nothing for later batches; a device that fails at a file's setup
+//     fails that file;
 //   - with a usable CUDA device, the same on the GPU (else one "skip" line with the reason).
 // VOXPREP_PARITY_JOBS names a jobs file (path<TAB>sid<TAB>idx0 per line; scripts/gpu-prepare.js
 // writes one for the golden dataset) to run the whole-file checks on it as well.
@@ -19,8 +22,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -208,12 +214,15 @@ static void device_stages(Device& device, const std::string& label) {
     }
     std::vector<std::string> got_names;
     std::vector<std::vector<double>> got_x, got_16k;
-    DeviceSegmentBatch batch(device, rate, OutputLayout::kRate16k,
-                             [&](void*, const std::string& name, const double* x, size_t n, const double* y, size_t n16) {
-                               got_names.push_back(name);
-                               got_x.emplace_back(x, x + n);
-                               got_16k.emplace_back(y, y + n16);
-                             });
+    int failed = 0;
+    DeviceSegmentBatch batch(
+        device, rate, OutputLayout::kRate16k,
+        [&](void*, const std::string& name, const double* x, size_t n, const double* y, size_t n16) {
+          got_names.push_back(name);
+          got_x.emplace_back(x, x + n);
+          got_16k.emplace_back(y, y + n16);
+        },
+        [&](void*, const std::string&) { ++failed; });
     std::vector<double> peaks;
     for (size_t k = 0; k < segs.size(); ++k) {
       double peak = 0;
@@ -223,7 +232,7 @@ static void device_stages(Device& device, const std::string& label) {
       if (k == 41) batch.flush();  // two batches
     }
     batch.flush();
-    bool same = got_names.size() == segs.size();
+    bool same = got_names.size() == segs.size() && failed == 0;
     for (size_t k = 0; same && k < segs.size(); ++k) {
       std::vector<double> norm = segs[k];
       if (peaks[k] > 0) for (double& v : norm) v = kernels::normalize_sample(v, peaks[k]);
@@ -412,6 +421,138 @@ static void engine_parity(const std::vector<FileJob>& jobs, const DeviceChoice& 
   }
 }
 
+// ---- device errors ---------------------------------------------------------------------
+
+// The host device, with its copies and launches throwing while `failing` is set, as a CUDA
+// error would (an out-of-memory, a kernel fault): the error paths that only a real device
+// reaches otherwise.
+class FailingDevice final : public Device {
+ public:
+  bool failing = false;
+  void* acquire(size_t bytes) override { return inner_->acquire(bytes); }
+  void release(void* p, size_t bytes) override { inner_->release(p, bytes); }
+  void* acquire_host(size_t bytes) override { return inner_->acquire_host(bytes); }
+  void release_host(void* p, size_t bytes) override { inner_->release_host(p, bytes); }
+  void upload(void* dst, const void* src, size_t bytes) override {
+    fail("upload");
+    inner_->upload(dst, src, bytes);
+  }
+  void download(void* dst, const void* src, size_t bytes) override { inner_->download(dst, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) override { inner_->copy(dst, src, bytes); }
+  void synchronize() override { inner_->synchronize(); }
+  void resample(const batch::ResampleLaunch& p) override {
+    fail("resample");
+    inner_->resample(p);
+  }
+  void normalize(const batch::NormalizeLaunch& p) override {
+    fail("normalize");
+    inner_->normalize(p);
+  }
+  void rms_frames(const batch::RmsLaunch& p) override {
+    fail("rms_frames");
+    inner_->rms_frames(p);
+  }
+  void biquad_blocks(const kernels::Biquad& s, const double* transition, double* x, long long n, long long len,
+                     double* ends, double* starts, double* state) override {
+    fail("biquad_blocks");
+    inner_->biquad_blocks(s, transition, x, n, len, ends, starts, state);
+  }
+  void spectral_gate(const batch::GateLaunch& p) override {
+    fail("spectral_gate");
+    inner_->spectral_gate(p);
+  }
+  void count_segment_batch() override { inner_->count_segment_batch(); }
+
+ private:
+  void fail(const char* what) {
+    if (failing) throw std::runtime_error(std::string("injected device error in ") + what);
+  }
+  std::unique_ptr<Device> inner_ = make_host_device();
+};
+
+static size_t count_files(const std::string& dir) { return read_folder(dir).size(); }
+
+static void device_failures(const std::vector<FileJob>& jobs, const std::string& scratch) {
+  // A batch whose run fails: each segment it held is reported failed, and none of them is
+  // run again by the next batch (their files may be gone by then).
+  {
+    FailingDevice dev;
+    std::vector<std::string> done, failed;
+    DeviceSegmentBatch batch(
+        dev, 40000, OutputLayout::kRate16k,
+        [&](void*, const std::string& name, const double*, size_t, const double*, size_t) { done.push_back(name); },
+        [&](void* tag, const std::string&) { failed.push_back(*static_cast<std::string*>(tag)); });
+    const auto seg = speechlike(40000, 40000, 9);
+    std::string a = "a", b = "b", c = "c";
+    batch.add(&a, "a", seg.data(), seg.size(), 0);
+    batch.add(&b, "b", seg.data(), seg.size(), 0.5);
+    dev.failing = true;
+    bool threw = false;
+    try {
+      batch.flush();
+    } catch (const std::exception&) {
+      threw = true;
+    }
+    dev.failing = false;
+    batch.add(&c, "c", seg.data(), seg.size(), 0);
+    batch.flush();
+    check(threw && failed == std::vector<std::string>{"a", "b"} && done == std::vector<std::string>{"c"},
+          "a device batch that fails reports each of its segments failed, and the next batch runs only its own");
+  }
+  // Whole files through a lane's batch, as the engine keeps one: two files wait in it and its
+  // run fails; both end failed with the device's error and leave no output, and the batch
+  // goes on to write the next file.
+  {
+    const std::string out = scratch + "/device-failures";
+    remove_tree(out);
+    mkdir(out.c_str(), 0755);
+    mkdir((out + "/" + OutputLayout::kSlicedDir).c_str(), 0755);
+    mkdir((out + "/" + OutputLayout::kSliced16kDir).c_str(), 0755);
+    PipelineOptions o;
+    o.out_dir = out;
+    FailingDevice dev;
+    OutputBatch batch(dev, o);
+    bool deferred = true;
+    for (size_t i : {size_t(1), size_t(3)}) {  // short files: both wait in the batch
+      deferred = deferred && process_file(jobs[i], o, &dev, &batch, i).deferred;
+    }
+    dev.failing = true;
+    auto ended = batch.finish(false);
+    dev.failing = false;
+    bool both_failed = ended.size() == 2;
+    for (const auto& [index, r] : ended) {
+      both_failed = both_failed && r.status == FileStatus::kFailed && r.error.find("injected device error") != std::string::npos;
+    }
+    const size_t left = count_files(out + "/" + OutputLayout::kSlicedDir) + count_files(out + "/" + OutputLayout::kSliced16kDir);
+    const FileResult next = process_file(jobs[1], o, &dev, &batch, 5);
+    auto later = batch.finish(false);
+    const bool next_ok = next.deferred && later.size() == 1 && later[0].first == 5 &&
+                         later[0].second.status == FileStatus::kOk && later[0].second.slices > 0;
+    const size_t written = count_files(out + "/" + OutputLayout::kSlicedDir);
+    check(deferred && both_failed && left == 0 && next_ok && written == size_t(later[0].second.slices),
+          "files whose device batch fails end failed with its error and leave no output; the batch then writes the next file (" +
+              std::to_string(written) + " outputs)");
+    remove_tree(out);
+  }
+  // A file on a device that fails as its output batch is set up (its resampling table is
+  // uploaded then) fails with the reason instead of escaping as an exception.
+  {
+    PipelineOptions o;
+    o.out_dir = scratch;
+    FailingDevice dev;
+    dev.failing = true;
+    FileResult r;
+    bool escaped = false;
+    try {
+      r = process_file(jobs[0], o, &dev, nullptr, 0);
+    } catch (const std::exception&) {
+      escaped = true;
+    }
+    check(!escaped && r.status == FileStatus::kFailed && r.error.find("injected device error in upload") != std::string::npos,
+          "a file whose device cannot set up its output batch fails with the reason (" + r.error + ")");
+  }
+}
+
 int main() {
   block_parallel_highpass();
   {
@@ -425,6 +566,8 @@ int main() {
   std::vector<FileJob> golden;
   if (const char* f = std::getenv("VOXPREP_PARITY_JOBS")) golden = jobs_from_file(f);
 
+  device_failures(jobs, scratch);
+
   DeviceChoice emulate = choose_device(DeviceRequest::parse("emulate"));
   // Outputs are float32: a float64 difference of 1e-12 flips the odd last bit (~180 dB).
   engine_parity(jobs, emulate, "generated dataset, emulated GPU path", scratch, 150);
@@ -437,11 +580,29 @@ int main() {
     std::printf("skip GPU checks: %s\n", e.what());
   }
   if (gpu.backend == Backend::kCuda) {
-    auto device = cuda::make_device(gpu.index, &gpu_counters());
-    device_stages(*device, "GPU " + gpu.name);
-    device_denoise(*device, "GPU " + gpu.name);
-    engine_parity(jobs, gpu, "generated dataset, GPU " + gpu.name, scratch, 100);
-    if (!golden.empty()) engine_parity(golden, gpu, "golden dataset, GPU " + gpu.name, scratch, 100);
+    // Each part on its own: a CUDA error in one (an exception) is a failure of that part, and
+    // the others still run, so that one session on a GPU reports all it can.
+    auto guarded = [](const std::string& part, const std::function<void()>& run) {
+      try {
+        run();
+      } catch (const std::exception& e) {
+        check(false, part + " stopped with an error: " + e.what());
+      }
+    };
+    std::unique_ptr<Device> device;
+    guarded("GPU " + gpu.name + ": making the device", [&] { device = cuda::make_device(gpu.index, &gpu_counters()); });
+    if (device) {
+      guarded("GPU " + gpu.name + ": device stages", [&] { device_stages(*device, "GPU " + gpu.name); });
+      guarded("GPU " + gpu.name + ": noise reduction", [&] { device_denoise(*device, "GPU " + gpu.name); });
+    }
+    guarded("GPU " + gpu.name + ": generated dataset", [&] {
+      engine_parity(jobs, gpu, "generated dataset, GPU " + gpu.name, scratch, 100);
+    });
+    if (!golden.empty()) {
+      guarded("GPU " + gpu.name + ": golden dataset", [&] {
+        engine_parity(golden, gpu, "golden dataset, GPU " + gpu.name, scratch, 100);
+      });
+    }
     const GpuStatus g = gpu_status(false);
     check(g.init_attempts == 1 && g.initializations == 1, "CUDA was initialized exactly once (" +
                                                              std::to_string(g.initializations) + ")");
