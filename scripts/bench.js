@@ -4,8 +4,13 @@
 // the same run (reading the inputs and writing as many output bytes, with no processing).
 // Prints one table.
 //
-// Usage: node scripts/bench.js [--minutes 40] [--skip-floor] [--skip-denoise] [--corpus-only] [-- '{"sampleRate":48000}']
-// (the JSON after -- adds library options to every voxprep run)
+// Usage: node scripts/bench.js [--minutes 40] [--repeat N] [--skip-floor] [--skip-denoise] [--corpus-only]
+//                               [-- '{"sampleRate":48000}']
+// (the JSON after -- adds library options to every voxprep run). With --repeat N each row is
+// measured N times, the rows taking turns (so that a slow spell of the machine hits them all
+// alike), and shows its fastest run. The default is one: every run leaves half a gigabyte of
+// outputs in the page cache (deleting them would slow the next runs' file creation, see
+// below), and on these 24 GiB machines the third round already paid for reclaiming memory.
 // The corpus is made once and cached in .cache/bench-corpus-<minutes>min/.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +23,7 @@ const argv = process.argv.slice(2);
 const minutes = Number(argv[argv.indexOf('--minutes') + 1] || 40) || 40;
 const skipFloor = argv.includes('--skip-floor');
 const skipDenoise = argv.includes('--skip-denoise');
+const repeat = argv.includes('--repeat') ? Math.max(1, Number(argv[argv.indexOf('--repeat') + 1]) || 1) : 1;
 const extra = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
 const extraOptions = extra.length ? JSON.parse(extra[0]) : {};
 
@@ -140,31 +146,38 @@ const threadsAll = os.availableParallelism();
 // Each kind of run with 1 thread and with all cores; "vs 1 thr" compares with its own 1-thread row.
 const kinds = [{ label: 'voxprep', options: extraOptions }];
 if (!skipDenoise) kinds.push({ label: 'voxprep --denoise 0.7', options: { ...extraOptions, denoise: 0.7 } });
-const rows = [];
-let outputs;
+// The rows in the table's order; each round measures every row once.
+const plan = [];
 for (const kind of kinds) {
-  let base;
   for (const threads of [1, threadsAll]) {
-    const out = path.join(scratch, `out-${threads}`);
-    process.stderr.write(`bench: ${kind.label}, ${threads} thread(s)\n`);
-    const t = timed([process.execPath, runner, corpus, out, String(threads), JSON.stringify(kind.options)]);
-    const result = JSON.parse(t.stdout);
-    const row = { name: `${kind.label}, ${threads} thread${threads > 1 ? 's' : ''}`, kind: kind.label, threads, ...t, audio: result.totalSeconds, stages: result.stages };
-    base ??= row;
-    row.base = base;
-    rows.push(row);
-    if (!outputs) outputs = listFiles(out).map((f) => fs.statSync(f).size);
+    plan.push({ name: `${kind.label}, ${threads} thread${threads > 1 ? 's' : ''}`, kind: kind.label, threads, options: kind.options, runs: [] });
   }
 }
-
-let floor;
-if (!skipFloor) {
-  process.stderr.write('bench: I/O floor\n');
-  const sizesFile = path.join(scratch, 'sizes.json');
-  fs.writeFileSync(sizesFile, JSON.stringify(outputs));
-  const t = timed([process.execPath, path.join(root, 'scripts', 'bench-io-floor.js'), corpus, path.join(scratch, 'floor'), sizesFile]);
-  floor = { name: 'I/O floor (read inputs, write outputs)', ...t, audio: rows[0].audio };
+const floorRow = skipFloor ? null : { name: 'I/O floor (read inputs, write outputs)', runs: [] };
+let outputs;
+for (let round = 1; round <= repeat; ++round) {
+  for (const p of plan) {
+    // A fresh folder for every run (outputs are removed only at the end: see below).
+    const out = path.join(scratch, `out-${p.threads}-${p.options.denoise ? 'denoise' : 'plain'}-${round}`);
+    process.stderr.write(`bench: round ${round}/${repeat}: ${p.name}\n`);
+    const t = timed([process.execPath, runner, corpus, out, String(p.threads), JSON.stringify(p.options)]);
+    const result = JSON.parse(t.stdout);
+    p.runs.push({ ...t, audio: result.totalSeconds, stages: result.stages });
+    if (!outputs) outputs = listFiles(out).map((f) => fs.statSync(f).size);
+  }
+  if (floorRow) {
+    process.stderr.write(`bench: round ${round}/${repeat}: I/O floor\n`);
+    const sizesFile = path.join(scratch, 'sizes.json');
+    fs.writeFileSync(sizesFile, JSON.stringify(outputs));
+    const t = timed([process.execPath, path.join(root, 'scripts', 'bench-io-floor.js'), corpus, path.join(scratch, `floor-${round}`), sizesFile]);
+    floorRow.runs.push({ ...t, audio: plan[0].runs[0].audio });
+  }
 }
+// Each row: its fastest run.
+const fastest = (row) => ({ ...row, ...row.runs.reduce((a, b) => (b.wall < a.wall ? b : a)) });
+const rows = plan.map(fastest);
+for (const row of rows) row.base = rows.find((r) => r.kind === row.kind && r.threads === 1);
+const floor = floorRow ? fastest(floorRow) : null;
 // Outputs are removed only now, after every measurement: on ext4 without a journal (as on
 // these machines) creating a file skips over every inode deleted in the last minutes, one
 // lookup each, so a run that follows the deletion of another run's 2000 files spent up to
@@ -177,7 +190,7 @@ if (floor) floor.base = one;
 const all = floor ? [floor, ...rows] : rows;
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-console.log(`\nvoxprep bench: ${(one.audio / 60).toFixed(1)} min of audio in ${listFiles(corpus).length} WAV files, ${os.cpus()[0]?.model ?? 'cpu'}, ${threadsAll} cores`);
+console.log(`\nvoxprep bench: ${(one.audio / 60).toFixed(1)} min of audio in ${listFiles(corpus).length} WAV files, ${os.cpus()[0]?.model ?? 'cpu'}, ${threadsAll} cores; ${repeat > 1 ? `each row the fastest of ${repeat} runs, the rows taking turns` : 'one run a row'}`);
 console.log(`${pad('run', 42)}${lpad('wall s', 9)}${lpad('CPU s', 9)}${lpad('peak MB', 9)}${lpad('x real', 9)}${lpad('vs 1 thr', 10)}${lpad('vs floor', 10)}`);
 for (const r of all) {
   console.log(
