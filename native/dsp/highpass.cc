@@ -191,6 +191,14 @@ Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sam
 }
 
 void Highpass::process(double* x, size_t n) {
+  // Long stretches in pieces, so that the scan's copy of the samples stays small (and in
+  // cache) however much the caller passes at once.
+  constexpr size_t kPiece = size_t(kLanes * kBlock) * 32;
+  for (; n > kPiece; x += kPiece, n -= kPiece) process_stretch(x, kPiece);
+  process_stretch(x, n);
+}
+
+void Highpass::process_stretch(double* x, size_t n) {
   const long long blocks = (static_cast<long long>(n) + kBlock - 1) / kBlock;
   // Below kLanes full blocks before the last, the lanes would run partly empty: sequential.
   if (blocks - 1 < kLanes) {

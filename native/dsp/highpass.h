@@ -43,7 +43,8 @@ struct HighpassDesign {
 //   2. each block's true start state is carried across the blocks: start[b+1] = M·start[b] +
 //      end[b], M the cascade's state transition over kBlock samples of zero input (6 × 6);
 //   3. the blocks run again from their true start states, writing the output.
-// The stretch's last block, which may be short, runs alone after them. The result differs from
+// The stretch's last block, which may be short, runs alone after them (a stretch longer than
+// 65 536 samples is taken in pieces of that length). The result differs from
 // the sequential run's by float64 rounding in the carry (≤ 1e-11 of the RMS). Its bits depend
 // on how the stream is cut into stretches, which the pipeline fixes for each file (so outputs
 // stay the same whatever the thread count), and are the same on every instruction set (no fused
@@ -60,6 +61,7 @@ class Highpass {
   const HighpassDesign& design() const { return design_; }
 
  private:
+  void process_stretch(double* x, size_t n);
   void run_sequential(double* x, size_t n);
   void run_blocks(double* x, long long full_blocks);
 
