@@ -179,6 +179,12 @@ Device* worker_device(const DeviceChoice& choice) {
   };
   thread_local Slot slot;
   if (choice.backend == Backend::kCpu) return nullptr;
+  if (choice.make) {
+    // A test's own device, for this run only: the next ordinary request makes its own again.
+    slot.device = choice.make();
+    slot.backend = Backend::kCpu;
+    return slot.device.get();
+  }
   if (!slot.device || slot.backend != choice.backend || slot.index != choice.index) {
     slot.device.reset();
     slot.device = choice.backend == Backend::kCuda ? cuda::make_device(choice.index, &gpu_counters())

@@ -2,6 +2,8 @@
 // process, the fork guard, each worker's device, and the counters tests and doctor read.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +28,9 @@ struct DeviceChoice {
   int index = -1;        // the CUDA device, for kCuda
   std::string name;      // "cpu", "cuda:0 NVIDIA H100 80GB HBM3", "emulate"
   std::string reason;    // why this one (for auto: what was found)
+  // Tests only: each worker's device for this run, made afresh (a device that fails on
+  // demand, for the engine's error paths). Empty everywhere else.
+  std::function<std::unique_ptr<Device>()> make;
 };
 
 // `cuda` (or cuda:N) asked for when no usable GPU is there.

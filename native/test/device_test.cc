@@ -534,6 +534,30 @@ static void device_failures(const std::vector<FileJob>& jobs, const std::string&
               std::to_string(written) + " outputs)");
     remove_tree(out);
   }
+  // The engine's lanes on such a device: every file fails with the reason, and the run
+  // goes on to its end (the batch used to be made outside any try: the process ended).
+  {
+    const std::string out = scratch + "/device-setup-failure";
+    remove_tree(out);
+    mkdir(out.c_str(), 0755);
+    PipelineOptions o;
+    o.out_dir = out;
+    DeviceChoice failing = choose_device(DeviceRequest::parse("emulate"));
+    failing.make = [] {
+      auto d = std::make_unique<FailingDevice>();
+      d->failing = true;
+      return std::unique_ptr<Device>(std::move(d));
+    };
+    const auto results = Engine::instance().run_batch({jobs[0], jobs[1], jobs[3]}, o, 2, failing, nullptr);
+    bool all_failed = results.size() == 3;
+    for (const auto& r : results) {
+      all_failed = all_failed && r.status == FileStatus::kFailed &&
+                   r.error.find("could not be set up: injected device error in upload") != std::string::npos;
+    }
+    check(all_failed, "the engine on a device that fails as the lanes set up their batches: each file fails with the reason (" +
+                          (results.empty() ? std::string() : results[0].error) + ")");
+    remove_tree(out);
+  }
   // A file on a device that fails as its output batch is set up (its resampling table is
   // uploaded then) fails with the reason instead of escaping as an exception.
   {
