@@ -91,41 +91,40 @@ namespace {
 
 constexpr int kLanes = Highpass::kLanes;
 
+// One sample through the three sections, states as in Highpass::state_ (two per section).
+inline double cascade_step(const kernels::Biquad* sections, double* z, double x) {
+  const double v = kernels::biquad_step(sections[0], z, x);
+  const double w = kernels::biquad_step(sections[1], z + 2, v);
+  return kernels::biquad_step(sections[2], z + 4, w);
+}
+
 // Three sections over `len` steps of kLanes blocks side by side (in[i·kLanes + j] is sample i
 // of block j), from and updating the states z (row r of kLanes values: state r of every
-// block, as in Highpass::state_); outputs go to `out` when kStore. Each lane does
-// kernels::biquad_step's operations in its order, so a lane's bits are the scalar code's.
+// block, as in Highpass::state_); outputs go to `out` when kStore. Each lane runs
+// cascade_step, so a lane's bits are the sequential run's.
 template <bool kStore>
 __attribute__((always_inline)) inline void cascade_lanes(const kernels::Biquad* sections, double* __restrict z,
                                                          const double* __restrict in, double* __restrict out,
                                                          long long len) {
   // Coefficients and states in locals (as in run_sequential): in memory, every store to
   // `out` could change them for all the compiler knows.
-  const kernels::Biquad s0 = sections[0], s1 = sections[1], s2 = sections[2];
-  double z00[kLanes], z01[kLanes], z10[kLanes], z11[kLanes], z20[kLanes], z21[kLanes];
-  for (int j = 0; j < kLanes; ++j) {
-    z00[j] = z[0 * kLanes + j], z01[j] = z[1 * kLanes + j], z10[j] = z[2 * kLanes + j];
-    z11[j] = z[3 * kLanes + j], z20[j] = z[4 * kLanes + j], z21[j] = z[5 * kLanes + j];
+  const kernels::Biquad s[3] = {sections[0], sections[1], sections[2]};
+  double zl[Highpass::kStates][kLanes];  // state by state, each a row over the lanes
+  for (int r = 0; r < Highpass::kStates; ++r) {
+    for (int j = 0; j < kLanes; ++j) zl[r][j] = z[r * kLanes + j];
   }
   for (long long i = 0; i < len; ++i) {
     const double* x = in + i * kLanes;
     for (int j = 0; j < kLanes; ++j) {
-      const double v = x[j];
-      const double y0 = z00[j] + s0.b[0] * v;
-      z00[j] = z01[j] + v * s0.b[1] - y0 * s0.a[1];
-      z01[j] = v * s0.b[2] - y0 * s0.a[2];
-      const double y1 = z10[j] + s1.b[0] * y0;
-      z10[j] = z11[j] + y0 * s1.b[1] - y1 * s1.a[1];
-      z11[j] = y0 * s1.b[2] - y1 * s1.a[2];
-      const double y2 = z20[j] + s2.b[0] * y1;
-      z20[j] = z21[j] + y1 * s2.b[1] - y2 * s2.a[1];
-      z21[j] = y1 * s2.b[2] - y2 * s2.a[2];
-      if (kStore) out[i * kLanes + j] = y2;
+      double lane[Highpass::kStates];
+      for (int r = 0; r < Highpass::kStates; ++r) lane[r] = zl[r][j];
+      const double y = cascade_step(s, lane, x[j]);
+      for (int r = 0; r < Highpass::kStates; ++r) zl[r][j] = lane[r];
+      if (kStore) out[i * kLanes + j] = y;
     }
   }
-  for (int j = 0; j < kLanes; ++j) {
-    z[0 * kLanes + j] = z00[j], z[1 * kLanes + j] = z01[j], z[2 * kLanes + j] = z10[j];
-    z[3 * kLanes + j] = z11[j], z[4 * kLanes + j] = z20[j], z[5 * kLanes + j] = z21[j];
+  for (int r = 0; r < Highpass::kStates; ++r) {
+    for (int j = 0; j < kLanes; ++j) z[r * kLanes + j] = zl[r][j];
   }
 }
 
@@ -167,13 +166,6 @@ void deinterleave(const double* __restrict in, double* const* blocks, int used, 
       for (int k = 0; k < kLanes; ++k) blocks[j][i0 + k] = tile[j][k];
     }
   }
-}
-
-// One sample through the three sections, states as in Highpass::state_.
-inline double cascade_step(const kernels::Biquad* sections, double* z, double x) {
-  const double v = kernels::biquad_step(sections[0], z, x);
-  const double w = kernels::biquad_step(sections[1], z + 2, v);
-  return kernels::biquad_step(sections[2], z + 4, w);
 }
 
 }  // namespace
@@ -218,16 +210,10 @@ void Highpass::run_sequential(double* x, size_t n) {
   // bits as running them one after another. Coefficients and states are copied into locals:
   // left in the object, the compiler must assume that writing x[i] may change them and keeps
   // them in memory, which puts a store and a reload into every step of each chain.
-  const kernels::Biquad s0 = design_.sections[0], s1 = design_.sections[1], s2 = design_.sections[2];
-  double z0[2] = {state_[0], state_[1]};
-  double z1[2] = {state_[2], state_[3]};
-  double z2[2] = {state_[4], state_[5]};
-  for (size_t i = 0; i < n; ++i) {
-    double v = kernels::biquad_step(s0, z0, x[i]);
-    v = kernels::biquad_step(s1, z1, v);
-    x[i] = kernels::biquad_step(s2, z2, v);
-  }
-  state_ = {z0[0], z0[1], z1[0], z1[1], z2[0], z2[1]};
+  const std::array<kernels::Biquad, HighpassSpec::kSections> s = design_.sections;
+  std::array<double, kStates> z = state_;
+  for (size_t i = 0; i < n; ++i) x[i] = cascade_step(s.data(), z.data(), x[i]);
+  state_ = z;
 }
 
 void Highpass::run_blocks(double* x, long long full_blocks) {
