@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "dsp/kernels.h"
+#include "dsp/stream_buffer.h"
 
 namespace voxprep {
 
@@ -138,12 +139,7 @@ void AutomaticCutter::trim() {
   } else {
     keep = std::min(keep, chunk_begin_);
   }
-  keep = std::max(keep, hist_base_);
-  const int64_t drop = keep - hist_base_;
-  if (drop > 16384 && drop * 2 > int64_t(hist_.size())) {
-    hist_.erase(hist_.begin(), hist_.begin() + drop);
-    hist_base_ = keep;
-  }
+  drop_front(hist_, hist_base_, keep);
 }
 
 void AutomaticCutter::finish(const Emit& emit) {

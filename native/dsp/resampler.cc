@@ -11,6 +11,7 @@
 
 #include "dsp/fft.h"
 #include "dsp/kernels.h"
+#include "dsp/stream_buffer.h"
 
 namespace voxprep {
 namespace {
@@ -363,19 +364,14 @@ void Resampler::finish(std::vector<double>& out) {
     band_to_step(zeros.data(), zeros.size(), true);
     step_->finish(stepped_);
     deliver(out, computed);
-    out.insert(out.end(), size_t(target - n_out_), 0.0);
-    n_out_ = target;
-    return;
-  }
-  if (fft_) {
+  } else if (fft_) {
     produce_blocks(out, true, computed);
-    out.insert(out.end(), size_t(target - n_out_), 0.0);
-    n_out_ = target;
-    return;
+  } else {
+    // The signal is zero after its last sample.
+    buf_.insert(buf_.end(), size_t(design_->taps + 1), 0.0);
+    produce(out, computed);
   }
-  // The signal is zero after its last sample.
-  buf_.insert(buf_.end(), size_t(design_->taps + 1), 0.0);
-  produce(out, computed);
+  // Zeros past what the reference computes, up to the length rule.
   out.insert(out.end(), size_t(target - n_out_), 0.0);
   n_out_ = target;
 }
@@ -452,12 +448,8 @@ void Resampler::deliver(std::vector<double>& out, int64_t limit) {
 }
 
 void Resampler::trim(int64_t keep_from) {
-  // Drop input no later output can reach, in large steps to keep erasing cheap.
-  const int64_t drop = keep_from - buf_base_;
-  if (drop > 16384 && drop * 2 > int64_t(buf_.size())) {
-    buf_.erase(buf_.begin(), buf_.begin() + drop);
-    buf_base_ += drop;
-  }
+  // Drop input no later output can reach.
+  drop_front(buf_, buf_base_, keep_from);
 }
 
 std::vector<double> resample(const double* in, size_t n, int rate_in, int rate_out, Resampler::Form form) {

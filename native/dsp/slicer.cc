@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "dsp/kernels.h"
+#include "dsp/stream_buffer.h"
 
 namespace voxprep {
 namespace {
@@ -92,12 +93,7 @@ void RmsFramer::compute_ready(int64_t available_to) {
     rms_.push_back(std::sqrt(sum / double(spec_.win)));
   }
   // Keep only what the next frame can reach.
-  const int64_t next_from = int64_t(rms_.size()) * spec_.hop - pad;
-  const int64_t drop = next_from - base_;
-  if (drop > 16384 && drop * 2 > int64_t(buf_.size())) {
-    buf_.erase(buf_.begin(), buf_.begin() + drop);
-    base_ += drop;
-  }
+  drop_front(buf_, base_, int64_t(rms_.size()) * spec_.hop - pad);
 }
 
 std::vector<std::pair<int64_t, int64_t>> slice_chunks(const std::vector<double>& rms, int64_t n,
