@@ -353,14 +353,19 @@ parentPort.on('message', ({ id, file }) => {
  * and calls `onFailure` once; close() fails the files still queued and ends the threads.
  */
 export class HashPool {
+  /** Threads at most, whatever a caller asks for (so each caller need not cap it). */
+  static readonly MAX_THREADS = 8;
+  /** The threads this pool runs: the number asked for, from 1 to MAX_THREADS. */
+  readonly size: number;
   private readonly threads: { worker: Worker; busy: number; alive: boolean }[] = [];
   private readonly waiting = new Map<number, { resolve: (r: { size: number; sha256: string }) => void; reject: (e: Error) => void; thread: number }>();
   private nextId = 0;
   private closing = false;
   private failed = false;
 
-  constructor(size: number, private readonly onFailure: (message: string) => void) {
-    for (let t = 0; t < Math.max(1, size); t++) {
+  constructor(threads: number, private readonly onFailure: (message: string) => void) {
+    this.size = Math.min(HashPool.MAX_THREADS, Math.max(1, threads));
+    for (let t = 0; t < this.size; t++) {
       const worker = new Worker(HASH_THREAD_SOURCE, { eval: true });
       worker.on('message', (m: { id: number; size?: number; sha256?: string; error?: string }) => {
         const w = this.waiting.get(m.id);

@@ -265,12 +265,11 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
   const problems: string[] = [];
   let copied = 0;
   let verified = 0;
-  // Files already in place are checked on hashing threads (one per core, up to eight).
-  const hashThreads = Math.min(8, os.availableParallelism());
+  // Files already in place are checked on hashing threads (one per core, up to the pool's most).
   const failures: string[] = [];
-  const hasher = new HashPool(hashThreads, (message) => failures.push(message));
+  const hasher = new HashPool(os.availableParallelism(), (message) => failures.push(message));
   try {
-    await mapLimit(tasks, 2 * hashThreads, async ({ o, shard }) => {
+    await mapLimit(tasks, 2 * hasher.size, async ({ o, shard }) => {
       const dst = outputPath(out, o);
       // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
       if (await hasher.matches(dst, o.size, o.sha256)) {

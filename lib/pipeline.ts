@@ -319,11 +319,11 @@ async function planOutput(args: {
     }
     const entries = [...byIdx0.values()];
     // Verifying is hashing every kept input and output again: on threads of their own, as
-    // many as the run's workers (up to eight), several records at a time.
+    // many as the run's workers (up to the pool's most), several records at a time.
     const failures: string[] = [];
-    const hasher = new HashPool(Math.min(8, options.threads), (message) => failures.push(message));
+    const hasher = new HashPool(options.threads, (message) => failures.push(message));
     try {
-      const verdicts = await mapLimit(entries, 2 * Math.min(8, options.threads), async (recs) => {
+      const verdicts = await mapLimit(entries, 2 * hasher.size, async (recs) => {
         for (const rec of recs.values()) {
           if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
           if (await verifyRecord(rec, files[rec.idx0].absolute, out, hasher)) return rec;
@@ -511,7 +511,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   // cores at what one core could hash.
   let previous: Promise<void> = Promise.resolve();
   const hasher = journal
-    ? new HashPool(Math.min(8, Math.ceil(options.threads / 6)), (message) => {
+    ? new HashPool(Math.ceil(options.threads / 6), (message) => {
         // Without hashes no file is recorded, and the work cannot be resumed: take no new file.
         runErrors.push(`cannot record finished files in the run manifest: ${message}`);
         if (Atomics.load(stop, 0) === 0) Atomics.store(stop, 0, 1);
