@@ -361,6 +361,15 @@ static double fastest_against_direct(int rate_in, int rate_out, size_t n) {
   return fast.size() == direct.size() ? max_difference_of_rms(fast, direct) : 1e9;
 }
 
+// The high-pass's reference: its sections run one after another over the whole signal.
+static std::vector<double> sections_in_turn(std::vector<double> x, int rate) {
+  for (const auto& sec : HighpassDesign::butterworth(rate).sections) {
+    double z[2] = {0, 0};
+    kernels::biquad_run(sec, z, x.data(), x.data(), (long long)x.size());
+  }
+  return x;
+}
+
 // A speech-like test signal: voiced bursts (harmonics under an envelope) and pauses over a
 // noise floor, with a 50 Hz hum.
 static std::vector<double> speech_with_noise(size_t n, int sr, unsigned seed) {
@@ -504,19 +513,14 @@ int main() {
   // one pass over the three sections gives the bits of one section after another.
   {
     const auto x = noise(300007, 21);
-    std::vector<double> one = x, each = x;
+    std::vector<double> one = x;
     Highpass hp(48000);
     const size_t sequential_max = size_t(Highpass::kLanes * Highpass::kBlock);  // 8 full blocks and a last
     for (size_t at = 0, step = 1; at < one.size(); at += step, step = step * 2 + 1) {
       step = std::min(step, sequential_max);
       hp.process(one.data() + at, std::min(step, one.size() - at));
     }
-    const HighpassDesign d = HighpassDesign::butterworth(48000);
-    for (const auto& sec : d.sections) {
-      double z[2] = {0, 0};
-      kernels::biquad_run(sec, z, each.data(), each.data(), (long long)each.size());
-    }
-    check(one == each, "high-pass over short stretches equals its sections one after another, bit for bit");
+    check(one == sections_in_turn(x, 48000), "high-pass over short stretches equals its sections one after another, bit for bit");
   }
   // High-pass: longer stretches run as a block scan with the blocks in vector lanes. Against
   // the sections one after another on speech-like signal, streamed in stretches of uneven
@@ -524,12 +528,7 @@ int main() {
   // to the next); and the same stretches give the same bits again.
   for (int rate : {16000, 32000, 40000, 48000}) {
     const auto x = speech_with_noise(size_t(rate) * 9 + 101, rate, unsigned(rate / 1000 + 5));
-    const HighpassDesign d = HighpassDesign::butterworth(rate);
-    std::vector<double> seq = x;
-    for (const auto& sec : d.sections) {
-      double z[2] = {0, 0};
-      kernels::biquad_run(sec, z, seq.data(), seq.data(), (long long)seq.size());
-    }
+    const auto seq = sections_in_turn(x, rate);
     auto streamed = [&]() {
       std::vector<double> y = x;
       Highpass hp(rate);
@@ -541,10 +540,11 @@ int main() {
     };
     const auto scan = streamed();
     const double err = max_difference_of_rms(scan, seq);
-    check(err < 1e-11 && err > 0, "high-pass block scan at " + std::to_string(rate) +
-                                      " Hz equals the sequential filter within 1e-11 of the RMS (max |difference| " +
-                                      [&] { char b[32]; std::snprintf(b, sizeof b, "%.1e", err); return std::string(b); }() +
-                                      ")");
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "high-pass block scan at %d Hz equals the sequential filter within 1e-11 of the RMS (max |difference| %.1e)",
+                  rate, err);
+    check(err < 1e-11 && err > 0, line);
     check(streamed() == scan, "high-pass block scan at " + std::to_string(rate) + " Hz: the same stretches, the same bits");
   }
   // High-pass: DC is removed, a 1 kHz tone passes.
