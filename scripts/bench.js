@@ -156,9 +156,9 @@ for (const kind of kinds) {
 const floorRow = skipFloor ? null : { name: 'I/O floor (read inputs, write outputs)', runs: [] };
 let outputs;
 for (let round = 1; round <= repeat; ++round) {
-  for (const p of plan) {
+  for (const [row, p] of plan.entries()) {
     // A fresh folder for every run (outputs are removed only at the end: see below).
-    const out = path.join(scratch, `out-${p.threads}-${p.options.denoise ? 'denoise' : 'plain'}-${round}`);
+    const out = path.join(scratch, `out-${row}-${round}`);
     process.stderr.write(`bench: round ${round}/${repeat}: ${p.name}\n`);
     const t = timed([process.execPath, runner, corpus, out, String(p.threads), JSON.stringify(p.options)]);
     const result = JSON.parse(t.stdout);
