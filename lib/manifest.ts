@@ -7,7 +7,7 @@
 // the options that shape the output, the shard, the whole dataset's file list), then one line
 // per input file whose outcome is final, appended as each file ends. A file that was
 // processed ("ok") is appended only after its outputs are in place, with its input's size,
-// modification time and SHA-256 and each output's size and SHA-256. A crash loses nothing
+// modification time and checksum and each output's size and checksum (XXH64). A crash loses nothing
 // already appended; a torn last line is ignored. At the end of a run the file is rewritten
 // (under a temporary name, synced, then renamed) in idx0 order, one line per file. It holds
 // nothing that depends on the machine, the thread count or the clock, so the same inputs and
@@ -16,13 +16,12 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { ShardSpec } from './config.js';
-import type { FileStatus, NativeFileResult } from './native.js';
+import { native, type FileStatus, type NativeFileResult } from './native.js';
 import { writeAtomically } from './report.js';
 
 /** Bumped when the manifest's lines change form or meaning. */
-export const MANIFEST_FORMAT = 1;
+export const MANIFEST_FORMAT = 2; // 2: XXH64 checksums where format 1 had SHA-256
 export const MANIFEST_FILE = 'voxprep-manifest.jsonl';
 export const SHARD_MANIFEST_FILE = /^voxprep-manifest\.shard-(\d+)-of-(\d+)\.jsonl$/;
 export const SHARD_REPORT_FILE = /^report\.shard-(\d+)-of-(\d+)\.json$/;
@@ -84,14 +83,14 @@ export interface OutputRecord {
   /** Relative to the output folder: sliced_audios/0_3_1.wav. */
   file: string;
   size: number;
-  sha256: string;
+  xxh64: string;
 }
 
 export interface InputRecord {
   size: number;
   /** Modification time in nanoseconds, as a decimal string (exact). */
   mtimeNs: string;
-  sha256: string;
+  xxh64: string;
 }
 
 /** What the engine said about a file, less its timings. */
@@ -166,8 +165,8 @@ export function recordLine(r: FileRecord): string {
     sid: r.sid,
     status: r.status,
     complete: r.complete,
-    input: r.input ? { size: r.input.size, mtimeNs: r.input.mtimeNs, sha256: r.input.sha256 } : null,
-    outputs: r.outputs.map((o) => ({ file: o.file, size: o.size, sha256: o.sha256 })),
+    input: r.input ? { size: r.input.size, mtimeNs: r.input.mtimeNs, xxh64: r.input.xxh64 } : null,
+    outputs: r.outputs.map((o) => ({ file: o.file, size: o.size, xxh64: o.xxh64 })),
     result: storedResult(r.result),
   });
 }
@@ -190,7 +189,8 @@ export function listHash(files: { idx0: number; sid: number; relative: string }[
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-const isHash = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const isSha256 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const isChecksum = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v);
 /** An output's place: one of the two slice folders, a name by the slice naming rule (nothing else is ever copied or removed). */
 export const OUTPUT_FILE = /^(sliced_audios|sliced_audios_16k)\/\d+_\d+_\d+\.wav$/;
 
@@ -207,7 +207,7 @@ function parseHeader(v: unknown): ManifestHeader | undefined {
     if (!isObject(v.shard) || !isCount(v.shard.index) || !isCount(v.shard.count)) return undefined;
     shard = { index: v.shard.index, count: v.shard.count };
   }
-  if (!isCount(v.files) || !isHash(v.list) || !Array.isArray(v.skippedFolders) || !Array.isArray(v.unreadable)) return undefined;
+  if (!isCount(v.files) || !isSha256(v.list) || !Array.isArray(v.skippedFolders) || !Array.isArray(v.unreadable)) return undefined;
   return {
     voxprep: 'manifest',
     format: v.format,
@@ -227,14 +227,14 @@ function parseRecord(v: unknown): FileRecord | undefined {
   let input: InputRecord | null = null;
   if (v.input !== null) {
     const i = v.input;
-    if (!isObject(i) || !isCount(i.size) || typeof i.mtimeNs !== 'string' || !isHash(i.sha256)) return undefined;
-    input = { size: i.size, mtimeNs: i.mtimeNs, sha256: i.sha256 };
+    if (!isObject(i) || !isCount(i.size) || typeof i.mtimeNs !== 'string' || !isChecksum(i.xxh64)) return undefined;
+    input = { size: i.size, mtimeNs: i.mtimeNs, xxh64: i.xxh64 };
   }
   if (!Array.isArray(v.outputs)) return undefined;
   const outputs: OutputRecord[] = [];
   for (const o of v.outputs) {
-    if (!isObject(o) || typeof o.file !== 'string' || !OUTPUT_FILE.test(o.file) || !isCount(o.size) || !isHash(o.sha256)) return undefined;
-    outputs.push({ file: o.file, size: o.size, sha256: o.sha256 });
+    if (!isObject(o) || typeof o.file !== 'string' || !OUTPUT_FILE.test(o.file) || !isCount(o.size) || !isChecksum(o.xxh64)) return undefined;
+    outputs.push({ file: o.file, size: o.size, xxh64: o.xxh64 });
   }
   const r = v.result;
   if (!isObject(r) || r.status !== v.status || typeof r.seconds !== 'number' || typeof r.loaded !== 'boolean') return undefined;
@@ -306,123 +306,71 @@ export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[
 }
 
 // ---------------------------------------------------------------------------------------
-// Hashing
-
-// Files are read for hashing a block at a time, into one block kept per hashing thread (a
-// fresh buffer per read cost page faults worth about as much as the hashing itself).
-const HASH_BLOCK = 1 << 20;
+// Checksums
 
 export async function statInput(file: string): Promise<{ size: number; mtimeNs: string }> {
   const st = await fsp.stat(file, { bigint: true });
   return { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
 }
 
-// What each hashing thread runs (as a script of its own, so that it does not depend on where
-// this module was loaded from): it reads each file it is sent, a block at a time, and answers
-// with its size and SHA-256, or the reason it could not.
-const HASH_THREAD_SOURCE = `
-const crypto = require('node:crypto');
-const fs = require('node:fs');
-const { parentPort } = require('node:worker_threads');
-const block = Buffer.allocUnsafeSlow(${HASH_BLOCK});
-parentPort.on('message', ({ id, file }) => {
-  try {
-    const hash = crypto.createHash('sha256');
-    let size = 0;
-    const fd = fs.openSync(file, 'r');
-    try {
-      for (;;) {
-        const n = fs.readSync(fd, block, 0, block.length, null);
-        if (n === 0) break;
-        size += n;
-        hash.update(block.subarray(0, n));
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-    parentPort.postMessage({ id, size, sha256: hash.digest('hex') });
-  } catch (err) {
-    parentPort.postMessage({ id, error: String(err && err.message) });
-  }
-});
-`;
+/** A file's size and checksum, as its record holds them. */
+export interface FileChecksum {
+  size: number;
+  xxh64: string;
+}
 
 /**
- * Hashing threads: each file's size and SHA-256, read a block at a time off the main thread,
- * the least busy thread taking each file. A thread that fails (it should not) fails its files
- * and calls `onFailure` once; close() fails the files still queued and ends the threads.
+ * Checksums off the main thread: each file's size and XXH64 (native/io/file_hash.h says why
+ * that checksum), read and computed by the addon on libuv's thread pool, at most `size`
+ * files at a time. close() fails the files still queued.
  */
 export class HashPool {
-  /** Threads at most, whatever a caller asks for (so each caller need not cap it). */
-  static readonly MAX_THREADS = 8;
-  /** The threads this pool runs: the number asked for, from 1 to MAX_THREADS. */
+  /** Files at once at most, whatever a caller asks for: libuv's pool has four threads, which the run's other file work shares. */
+  static readonly MAX_AT_ONCE = 4;
+  /** Files this pool checksums at once: the number asked for, from 1 to MAX_AT_ONCE. */
   readonly size: number;
-  private readonly threads: { worker: Worker; busy: number; alive: boolean }[] = [];
-  private readonly waiting = new Map<number, { resolve: (r: { size: number; sha256: string }) => void; reject: (e: Error) => void; thread: number }>();
-  private nextId = 0;
-  private closing = false;
-  private failed = false;
+  private running = 0;
+  private readonly queued: { start: () => void; reject: (e: Error) => void }[] = [];
+  private closed = false;
+  private readonly idle: (() => void)[] = [];
 
-  constructor(threads: number, private readonly onFailure: (message: string) => void) {
-    this.size = Math.min(HashPool.MAX_THREADS, Math.max(1, threads));
-    for (let t = 0; t < this.size; t++) {
-      const worker = new Worker(HASH_THREAD_SOURCE, { eval: true });
-      worker.on('message', (m: { id: number; size?: number; sha256?: string; error?: string }) => {
-        const w = this.waiting.get(m.id);
-        if (!w) return;
-        this.waiting.delete(m.id);
-        this.threads[w.thread].busy--;
-        if (m.error !== undefined) w.reject(new Error(m.error));
-        else w.resolve({ size: m.size!, sha256: m.sha256! });
-      });
-      worker.on('error', (err) => this.failThread(t, `hashing thread failed: ${err.message}`));
-      worker.on('exit', (code) => this.failThread(t, `hashing thread ended (exit code ${code})`));
-      this.threads.push({ worker, busy: 0, alive: true });
-    }
+  constructor(atOnce: number) {
+    this.size = Math.min(HashPool.MAX_AT_ONCE, Math.max(1, atOnce));
   }
 
-  hash(file: string): Promise<{ size: number; sha256: string }> {
-    let t = -1;
-    for (let i = 0; i < this.threads.length; i++) {
-      if (this.threads[i].alive && (t < 0 || this.threads[i].busy < this.threads[t].busy)) t = i;
-    }
-    if (t < 0) return Promise.reject(new Error('no hashing thread is running'));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, thread: t });
-      this.threads[t].busy++;
-      this.threads[t].worker.postMessage({ id, file });
+  hash(file: string): Promise<FileChecksum> {
+    if (this.closed) return Promise.reject(new Error('hashing closed'));
+    return new Promise<FileChecksum>((resolve, reject) => {
+      const start = () => {
+        this.running++;
+        native()
+          .hashFile(file)
+          .then(resolve, (err: unknown) => reject(new Error(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`)))
+          .finally(() => {
+            this.running--;
+            const next = this.queued.shift();
+            if (next) next.start();
+            else if (this.running === 0) this.idle.splice(0).forEach((wake) => wake());
+          });
+      };
+      if (this.running < this.size) start();
+      else this.queued.push({ start, reject });
     });
   }
 
-  /** Whether a file is there with this size and SHA-256 (false when it cannot be read). */
-  async matches(file: string, size: number, sha256: string): Promise<boolean> {
+  /** Whether a file is there with this size and checksum (false when it cannot be read). */
+  async matches(file: string, size: number, xxh64: string): Promise<boolean> {
     const st = await fsp.stat(file).catch(() => undefined);
     if (!st?.isFile() || st.size !== size) return false;
     const h = await this.hash(file).catch(() => undefined);
-    return h !== undefined && h.size === size && h.sha256 === sha256;
+    return h !== undefined && h.size === size && h.xxh64 === xxh64;
   }
 
+  /** Fails what is queued and waits for the files being read. */
   async close(): Promise<void> {
-    this.closing = true;
-    this.threads.forEach((_, t) => this.failThread(t, 'hashing closed'));
-    await Promise.all(this.threads.map((t) => t.worker.terminate()));
-  }
-
-  private failThread(thread: number, message: string): void {
-    const t = this.threads[thread];
-    if (!t.alive) return;
-    t.alive = false;
-    t.busy = 0;
-    for (const [id, w] of this.waiting) {
-      if (w.thread !== thread) continue;
-      this.waiting.delete(id);
-      w.reject(new Error(message));
-    }
-    if (!this.closing && !this.failed) {
-      this.failed = true;
-      this.onFailure(message);
-    }
+    this.closed = true;
+    for (const q of this.queued.splice(0)) q.reject(new Error('hashing closed'));
+    if (this.running > 0) await new Promise<void>((wake) => this.idle.push(wake));
   }
 }
 

@@ -143,6 +143,8 @@ export interface NativeAddon {
   engineCounters(): EngineCounters;
   /** Test helper: fork()s, runs the jobs in the child, and returns its one-line JSON report. */
   forkRunForTest(jobs: NativeJob[], options: NativeOptions): { exitCode: number; report: string };
+  /** A file's size and XXH64 (the run manifest's checksum), read on libuv's thread pool; rejects with the reason. */
+  hashFile(path: string): Promise<{ size: number; xxh64: string }>;
   layout: { slicedDir: string; sliced16kDir: string; rate16k: number };
 }
 

@@ -15,6 +15,7 @@
 #include "dsp/segmenter.h"
 #include "dsp/slicer.h"
 #include "engine/engine.h"
+#include "io/file_hash.h"
 #include "pipeline/output_layout.h"
 
 namespace {
@@ -211,6 +212,42 @@ Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
     tsfn.BlockingCall(end);
     tsfn.Release();
   }).detach();
+  return promise;
+}
+
+// hashFile(path) → Promise<{ size, xxh64 }>: the manifest's checksum of one file, read and
+// computed on libuv's thread pool. Rejects with the reason (the caller names the file).
+class ChecksumWorker : public Napi::AsyncWorker {
+ public:
+  ChecksumWorker(Napi::Env env, std::string path)
+      : Napi::AsyncWorker(env, "voxprep.hashFile"), path_(std::move(path)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      result_ = checksum_file(path_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Object o = Napi::Object::New(Env());
+    o.Set("size", double(result_.size));
+    o.Set("xxh64", xxh64_hex(result_.xxh64));
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::string path_;
+  Napi::Promise::Deferred deferred_;
+  FileChecksum result_;
+};
+
+Napi::Value HashFile(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "hashFile(path)");
+  auto* worker = new ChecksumWorker(info.Env(), info[0].As<Napi::String>().Utf8Value());
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
   return promise;
 }
 
@@ -496,6 +533,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaProbe", Napi::Function::New(env, CudaProbe));
   exports.Set("engineCounters", Napi::Function::New(env, EngineCounters));
   exports.Set("forkRunForTest", Napi::Function::New(env, ForkRunForTest));
+  exports.Set("hashFile", Napi::Function::New(env, HashFile));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("slicedDir", OutputLayout::kSlicedDir);
   layout.Set("sliced16kDir", OutputLayout::kSliced16kDir);

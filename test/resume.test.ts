@@ -16,6 +16,7 @@ import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
 import { HashPool } from '../lib/manifest.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
+import { patternBytes, xxh64, XXH64_VECTORS } from './helpers/xxh64.js';
 
 const SLICED = 'sliced_audios';
 const SLICED_16K = 'sliced_audios_16k';
@@ -127,7 +128,7 @@ interface ManifestRecord {
   path: string;
   status: string;
   complete: boolean;
-  outputs: { file: string; size: number; sha256: string }[];
+  outputs: { file: string; size: number; xxh64: string }[];
 }
 
 function manifest(dir: string, name = MANIFEST): { header: Record<string, unknown>; records: ManifestRecord[] } {
@@ -151,14 +152,14 @@ function expectValidReport(file: string): Record<string, any> {
   return report;
 }
 
-const sha256 = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+const checksum = (file: string) => xxh64(fs.readFileSync(file));
 
 /** A record is written only after its outputs are in place: every complete record's outputs are there, as recorded. */
 function expectRecordsBacked(out: string): ManifestRecord[] {
   const complete = manifest(out).records.filter((r) => r.complete);
   for (const r of complete) {
     expect(r.outputs.length, r.path).toBeGreaterThan(0);
-    for (const o of r.outputs) expect(sha256(path.join(out, o.file)), `${o.file} of ${r.path}`).toBe(o.sha256);
+    for (const o of r.outputs) expect(checksum(path.join(out, o.file)), `${o.file} of ${r.path}`).toBe(o.xxh64);
   }
   return complete;
 }
@@ -404,8 +405,8 @@ describe('--resume checks what it keeps', () => {
     expect(again.resumed).toBe(1); // only file 1 was still as recorded
     expect(again.files.map((f) => f.status)).toEqual(['ok', 'ok', 'ok']);
     const after = manifest(out).records;
-    expect(after.find((r) => r.idx0 === 0)!.outputs[1].sha256).toBe(recs.find((r) => r.idx0 === 0)!.outputs[1].sha256);
-    expect(sha256(input2)).not.toBe((recs.find((r) => r.idx0 === 2) as unknown as { input: { sha256: string } }).input.sha256);
+    expect(after.find((r) => r.idx0 === 0)!.outputs[1].xxh64).toBe(recs.find((r) => r.idx0 === 0)!.outputs[1].xxh64);
+    expect(checksum(input2)).not.toBe((recs.find((r) => r.idx0 === 2) as unknown as { input: { xxh64: string } }).input.xxh64);
   });
 });
 
@@ -632,39 +633,50 @@ describe("the user's files next to the outputs", () => {
   });
 });
 
-describe('hashing threads', () => {
-  it('hash files as node:crypto does, a missing file failing alone; nothing after close()', async () => {
+describe('checksums', () => {
+  it('the test reference XXH64 gives what xxhsum printed', () => {
+    for (const [n, want] of XXH64_VECTORS) expect(xxh64(patternBytes(n)), `${n} bytes`).toBe(want);
+  });
+
+  it('the pool checksums files as xxhsum does, a missing file failing alone; nothing after close()', async () => {
     const dir = path.join(scratch.path, 'hashpool');
     fs.mkdirSync(dir, { recursive: true });
-    // Sizes around the threads' 1 MiB read block, and an empty file.
-    const sizes = [0, 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) - 7, 12345];
-    const files = sizes.map((n, i) => {
-      const file = path.join(dir, `f${i}.bin`);
+    // Every tail length of the 32-byte stripes, and sizes around the addon's 1 MiB read block.
+    const files = XXH64_VECTORS.map(([n]) => {
+      const file = path.join(dir, `p${n}.bin`);
+      fs.writeFileSync(file, patternBytes(n));
+      return file;
+    });
+    const random = [(1 << 20) + 31, 3 * (1 << 20) - 7].map((n, i) => {
+      const file = path.join(dir, `r${i}.bin`);
       fs.writeFileSync(file, crypto.randomBytes(n));
       return file;
     });
-    const failures: string[] = [];
-    const pool = new HashPool(2, (m) => failures.push(m));
-    try {
-      const missing = path.join(dir, 'missing.bin');
-      const got = await Promise.allSettled([...files, missing].map((f) => pool.hash(f)));
-      files.forEach((f, i) => {
-        const want = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-        expect(got[i]).toEqual({ status: 'fulfilled', value: { size: sizes[i], sha256: want } });
-      });
-      expect(got.at(-1)!.status).toBe('rejected');
-      expect(String((got.at(-1) as PromiseRejectedResult).reason)).toMatch(/ENOENT|no such file/);
-      expect(failures).toEqual([]); // a file's error is not the thread's
-    } finally {
-      await pool.close();
-    }
-    await expect(pool.hash(files[0])).rejects.toThrow(/no hashing thread/);
-    // Files still queued when the pool closes fail rather than wait for ever.
-    const late = new HashPool(1, (m) => failures.push(m));
+    const pool = new HashPool(2);
+    expect(pool.size).toBe(2);
+    expect(new HashPool(64).size).toBe(HashPool.MAX_AT_ONCE);
+    const missing = path.join(dir, 'missing.bin');
+    const got = await Promise.allSettled([...files, ...random, missing, dir].map((f) => pool.hash(f)));
+    XXH64_VECTORS.forEach(([n, want], i) => expect(got[i]).toEqual({ status: 'fulfilled', value: { size: n, xxh64: want } }));
+    random.forEach((f, i) => {
+      const bytes = fs.readFileSync(f);
+      expect(got[files.length + i]).toEqual({ status: 'fulfilled', value: { size: bytes.length, xxh64: xxh64(bytes) } });
+    });
+    const [noFile, folder] = got.slice(-2) as PromiseRejectedResult[];
+    expect(String(noFile.reason)).toContain(`cannot read ${missing}: No such file or directory`);
+    expect(String(folder.reason)).toContain(`cannot read ${dir}: not a regular file`);
+    expect(await pool.matches(files[5], 8, XXH64_VECTORS[5][1])).toBe(true);
+    expect(await pool.matches(files[5], 8, XXH64_VECTORS[4][1])).toBe(false);
+    expect(await pool.matches(missing, 8, XXH64_VECTORS[5][1])).toBe(false);
+    await pool.close();
+    await expect(pool.hash(files[0])).rejects.toThrow(/hashing closed/);
+    // Files still queued when the pool closes fail rather than wait for ever; those already
+    // being read finish.
+    const late = new HashPool(1);
     const queued = Promise.allSettled(files.map((f) => late.hash(f)));
     await late.close();
     const settled = await queued;
-    expect(settled.every((r) => r.status === 'fulfilled' || /hashing closed/.test(String(r.reason)))).toBe(true);
-    expect(failures).toEqual([]);
+    expect(settled[0].status).toBe('fulfilled');
+    expect(settled.slice(1).every((r) => r.status === 'rejected' && /hashing closed/.test(String(r.reason)))).toBe(true);
   });
 });

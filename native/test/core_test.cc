@@ -15,6 +15,7 @@
 #include "dsp/kernels.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
+#include "io/file_hash.h"
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
 
@@ -684,6 +685,41 @@ int main() {
             "WAV writer refuses a " + std::to_string(bad) + " sample and leaves no file");
     }
     std::remove(file.c_str());
+    rmdir(dir);
+  }
+  // The manifest's checksum: XXH64 against values `xxhsum -H1` (xxHash 0.8.1) printed for
+  // bytes (7·i + 3) mod 256, fed whole and in uneven pieces (every stripe boundary case), and
+  // read from a file.
+  {
+    const std::pair<size_t, const char*> vectors[] = {
+        {0, "ef46db3751d8e999"},  {1, "1f25c8d0bc1f4bb6"},  {3, "31d2363f52e564c9"},    {4, "9bb64b7d66ee9fda"},
+        {7, "9a7b149959ce60d8"},  {8, "dab99d95c6f90092"},  {31, "a2aa5f33cc4a6119"},   {32, "23c3c17ef790fd97"},
+        {33, "50a7cfc7ba588784"}, {100, "a61f8d4c170fe531"}, {1000, "5f235fa033f1a3fb"}, {1048577, "1a6c95bba854aa22"}};
+    char dir[] = "/tmp/voxprep-core-test-XXXXXX";
+    check(mkdtemp(dir) != nullptr, "scratch folder for the checksums");
+    const std::string file = std::string(dir) + "/bytes";
+    for (const auto& [n, want] : vectors) {
+      std::vector<unsigned char> bytes(n);
+      for (size_t i = 0; i < n; ++i) bytes[i] = uint8_t(7 * i + 3);
+      Xxh64 whole;
+      whole.update(bytes.data(), n);
+      Xxh64 pieces;
+      for (size_t at = 0, step = 1; at < n; at += step, step = step % 37 + 5) pieces.update(bytes.data() + at, std::min(step, n - at));
+      std::FILE* f = std::fopen(file.c_str(), "wb");
+      const bool wrote = f && std::fwrite(bytes.data(), 1, n, f) == n && std::fclose(f) == 0;
+      const FileChecksum c = checksum_file(file);
+      check(wrote && xxh64_hex(whole.digest()) == want && xxh64_hex(pieces.digest()) == want && c.size == n &&
+                xxh64_hex(c.xxh64) == want,
+            "XXH64 of " + std::to_string(n) + " bytes, whole, in pieces and from a file: " + want);
+    }
+    std::remove(file.c_str());
+    std::string reason;
+    try {
+      checksum_file(file);
+    } catch (const std::runtime_error& e) {
+      reason = e.what();
+    }
+    check(reason == "No such file or directory", "checksum of a missing file: the reason (" + reason + ")");
     rmdir(dir);
   }
   // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).

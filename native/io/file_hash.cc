@@ -1,0 +1,135 @@
+#include "io/file_hash.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+namespace voxprep {
+namespace {
+
+// The specification's primes.
+constexpr uint64_t kPrime1 = 0x9E3779B185EBCA87ull;
+constexpr uint64_t kPrime2 = 0xC2B2AE3D27D4EB4Full;
+constexpr uint64_t kPrime3 = 0x165667B19E3779F9ull;
+constexpr uint64_t kPrime4 = 0x85EBCA77C2B2AE63ull;
+constexpr uint64_t kPrime5 = 0x27D4EB2F165667C5ull;
+
+inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+// Little-endian loads, whatever the host's order.
+inline uint64_t load64(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline uint64_t load32(const unsigned char* p) {
+  return uint64_t(p[0]) | uint64_t(p[1]) << 8 | uint64_t(p[2]) << 16 | uint64_t(p[3]) << 24;
+}
+
+inline uint64_t mix_lane(uint64_t acc, uint64_t lane) { return rotl(acc + lane * kPrime2, 31) * kPrime1; }
+
+inline uint64_t merge(uint64_t acc, uint64_t lane) { return (acc ^ mix_lane(0, lane)) * kPrime1 + kPrime4; }
+
+// Whole 32-byte stripes, one 8-byte lane into each accumulator.
+inline void stripes(uint64_t* lanes, const unsigned char* p, size_t count) {
+  uint64_t a = lanes[0], b = lanes[1], c = lanes[2], d = lanes[3];
+  for (size_t s = 0; s < count; ++s, p += 32) {
+    a = mix_lane(a, load64(p));
+    b = mix_lane(b, load64(p + 8));
+    c = mix_lane(c, load64(p + 16));
+    d = mix_lane(d, load64(p + 24));
+  }
+  lanes[0] = a, lanes[1] = b, lanes[2] = c, lanes[3] = d;
+}
+
+}  // namespace
+
+void Xxh64::update(const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  total_ += n;
+  if (pending_n_ > 0) {
+    const size_t take = n < 32 - pending_n_ ? n : 32 - pending_n_;
+    std::memcpy(pending_ + pending_n_, p, take);
+    pending_n_ += take;
+    p += take;
+    n -= take;
+    if (pending_n_ < 32) return;
+    stripes(lanes_, pending_, 1);
+    pending_n_ = 0;
+  }
+  stripes(lanes_, p, n / 32);
+  p += n / 32 * 32;
+  n %= 32;
+  std::memcpy(pending_, p, n);
+  pending_n_ = n;
+}
+
+uint64_t Xxh64::digest() const {
+  uint64_t h;
+  if (total_ >= 32) {
+    h = rotl(lanes_[0], 1) + rotl(lanes_[1], 7) + rotl(lanes_[2], 12) + rotl(lanes_[3], 18);
+    for (uint64_t lane : lanes_) h = merge(h, lane);
+  } else {
+    h = kPrime5;  // seed 0 + prime 5
+  }
+  h += total_;
+  const unsigned char* p = pending_;
+  size_t n = pending_n_;
+  for (; n >= 8; n -= 8, p += 8) h = rotl(h ^ mix_lane(0, load64(p)), 27) * kPrime1 + kPrime4;
+  if (n >= 4) {
+    h = rotl(h ^ (load32(p) * kPrime1), 23) * kPrime2 + kPrime3;
+    n -= 4;
+    p += 4;
+  }
+  for (; n > 0; --n, ++p) h = rotl(h ^ (uint64_t(*p) * kPrime5), 11) * kPrime1;
+  h ^= h >> 33;
+  h *= kPrime2;
+  h ^= h >> 29;
+  h *= kPrime3;
+  h ^= h >> 32;
+  return h;
+}
+
+FileChecksum checksum_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) throw std::runtime_error(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw std::runtime_error("not a regular file");
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // One block per thread, reused: a fresh one per file costs page faults worth about as much
+  // as the checksum itself.
+  thread_local std::vector<unsigned char> block(size_t(1) << 20);
+  Xxh64 h;
+  FileChecksum c;
+  for (;;) {
+    const ssize_t got = ::read(fd, block.data(), block.size());
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(std::strerror(errno));
+    }
+    if (got == 0) break;
+    h.update(block.data(), size_t(got));
+    c.size += uint64_t(got);
+  }
+  c.xxh64 = h.digest();
+  return c;
+}
+
+std::string xxh64_hex(uint64_t h) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) s[size_t(i)] = kDigits[h & 15];
+  return s;
+}
+
+}  // namespace voxprep
