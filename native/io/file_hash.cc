@@ -108,7 +108,7 @@ FileChecksum checksum_file(const std::string& path) {
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   // One block per thread, reused: a fresh one per file costs page faults worth about as much
   // as the checksum itself.
-  thread_local std::vector<unsigned char> block(size_t(1) << 20);
+  thread_local std::vector<unsigned char> block(size_t(256) << 10);
   Xxh64 h;
   FileChecksum c;
   for (;;) {
