@@ -50,6 +50,7 @@ inline void stripes(uint64_t* lanes, const unsigned char* p, size_t count) {
 }  // namespace
 
 void Xxh64::update(const void* data, size_t n) {
+  if (n == 0) return;  // (data may then be null, which memcpy may not be given)
   const auto* p = static_cast<const unsigned char*>(data);
   total_ += n;
   if (pending_n_ > 0) {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <unistd.h>
 
+#include "io/write_behind.h"
+
 namespace voxprep {
 namespace {
 
@@ -51,22 +53,63 @@ std::string temp_path_for(const std::string& final_path) {
   return dir + "." + name + ".voxprep-tmp";
 }
 
-WavWriter::WavWriter(const std::string& final_path, int sample_rate)
-    : final_path_(final_path), temp_path_(temp_path_for(final_path)), sample_rate_(sample_rate) {
-  file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (!file_) throw WriteError("cannot create " + temp_path_ + ": " + std::strerror(errno));
-  unsigned char header[kHeaderBytes];
-  make_header(header, sample_rate_, 0);
-  if (std::fwrite(header, 1, kHeaderBytes, file_) != kHeaderBytes) {
-    const std::string why = std::strerror(errno);
-    abort();
-    throw WriteError("cannot write " + temp_path_ + ": " + why);
+namespace {
+
+// Records the first failure of a file's writing (what the writer and its set report).
+void fail(WavWriter::Disk& d, const std::string& why) {
+  if (!d.failed.load(std::memory_order_relaxed)) {
+    d.error = why;
+    d.failed.store(true, std::memory_order_release);
   }
+}
+
+}  // namespace
+
+void WavWriter::Disk::wait_settled() {
+  std::unique_lock<std::mutex> lock(mutex);
+  settled.wait(lock, [&] { return pending == 0; });
+}
+
+WavWriter::WavWriter(const std::string& final_path, int sample_rate)
+    : final_path_(final_path),
+      temp_path_(temp_path_for(final_path)),
+      sample_rate_(sample_rate),
+      disk_(std::make_shared<Disk>()),
+      behind_(WriteBehind::of_this_thread()) {
   buffer_.reserve(kBufferFrames);
+  post(
+      [temp = temp_path_, rate = sample_rate](Disk& d) {
+        d.file = std::fopen(temp.c_str(), "wb");
+        if (!d.file) return fail(d, "cannot create " + temp + ": " + std::strerror(errno));
+        unsigned char header[kHeaderBytes];
+        make_header(header, rate, 0);
+        if (std::fwrite(header, 1, kHeaderBytes, d.file) != kHeaderBytes) fail(d, "cannot write " + temp + ": " + std::strerror(errno));
+      },
+      kHeaderBytes);
 }
 
 WavWriter::~WavWriter() {
   if (!done_) abort();
+}
+
+void WavWriter::post(std::function<void(Disk&)> op, size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(disk_->mutex);
+    ++disk_->pending;
+  }
+  behind_.post(
+      [disk = disk_, op = std::move(op)] {
+        op(*disk);
+        std::lock_guard<std::mutex> lock(disk->mutex);
+        --disk->pending;
+        disk->settled.notify_all();
+      },
+      bytes);
+}
+
+void WavWriter::wait() {
+  disk_->wait_settled();
+  if (disk_->failed.load(std::memory_order_acquire)) throw WriteError(disk_->error);
 }
 
 namespace {
@@ -93,6 +136,7 @@ bool to_float32_if_finite(const double* __restrict x, size_t n, float* __restric
 }  // namespace
 
 void WavWriter::write(const double* x, size_t n) {
+  if (disk_->failed.load(std::memory_order_acquire)) wait();  // throws the failure
   // A buffer's worth at a time; a block with a NaN or an infinity is refused whole.
   while (n > 0) {
     const size_t at = buffer_.size(), take = std::min(n, kBufferFrames - at);
@@ -112,54 +156,88 @@ void WavWriter::flush_buffer() {
   if (uint64_t(frames_ + int64_t(buffer_.size())) * 4u > kMaxDataBytes) {
     throw std::runtime_error("output segment exceeds the 4 GiB WAV limit");
   }
-  if (std::fwrite(buffer_.data(), sizeof(float), buffer_.size(), file_) != buffer_.size()) {
-    throw WriteError("cannot write " + final_path_ + ": " + std::strerror(errno));
-  }
   frames_ += int64_t(buffer_.size());
-  buffer_.clear();
+  const size_t bytes = buffer_.size() * sizeof(float);
+  post(
+      [data = std::move(buffer_), name = final_path_](Disk& d) {
+        if (!d.file || d.failed.load(std::memory_order_relaxed)) return;
+        if (std::fwrite(data.data(), sizeof(float), data.size(), d.file) != data.size()) {
+          fail(d, "cannot write " + name + ": " + std::strerror(errno));
+        }
+      },
+      bytes);
+  buffer_ = std::vector<float>();
+  buffer_.reserve(kBufferFrames);
 }
 
 void WavWriter::finish() {
   flush_buffer();
-  unsigned char header[kHeaderBytes];
-  make_header(header, sample_rate_, uint32_t(frames_));
-  if (std::fseek(file_, 0, SEEK_SET) != 0 || std::fwrite(header, 1, kHeaderBytes, file_) != kHeaderBytes ||
-      std::fflush(file_) != 0) {
-    throw WriteError("cannot write " + final_path_ + ": " + std::strerror(errno));
-  }
-  const int closed = std::fclose(file_);
-  file_ = nullptr;
-  if (closed != 0) throw WriteError("cannot write " + final_path_ + ": " + std::strerror(errno));
   done_ = true;
+  post(
+      [name = final_path_, rate = sample_rate_, frames = uint32_t(frames_)](Disk& d) {
+        if (!d.file) return;
+        unsigned char header[kHeaderBytes];
+        make_header(header, rate, frames);
+        if (!d.failed.load(std::memory_order_relaxed) &&
+            (std::fseek(d.file, 0, SEEK_SET) != 0 || std::fwrite(header, 1, kHeaderBytes, d.file) != kHeaderBytes ||
+             std::fflush(d.file) != 0)) {
+          fail(d, "cannot write " + name + ": " + std::strerror(errno));
+        }
+        const int closed = std::fclose(d.file);
+        d.file = nullptr;
+        if (closed != 0) fail(d, "cannot write " + name + ": " + std::strerror(errno));
+      },
+      kHeaderBytes);
 }
 
 OutputSet::~OutputSet() {
   if (!published_) {
-    for (const auto& f : files_) ::unlink(f.first.c_str());
+    for (auto& f : files_) {
+      f.disk->wait_settled();
+      ::unlink(f.temp.c_str());
+    }
   }
+}
+
+std::string OutputSet::failure() const {
+  std::string first;
+  for (const auto& f : files_) {
+    f.disk->wait_settled();
+    if (first.empty() && f.disk->failed.load(std::memory_order_acquire)) first = f.disk->error;
+  }
+  return first;
 }
 
 void OutputSet::publish() {
+  published_ = true;  // from here on this takes care of the files itself
+  const std::string failed = failure();
+  if (!failed.empty()) {
+    for (auto& f : files_) ::unlink(f.temp.c_str());
+    throw WriteError(failed);
+  }
   for (size_t i = 0; i < files_.size(); ++i) {
-    if (std::rename(files_[i].first.c_str(), files_[i].second.c_str()) != 0) {
+    if (std::rename(files_[i].temp.c_str(), files_[i].final_path.c_str()) != 0) {
       const std::string why = std::strerror(errno);
       // Undo: this input file's outputs appear all together or not at all.
-      for (size_t j = 0; j < i; ++j) ::unlink(files_[j].second.c_str());
-      for (size_t j = i; j < files_.size(); ++j) ::unlink(files_[j].first.c_str());
-      published_ = true;
-      throw WriteError("cannot rename into " + files_[i].second + ": " + why);
+      for (size_t j = 0; j < i; ++j) ::unlink(files_[j].final_path.c_str());
+      for (size_t j = i; j < files_.size(); ++j) ::unlink(files_[j].temp.c_str());
+      throw WriteError("cannot rename into " + files_[i].final_path + ": " + why);
     }
   }
-  published_ = true;
 }
 
 void WavWriter::abort() {
-  if (file_) {
-    std::fclose(file_);
-    file_ = nullptr;
-  }
-  if (!done_) ::unlink(temp_path_.c_str());
   done_ = true;
+  post(
+      [temp = temp_path_](Disk& d) {
+        if (d.file) {
+          std::fclose(d.file);
+          d.file = nullptr;
+        }
+        ::unlink(temp.c_str());
+      },
+      0);
+  disk_->wait_settled();
 }
 
 }  // namespace voxprep

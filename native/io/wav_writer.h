@@ -3,15 +3,27 @@
 // temporary name beside its final one; finish() completes it there, and an OutputSet renames
 // a whole input file's outputs into place together once all of them are complete. A writer
 // destroyed unfinished removes its temporary file.
+//
+// The file operations themselves run behind, on the calling thread's WriteBehind
+// (io/write_behind.h): samples are converted and checked here, then handed over. A failure
+// to create or write the file shows at the next write(), at wait(), or when the OutputSet
+// holding the file publishes: always as a WriteError naming the file and the reason.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace voxprep {
+
+class WriteBehind;
 
 // A failure to write output (disk full, quota, read-only folder, file-size limit, …): the
 // disk will not heal by itself, so the engine stops taking new files after one.
@@ -21,27 +33,44 @@ struct WriteError : std::runtime_error {
 
 class WavWriter {
  public:
-  WavWriter(const std::string& final_path, int sample_rate);  // throws with the reason
+  WavWriter(const std::string& final_path, int sample_rate);
   ~WavWriter();
   WavWriter(const WavWriter&) = delete;
   WavWriter& operator=(const WavWriter&) = delete;
 
-  // Appends samples (converted to float32); throws on a non-finite sample or a write error.
+  // Appends samples (converted to float32); throws at once on a non-finite sample, and
+  // throws a WriteError once a failure of this file's writing has shown.
   void write(const double* x, size_t n);
-  void finish();  // finalizes the header and closes; the file stays under its temporary name
-  void abort();   // removes the temporary file
+  void finish();  // finalizes the header and closes (behind); the file stays under its temporary name
+  void wait();    // waits until this file's operations have run; throws its failure as a WriteError
+  void abort();   // removes the temporary file (and waits until it is gone)
   int64_t frames() const { return frames_; }
   const std::string& path() const { return final_path_; }
   const std::string& temp_path() const { return temp_path_; }
 
+  // What the helper thread works on for one file, and what it found.
+  struct Disk {
+    std::FILE* file = nullptr;
+    std::string error;                // the first failure, with the file's name
+    std::atomic<bool> failed{false};  // error is set (readable once pending is 0)
+    std::mutex mutex;
+    std::condition_variable settled;
+    int pending = 0;  // operations posted and not yet run
+    void wait_settled();
+  };
+
  private:
   void flush_buffer();
+  // Runs op on the helper thread, in order; `bytes`: the data it carries.
+  void post(std::function<void(Disk&)> op, size_t bytes);
   std::string final_path_, temp_path_;
   int sample_rate_;
-  std::FILE* file_ = nullptr;
+  std::shared_ptr<Disk> disk_;
+  WriteBehind& behind_;
   int64_t frames_ = 0;
   std::vector<float> buffer_;
   bool done_ = false;
+  friend class OutputSet;
 };
 
 // The temporary name used for `final_path` while it is written.
@@ -53,12 +82,20 @@ std::string temp_path_for(const std::string& final_path);
 class OutputSet {
  public:
   ~OutputSet();
-  void add(const WavWriter& finished) { files_.emplace_back(finished.temp_path(), finished.path()); }
-  void publish();  // throws with the reason if a rename fails (the rest are removed)
+  void add(const WavWriter& finished) { files_.push_back({finished.temp_path(), finished.path(), finished.disk_}); }
+  // Waits until the files are written; throws a WriteError with the first failure (and
+  // removes them all), or with the reason if a rename fails (the rest are removed).
+  void publish();
+  // Waits until the files are written; the first failure, or "" if none.
+  std::string failure() const;
   size_t size() const { return files_.size(); }
 
  private:
-  std::vector<std::pair<std::string, std::string>> files_;  // temporary, final
+  struct Entry {
+    std::string temp, final_path;
+    std::shared_ptr<WavWriter::Disk> disk;
+  };
+  std::vector<Entry> files_;
   bool published_ = false;
 };
 

@@ -805,6 +805,7 @@ void OutputBatch::close(File* file, const FileResult& result) {
 }
 
 void OutputBatch::discard(File* file) {
+  if (last_written_ == file) last_written_ = nullptr;
   segments_->drop(file);
   files_.erase(std::remove_if(files_.begin(), files_.end(), [file](const auto& f) { return f.get() == file; }),
                files_.end());
@@ -814,6 +815,17 @@ void OutputBatch::discard(File* file) {
 // set. A failure marks the file (and the rest of the batch goes on).
 void OutputBatch::write(File* file, const std::string& name, const double* x, size_t n, const double* at16k,
                         size_t n16) {
+  // The writing runs behind; before the next file's first segment, the last file's must be
+  // done, so that nothing is written after a failure (files are written in order).
+  if (last_written_ && last_written_ != file) {
+    const std::string failed = last_written_->outputs.failure();
+    if (!failed.empty() && last_written_->error.empty()) {
+      last_written_->error = failed;
+      last_written_->write_error = true;
+      write_failure_ = failed;
+    }
+  }
+  last_written_ = file;
   if (!file->error.empty()) return;
   if (!write_failure_.empty()) {
     file->unwritten = true;
@@ -882,9 +894,11 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
         r.write_error = true;
         r.slices = 0;
         r.slice_names.clear();
+        if (write_failure_.empty()) write_failure_ = e.what();
       }
     }
     done.emplace_back(f->index, r);
+    if (last_written_ == f.get()) last_written_ = nullptr;
     // Dropping the file removes whatever of it was not published.
   }
   files_ = std::move(keep);

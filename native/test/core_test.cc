@@ -1,6 +1,10 @@
 // Native checks of the core, runnable without Node (ctest). Each check prints one line;
 // the program exits non-zero if any fails.
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <chrono>
 #include <cmath>
 #include <complex>
@@ -18,6 +22,7 @@
 #include "io/file_hash.h"
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
+#include "io/write_behind.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -658,6 +663,7 @@ int main() {
         w.write(x.data() + at, std::min(step, x.size() - at));
       }
       w.finish();
+      w.wait();
       check(std::rename(w.temp_path().c_str(), file.c_str()) == 0, "WAV writer: the finished file is there");
     }
     WavReader r(file);
@@ -684,8 +690,82 @@ int main() {
       check(refused && !temp.empty() && access(temp.c_str(), F_OK) != 0,
             "WAV writer refuses a " + std::to_string(bad) + " sample and leaves no file");
     }
+    // Writing runs behind: a file that cannot be created fails when its set publishes, as a
+    // WriteError with the reason, and takes the set's other (good) file with it.
+    {
+      const auto y = noise(50000, 32);
+      const std::string good = std::string(dir) + "/good.wav", bad = std::string(dir) + "/missing/bad.wav";
+      std::string reason;
+      bool threw_write_error = false;
+      {
+        OutputSet set;
+        for (const std::string& f : {good, bad}) {
+          WavWriter w(f, 40000);
+          w.write(y.data(), y.size());
+          w.finish();
+          set.add(w);
+        }
+        try {
+          set.publish();
+        } catch (const WriteError& e) {
+          threw_write_error = true;
+          reason = e.what();
+        }
+      }
+      check(threw_write_error && reason == "cannot create " + temp_path_for(bad) + ": No such file or directory" &&
+                access(good.c_str(), F_OK) != 0 && access(temp_path_for(good).c_str(), F_OK) != 0,
+            "WAV writer: a file that cannot be created fails its set when it publishes, and the set leaves nothing (" +
+                reason + ")");
+      // And a writer that saw its failure says so at the next write.
+      WavWriter w(bad, 40000);
+      w.write(y.data(), 10);
+      bool early = false;
+      try {
+        w.wait();
+      } catch (const WriteError&) {
+        try {
+          w.write(y.data(), 10);
+        } catch (const WriteError& e) {
+          early = std::string(e.what()).find("cannot create") == 0;
+        }
+      }
+      check(early, "WAV writer: after a failure, the next write throws it");
+    }
     std::remove(file.c_str());
     rmdir(dir);
+  }
+  // The helper thread behind the writers: operations run in the order posted, sync() waits
+  // for them, and a post waits while the data in flight would pass the bound.
+  {
+    WriteBehind behind;
+    std::vector<int> order;
+    for (int i = 0; i < 100; ++i) behind.post([&order, i] { order.push_back(i); }, 1);
+    behind.sync();
+    bool in_order = order.size() == 100;
+    for (int i = 0; in_order && i < 100; ++i) in_order = order[size_t(i)] == i;
+    check(in_order, "write-behind: operations run in the order posted, all done after sync()");
+    std::mutex m;
+    std::condition_variable cv;
+    bool release = false;
+    std::atomic<bool> second_posted{false};
+    behind.post([&] {
+      std::unique_lock<std::mutex> lock(m);
+      cv.wait(lock, [&] { return release; });
+    }, WriteBehind::kMaxBytesInFlight);
+    std::thread poster([&] {
+      behind.post([] {}, 1);
+      second_posted = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const bool held = !second_posted;  // the first holds the whole bound until it has run
+    {
+      std::lock_guard<std::mutex> lock(m);
+      release = true;
+    }
+    cv.notify_all();
+    poster.join();
+    behind.sync();
+    check(held && second_posted, "write-behind: a post waits while the bound is reached, and goes once it frees");
   }
   // The manifest's checksum: XXH64 against values `xxhsum -H1` (xxHash 0.8.1) printed for
   // bytes (7·i + 3) mod 256, fed whole and in uneven pieces (every stripe boundary case), and
@@ -699,7 +779,7 @@ int main() {
     check(mkdtemp(dir) != nullptr, "scratch folder for the checksums");
     const std::string file = std::string(dir) + "/bytes";
     for (const auto& [n, want] : vectors) {
-      std::vector<unsigned char> bytes(n);
+      std::vector<unsigned char> bytes(std::max<size_t>(n, 1));  // (data() of an empty vector may be null)
       for (size_t i = 0; i < n; ++i) bytes[i] = uint8_t(7 * i + 3);
       Xxh64 whole;
       whole.update(bytes.data(), n);

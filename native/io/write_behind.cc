@@ -1,0 +1,55 @@
+#include "io/write_behind.h"
+
+#include <utility>
+
+namespace voxprep {
+
+WriteBehind& WriteBehind::of_this_thread() {
+  thread_local WriteBehind own;
+  return own;
+}
+
+WriteBehind::WriteBehind() : helper_([this] { loop(); }) {}
+
+WriteBehind::~WriteBehind() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ending_ = true;
+  }
+  changed_.notify_all();
+  helper_.join();
+}
+
+void WriteBehind::post(std::function<void()> op, size_t bytes) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  // One operation larger than the bound still goes, alone.
+  changed_.wait(lock, [&] { return bytes_in_flight_ == 0 || bytes_in_flight_ + bytes <= kMaxBytesInFlight; });
+  queue_.push_back(Op{std::move(op), bytes});
+  bytes_in_flight_ += bytes;
+  ++posted_;
+  changed_.notify_all();
+}
+
+void WriteBehind::sync() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const uint64_t target = posted_;
+  changed_.wait(lock, [&] { return done_ >= target; });
+}
+
+void WriteBehind::loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return !queue_.empty() || ending_; });
+    if (queue_.empty()) return;  // ending, with nothing left
+    Op op = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    op.run();  // operations record their own failures; they do not throw
+    lock.lock();
+    bytes_in_flight_ -= op.bytes;
+    ++done_;
+    changed_.notify_all();
+  }
+}
+
+}  // namespace voxprep
