@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <unistd.h>
 
-#include "io/write_behind.h"
+#include "io/io_thread.h"
 
 namespace voxprep {
 namespace {
@@ -75,7 +75,7 @@ WavWriter::WavWriter(const std::string& final_path, int sample_rate)
       temp_path_(temp_path_for(final_path)),
       sample_rate_(sample_rate),
       disk_(std::make_shared<Disk>()),
-      behind_(WriteBehind::of_this_thread()) {
+      behind_(IoThread::for_writing()) {
   buffer_.reserve(kBufferFrames);
   post(
       [temp = temp_path_, rate = sample_rate](Disk& d) {

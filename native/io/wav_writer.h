@@ -4,8 +4,8 @@
 // a whole input file's outputs into place together once all of them are complete. A writer
 // destroyed unfinished removes its temporary file.
 //
-// The file operations themselves run behind, on the calling thread's WriteBehind
-// (io/write_behind.h): samples are converted and checked here, then handed over. A failure
+// The file operations themselves run behind, on the calling thread's IoThread
+// (io/io_thread.h): samples are converted and checked here, then handed over. A failure
 // to create or write the file shows at the next write(), at wait(), or when the OutputSet
 // holding the file publishes: always as a WriteError naming the file and the reason.
 #pragma once
@@ -23,7 +23,7 @@
 
 namespace voxprep {
 
-class WriteBehind;
+class IoThread;
 
 // A failure to write output (disk full, quota, read-only folder, file-size limit, …): the
 // disk will not heal by itself, so the engine stops taking new files after one.
@@ -66,7 +66,7 @@ class WavWriter {
   std::string final_path_, temp_path_;
   int sample_rate_;
   std::shared_ptr<Disk> disk_;
-  WriteBehind& behind_;
+  IoThread& behind_;
   int64_t frames_ = 0;
   std::vector<float> buffer_;
   bool done_ = false;

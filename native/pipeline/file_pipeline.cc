@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "dsp/kernels.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
+#include "io/io_thread.h"
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
 #include "pipeline/device_stages.h"
@@ -27,6 +29,9 @@ namespace {
 // few enough that the buffers sized by it stay small in each worker (at 64k frames, the second
 // worker of the bench added 17% to the process's memory; at 16k, 11-15%).
 constexpr size_t kReadBlockFrames = 1 << 14;
+// Frames read ahead at a time, on the worker's reading thread, while the worker processes the
+// ones before: a whole number of blocks, so the blocks are cut where they always were.
+constexpr size_t kReadAheadFrames = 4 * kReadBlockFrames;
 // A file whose processed signal fits here is kept in memory between the analysis pass and
 // the writing pass instead of being decoded again (8 bytes a sample: 32 MiB).
 constexpr int64_t kCacheSamples = int64_t{1} << 22;
@@ -65,7 +70,8 @@ struct Interrupted : std::runtime_error {
   Interrupted() : std::runtime_error("interrupted: the run was stopped while this file was in flight") {}
 };
 
-// decode → mono → resample → high-pass, block by block; replayable from the start.
+// decode → mono → resample → high-pass, block by block; replayable from the start. The
+// decoding runs ahead on the worker's reading thread (io/io_thread.h).
 class SignalSource {
  public:
   // With a device, resampling and the high-pass run there (and, with `frames`, the
@@ -73,7 +79,8 @@ class SignalSource {
   SignalSource(const FileJob& job, const PipelineOptions& o, StageTimes& times, Device* device, bool frames)
       : reader_(job.decoder.empty() ? WavReader(job.path) : WavReader(job.path, job.decoder)),
         times_(times),
-        options_(o) {
+        options_(o),
+        reading_(IoThread::for_reading()) {
     const int rate_in = reader_.info().sample_rate;
     if (device) {
       DeviceSignalStage::Options so;
@@ -84,13 +91,25 @@ class SignalSource {
       resampler_.emplace(rate_in, o.sample_rate);
       if (o.highpass) highpass_.emplace(double(o.sample_rate));
     }
+    read_ahead();
   }
+  // The reading thread may still be in the reader.
+  ~SignalSource() { settle(); }
+  SignalSource(const SignalSource&) = delete;
+  SignalSource& operator=(const SignalSource&) = delete;
   // The slicer's RMS frames that the last block completed (device with frames only).
   const std::vector<double>* frames() const { return device_stage_ ? &frames_ : nullptr; }
   std::string device_note() const { return device_stage_ ? device_stage_->note() : ""; }
   const WavInfo& info() const { return reader_.info(); }
-  const std::vector<std::string>& warnings() const { return reader_.warnings(); }
-  int64_t clipped_frames() const { return reader_.clipped_frames(); }
+  // Complete once next() has returned false.
+  const std::vector<std::string>& warnings() const {
+    settle();
+    return reader_.warnings();
+  }
+  int64_t clipped_frames() const {
+    settle();
+    return reader_.clipped_frames();
+  }
 
   // Replaces `block` with the next processed samples; false once the stream has ended.
   bool next(std::vector<double>& block) {
@@ -100,8 +119,9 @@ class SignalSource {
     input_.clear();
     size_t got;
     {
+      // The time waited for the reading thread.
       StageTimer t(times_.decode);
-      got = reader_.read_mono(input_, kReadBlockFrames);
+      got = take_block();
     }
     if (device_stage_) {
       // Resampling and the high-pass together, on the device.
@@ -132,7 +152,11 @@ class SignalSource {
   }
 
   void rewind() {
+    settle();
+    read_.clear();
+    read_at_ = 0;
     reader_.rewind();
+    read_ahead();
     if (resampler_) resampler_->reset();
     if (highpass_) highpass_->reset();
     if (device_stage_) device_stage_->reset();
@@ -140,6 +164,41 @@ class SignalSource {
   }
 
  private:
+  // Asks the reading thread for the frames after those already asked for.
+  void read_ahead() {
+    auto done = std::make_shared<std::promise<size_t>>();
+    pending_ = done->get_future();
+    ahead_.clear();
+    reading_.post(
+        [this, done] {
+          try {
+            done->set_value(reader_.read_mono(ahead_, kReadAheadFrames));
+          } catch (...) {
+            done->set_exception(std::current_exception());
+          }
+        },
+        0);
+  }
+  // The next block of at most kReadBlockFrames into input_; 0 at the end. Throws what the
+  // reading thread met.
+  size_t take_block() {
+    if (read_at_ == read_.size()) {
+      const size_t got = pending_.get();
+      std::swap(read_, ahead_);
+      read_at_ = 0;
+      if (got == 0) return 0;
+      read_ahead();
+    }
+    const size_t n = std::min(kReadBlockFrames, read_.size() - read_at_);
+    input_.assign(read_.begin() + long(read_at_), read_.begin() + long(read_at_ + n));
+    read_at_ += n;
+    return n;
+  }
+  // Waits until the reading thread is out of the reader (its result, or error, dropped).
+  void settle() const {
+    if (pending_.valid()) pending_.wait();
+  }
+
   WavReader reader_;
   std::optional<Resampler> resampler_;
   std::optional<Highpass> highpass_;
@@ -149,6 +208,11 @@ class SignalSource {
   bool done_ = false;
   StageTimes& times_;
   const PipelineOptions& options_;
+  IoThread& reading_;
+  std::future<size_t> pending_;   // the read in flight (or done and not yet taken)
+  std::vector<double> ahead_;     // what it fills
+  std::vector<double> read_;      // the frames read, from read_at_ on not yet taken
+  size_t read_at_ = 0;
 };
 
 // What the first pass learns about the processed signal.

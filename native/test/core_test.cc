@@ -22,7 +22,7 @@
 #include "io/file_hash.h"
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
-#include "io/write_behind.h"
+#include "io/io_thread.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -737,7 +737,7 @@ int main() {
   // The helper thread behind the writers: operations run in the order posted, sync() waits
   // for them, and a post waits while the data in flight would pass the bound.
   {
-    WriteBehind behind;
+    IoThread behind;
     std::vector<int> order;
     for (int i = 0; i < 100; ++i) behind.post([&order, i] { order.push_back(i); }, 1);
     behind.sync();
@@ -751,7 +751,7 @@ int main() {
     behind.post([&] {
       std::unique_lock<std::mutex> lock(m);
       cv.wait(lock, [&] { return release; });
-    }, WriteBehind::kMaxBytesInFlight);
+    }, IoThread::kMaxBytesInFlight);
     std::thread poster([&] {
       behind.post([] {}, 1);
       second_posted = true;

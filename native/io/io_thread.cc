@@ -1,17 +1,22 @@
-#include "io/write_behind.h"
+#include "io/io_thread.h"
 
 #include <utility>
 
 namespace voxprep {
 
-WriteBehind& WriteBehind::of_this_thread() {
-  thread_local WriteBehind own;
+IoThread& IoThread::for_writing() {
+  thread_local IoThread own;
   return own;
 }
 
-WriteBehind::WriteBehind() : helper_([this] { loop(); }) {}
+IoThread& IoThread::for_reading() {
+  thread_local IoThread own;
+  return own;
+}
 
-WriteBehind::~WriteBehind() {
+IoThread::IoThread() : helper_([this] { loop(); }) {}
+
+IoThread::~IoThread() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ending_ = true;
@@ -20,7 +25,7 @@ WriteBehind::~WriteBehind() {
   helper_.join();
 }
 
-void WriteBehind::post(std::function<void()> op, size_t bytes) {
+void IoThread::post(std::function<void()> op, size_t bytes) {
   std::unique_lock<std::mutex> lock(mutex_);
   // One operation larger than the bound still goes, alone.
   changed_.wait(lock, [&] { return bytes_in_flight_ == 0 || bytes_in_flight_ + bytes <= kMaxBytesInFlight; });
@@ -30,13 +35,13 @@ void WriteBehind::post(std::function<void()> op, size_t bytes) {
   changed_.notify_all();
 }
 
-void WriteBehind::sync() {
+void IoThread::sync() {
   std::unique_lock<std::mutex> lock(mutex_);
   const uint64_t target = posted_;
   changed_.wait(lock, [&] { return done_ >= target; });
 }
 
-void WriteBehind::loop() {
+void IoThread::loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     changed_.wait(lock, [&] { return !queue_.empty() || ending_; });
