@@ -31,6 +31,11 @@ export interface NativeFileResult {
   sliceNames: string[];
   /** It failed writing its outputs (disk full, read-only folder, …); no new file starts after one. */
   writeError: boolean;
+  /**
+   * Size and checksum (XXH64, as the run manifest records it) of each output written whole,
+   * by its path under the output folder ("sliced_audios/0_3_1.wav"); absent when none was.
+   */
+  checksums?: Record<string, { size: number; xxh64: string }>;
   /** Thread seconds per stage, for benchmarks. */
   times: { decode: number; resample: number; highpass: number; denoise: number; analysis: number; resample16k: number; write: number };
 }

@@ -42,7 +42,7 @@ import {
 import { voxprepVersion } from './version.js';
 import { walkDataset, type DatasetFile } from './walk.js';
 
-export interface FileReport extends Omit<NativeFileResult, 'status' | 'error'> {
+export interface FileReport extends Omit<NativeFileResult, 'status' | 'error' | 'checksums'> {
   relative: string;
   sid: number;
   idx0: number;
@@ -380,7 +380,11 @@ async function completeRecord(
   const { slicedDir, sliced16kDir } = native().layout;
   try {
     const rels = [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
-    const [hashed, ...hashes] = await Promise.all([file.absolute, ...rels.map((rel) => path.join(out, rel))].map((f) => hasher.hash(f)));
+    // Outputs written whole came with their checksums; the others are read back.
+    const [hashed, ...hashes] = await Promise.all([
+      hasher.hash(file.absolute),
+      ...rels.map((rel) => r.checksums?.[rel] ?? hasher.hash(path.join(out, rel))),
+    ]);
     const after = await statInput(file.absolute);
     if (!before || before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return undefined;
     const outputs: OutputRecord[] = rels.map((rel, i) => ({ file: rel, size: hashes[i].size, xxh64: hashes[i].xxh64 }));
@@ -534,7 +538,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         jobs.push({ file: f, decoder: plan.decoder });
       }
     }
-    const toReport = (f: DatasetFile, r: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
+    const toReport = (f: DatasetFile, { checksums: _, ...r }: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
     // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
     // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
     // possibly before this process has seen the signal. Such a file was interrupted, not broken:

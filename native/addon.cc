@@ -52,6 +52,14 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   Napi::Array names = Napi::Array::New(env, r.slice_names.size());
   for (size_t i = 0; i < r.slice_names.size(); ++i) names.Set(uint32_t(i), r.slice_names[i]);
   o.Set("sliceNames", names);
+  Napi::Object checksums = Napi::Object::New(env);
+  for (const auto& c : r.checksums) {
+    Napi::Object one = Napi::Object::New(env);
+    one.Set("size", double(c.size));
+    one.Set("xxh64", xxh64_hex(c.xxh64));
+    checksums.Set(c.file, one);
+  }
+  o.Set("checksums", checksums);
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
   for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
   o.Set("warnings", warnings);

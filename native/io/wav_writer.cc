@@ -13,7 +13,6 @@ namespace voxprep {
 namespace {
 
 constexpr size_t kHeaderBytes = 58;
-constexpr size_t kBufferFrames = 1 << 14;
 constexpr uint32_t kMaxDataBytes = 0xFFFFFFFFu - kHeaderBytes;
 
 void put16(unsigned char* p, uint16_t v) {
@@ -75,10 +74,13 @@ WavWriter::WavWriter(const std::string& final_path, int sample_rate)
       temp_path_(temp_path_for(final_path)),
       sample_rate_(sample_rate),
       disk_(std::make_shared<Disk>()),
-      behind_(IoThread::for_writing()) {
-  buffer_.reserve(kBufferFrames);
+      behind_(IoThread::for_writing()) {}
+
+// Past kHoldFrames: create the file (with a header to be completed) and stream from here on.
+void WavWriter::open_for_streaming() {
+  streaming_ = true;
   post(
-      [temp = temp_path_, rate = sample_rate](Disk& d) {
+      [temp = temp_path_, rate = sample_rate_](Disk& d) {
         d.file = std::fopen(temp.c_str(), "wb");
         if (!d.file) return fail(d, "cannot create " + temp + ": " + std::strerror(errno));
         unsigned char header[kHeaderBytes];
@@ -137,15 +139,16 @@ bool to_float32_if_finite(const double* __restrict x, size_t n, float* __restric
 
 void WavWriter::write(const double* x, size_t n) {
   if (disk_->failed.load(std::memory_order_acquire)) wait();  // throws the failure
-  // A buffer's worth at a time; a block with a NaN or an infinity is refused whole.
+  // A buffer's worth at a time; a block with a NaN or an infinity is refused whole. A full
+  // buffer goes out only once more samples come (a file of exactly kHoldFrames is held).
   while (n > 0) {
-    const size_t at = buffer_.size(), take = std::min(n, kBufferFrames - at);
+    if (buffer_.size() == kHoldFrames) flush_buffer();
+    const size_t at = buffer_.size(), take = std::min(n, kHoldFrames - at);
     buffer_.resize(at + take);
     if (!to_float32_if_finite(x, take, buffer_.data() + at)) {
       buffer_.resize(at);
       throw std::runtime_error("refusing to write a non-finite sample");
     }
-    if (buffer_.size() == kBufferFrames) flush_buffer();
     x += take;
     n -= take;
   }
@@ -156,6 +159,7 @@ void WavWriter::flush_buffer() {
   if (uint64_t(frames_ + int64_t(buffer_.size())) * 4u > kMaxDataBytes) {
     throw std::runtime_error("output segment exceeds the 4 GiB WAV limit");
   }
+  if (!streaming_) open_for_streaming();
   frames_ += int64_t(buffer_.size());
   const size_t bytes = buffer_.size() * sizeof(float);
   post(
@@ -167,12 +171,39 @@ void WavWriter::flush_buffer() {
       },
       bytes);
   buffer_ = std::vector<float>();
-  buffer_.reserve(kBufferFrames);
 }
 
 void WavWriter::finish() {
-  flush_buffer();
   done_ = true;
+  if (!streaming_) {
+    // Held whole: created, written and checksummed in one go.
+    frames_ = int64_t(buffer_.size());
+    const size_t bytes = buffer_.size() * sizeof(float);
+    post(
+        [data = std::move(buffer_), temp = temp_path_, name = final_path_, rate = sample_rate_](Disk& d) {
+          unsigned char header[kHeaderBytes];
+          make_header(header, rate, uint32_t(data.size()));
+          d.file = std::fopen(temp.c_str(), "wb");
+          if (!d.file) return fail(d, "cannot create " + temp + ": " + std::strerror(errno));
+          const bool wrote = std::fwrite(header, 1, kHeaderBytes, d.file) == kHeaderBytes &&
+                             std::fwrite(data.data(), sizeof(float), data.size(), d.file) == data.size() &&
+                             std::fflush(d.file) == 0;
+          if (!wrote) fail(d, "cannot write " + name + ": " + std::strerror(errno));
+          const int closed = std::fclose(d.file);
+          d.file = nullptr;
+          if (closed != 0) fail(d, "cannot write " + name + ": " + std::strerror(errno));
+          if (d.failed.load(std::memory_order_relaxed)) return;
+          Xxh64 h;
+          h.update(header, kHeaderBytes);
+          h.update(data.data(), data.size() * sizeof(float));
+          d.checksum = FileChecksum{kHeaderBytes + data.size() * sizeof(float), h.digest()};
+          d.checksummed = true;
+        },
+        bytes + kHeaderBytes);
+    buffer_ = std::vector<float>();
+    return;
+  }
+  flush_buffer();
   post(
       [name = final_path_, rate = sample_rate_, frames = uint32_t(frames_)](Disk& d) {
         if (!d.file) return;
@@ -206,6 +237,15 @@ std::string OutputSet::failure() const {
     if (first.empty() && f.disk->failed.load(std::memory_order_acquire)) first = f.disk->error;
   }
   return first;
+}
+
+std::vector<std::pair<std::string, FileChecksum>> OutputSet::checksums() const {
+  std::vector<std::pair<std::string, FileChecksum>> out;
+  for (const auto& f : files_) {
+    f.disk->wait_settled();
+    if (f.disk->checksummed) out.emplace_back(f.final_path, f.disk->checksum);
+  }
+  return out;
 }
 
 void OutputSet::publish() {

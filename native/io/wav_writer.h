@@ -8,6 +8,11 @@
 // (io/io_thread.h): samples are converted and checked here, then handed over. A failure
 // to create or write the file shows at the next write(), at wait(), or when the OutputSet
 // holding the file publishes: always as a WriteError naming the file and the reason.
+//
+// A file of up to kHoldFrames samples (every piece of the automatic cut) is held here until
+// finish() and then written whole, header first, in one go, with its checksum (the run
+// manifest's, io/file_hash.h) computed on the way: no header rewrite, and no reading it back
+// to checksum it. A longer one streams out as it comes, and has no checksum here.
 #pragma once
 
 #include <atomic>
@@ -21,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "io/file_hash.h"
+
 namespace voxprep {
 
 class IoThread;
@@ -33,6 +40,8 @@ struct WriteError : std::runtime_error {
 
 class WavWriter {
  public:
+  static constexpr size_t kHoldFrames = size_t(1) << 18;  // 1 MiB of float32
+
   WavWriter(const std::string& final_path, int sample_rate);
   ~WavWriter();
   WavWriter(const WavWriter&) = delete;
@@ -56,11 +65,14 @@ class WavWriter {
     std::mutex mutex;
     std::condition_variable settled;
     int pending = 0;  // operations posted and not yet run
+    bool checksummed = false;  // written whole: its size and checksum are known
+    FileChecksum checksum;
     void wait_settled();
   };
 
  private:
   void flush_buffer();
+  void open_for_streaming();
   // Runs op on the helper thread, in order; `bytes`: the data it carries.
   void post(std::function<void(Disk&)> op, size_t bytes);
   std::string final_path_, temp_path_;
@@ -69,6 +81,7 @@ class WavWriter {
   IoThread& behind_;
   int64_t frames_ = 0;
   std::vector<float> buffer_;
+  bool streaming_ = false;  // past kHoldFrames: the file was created and is written as it comes
   bool done_ = false;
   friend class OutputSet;
 };
@@ -88,6 +101,8 @@ class OutputSet {
   void publish();
   // Waits until the files are written; the first failure, or "" if none.
   std::string failure() const;
+  // After publish(): each file written whole, by its final path, with its size and checksum.
+  std::vector<std::pair<std::string, FileChecksum>> checksums() const;
   size_t size() const { return files_.size(); }
 
  private:

@@ -256,6 +256,16 @@ class IdleResamplers {
   }
 };
 
+// The checksums a published set knows, by path under the output folder.
+std::vector<FileResult::OutputChecksum> published_checksums(const OutputSet& set, const std::string& out_dir) {
+  std::vector<FileResult::OutputChecksum> out;
+  for (const auto& [path, c] : set.checksums()) {
+    const std::string rel = path.compare(0, out_dir.size() + 1, out_dir + "/") == 0 ? path.substr(out_dir.size() + 1) : path;
+    out.push_back({rel, c.size, c.xxh64});
+  }
+  return out;
+}
+
 // One output segment, written at the target rate and, resampled on its own, at 16 kHz.
 class SegmentOutput {
  public:
@@ -322,6 +332,9 @@ class SegmentEmitter {
   // Renames every output of the file into place, together (the CPU path; the batch does it
   // for the device path).
   void publish() { outputs_->publish(); }
+  std::vector<FileResult::OutputChecksum> checksums(const std::string& out_dir) const {
+    return published_checksums(*outputs_, out_dir);
+  }
 
   void feed(const double* x, size_t n) {
     const int64_t end = pos_ + int64_t(n);
@@ -746,8 +759,12 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
     result.samples = samples;
     return too_short(samples);
   }
-  if (batch) result.deferred = true;  // the batch publishes
-  else emitter.publish();
+  if (batch) {
+    result.deferred = true;  // the batch publishes
+  } else {
+    emitter.publish();
+    result.checksums = emitter.checksums(o.out_dir);
+  }
   result.loaded = true;
   result.samples = samples;
   stats.finish(result);
@@ -952,6 +969,7 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
     } else {
       try {
         f->outputs.publish();
+        r.checksums = published_checksums(f->outputs, options_.out_dir);
       } catch (const std::exception& e) {
         r.status = FileStatus::kFailed;
         r.error = e.what();

@@ -73,6 +73,14 @@ struct FileResult {
   int64_t clipped_frames = 0;  // input frames with a channel at full scale
   int64_t slices = 0;          // segments written (each in both folders)
   std::vector<std::string> slice_names;  // their file names, in idx1 order
+  // Size and checksum of each output written whole (io/wav_writer.h), by its path under
+  // the output folder ("sliced_audios/0_3_1.wav"): the run manifest reads only the others back.
+  struct OutputChecksum {
+    std::string file;
+    uint64_t size = 0;
+    uint64_t xxh64 = 0;
+  };
+  std::vector<OutputChecksum> checksums;
   std::vector<std::string> warnings;
   StageTimes times;
 };

@@ -716,9 +716,11 @@ int main() {
                 access(good.c_str(), F_OK) != 0 && access(temp_path_for(good).c_str(), F_OK) != 0,
             "WAV writer: a file that cannot be created fails its set when it publishes, and the set leaves nothing (" +
                 reason + ")");
-      // And a writer that saw its failure says so at the next write.
+      // And a writer that saw its failure says so at the next write (one past kHoldFrames,
+      // which creates its file as soon as it streams).
+      const auto longer = noise(WavWriter::kHoldFrames + 10, 33);
       WavWriter w(bad, 40000);
-      w.write(y.data(), 10);
+      w.write(longer.data(), longer.size());
       bool early = false;
       try {
         w.wait();
@@ -730,6 +732,36 @@ int main() {
         }
       }
       check(early, "WAV writer: after a failure, the next write throws it");
+    }
+    // A file written whole comes with its checksum, the same as read back from the disk; a
+    // streamed one (past kHoldFrames) with none. Both hold their samples.
+    {
+      const std::string held = std::string(dir) + "/held.wav", streamed = std::string(dir) + "/streamed.wav";
+      const auto a = noise(WavWriter::kHoldFrames, 34), b = noise(WavWriter::kHoldFrames + 1, 35);
+      OutputSet set;
+      for (const auto& [f, x] : {std::pair{held, &a}, std::pair{streamed, &b}}) {
+        WavWriter w(f, 16000);
+        for (size_t at = 0; at < x->size(); at += 70001) w.write(x->data() + at, std::min<size_t>(70001, x->size() - at));
+        w.finish();
+        set.add(w);
+      }
+      set.publish();
+      const auto sums = set.checksums();
+      const FileChecksum on_disk = checksum_file(held);
+      check(sums.size() == 1 && sums[0].first == held && sums[0].second.size == on_disk.size &&
+                sums[0].second.xxh64 == on_disk.xxh64 && on_disk.size == 58 + 4 * a.size(),
+            "WAV writer: a file written whole has its checksum, the one read back from the disk");
+      bool same = true;
+      for (const auto& [f, x] : {std::pair{held, &a}, std::pair{streamed, &b}}) {
+        WavReader r(f);
+        std::vector<double> back;
+        while (r.read_mono(back, 65536) > 0) {
+        }
+        same = same && back.size() == x->size() && r.info().sample_rate == 16000;
+        for (size_t i = 0; same && i < x->size(); ++i) same = back[i] == double(float((*x)[i]));
+        std::remove(f.c_str());
+      }
+      check(same, "WAV writer: held and streamed files read back as written");
     }
     std::remove(file.c_str());
     rmdir(dir);
