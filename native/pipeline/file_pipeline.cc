@@ -116,7 +116,6 @@ class SignalSource {
     block.clear();
     if (done_) return false;
     if (stop_level(options_) >= kAbandon) throw Interrupted();
-    input_.clear();
     size_t got;
     {
       // The time waited for the reading thread.
@@ -128,7 +127,7 @@ class SignalSource {
       StageTimer t(times_.resample);
       frames_.clear();
       if (got > 0) {
-        device_stage_->push(input_.data(), input_.size(), block, &frames_);
+        device_stage_->push(input_, got, block, &frames_);
       } else {
         device_stage_->finish(block, &frames_);
         done_ = true;
@@ -138,7 +137,7 @@ class SignalSource {
     {
       StageTimer t(times_.resample);
       if (got > 0) {
-        resampler_->push(input_.data(), input_.size(), block);
+        resampler_->push(input_, got, block);
       } else {
         resampler_->finish(block);
         done_ = true;
@@ -179,8 +178,8 @@ class SignalSource {
         },
         0);
   }
-  // The next block of at most kReadBlockFrames into input_; 0 at the end. Throws what the
-  // reading thread met.
+  // The next block of at most kReadBlockFrames, from input_ on; 0 at the end. Throws what
+  // the reading thread met.
   size_t take_block() {
     if (read_at_ == read_.size()) {
       const size_t got = pending_.get();
@@ -190,7 +189,7 @@ class SignalSource {
       read_ahead();
     }
     const size_t n = std::min(kReadBlockFrames, read_.size() - read_at_);
-    input_.assign(read_.begin() + long(read_at_), read_.begin() + long(read_at_ + n));
+    input_ = read_.data() + read_at_;
     read_at_ += n;
     return n;
   }
@@ -204,7 +203,7 @@ class SignalSource {
   std::optional<Highpass> highpass_;
   std::optional<DeviceSignalStage> device_stage_;
   std::vector<double> frames_;
-  std::vector<double> input_;
+  const double* input_ = nullptr;  // the block taken, in read_
   bool done_ = false;
   StageTimes& times_;
   const PipelineOptions& options_;
