@@ -35,7 +35,7 @@ class IoThread {
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
 
-  static constexpr size_t kMaxBytesInFlight = size_t(16) << 20;
+  static constexpr size_t kMaxBytesInFlight = size_t(4) << 20;
 
  private:
   void loop();
