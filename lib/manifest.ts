@@ -343,8 +343,9 @@ export class HashPool {
     return new Promise<FileChecksum>((resolve, reject) => {
       const start = () => {
         this.running++;
-        native()
-          .hashFile(file)
+        // (A synchronous throw, say the addon failing to load, becomes a rejection too.)
+        Promise.resolve()
+          .then(() => native().hashFile(file))
           .then(resolve, (err: unknown) => reject(new Error(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`)))
           .finally(() => {
             this.running--;

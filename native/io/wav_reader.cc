@@ -68,6 +68,7 @@ void WavReader::open() {
   frames_read_ = 0;
   clipped_frames_ = 0;
   at_end_ = false;
+  stream_short_ = false;
   info_ = WavInfo();
   if (decoder_.empty()) {
     file_ = std::fopen(path_.c_str(), "rb");
@@ -315,9 +316,10 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
     raw_.resize(frames * size_t(block_align_));
     got = std::fread(raw_.data(), size_t(block_align_), frames, file_);
     if (got < frames && std::ferror(file_)) throw std::runtime_error(std::string("read error: ") + std::strerror(errno));
-    if (got < frames && data_bytes_ >= 0 && file_size_ < 0) {
-      // A stream that ended before its declared size.
+    if (got < frames && data_bytes_ >= 0 && file_size_ < 0 && !stream_short_) {
+      // A stream that ended before its declared size (said once, however the reads fall).
       warnings_.push_back("the stream ended before the size its header declares");
+      stream_short_ = true;
     }
   }
   if (got == 0) {

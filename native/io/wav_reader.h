@@ -79,6 +79,7 @@ class WavReader {
   int64_t clipped_frames_ = 0;
   int block_align_ = 0;
   bool at_end_ = false;
+  bool stream_short_ = false;  // the stream ended before its declared size (warned)
   std::vector<unsigned char> raw_;
   std::vector<std::string> warnings_;
 };

@@ -95,18 +95,28 @@ WavWriter::~WavWriter() {
 }
 
 void WavWriter::post(std::function<void(Disk&)> op, size_t bytes) {
+  std::function<void()> run = [disk = disk_, op = std::move(op)] {
+    try {
+      op(*disk);
+    } catch (...) {
+      // Out of memory while reporting a failure: the file failed all the same.
+      disk->failed.store(true, std::memory_order_release);
+    }
+    std::lock_guard<std::mutex> lock(disk->mutex);
+    --disk->pending;
+    disk->settled.notify_all();
+  };
   {
     std::lock_guard<std::mutex> lock(disk_->mutex);
     ++disk_->pending;
   }
-  behind_.post(
-      [disk = disk_, op = std::move(op)] {
-        op(*disk);
-        std::lock_guard<std::mutex> lock(disk->mutex);
-        --disk->pending;
-        disk->settled.notify_all();
-      },
-      bytes);
+  try {
+    behind_.post(std::move(run), bytes);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(disk_->mutex);
+    --disk_->pending;
+    throw;
+  }
 }
 
 void WavWriter::wait() {
@@ -173,8 +183,9 @@ void WavWriter::flush_buffer() {
   buffer_ = std::vector<float>();
 }
 
+// done_ is set only once everything is posted: a writer whose finish() threw is removed by
+// its destructor, like any unfinished one.
 void WavWriter::finish() {
-  done_ = true;
   if (!streaming_) {
     // Held whole: created, written and checksummed in one go.
     frames_ = int64_t(buffer_.size());
@@ -201,6 +212,7 @@ void WavWriter::finish() {
         },
         bytes + kHeaderBytes);
     buffer_ = std::vector<float>();
+    done_ = true;
     return;
   }
   flush_buffer();
@@ -219,6 +231,7 @@ void WavWriter::finish() {
         if (closed != 0) fail(d, "cannot write " + name + ": " + std::strerror(errno));
       },
       kHeaderBytes);
+  done_ = true;
 }
 
 OutputSet::~OutputSet() {

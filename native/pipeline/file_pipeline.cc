@@ -334,6 +334,8 @@ class SegmentEmitter {
   std::vector<FileResult::OutputChecksum> checksums(const std::string& out_dir) const {
     return published_checksums(*outputs_, out_dir);
   }
+  // Waits for the outputs finished so far; the first failure to write them, or "".
+  std::string write_failure() const { return outputs_->failure(); }
 
   void feed(const double* x, size_t n) {
     const int64_t end = pos_ + int64_t(n);
@@ -726,6 +728,10 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   };
   int64_t samples = 0;
   std::vector<double> block;
+  // The outputs are written behind (io/io_thread.h): a write failure may show only when they
+  // publish. If another error ends the file first, the write failure still says what it was:
+  // the disk, which will not heal by itself, must stop the run.
+  try {
   if (analysis && analysis->cached) {
     for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
       const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
@@ -751,6 +757,13 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   if (cutter) cutter->finish(write_piece);
   emitter.finish();
   if (analysis && samples != analysis->samples) throw std::runtime_error("the file changed while it was read");
+  } catch (const WriteError&) {
+    throw;
+  } catch (...) {
+    const std::string failed = emitter.write_failure();
+    if (!failed.empty()) throw WriteError(failed);
+    throw;
+  }
   // Too short to hold one analysis frame: nothing a model can learn from. Its outputs (if
   // any) are still unpublished, and go when the emitter does.
   if (samples < min_samples) {
@@ -885,6 +898,9 @@ void OutputBatch::close(File* file, const FileResult& result) {
 }
 
 void OutputBatch::discard(File* file) {
+  // A file that failed otherwise may have met a write failure too: nothing more is written.
+  const std::string failed = file->outputs.failure();
+  if (!failed.empty() && write_failure_.empty()) write_failure_ = failed;
   if (last_written_ == file) last_written_ = nullptr;
   segments_->drop(file);
   files_.erase(std::remove_if(files_.begin(), files_.end(), [file](const auto& f) { return f.get() == file; }),
@@ -899,10 +915,12 @@ void OutputBatch::write(File* file, const std::string& name, const double* x, si
   // done, so that nothing is written after a failure (files are written in order).
   if (last_written_ && last_written_ != file) {
     const std::string failed = last_written_->outputs.failure();
-    if (!failed.empty() && last_written_->error.empty()) {
-      last_written_->error = failed;
-      last_written_->write_error = true;
-      write_failure_ = failed;
+    if (!failed.empty()) {
+      if (last_written_->error.empty()) {
+        last_written_->error = failed;
+        last_written_->write_error = true;
+      }
+      if (write_failure_.empty()) write_failure_ = failed;
     }
   }
   last_written_ = file;

@@ -558,6 +558,36 @@ static void device_failures(const std::vector<FileJob>& jobs, const std::string&
                           (results.empty() ? std::string() : results[0].error) + ")");
     remove_tree(out);
   }
+  // Outputs are written behind: a piece that cannot be created fails only when the file's
+  // outputs publish. When another error ends the file first (here a NaN late in the input),
+  // the file must still fail as a write error, with the write's reason: that is what stops
+  // the run (the disk will not heal by itself).
+  {
+    const std::string out = scratch + "/late-write-failure";
+    remove_tree(out);
+    mkdir(out.c_str(), 0755);  // without the slice folders: every output fails to be created
+    std::vector<double> x = speechlike(size_t(12 * 40000), 40000, 77);
+    x[size_t(11 * 40000)] = std::nan("");
+    const std::string input = scratch + "/late-nan.wav";
+    std::FILE* f = std::fopen(input.c_str(), "wb");
+    const uint32_t bytes = uint32_t(x.size() * 4);
+    auto u32 = [&](uint32_t v) { std::fwrite(&v, 4, 1, f); };
+    auto u16 = [&](uint16_t v) { std::fwrite(&v, 2, 1, f); };
+    std::fwrite("RIFF", 1, 4, f); u32(36 + bytes); std::fwrite("WAVEfmt ", 1, 8, f); u32(16); u16(3); u16(1);
+    u32(40000); u32(160000); u16(4); u16(32); std::fwrite("data", 1, 4, f); u32(bytes);
+    for (double v : x) {
+      const float q = float(v);
+      std::fwrite(&q, 4, 1, f);
+    }
+    std::fclose(f);
+    PipelineOptions o;
+    o.out_dir = out;
+    const FileResult r = process_file(FileJob{input, 0, 0, {}}, o);
+    check(r.status == FileStatus::kFailed && r.write_error && r.error.rfind("cannot create ", 0) == 0 && count_files(out) == 0,
+          "a write failure that shows after another error ended the file still fails it as a write error (" + r.error + ")");
+    remove_tree(out);
+    std::remove(input.c_str());
+  }
   // A file on a device that fails as its output batch is set up (its resampling table is
   // uploaded then) fails with the reason instead of escaping as an exception.
   {
