@@ -31,14 +31,7 @@ void IoThread::post(std::function<void()> op, size_t bytes) {
   changed_.wait(lock, [&] { return bytes_in_flight_ == 0 || bytes_in_flight_ + bytes <= kMaxBytesInFlight; });
   queue_.push_back(Op{std::move(op), bytes});
   bytes_in_flight_ += bytes;
-  ++posted_;
   changed_.notify_all();
-}
-
-void IoThread::sync() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  const uint64_t target = posted_;
-  changed_.wait(lock, [&] { return done_ >= target; });
 }
 
 void IoThread::loop() {
@@ -52,7 +45,6 @@ void IoThread::loop() {
     op.run();  // operations record their own failures; they do not throw
     lock.lock();
     bytes_in_flight_ -= op.bytes;
-    ++done_;
     changed_.notify_all();
   }
 }

@@ -27,8 +27,6 @@ class IoThread {
   // operation carries) counts against the bound until it has run: while the bound is
   // reached, this waits.
   void post(std::function<void()> op, size_t bytes);
-  // Waits until everything posted so far has run.
-  void sync();
 
   IoThread();
   ~IoThread();  // runs what is still posted, then ends the helper thread
@@ -47,7 +45,6 @@ class IoThread {
   };
   std::deque<Op> queue_;
   size_t bytes_in_flight_ = 0;
-  uint64_t posted_ = 0, done_ = 0;
   bool ending_ = false;
   std::thread helper_;
 };

@@ -732,31 +732,31 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   // publish. If another error ends the file first, the write failure still says what it was:
   // the disk, which will not heal by itself, must stop the run.
   try {
-  if (analysis && analysis->cached) {
-    for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
-      const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
-      block.assign(analysis->cache.begin() + long(at), analysis->cache.begin() + long(at + n));
-      emit(block, nullptr);
+    if (analysis && analysis->cached) {
+      for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
+        const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
+        block.assign(analysis->cache.begin() + long(at), analysis->cache.begin() + long(at + n));
+        emit(block, nullptr);
+      }
+      samples = int64_t(analysis->cache.size());
+    } else {
+      if (analysis) source.rewind();
+      while (source.next(block)) {
+        samples += int64_t(block.size());
+        emit(block, source.frames());
+      }
     }
-    samples = int64_t(analysis->cache.size());
-  } else {
-    if (analysis) source.rewind();
-    while (source.next(block)) {
-      samples += int64_t(block.size());
-      emit(block, source.frames());
+    if (denoiser) {
+      denoised.clear();
+      {
+        StageTimer t(result.times.denoise);
+        denoiser->finish(denoised);
+      }
+      cut(denoised.data(), denoised.size(), nullptr);
     }
-  }
-  if (denoiser) {
-    denoised.clear();
-    {
-      StageTimer t(result.times.denoise);
-      denoiser->finish(denoised);
-    }
-    cut(denoised.data(), denoised.size(), nullptr);
-  }
-  if (cutter) cutter->finish(write_piece);
-  emitter.finish();
-  if (analysis && samples != analysis->samples) throw std::runtime_error("the file changed while it was read");
+    if (cutter) cutter->finish(write_piece);
+    emitter.finish();
+    if (analysis && samples != analysis->samples) throw std::runtime_error("the file changed while it was read");
   } catch (const WriteError&) {
     throw;
   } catch (...) {
