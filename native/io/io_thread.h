@@ -33,7 +33,7 @@ class IoThread {
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
 
-  static constexpr size_t kMaxBytesInFlight = size_t(4) << 20;
+  static constexpr size_t kMaxBytesInFlight = size_t(2) << 20;
 
  private:
   void loop();

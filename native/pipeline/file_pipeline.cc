@@ -31,7 +31,7 @@ namespace {
 constexpr size_t kReadBlockFrames = 1 << 14;
 // Frames read ahead at a time, on the worker's reading thread, while the worker processes the
 // ones before: a whole number of blocks, so the blocks are cut where they always were.
-constexpr size_t kReadAheadFrames = 4 * kReadBlockFrames;
+constexpr size_t kReadAheadFrames = 2 * kReadBlockFrames;
 // A file whose processed signal fits here is kept in memory between the analysis pass and
 // the writing pass instead of being decoded again (8 bytes a sample: 32 MiB).
 constexpr int64_t kCacheSamples = int64_t{1} << 22;
