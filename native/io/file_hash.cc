@@ -49,6 +49,8 @@ inline void stripes(uint64_t* lanes, const unsigned char* p, size_t count) {
 
 }  // namespace
 
+Xxh64::Xxh64() : lanes_{kPrime1 + kPrime2, kPrime2, 0, 0 - kPrime1} {}
+
 void Xxh64::update(const void* data, size_t n) {
   if (n == 0) return;  // (data may then be null, which memcpy may not be given)
   const auto* p = static_cast<const unsigned char*>(data);

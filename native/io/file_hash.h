@@ -15,12 +15,12 @@ namespace voxprep {
 // it was, so more may follow).
 class Xxh64 {
  public:
+  Xxh64();  // seed 0
   void update(const void* data, size_t n);
   uint64_t digest() const;
 
  private:
-  uint64_t lanes_[4] = {0x9E3779B185EBCA87ull + 0xC2B2AE3D27D4EB4Full, 0xC2B2AE3D27D4EB4Full, 0,
-                        0 - 0x9E3779B185EBCA87ull};  // seed 0
+  uint64_t lanes_[4];
   unsigned char pending_[32] = {};  // input not yet a whole 32-byte stripe
   size_t pending_n_ = 0;
   uint64_t total_ = 0;
