@@ -901,29 +901,17 @@ void OutputBatch::discard(File* file) {
   // A file that failed otherwise may have met a write failure too: nothing more is written.
   const std::string failed = file->outputs.failure();
   if (!failed.empty() && write_failure_.empty()) write_failure_ = failed;
-  if (last_written_ == file) last_written_ = nullptr;
   segments_->drop(file);
   files_.erase(std::remove_if(files_.begin(), files_.end(), [file](const auto& f) { return f.get() == file; }),
                files_.end());
 }
 
 // One segment and its 16 kHz twin, complete: written under temporary names into the file's
-// set. A failure marks the file (and the rest of the batch goes on).
+// set. A failure marks the file (and the rest of the batch goes on). The writing runs behind
+// (io/io_thread.h), so a failure may show only when finish() publishes the file; the files
+// written after it in the meantime are dropped there.
 void OutputBatch::write(File* file, const std::string& name, const double* x, size_t n, const double* at16k,
                         size_t n16) {
-  // The writing runs behind; before the next file's first segment, the last file's must be
-  // done, so that nothing is written after a failure (files are written in order).
-  if (last_written_ && last_written_ != file) {
-    const std::string failed = last_written_->outputs.failure();
-    if (!failed.empty()) {
-      if (last_written_->error.empty()) {
-        last_written_->error = failed;
-        last_written_->write_error = true;
-      }
-      if (write_failure_.empty()) write_failure_ = failed;
-    }
-  }
-  last_written_ = file;
   if (!file->error.empty()) return;
   if (!write_failure_.empty()) {
     file->unwritten = true;
@@ -970,19 +958,24 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
     FileResult r = f->result;
     r.deferred = false;
     r.times.write += f->write_seconds;
+    // A write failure behind the batch decides what the file was, whatever else failed.
+    const std::string written = abandon ? std::string() : f->outputs.failure();
     if (abandon) {
       segments_->drop(f.get());
       r = interrupted_result();
-    } else if (f->unwritten && f->error.empty() && batch_error.empty()) {
+    } else if (!batch_error.empty() || !f->error.empty() || !written.empty()) {
+      r.status = FileStatus::kFailed;
+      r.error = !written.empty() ? written : batch_error.empty() ? f->error : batch_error;
+      r.write_error = f->write_error || !written.empty();
+      r.slices = 0;
+      r.slice_names.clear();
+      if (r.write_error && write_failure_.empty()) write_failure_ = r.error;
+    } else if (f->unwritten || !write_failure_.empty()) {
+      // An earlier file could not be written: this one's outputs (whatever of them was
+      // written behind meanwhile) go with it.
       r = FileResult();
       r.status = FileStatus::kSkipped;
       r.error = "interrupted: an earlier file could not be written (" + write_failure_ + "), so this one's outputs were not";
-    } else if (!batch_error.empty() || !f->error.empty()) {
-      r.status = FileStatus::kFailed;
-      r.error = batch_error.empty() ? f->error : batch_error;
-      r.write_error = f->write_error;
-      r.slices = 0;
-      r.slice_names.clear();
     } else {
       try {
         f->outputs.publish();
@@ -997,7 +990,6 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
       }
     }
     done.emplace_back(f->index, r);
-    if (last_written_ == f.get()) last_written_ = nullptr;
     // Dropping the file removes whatever of it was not published.
   }
   files_ = std::move(keep);

@@ -117,7 +117,6 @@ class OutputBatch {
   // The first write failure: the disk will not heal by itself, so the batch writes nothing
   // more after it (those files end as interrupted, to be done again by --resume).
   std::string write_failure_;
-  File* last_written_ = nullptr;  // the file whose segments were written last
   std::unique_ptr<DeviceSegmentBatch> segments_;
   std::vector<std::unique_ptr<File>> files_;
 };
