@@ -274,17 +274,25 @@ static void device_denoise(Device& device, const std::string& label) {
 
 // ---- whole files through the engine --------------------------------------------------
 
-static void write_wav16(const std::string& path, const std::vector<double>& x, int rate, int channels) {
+// A WAV file of 16-bit PCM, or of 32-bit float (which can hold a NaN).
+static void write_wav(const std::string& path, const std::vector<double>& x, int rate, int channels, bool float32 = false) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  const uint32_t frames = uint32_t(x.size() / size_t(channels)), bytes = frames * 2u * uint32_t(channels);
+  const uint32_t width = float32 ? 4u : 2u;
+  const uint32_t frames = uint32_t(x.size() / size_t(channels)), bytes = frames * width * uint32_t(channels);
   auto u32 = [&](uint32_t v) { std::fwrite(&v, 4, 1, f); };
   auto u16 = [&](uint16_t v) { std::fwrite(&v, 2, 1, f); };
-  std::fwrite("RIFF", 1, 4, f); u32(36 + bytes); std::fwrite("WAVEfmt ", 1, 8, f); u32(16); u16(1); u16(uint16_t(channels));
-  u32(uint32_t(rate)); u32(uint32_t(rate * 2 * channels)); u16(uint16_t(2 * channels)); u16(16);
+  std::fwrite("RIFF", 1, 4, f); u32(36 + bytes); std::fwrite("WAVEfmt ", 1, 8, f); u32(16); u16(float32 ? 3 : 1);
+  u16(uint16_t(channels)); u32(uint32_t(rate)); u32(uint32_t(rate) * width * uint32_t(channels));
+  u16(uint16_t(width * uint32_t(channels))); u16(uint16_t(8 * width));
   std::fwrite("data", 1, 4, f); u32(bytes);
   for (double v : x) {
-    const int16_t q = int16_t(std::lround(std::max(-1.0, std::min(1.0, v)) * 32767));
-    std::fwrite(&q, 2, 1, f);
+    if (float32) {
+      const float q = float(v);
+      std::fwrite(&q, 4, 1, f);
+    } else {
+      const int16_t q = int16_t(std::lround(std::max(-1.0, std::min(1.0, v)) * 32767));
+      std::fwrite(&q, 2, 1, f);
+    }
   }
   std::fclose(f);
 }
@@ -301,7 +309,7 @@ static std::vector<FileJob> generated_dataset(const std::string& dir) {
     std::vector<double> x;
     for (size_t k = 0; k < frames; ++k) for (int c = 0; c < s.channels; ++c) x.push_back(mono[k] * (c ? 0.8 : 1.0));
     const std::string path = dir + "/f" + std::to_string(i) + ".wav";
-    write_wav16(path, x, s.rate, s.channels);
+    write_wav(path, x, s.rate, s.channels);
     jobs.push_back(FileJob{path, int64_t(i % 2), int64_t(i), {}});
   }
   return jobs;
@@ -569,17 +577,7 @@ static void device_failures(const std::vector<FileJob>& jobs, const std::string&
     std::vector<double> x = speechlike(size_t(12 * 40000), 40000, 77);
     x[size_t(11 * 40000)] = std::nan("");
     const std::string input = scratch + "/late-nan.wav";
-    std::FILE* f = std::fopen(input.c_str(), "wb");
-    const uint32_t bytes = uint32_t(x.size() * 4);
-    auto u32 = [&](uint32_t v) { std::fwrite(&v, 4, 1, f); };
-    auto u16 = [&](uint16_t v) { std::fwrite(&v, 2, 1, f); };
-    std::fwrite("RIFF", 1, 4, f); u32(36 + bytes); std::fwrite("WAVEfmt ", 1, 8, f); u32(16); u16(3); u16(1);
-    u32(40000); u32(160000); u16(4); u16(32); std::fwrite("data", 1, 4, f); u32(bytes);
-    for (double v : x) {
-      const float q = float(v);
-      std::fwrite(&q, 4, 1, f);
-    }
-    std::fclose(f);
+    write_wav(input, x, 40000, 1, true);
     PipelineOptions o;
     o.out_dir = out;
     const FileResult r = process_file(FileJob{input, 0, 0, {}}, o);
