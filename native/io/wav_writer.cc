@@ -62,6 +62,16 @@ void fail(WavWriter::Disk& d, const std::string& why) {
   }
 }
 
+// The same, for a write to `name` that failed with errno.
+void fail_writing(WavWriter::Disk& d, const std::string& name) { fail(d, "cannot write " + name + ": " + std::strerror(errno)); }
+
+// Closes the file, recording a failure to close it.
+void close_file(WavWriter::Disk& d, const std::string& name) {
+  const int closed = std::fclose(d.file);
+  d.file = nullptr;
+  if (closed != 0) fail_writing(d, name);
+}
+
 }  // namespace
 
 void WavWriter::Disk::wait_settled() {
@@ -85,7 +95,7 @@ void WavWriter::open_for_streaming() {
         if (!d.file) return fail(d, "cannot create " + temp + ": " + std::strerror(errno));
         unsigned char header[kHeaderBytes];
         make_header(header, rate, 0);
-        if (std::fwrite(header, 1, kHeaderBytes, d.file) != kHeaderBytes) fail(d, "cannot write " + temp + ": " + std::strerror(errno));
+        if (std::fwrite(header, 1, kHeaderBytes, d.file) != kHeaderBytes) fail_writing(d, temp);
       },
       kHeaderBytes);
 }
@@ -175,9 +185,7 @@ void WavWriter::flush_buffer() {
   post(
       [data = std::move(buffer_), name = final_path_](Disk& d) {
         if (!d.file || d.failed.load(std::memory_order_relaxed)) return;
-        if (std::fwrite(data.data(), sizeof(float), data.size(), d.file) != data.size()) {
-          fail(d, "cannot write " + name + ": " + std::strerror(errno));
-        }
+        if (std::fwrite(data.data(), sizeof(float), data.size(), d.file) != data.size()) fail_writing(d, name);
       },
       bytes);
   buffer_ = std::vector<float>();
@@ -199,10 +207,8 @@ void WavWriter::finish() {
           const bool wrote = std::fwrite(header, 1, kHeaderBytes, d.file) == kHeaderBytes &&
                              std::fwrite(data.data(), sizeof(float), data.size(), d.file) == data.size() &&
                              std::fflush(d.file) == 0;
-          if (!wrote) fail(d, "cannot write " + name + ": " + std::strerror(errno));
-          const int closed = std::fclose(d.file);
-          d.file = nullptr;
-          if (closed != 0) fail(d, "cannot write " + name + ": " + std::strerror(errno));
+          if (!wrote) fail_writing(d, name);
+          close_file(d, name);
           if (d.failed.load(std::memory_order_relaxed)) return;
           Xxh64 h;
           h.update(header, kHeaderBytes);
@@ -224,11 +230,9 @@ void WavWriter::finish() {
         if (!d.failed.load(std::memory_order_relaxed) &&
             (std::fseek(d.file, 0, SEEK_SET) != 0 || std::fwrite(header, 1, kHeaderBytes, d.file) != kHeaderBytes ||
              std::fflush(d.file) != 0)) {
-          fail(d, "cannot write " + name + ": " + std::strerror(errno));
+          fail_writing(d, name);
         }
-        const int closed = std::fclose(d.file);
-        d.file = nullptr;
-        if (closed != 0) fail(d, "cannot write " + name + ": " + std::strerror(errno));
+        close_file(d, name);
       },
       kHeaderBytes);
   done_ = true;
@@ -281,6 +285,7 @@ void OutputSet::publish() {
 
 void WavWriter::abort() {
   done_ = true;
+  if (!streaming_) return;  // held: no file was ever created
   post(
       [temp = temp_path_](Disk& d) {
         if (d.file) {
