@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dsp/kernels.h"
+#include "dsp/polynomial.h"
 
 namespace voxprep {
 namespace {
@@ -29,6 +30,55 @@ std::vector<double> poly(const std::vector<cplx>& roots) {
   std::vector<double> real(c.size());
   for (size_t i = 0; i < c.size(); ++i) real[i] = c[i].real();
   return real;
+}
+
+// The filter b(z)/a(z) as sections: each upper-half-plane pole with its conjugate, the
+// farthest from the unit circle first, then the real pole; the zeros shared out as two
+// quadratic factors (conjugate pairs first, then real zeros paired outermost first) and one
+// linear factor; the gain b[0] in the first section. `approx_poles` seed the root search.
+std::array<kernels::Biquad, HighpassSpec::kSections> sections_of(const std::array<double, HighpassSpec::kOrder + 1>& b,
+                                                                 const std::array<double, HighpassSpec::kOrder + 1>& a,
+                                                                 const std::vector<cplx>& approx_poles) {
+  const std::vector<double> bc(b.begin(), b.end()), ac(a.begin(), a.end());
+  // Roots whose imaginary part is below this are taken as real (a conjugate pair that close
+  // gives the same quadratic either way, to far below float64 rounding).
+  constexpr double kReal = 1e-20;
+  auto upper_and_real = [&](const std::vector<PreciseRoot>& roots, std::vector<PreciseRoot>& upper,
+                            std::vector<PreciseRoot>& real) {
+    size_t lower = 0;
+    for (const PreciseRoot& r : roots) {
+      if (r.im > kReal) upper.push_back(r);
+      else if (r.im < -kReal) ++lower;
+      else real.push_back(r);
+    }
+    if (lower != upper.size()) throw std::logic_error("high-pass: roots not in conjugate pairs");
+    std::sort(real.begin(), real.end(), [](const PreciseRoot& x, const PreciseRoot& y) { return x.re < y.re; });
+  };
+
+  std::vector<PreciseRoot> pole_pairs, real_poles;
+  upper_and_real(polish_roots(ac, 1.0, approx_poles), pole_pairs, real_poles);
+  if (pole_pairs.size() != 2 || real_poles.size() != 1) throw std::logic_error("high-pass: unexpected pole layout");
+  std::sort(pole_pairs.begin(), pole_pairs.end(), [](const PreciseRoot& x, const PreciseRoot& y) {
+    return std::hypot(x.re, x.im) < std::hypot(y.re, y.im);
+  });
+
+  // The zeros: five at z = 1 before rounding, spread around it (or some still on it) after.
+  std::vector<PreciseRoot> zero_pairs, real_zeros;
+  upper_and_real(polish_roots(bc, 1.0), zero_pairs, real_zeros);
+  std::vector<std::array<double, 2>> zero_quadratics;
+  for (const PreciseRoot& r : zero_pairs) zero_quadratics.push_back(conjugate_quadratic(r));
+  size_t lo = 0, hi = real_zeros.size();
+  while (zero_quadratics.size() < 2 && hi - lo >= 2) zero_quadratics.push_back(real_quadratic(real_zeros[lo++], real_zeros[--hi]));
+  if (zero_quadratics.size() != 2 || hi - lo != 1) throw std::logic_error("high-pass: unexpected zero layout");
+
+  std::array<kernels::Biquad, HighpassSpec::kSections> sections{};
+  for (size_t k = 0; k < 2; ++k) {
+    const std::array<double, 2> p = conjugate_quadratic(pole_pairs[k]);
+    sections[k] = kernels::Biquad{{1.0, zero_quadratics[k][0], zero_quadratics[k][1]}, {1.0, p[0], p[1]}};
+  }
+  sections[2] = kernels::Biquad{{1.0, -real_zeros[lo].re, 0.0}, {1.0, -real_poles[0].re, 0.0}};
+  for (double& c : sections[0].b) c *= b[0];
+  return sections;
 }
 
 }  // namespace
@@ -69,21 +119,14 @@ HighpassDesign HighpassDesign::butterworth(double sample_rate, double cutoff_hz,
     d.a[size_t(i)] = aden[size_t(i)];
   }
 
-  // Sections: each upper-half-plane pole with its conjugate and two of the zeros at z = 1,
-  // the farthest from the unit circle first; then the real pole with the last zero.
-  std::vector<cplx> upper;
-  double real_pole = 0;
-  for (const cplx& p : zpoles) {
-    if (std::fabs(p.imag()) < 1e-12) real_pole = p.real();
-    else if (p.imag() > 0) upper.push_back(p);
-  }
-  std::sort(upper.begin(), upper.end(), [](const cplx& x, const cplx& y) { return std::abs(x) < std::abs(y); });
-  if (upper.size() != size_t(HighpassSpec::kSections - 1)) throw std::logic_error("high-pass: unexpected pole layout");
-  for (size_t k = 0; k < upper.size(); ++k) {
-    d.sections[k] = kernels::Biquad{{1.0, -2.0, 1.0}, {1.0, -2.0 * upper[k].real(), std::norm(upper[k])}};
-  }
-  d.sections[upper.size()] = kernels::Biquad{{1.0, -1.0, 0.0}, {1.0, -real_pole, 0.0}};
-  for (double& c : d.sections[0].b) c *= gain;
+  // Sections: the reference's filter is the transfer function (b, a) as rounded to float64,
+  // and with its poles within 1 % of z = 1 and its five zeros at z = 1, that rounding moves
+  // the poles by ~1e-7 and spreads the zeros by ~1e-4: a filter measurably different from
+  // the exact Butterworth near and below the cut-off (about −95 dB of the signal there). So
+  // the sections are factors of the rounded polynomials themselves, their roots found to
+  // about 30 digits: the reference's filter, without the rounding noise its 6-coefficient
+  // recursion adds.
+  d.sections = sections_of(d.b, d.a, zpoles);
   return d;
 }
 
