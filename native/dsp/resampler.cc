@@ -186,7 +186,7 @@ double ResamplerDesign::coefficient(double t) const {
   const double x = 2.0 * cutoff * t;
   const double sinc = x == 0.0 ? 1.0 : std::sin(kPi * x) / (kPi * x);
   const double r = t / half;
-  const double window = bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / bessel_i0(beta);
+  const double window = bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / i0_beta;
   return 2.0 * cutoff * sinc * window;
 }
 
@@ -206,6 +206,7 @@ std::shared_ptr<ResamplerDesign> kaiser_design(int rate_in, int rate_out, double
   d->cutoff = cutoff;
   d->transition = transition;
   d->beta = 0.1102 * (a - 8.7);
+  d->i0_beta = bessel_i0(d->beta);
   // Kaiser's length estimate: N − 1 = (A − 7.95) / (2.285 · Δω).
   const double length = (a - 7.95) / (2.285 * 2.0 * kPi * transition);
   d->half = int(std::ceil(length / 2.0));

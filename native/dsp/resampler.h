@@ -44,6 +44,7 @@ struct ResamplerDesign {
   double cutoff = 0;         // cycles per input sample
   double transition = 0;     // Kaiser's Δf, cycles per input sample
   double beta = 0;           // Kaiser window shape
+  double i0_beta = 1;        // I0(beta), the window's normalization (computed once)
   // taps × up coefficients, row p for output phase p / up; empty when `up` is too large
   // to tabulate, in which case coefficients are evaluated per output.
   std::vector<double> table;
