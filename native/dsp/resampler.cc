@@ -132,8 +132,12 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
   auto plan = std::make_shared<ResamplerDesign::FftPlan>();
   plan->span = int(s_hi - s_lo);
   plan->s_lo = s_lo;
+  // The transform at least six times the sub-filter span: a larger one wastes less of each
+  // block on the span but leaves the first-level cache (measured, interleaved runs in one
+  // process: 2048 points for the 44.1 kHz band stage and for 40 → 16 kHz beat 4096 by 5–7 %,
+  // 512 for 48 → 40 kHz beats 256 by 9 %).
   int n = 256;
-  while (n < 8 * (plan->span + 1)) n *= 2;
+  while (n < 6 * (plan->span + 1)) n *= 2;
   plan->n = n;
   plan->block = n - plan->span;
   const int bins = n / 2 + 1;
