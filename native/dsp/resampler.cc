@@ -120,7 +120,7 @@ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1)
 // up · down · (n/2 + 1) complex values) and sub-filters long enough to beat a dot product.
 std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDesign& d) {
   const int64_t L = d.up, M = d.down;
-  if (d.table.empty() || L * M > 64 || d.taps / M < 16) return nullptr;
+  if (!d.tabulated() || L * M > 64 || d.taps / M < 16) return nullptr;
   // Output k = r + L·m (r < L) is centred on input a_r + M·m, a_r = floor(r·M/L), at phase
   // p_r = r·M mod L; its tap i reads input a_r − lead + 1 + i + M·m = M·(m + s) + q.
   int64_t s_lo = INT64_MAX, s_hi = INT64_MIN;
@@ -156,7 +156,7 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
         const int64_t s = floor_div(pos, M);
         if (pos - s * M != q) continue;
         const int64_t dd = s - s_lo;
-        g[size_t((n - dd) % n)] = d.table[size_t(p * d.taps + i)];
+        g[size_t((n - dd) % n)] = d.table()[size_t(p * d.taps + i)];
       }
       const size_t at = size_t((r * M + q) * bins);
       fft.forward(g.data(), plan->h_re.data() + at, plan->h_im.data() + at);
@@ -183,6 +183,20 @@ int64_t resampled_length(int64_t n, int rate_in, int rate_out) {
 
 int64_t computed_length(int64_t n, int rate_in, int rate_out) {
   return int64_t(double(n) * double(rate_out) / double(rate_in) + 0.5);
+}
+
+bool ResamplerDesign::tabulated() const { return up * taps <= kMaxTableEntries; }
+
+const std::vector<double>& ResamplerDesign::table() const {
+  std::call_once(table_once_, [this] {
+    if (!tabulated()) return;
+    table_.resize(size_t(up * taps));
+    for (int64_t p = 0; p < up; ++p) {
+      const double frac = double(p) / double(up);
+      for (int i = 0; i < taps; ++i) table_[size_t(p * taps + i)] = coefficient(lead - 1 - i + frac);
+    }
+  });
+  return table_;
 }
 
 double ResamplerDesign::coefficient(double t) const {
@@ -218,15 +232,6 @@ std::shared_ptr<ResamplerDesign> kaiser_design(int rate_in, int rate_out, double
   // taps at least, rounded up to whole dot-product lanes.
   d->taps = (2 * d->half + 1 + kernels::kDotLanes - 1) / kernels::kDotLanes * kernels::kDotLanes;
   d->lead = d->taps - d->half;
-  if (d->up * d->taps <= kMaxTableEntries) {
-    d->table.resize(size_t(d->up * d->taps));
-    for (int64_t p = 0; p < d->up; ++p) {
-      const double frac = double(p) / double(d->up);
-      for (int i = 0; i < d->taps; ++i) {
-        d->table[size_t(p * d->taps + i)] = d->coefficient(d->lead - 1 - i + frac);
-      }
-    }
-  }
   return d;
 }
 
@@ -249,7 +254,7 @@ std::shared_ptr<const ResamplerDesign::Cascade> make_cascade(const ResamplerDesi
   const double step_transition = double(mid_rate - band_hz_x2) / double(mid_rate);
   const double step_db = 7.95 + 2.285 * 2.0 * kPi * step_transition * (kernels::kDotLanes - 2);
   auto step = kaiser_design(mid_rate, d.rate_out, 0.5, step_transition, step_db);
-  if (!band->fft || step->table.empty()) return nullptr;
+  if (!band->fft || !step->tabulated()) return nullptr;
   // Each side: the band stage's ringing (half inputs) and the step's reach (half mid-rate
   // samples, half / u inputs), rounded up to a whole number of `down` inputs so that the
   // step's output grid stays on rate_out's (pad / rate_in = (pad / down) · up / rate_out).
@@ -282,7 +287,7 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
 
 Resampler::Resampler(std::shared_ptr<const ResamplerDesign> stage)
     : design_(std::move(stage)), rate_in_(design_->rate_in), rate_out_(design_->rate_out) {
-  short_rows_ = design_->taps == kernels::kDotLanes && !design_->table.empty();
+  short_rows_ = design_->taps == kernels::kDotLanes && design_->tabulated();
   if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
   reset();
 }
@@ -388,9 +393,9 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
   const size_t at = out.size();
   out.resize(at + size_t(limit_out - first));
   if (short_rows_) {
-    run_short_rows(d.table.data(), d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
-  } else if (!d.table.empty()) {
-    run_polyphase(d.table.data(), d.taps, d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
+    run_short_rows(d.table().data(), d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
+  } else if (d.tabulated()) {
+    run_polyphase(d.table().data(), d.taps, d.up, d.down, d.lead, buf_.data(), buf_base_, first, limit_out, out.data() + at);
   } else {
     std::vector<double> row(size_t(d.taps));
     for (int64_t k = first; k < limit_out; ++k) {

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace voxprep {
@@ -45,9 +46,13 @@ struct ResamplerDesign {
   double transition = 0;     // Kaiser's Δf, cycles per input sample
   double beta = 0;           // Kaiser window shape
   double i0_beta = 1;        // I0(beta), the window's normalization (computed once)
-  // taps × up coefficients, row p for output phase p / up; empty when `up` is too large
-  // to tabulate, in which case coefficients are evaluated per output.
-  std::vector<double> table;
+  // taps × up coefficients, row p for output phase p / up, when `up` is small enough to
+  // tabulate (else coefficients are evaluated per output). Made on first use: the CPU runs
+  // the pairs with the most phases (44100 → 40000: 128 000 coefficients) in the cascade
+  // form, which never reads it, and its window evaluations were a good part of each run's
+  // start-up.
+  bool tabulated() const;
+  const std::vector<double>& table() const;
 
   // The same filter run as FFT convolutions, for rate pairs with few phases (up · down
   // small: 48000→40000, every pair to 16 kHz): the input split into its `down` polyphase
@@ -82,6 +87,10 @@ struct ResamplerDesign {
 
   double coefficient(double t) const;  // prototype at t input samples from the output instant
   static std::shared_ptr<const ResamplerDesign> get(int rate_in, int rate_out);
+
+ private:
+  mutable std::once_flag table_once_;
+  mutable std::vector<double> table_;
 };
 
 // The reference's output length: ceil(n · rate_out / rate_in), evaluated in double

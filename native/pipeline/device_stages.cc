@@ -12,8 +12,9 @@ namespace {
 
 // Uploads a design's table once per stage (device memory from the worker's pool).
 void upload_table(Device& d, const ResamplerDesign& design, DeviceArray<double>& table) {
-  double* t = table.ensure(design.table.size());
-  d.upload(t, design.table.data(), design.table.size() * sizeof(double));
+  const std::vector<double>& coefficients = design.table();
+  double* t = table.ensure(coefficients.size());
+  d.upload(t, coefficients.data(), coefficients.size() * sizeof(double));
 }
 
 }  // namespace
@@ -30,7 +31,7 @@ DeviceSignalStage::DeviceSignalStage(Device& device, int rate_in, int rate_out, 
   if (rate_in <= 0 || rate_out <= 0) throw std::invalid_argument("sample rate must be positive");
   if (rate_in != rate_out) {
     design_ = ResamplerDesign::get(rate_in, rate_out);
-    if (design_->table.empty()) {
+    if (!design_->tabulated()) {
       // Too many phases to tabulate: evaluating the window per output is CPU work.
       host_resampler_.emplace(rate_in, rate_out);
       note_ = "resampled " + std::to_string(rate_in) + " -> " + std::to_string(rate_out) +
@@ -209,7 +210,7 @@ DeviceSegmentBatch::DeviceSegmentBatch(Device& device, int rate, int rate16k, Do
   if (rate != rate16k) {
     design_ = ResamplerDesign::get(rate, rate16k);
     // Too many phases to tabulate (a target rate such as 44101 Hz): the CPU resamples.
-    if (design_->table.empty()) host_resample_ = true;
+    if (!design_->tabulated()) host_resample_ = true;
     else upload_table(device, *design_, table_);
   }
 }

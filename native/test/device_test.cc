@@ -161,7 +161,7 @@ static StageRun run_stage(Device& device, int rate_in, int rate_out, bool highpa
 // A pair with too many phases to tabulate is resampled by the CPU on the GPU path too, in
 // its fastest form.
 static std::vector<double> cpu_stage(int rate_in, int rate_out, bool highpass, const std::vector<double>& x) {
-  const bool tabulated = rate_in == rate_out || !ResamplerDesign::get(rate_in, rate_out)->table.empty();
+  const bool tabulated = rate_in == rate_out || ResamplerDesign::get(rate_in, rate_out)->tabulated();
   std::vector<double> y = resample(x.data(), x.size(), rate_in, rate_out,
                                    tabulated ? Resampler::Form::kDirect : Resampler::Form::kFastest);
   if (highpass) {
