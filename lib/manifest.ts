@@ -94,7 +94,7 @@ export interface InputRecord {
 }
 
 /** What the engine said about a file, less its timings. */
-export type StoredResult = Omit<NativeFileResult, 'times' | 'checksums'>;
+export type StoredResult = Omit<NativeFileResult, 'times' | 'checksums' | 'inputChecksum'>;
 
 export interface FileRecord {
   idx0: number;

@@ -36,6 +36,8 @@ export interface NativeFileResult {
    * by its path under the output folder ("sliced_audios/0_3_1.wav"); absent when none was.
    */
   checksums?: Record<string, { size: number; xxh64: string }>;
+  /** The input's size and checksum, from the bytes read to process it; absent where the reader did not see the whole file (a decoded format). */
+  inputChecksum?: { size: number; xxh64: string };
   /** Thread seconds per stage, for benchmarks. */
   times: { decode: number; resample: number; highpass: number; denoise: number; analysis: number; resample16k: number; write: number };
 }

@@ -42,7 +42,7 @@ import {
 import { voxprepVersion } from './version.js';
 import { walkDataset, type DatasetFile } from './walk.js';
 
-export interface FileReport extends Omit<NativeFileResult, 'status' | 'error' | 'checksums'> {
+export interface FileReport extends Omit<NativeFileResult, 'status' | 'error' | 'checksums' | 'inputChecksum'> {
   relative: string;
   sid: number;
   idx0: number;
@@ -380,9 +380,10 @@ async function completeRecord(
   const { slicedDir, sliced16kDir } = native().layout;
   try {
     const rels = [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
-    // Outputs written whole came with their checksums; the others are read back.
+    // The input was checksummed as it was read, and outputs written whole came with their
+    // checksums; whatever did not is read back.
     const [hashed, ...hashes] = await Promise.all([
-      hasher.hash(file.absolute),
+      r.inputChecksum ?? hasher.hash(file.absolute),
       ...rels.map((rel) => r.checksums?.[rel] ?? hasher.hash(path.join(out, rel))),
     ]);
     const after = await statInput(file.absolute);
@@ -538,7 +539,10 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         jobs.push({ file: f, decoder: plan.decoder });
       }
     }
-    const toReport = (f: DatasetFile, { checksums: _, ...r }: NativeFileResult): FileReport => ({ ...pendingReport(f), ...r });
+    const toReport = (f: DatasetFile, { checksums: _, inputChecksum: __, ...r }: NativeFileResult): FileReport => ({
+      ...pendingReport(f),
+      ...r,
+    });
     // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
     // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
     // possibly before this process has seen the signal. Such a file was interrupted, not broken:

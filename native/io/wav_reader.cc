@@ -70,6 +70,10 @@ void WavReader::open() {
   at_end_ = false;
   stream_short_ = false;
   info_ = WavInfo();
+  checksumming_ = false;
+  checksum_ = Xxh64();
+  checksummed_bytes_ = 0;
+  whole_checksum_.reset();
   if (decoder_.empty()) {
     file_ = std::fopen(path_.c_str(), "rb");
     if (!file_) throw std::runtime_error(std::string("cannot open: ") + std::strerror(errno));
@@ -78,6 +82,7 @@ void WavReader::open() {
     if (S_ISDIR(st.st_mode)) fail("is a folder");
     file_size_ = S_ISREG(st.st_mode) ? int64_t(st.st_size) : -1;
     if (file_size_ == 0) fail("empty file");
+    checksumming_ = file_size_ > 0;
   } else {
     file_ = process_.start(decoder_);
     file_size_ = -1;
@@ -110,7 +115,29 @@ void WavReader::fail(const std::string& why) {
 bool WavReader::read_exact(void* dst, size_t n) {
   const size_t got = std::fread(dst, 1, n, file_);
   pos_ += int64_t(got);
+  if (checksumming_) {
+    checksum_.update(dst, got);
+    checksummed_bytes_ += got;
+  }
   return got == n;
+}
+
+std::optional<FileChecksum> WavReader::whole_file_checksum() {
+  if (checksumming_) {
+    checksumming_ = false;
+    std::vector<unsigned char> rest(size_t(1) << 16);
+    size_t got;
+    while ((got = std::fread(rest.data(), 1, rest.size(), file_)) > 0) {
+      checksum_.update(rest.data(), got);
+      checksummed_bytes_ += got;
+    }
+    // A partial frame at the end is consumed by fread but not counted as read: the bytes
+    // checksummed then fall short of the file, and the caller checksums the file itself.
+    if (!std::ferror(file_) && int64_t(checksummed_bytes_) == file_size_) {
+      whole_checksum_ = FileChecksum{checksummed_bytes_, checksum_.digest()};
+    }
+  }
+  return whole_checksum_;
 }
 
 bool WavReader::skip(int64_t n) {
@@ -211,6 +238,7 @@ void WavReader::parse_header() {
 }
 
 void WavReader::rewind() {
+  if (file_) whole_file_checksum();
   if (decoder_.empty() && owns_file_ && file_ && std::fseek(file_, long(data_start_), SEEK_SET) == 0) {
     pos_ = data_start_;
     frames_read_ = 0;
@@ -316,6 +344,10 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
     raw_.resize(frames * size_t(block_align_));
     got = std::fread(raw_.data(), size_t(block_align_), frames, file_);
     if (got < frames && std::ferror(file_)) throw std::runtime_error(std::string("read error: ") + std::strerror(errno));
+    if (checksumming_) {
+      checksum_.update(raw_.data(), got * size_t(block_align_));
+      checksummed_bytes_ += got * size_t(block_align_);
+    }
     if (got < frames && data_bytes_ >= 0 && file_size_ < 0 && !stream_short_) {
       // A stream that ended before its declared size (said once, however the reads fall).
       warnings_.push_back("the stream ended before the size its header declares");

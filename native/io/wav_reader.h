@@ -10,10 +10,12 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "io/decoder_process.h"
+#include "io/file_hash.h"
 
 namespace voxprep {
 
@@ -48,6 +50,11 @@ class WavReader {
   const std::vector<std::string>& warnings() const { return warnings_; }
   // Frames read so far with a channel at full scale (|v| ≥ 32767/32768): clipping.
   int64_t clipped_frames() const { return clipped_frames_; }
+  // The whole file's checksum (io/file_hash.h), for the run manifest, from the bytes the
+  // reader went through, the rest of the file (chunks after the data) read now: to call once
+  // the stream has ended (rewind() takes it first). Saves reading every input twice. Empty
+  // for a decoder's stream, or where the reads did not cover the file exactly.
+  std::optional<FileChecksum> whole_file_checksum();
 
  private:
   void open();
@@ -82,6 +89,12 @@ class WavReader {
   bool stream_short_ = false;  // the stream ended before its declared size (warned)
   std::vector<unsigned char> raw_;
   std::vector<std::string> warnings_;
+  // Every byte read from the start of a file goes through checksum_ until the whole file's
+  // checksum is taken.
+  bool checksumming_ = false;
+  Xxh64 checksum_;
+  uint64_t checksummed_bytes_ = 0;
+  std::optional<FileChecksum> whole_checksum_;
 };
 
 }  // namespace voxprep

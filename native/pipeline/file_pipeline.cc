@@ -113,6 +113,12 @@ class SignalSource {
     settle();
     return reader_.clipped_frames();
   }
+  // The input file's checksum from the bytes the reading thread went through (once next()
+  // has returned false), when it had them all.
+  std::optional<FileChecksum> input_checksum() {
+    settle();
+    return reader_.whole_file_checksum();
+  }
 
   // Replaces `block` with the next processed samples; false once the stream has ended.
   bool next(std::vector<double>& block) {
@@ -784,6 +790,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   result.samples = samples;
   stats.finish(result);
   result.clipped_frames = source.clipped_frames();
+  result.input_checksum = source.input_checksum();
   result.status = FileStatus::kOk;
   for (const std::string& w : source.warnings()) result.warnings.push_back(w);
   if (!source.device_note().empty()) result.warnings.push_back(source.device_note());

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "dsp/segmenter.h"
+#include "io/file_hash.h"
 
 namespace voxprep {
 
@@ -81,6 +83,9 @@ struct FileResult {
     uint64_t xxh64 = 0;
   };
   std::vector<OutputChecksum> checksums;
+  // The input's size and checksum, from the bytes read for processing (empty where the
+  // reader did not see the whole file: a decoded format).
+  std::optional<FileChecksum> input_checksum;
   std::vector<std::string> warnings;
   StageTimes times;
 };

@@ -894,6 +894,60 @@ int main() {
     check(reason == "No such file or directory", "checksum of a missing file: the reason (" + reason + ")");
     rmdir(dir);
   }
+  // The reader's checksum of the whole file, from the bytes it read for processing (and the
+  // chunks after the data, read at the end): the same as reading the file again, whether read
+  // through once or rewound for a second pass; none where a partial frame at the end was
+  // read but not counted.
+  {
+    char dir[] = "/tmp/voxprep-core-test-XXXXXX";
+    check(mkdtemp(dir) != nullptr, "scratch folder for the reader's checksums");
+    const std::string file = std::string(dir) + "/input.wav";
+    auto write_file = [&](const std::vector<unsigned char>& b) {
+      std::FILE* f = std::fopen(file.c_str(), "wb");
+      return f && std::fwrite(b.data(), 1, b.size(), f) == b.size() && std::fclose(f) == 0;
+    };
+    std::vector<double> out;
+    for (int kind : {0, 1, 2, 3, 6}) {  // (form 4, float, holds NaN bit patterns)
+      std::vector<unsigned char> b = seed_wav(kind);
+      tag(b, "LIST");  // a trailing chunk, odd-sized and padded
+      put32(b, 5);
+      b.insert(b.end(), 6, 'y');
+      const bool wrote = write_file(b);
+      const FileChecksum want = checksum_file(file);
+      WavReader once(file);
+      while (once.read_mono(out, 7) > 0) {
+      }
+      const auto read_through = once.whole_file_checksum();
+      WavReader twice(file);
+      twice.read_mono(out, 10);
+      twice.rewind();
+      while (twice.read_mono(out, 64) > 0) {
+      }
+      const auto rewound = twice.whole_file_checksum();
+      check(wrote && read_through && read_through->size == want.size && read_through->xxh64 == want.xxh64 && rewound &&
+                rewound->size == want.size && rewound->xxh64 == want.xxh64,
+            "the reader's whole-file checksum equals the file's (WAV form " + std::to_string(kind) + ", read through and rewound)");
+    }
+    // 24-bit stereo (6-byte frames) whose data stops 3 bytes into a frame at the file's end:
+    // the reader stops at the last whole frame, and the checksum still takes in every byte.
+    std::vector<unsigned char> b = seed_wav(1);
+    b.resize(b.size() - 3);
+    bool wrote = write_file(b);
+    WavReader partial(file);
+    while (partial.read_mono(out, 5) > 0) {
+    }
+    const auto short_file = partial.whole_file_checksum();
+    const FileChecksum want = checksum_file(file);
+    check(wrote && short_file && short_file->size == want.size && short_file->xxh64 == want.xxh64,
+          "the reader's whole-file checksum of a file ending inside a frame equals the file's");
+    // A decoder's stream (here `cat` of the same file) is not the file: no checksum.
+    WavReader decoded(file, {"cat", file});
+    while (decoded.read_mono(out, 5) > 0) {
+    }
+    check(!decoded.whole_file_checksum(), "no whole-file checksum from a decoder's stream");
+    std::remove(file.c_str());
+    rmdir(dir);
+  }
   // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).
   {
     const char* env = std::getenv("VOXPREP_FUZZ_ITERATIONS");
