@@ -333,6 +333,20 @@ WavReader::Decoded WavReader::decode_frames(const unsigned char* p, size_t frame
 }
 
 size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
+  const size_t base = out.size();
+  out.resize(base + max_frames);
+  size_t got = 0;
+  try {
+    got = read_mono(out.data() + base, max_frames);
+  } catch (...) {
+    out.resize(base);
+    throw;
+  }
+  out.resize(base + got);
+  return got;
+}
+
+size_t WavReader::read_mono(double* out, size_t max_frames) {
   if (at_end_) return 0;
   size_t frames = max_frames;
   if (data_bytes_ >= 0) {
@@ -359,9 +373,7 @@ size_t WavReader::read_mono(std::vector<double>& out, size_t max_frames) {
     finish_decoder();
     return 0;
   }
-  const size_t base = out.size();
-  out.resize(base + got);
-  const Decoded d = decode_frames(raw_.data(), got, out.data() + base);
+  const Decoded d = decode_frames(raw_.data(), got, out);
   clipped_frames_ += d.clipped;
   if (d.non_finite_at >= 0) {
     throw std::runtime_error("non-finite sample (NaN or infinity) at frame " + std::to_string(frames_read_ + d.non_finite_at));

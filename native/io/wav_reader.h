@@ -41,8 +41,10 @@ class WavReader {
   WavReader& operator=(const WavReader&) = delete;
 
   const WavInfo& info() const { return info_; }
-  // Reads up to `max_frames` frames as mono doubles, appended to `out`; returns the count
+  // Reads up to `max_frames` frames as mono doubles into out[0, count); returns the count
   // (0 at the end). Throws on a read error, a decoder failure or a non-finite sample.
+  size_t read_mono(double* out, size_t max_frames);
+  // The same, appended to `out`.
   size_t read_mono(std::vector<double>& out, size_t max_frames);
   // Starts again from the first sample (a decoder is run again).
   void rewind();

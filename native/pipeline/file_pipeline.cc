@@ -161,7 +161,7 @@ class SignalSource {
 
   void rewind() {
     settle();
-    read_.clear();
+    read_n_ = 0;
     read_at_ = 0;
     reader_.rewind();
     read_ahead();
@@ -176,11 +176,10 @@ class SignalSource {
   void read_ahead() {
     auto done = std::make_shared<std::promise<size_t>>();
     pending_ = done->get_future();
-    ahead_.clear();
     reading_.post(
         [this, done] {
           try {
-            done->set_value(reader_.read_mono(ahead_, kReadAheadFrames));
+            done->set_value(reader_.read_mono(ahead_.get(), kReadAheadFrames));
           } catch (...) {
             done->set_exception(std::current_exception());
           }
@@ -190,15 +189,16 @@ class SignalSource {
   // The next block of at most kReadBlockFrames, from input_ on; 0 at the end. Throws what
   // the reading thread met.
   size_t take_block() {
-    if (read_at_ == read_.size()) {
+    if (read_at_ == read_n_) {
       const size_t got = pending_.get();
       std::swap(read_, ahead_);
+      read_n_ = got;
       read_at_ = 0;
       if (got == 0) return 0;
       read_ahead();
     }
-    const size_t n = std::min(kReadBlockFrames, read_.size() - read_at_);
-    input_ = read_.data() + read_at_;
+    const size_t n = std::min(kReadBlockFrames, read_n_ - read_at_);
+    input_ = read_.get() + read_at_;
     read_at_ += n;
     return n;
   }
@@ -218,8 +218,12 @@ class SignalSource {
   const PipelineOptions& options_;
   IoThread& reading_;
   std::future<size_t> pending_;   // the read in flight (or done and not yet taken)
-  std::vector<double> ahead_;     // what it fills
-  std::vector<double> read_;      // the frames read, from read_at_ on not yet taken
+  // What the read in flight fills, and the frames read before it (read_n_ of them, from
+  // read_at_ on not yet taken): left uninitialized, as zeroing them cost the reading thread
+  // as much as decoding.
+  std::unique_ptr<double[]> ahead_{new double[kReadAheadFrames]};
+  std::unique_ptr<double[]> read_{new double[kReadAheadFrames]};
+  size_t read_n_ = 0;
   size_t read_at_ = 0;
 };
 
