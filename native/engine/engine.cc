@@ -111,7 +111,7 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
         lane_device = worker_device(device);
         if (lane_device) batch.emplace(*lane_device, options);
       } catch (const std::exception& e) {
-        device_error = std::string("the device could not be set up: ") + e.what();
+        device_error = device_setup_error(e);
       }
       auto note_write_error = [&](const FileResult& r) {
         if (!r.write_error) return;

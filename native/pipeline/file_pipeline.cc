@@ -813,6 +813,10 @@ FileResult interrupted_result() {
 FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
                    OutputBatch::File* file);
 
+std::string device_setup_error(const std::exception& e) {
+  return std::string("the device could not be set up: ") + e.what();
+}
+
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
                         size_t index) {
   if (device && !batch) {
@@ -824,7 +828,7 @@ FileResult process_file(const FileJob& job, const PipelineOptions& options, Devi
     } catch (const std::exception& e) {
       FileResult r;
       r.status = FileStatus::kFailed;
-      r.error = std::string("the device could not be set up: ") + e.what();
+      r.error = device_setup_error(e);
       return r;
     }
     FileResult r = process_file(job, options, device, &*own, index);

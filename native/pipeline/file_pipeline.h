@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -133,6 +134,9 @@ class OutputBatch {
 // back in the result, and whatever the file had already written is removed.
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device = nullptr,
                         OutputBatch* batch = nullptr, size_t index = 0);
+
+// The error of a file whose device (or its output batch) failed to set up.
+std::string device_setup_error(const std::exception& e);
 
 
 }  // namespace voxprep
