@@ -25,6 +25,7 @@
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
 #include "io/io_thread.h"
+#include "test/compare.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -350,23 +351,13 @@ std::vector<double> denoise(const std::vector<double>& x, int sr, double p) {
 
 }  // namespace reference_nr
 
-// max |a − b| relative to the RMS of b (same lengths).
-static double max_difference_of_rms(const std::vector<double>& a, const std::vector<double>& b) {
-  double worst = 0, energy = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    worst = std::max(worst, std::fabs(a[i] - b[i]));
-    energy += b[i] * b[i];
-  }
-  return worst / std::sqrt(energy / double(b.size()));
-}
-
 // The default (fastest) form against the direct form on n samples of noise: the largest
 // |difference| relative to the RMS, or 1e9 when their lengths differ.
 static double fastest_against_direct(int rate_in, int rate_out, size_t n) {
   const auto x = noise(n, unsigned(rate_in + rate_out));
   const auto fast = resample(x.data(), x.size(), rate_in, rate_out);
   const auto direct = resample(x.data(), x.size(), rate_in, rate_out, Resampler::Form::kDirect);
-  return fast.size() == direct.size() ? max_difference_of_rms(fast, direct) : 1e9;
+  return fast.size() == direct.size() ? test::max_difference_of_rms(fast, direct) : 1e9;
 }
 
 // The high-pass's reference: its sections run one after another over the whole signal.
@@ -547,7 +538,7 @@ int main() {
       return y;
     };
     const auto scan = streamed();
-    const double err = max_difference_of_rms(scan, seq);
+    const double err = test::max_difference_of_rms(scan, seq);
     char line[160];
     std::snprintf(line, sizeof line,
                   "high-pass block scan at %d Hz equals the sequential filter within 1e-11 of the RMS (max |difference| %.1e)",
@@ -608,13 +599,7 @@ int main() {
       z[HighpassSpec::kOrder - 1] = v * (long double)d.b[HighpassSpec::kOrder] - y * (long double)d.a[HighpassSpec::kOrder];
       tf[i] = double(y);
     }
-    const auto sec = sections_in_turn(x, rate);
-    double signal = 0, diff = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      signal += tf[i] * tf[i];
-      diff += (sec[i] - tf[i]) * (sec[i] - tf[i]);
-    }
-    const double snr = 10 * std::log10(signal / diff);
+    const double snr = test::snr_db(tf, sections_in_turn(x, rate));
     char line[160];
     std::snprintf(line, sizeof line, "high-pass sections at %d Hz are the reference's rounded transfer function: SNR %.1f dB (bound 160)", rate, snr);
     check(snr >= 160, line);

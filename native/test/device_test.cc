@@ -40,6 +40,7 @@
 #include "engine/gpu.h"
 #include "io/wav_reader.h"
 #include "pipeline/device_stages.h"
+#include "test/compare.h"
 #include "pipeline/file_pipeline.h"
 #include "pipeline/output_layout.h"
 
@@ -77,16 +78,6 @@ static std::vector<double> speechlike(size_t n, int rate, unsigned seed) {
   return x;
 }
 
-static double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  double worst = 0, energy = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, std::fabs(a[i] - b[i]));
-    energy += b[i] * b[i];
-  }
-  const double rms = std::sqrt(energy / double(std::max<size_t>(b.size(), 1)));
-  return rms > 0 ? worst / rms : worst;
-}
-
 // ---- the block-parallel high-pass against the sequential one -------------------------
 
 static void block_parallel_highpass() {
@@ -114,16 +105,11 @@ static void block_parallel_highpass() {
         at += n;
         step = step * 2 + 7;
       }
-      const double err = rel_diff(par, seq);
+      const double err = test::max_difference_of_rms(par, seq);
       check(err < 1e-11, "block-parallel high-pass (blocks of " + std::to_string(len) + ") equals the sequential one at " +
                              std::to_string(rate) + " Hz" + fmt(" (max |difference| %.1e of the RMS; bound 1e-11)", err));
     }
-    double signal = 0, noise = 0;
-    for (size_t i = 0; i < ba.size(); ++i) {
-      signal += ba[i] * ba[i];
-      noise += (seq[i] - ba[i]) * (seq[i] - ba[i]);
-    }
-    const double snr = 10 * std::log10(signal / noise);
+    const double snr = test::snr_db(ba, seq);
     check(snr >= 100, "sections against the reference's transfer-function form at " + std::to_string(rate) + " Hz" +
                           fmt(": SNR %.1f dB (bound 100)", snr));
   }
@@ -197,7 +183,7 @@ static void device_stages(Device& device, const std::string& label) {
     // With the high-pass and the RMS frames.
     const StageRun full = run_stage(device, p[0], p[1], true, true, x, 9);
     const auto want_hp = cpu_stage(p[0], p[1], true, x);
-    const double err = full.out.size() == want_hp.size() ? rel_diff(full.out, want_hp) : 1e9;
+    const double err = full.out.size() == want_hp.size() ? test::max_difference_of_rms(full.out, want_hp) : 1e9;
     check(err < 1e-11, label + ": resampling + high-pass " + pair + " matches the CPU" +
                            fmt(" (max |difference| %.1e of the RMS; bound 1e-11)", err));
     check(full.frames == frames_of(full.out, p[1]),
@@ -265,7 +251,7 @@ static void device_denoise(Device& device, const std::string& label) {
     dev.finish(got);
     double change = 0;
     for (size_t i = 0; i < x.size() && i < want.size(); ++i) change = std::max(change, std::fabs(want[i] - x[i]));
-    const double err = got.size() == want.size() ? rel_diff(got, want) : 1e9;
+    const double err = got.size() == want.size() ? test::max_difference_of_rms(got, want) : 1e9;
     check(err < 1e-11 && change > 1e-3, label + ": noise reduction of " + std::to_string(c.n) + " samples at " +
                                             std::to_string(c.sr) + " Hz matches the CPU stage" +
                                             fmt(" (max |difference| %.1e of the RMS; bound 1e-11)", err));
@@ -412,12 +398,7 @@ static void engine_parity(const std::vector<FileJob>& jobs, const DeviceChoice& 
           same_counts = false;
           continue;
         }
-        double signal = 0, noise = 0;
-        for (size_t i = 0; i < x.size(); ++i) {
-          signal += x[i] * x[i];
-          noise += (x[i] - it->second[i]) * (x[i] - it->second[i]);
-        }
-        worst = std::min(worst, noise == 0 ? 999.0 : 10 * std::log10(signal / noise));
+        worst = std::min(worst, test::snr_db(x, it->second));
       }
     }
     check(all_ok && same_names && same_counts && files > 0 && worst >= min_snr,
