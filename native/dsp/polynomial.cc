@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-#include <cstdlib>
 
 namespace voxprep {
 namespace {

@@ -131,8 +131,8 @@ std::optional<FileChecksum> WavReader::whole_file_checksum() {
       checksum_.update(rest.data(), got);
       checksummed_bytes_ += got;
     }
-    // A partial frame at the end is consumed by fread but not counted as read: the bytes
-    // checksummed then fall short of the file, and the caller checksums the file itself.
+    // Reads that did not take in the file exactly as it was opened (bytes consumed but not
+    // checksummed, a file that grew): no checksum, and the caller reads the file itself.
     if (!std::ferror(file_) && int64_t(checksummed_bytes_) == file_size_) {
       whole_checksum_ = FileChecksum{checksummed_bytes_, checksum_.digest()};
     }
