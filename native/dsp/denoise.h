@@ -80,6 +80,9 @@ class SpectralGate final : public WindowGate {
   int bins_ = 0;
   size_t stride_ = 0;  // row length of the frame-by-bin arrays (the STFT, and |S| → forward-smoothed → mask)
   std::vector<double> frame_, padded_row_, gain_, spec_re_, spec_im_, floor_prev_;
+  // The time smoothing's running sums (see slide_time_boxes in denoise.cc): g_t + 1 box rows,
+  // their sum, and a row of zeros for the frames outside the chunk.
+  std::vector<double> box_rows_, box_sum_, zero_row_;
 };
 
 // The whole signal, streamed: push blocks in order, then finish. Output lags input by up to
