@@ -149,6 +149,12 @@ void split_inverse(const double* __restrict re, const double* __restrict im, int
   }
 }
 
+// out[i] = x[i] · window[i]
+__attribute__((target_clones("avx2", "default")))
+void apply_window(const double* __restrict x, const double* __restrict window, double* __restrict out, int n) {
+  for (int i = 0; i < n; ++i) out[i] = x[i] * window[i];
+}
+
 }  // namespace
 
 std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
@@ -222,11 +228,16 @@ void RealFft::passes_from(Load load, double* re, double* im) {
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
   if (!window) return forward_strided(x, 1, re, im);
-  // z[j] = x[2j] + i·x[2j+1], in bit-reversed order (a permutation that is its own inverse).
+  // The window applied first, in one vectorized pass: in the reordering's scattered reads
+  // it doubled the loads.
+  if (windowed_.empty()) windowed_.resize(size_t(n_));
+  apply_window(x, window, windowed_.data(), n_);
+  const double* y = windowed_.data();
+  // z[j] = y[2j] + i·y[2j+1], in bit-reversed order (a permutation that is its own inverse).
   passes_from(
       [&](int j, double& r, double& i) {
-        r = x[2 * j] * window[2 * j];
-        i = x[2 * j + 1] * window[2 * j + 1];
+        r = y[2 * j];
+        i = y[2 * j + 1];
       },
       part(0), part(1));
   split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);

@@ -46,6 +46,7 @@ class RealFft {
   // the CPU mistake loads from one for stores to the other (4K aliasing) and wait.
   static constexpr int kKeepApart = 264;
   std::vector<double> work_;
+  std::vector<double> windowed_;  // forward()'s input times its window (made on first use)
   double* part(int k) { return work_.data() + std::size_t(k) * std::size_t(m_ + kKeepApart); }
 };
 
