@@ -3,7 +3,7 @@
 // butterfly pass is a plain vectorizable loop) and the split step that turns it into the
 // spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
 // per size and process, and shared; a transform object adds only its work arrays, and
-// transforms allocate nothing.
+// transforms allocate nothing (but the first windowed forward(), which makes its buffer).
 #pragma once
 
 #include <cstddef>
