@@ -15,6 +15,7 @@
 
 #include "dsp/automatic_cut.h"
 #include "dsp/denoise.h"
+#include "dsp/denoise_kernels.h"
 #include "dsp/fft.h"
 #include "dsp/highpass.h"
 #include "dsp/kernels.h"
@@ -654,6 +655,31 @@ int main() {
     std::snprintf(line, sizeof line, "real FFT matches a direct DFT for n = 8..4096 (worst relative error forward %.1e, inverse %.1e; bound 1e-13)",
                   worst_forward, worst_inverse);
     check(ok, line);
+  }
+  // The mask's exponential (shared with the GPU, so no library call): against std::exp over
+  // its whole range, at every half-ln 2 boundary of its reduction and in between, and clamped
+  // outside [−700, 700].
+  {
+    double worst = 0;
+    unsigned seed = 5;
+    auto test_at = [&](double z) {
+      const double want = std::exp(std::min(700.0, std::max(-700.0, z)));
+      worst = std::max(worst, std::fabs(kernels::exp_clamped(z) - want) / want);
+    };
+    for (int i = 0; i < 200000; ++i) {
+      seed = seed * 1664525u + 1013904223u;
+      test_at(-700.0 + 1400.0 * double(seed >> 8) / double(1u << 24));
+    }
+    for (int k = -1010; k <= 1010; ++k) {
+      const double edge = (k + 0.5) * 0.6931471805599453;
+      for (double d : {-1e-12, 0.0, 1e-12}) test_at(edge + d);
+    }
+    for (double z : {0.0, -0.0, 1e-300, -1e-300, 1e-9, -1e-9, 1.0, -1.0, 699.9, -699.9, 700.0, -700.0}) test_at(z);
+    const bool clamped = kernels::exp_clamped(800.0) == kernels::exp_clamped(700.0) &&
+                         kernels::exp_clamped(-1e6) == kernels::exp_clamped(-700.0);
+    char line[160];
+    std::snprintf(line, sizeof line, "the mask's exponential: within 3e-16 of std::exp over [-700, 700], clamped outside (worst %.1e)", worst);
+    check(worst < 3e-16 && clamped, line);
   }
   // Noise reduction: the streaming stage against the direct implementation of §6, on signals
   // of one short window, just over one window, and over two windows (so two chunk joins).
