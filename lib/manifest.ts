@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ShardSpec } from './config.js';
-import { native, type FileStatus, type NativeFileResult } from './native.js';
+import { native, type FileChecksum, type FileStatus, type NativeFileResult } from './native.js';
 import { writeAtomically } from './report.js';
 
 /** Bumped when the manifest's lines change form or meaning. */
@@ -311,12 +311,6 @@ export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[
 export async function statInput(file: string): Promise<{ size: number; mtimeNs: string }> {
   const st = await fsp.stat(file, { bigint: true });
   return { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
-}
-
-/** A file's size and checksum, as its record holds them. */
-export interface FileChecksum {
-  size: number;
-  xxh64: string;
 }
 
 /**

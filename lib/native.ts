@@ -35,11 +35,17 @@ export interface NativeFileResult {
    * Size and checksum (XXH64, as the run manifest records it) of each output written whole,
    * by its path under the output folder ("sliced_audios/0_3_1.wav"); absent when none was.
    */
-  checksums?: Record<string, { size: number; xxh64: string }>;
+  checksums?: Record<string, FileChecksum>;
   /** The input's size and checksum, from the bytes read to process it; absent where the reader did not see the whole file (a decoded format). */
-  inputChecksum?: { size: number; xxh64: string };
+  inputChecksum?: FileChecksum;
   /** Thread seconds per stage, for benchmarks. */
   times: { decode: number; resample: number; highpass: number; denoise: number; analysis: number; resample16k: number; write: number };
+}
+
+/** A file's size and checksum (XXH64, 16 hex digits), as the run manifest records them. */
+export interface FileChecksum {
+  size: number;
+  xxh64: string;
 }
 
 export interface NativeJob {
@@ -151,7 +157,7 @@ export interface NativeAddon {
   /** Test helper: fork()s, runs the jobs in the child, and returns its one-line JSON report. */
   forkRunForTest(jobs: NativeJob[], options: NativeOptions): { exitCode: number; report: string };
   /** A file's size and XXH64 (the run manifest's checksum), read on libuv's thread pool; rejects with the reason. */
-  hashFile(path: string): Promise<{ size: number; xxh64: string }>;
+  hashFile(path: string): Promise<FileChecksum>;
   layout: { slicedDir: string; sliced16kDir: string; rate16k: number };
 }
 

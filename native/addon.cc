@@ -31,6 +31,14 @@ const char* status_name(FileStatus s) {
   }
 }
 
+// A file's size and checksum as the run manifest holds them: { size, xxh64 (16 hex digits) }.
+Napi::Object checksum_to_js(Napi::Env env, const FileChecksum& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", double(c.size));
+  o.Set("xxh64", xxh64_hex(c.xxh64));
+  return o;
+}
+
 Napi::Object to_js(Napi::Env env, const FileResult& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("status", status_name(r.status));
@@ -53,13 +61,9 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   for (size_t i = 0; i < r.slice_names.size(); ++i) names.Set(uint32_t(i), r.slice_names[i]);
   o.Set("sliceNames", names);
   Napi::Object checksums = Napi::Object::New(env);
-  for (const auto& c : r.checksums) {
-    Napi::Object one = Napi::Object::New(env);
-    one.Set("size", double(c.size));
-    one.Set("xxh64", xxh64_hex(c.xxh64));
-    checksums.Set(c.file, one);
-  }
+  for (const auto& c : r.checksums) checksums.Set(c.file, checksum_to_js(env, c.checksum));
   o.Set("checksums", checksums);
+  if (r.input_checksum) o.Set("inputChecksum", checksum_to_js(env, *r.input_checksum));
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
   for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
   o.Set("warnings", warnings);
@@ -237,12 +241,7 @@ class ChecksumWorker : public Napi::AsyncWorker {
       SetError(e.what());
     }
   }
-  void OnOK() override {
-    Napi::Object o = Napi::Object::New(Env());
-    o.Set("size", double(result_.size));
-    o.Set("xxh64", xxh64_hex(result_.xxh64));
-    deferred_.Resolve(o);
-  }
+  void OnOK() override { deferred_.Resolve(checksum_to_js(Env(), result_)); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:

@@ -15,6 +15,7 @@ import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
 import { HashPool } from '../lib/manifest.js';
+import { native } from '../lib/native.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
 import { patternBytes, xxh64, XXH64_VECTORS } from './helpers/xxh64.js';
 
@@ -636,6 +637,28 @@ describe("the user's files next to the outputs", () => {
 describe('checksums', () => {
   it('the test reference XXH64 gives what xxhsum printed', () => {
     for (const [n, want] of XXH64_VECTORS) expect(xxh64(patternBytes(n)), `${n} bytes`).toBe(want);
+  });
+
+  it('a WAV input comes back from the engine with the checksum of its bytes, as it read them (so the run does not read it again), also with pre normalization', async () => {
+    const dir = path.join(scratch.path, 'engine-checksum');
+    fs.mkdirSync(dir, { recursive: true });
+    const input = path.join(dir, 'take.wav');
+    writeWav(input, speechLike(44100, 4, 9), 44100, { bits: 24 });
+    // A chunk after the data, which the reader reads only for the checksum.
+    fs.appendFileSync(input, Buffer.concat([Buffer.from('LIST'), Buffer.from([5, 0, 0, 0]), Buffer.from('tail\0\0')]));
+    const bytes = fs.readFileSync(input);
+    const want = { size: bytes.length, xxh64: xxh64(bytes) };
+    for (const normalize of ['none', 'pre'] as const) {
+      const out = path.join(dir, `out-${normalize}`);
+      for (const folder of [native().layout.slicedDir, native().layout.sliced16kDir]) fs.mkdirSync(path.join(out, folder), { recursive: true });
+      const [r] = await native().processBatch(
+        [{ path: input, sid: 0, idx0: 0 }],
+        { sampleRate: 40000, cut: 'automatic', highpass: true, normalize, chunk: 3, overlap: 0.3, denoise: 0, outDir: out },
+        1,
+      );
+      expect(r.status, r.error).toBe('ok');
+      expect(r.inputChecksum, `normalize ${normalize}`).toEqual(want);
+    }
   });
 
   it('the pool checksums files as xxhsum does, a missing file failing alone; nothing after close()', async () => {

@@ -273,7 +273,7 @@ std::vector<FileResult::OutputChecksum> published_checksums(const OutputSet& set
   std::vector<FileResult::OutputChecksum> out;
   for (const auto& [path, c] : set.checksums()) {
     const std::string rel = path.compare(0, out_dir.size() + 1, out_dir + "/") == 0 ? path.substr(out_dir.size() + 1) : path;
-    out.push_back({rel, c.size, c.xxh64});
+    out.push_back({rel, c});
   }
   return out;
 }

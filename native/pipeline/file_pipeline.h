@@ -80,8 +80,7 @@ struct FileResult {
   // the output folder ("sliced_audios/0_3_1.wav"): the run manifest reads only the others back.
   struct OutputChecksum {
     std::string file;
-    uint64_t size = 0;
-    uint64_t xxh64 = 0;
+    FileChecksum checksum;
   };
   std::vector<OutputChecksum> checksums;
   // The input's size and checksum, from the bytes read for processing (empty where the
