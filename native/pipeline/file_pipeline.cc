@@ -966,6 +966,15 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
       batch_error = e.what();
     }
   }
+  // A file that failed: no slices, and a write failure is the batch's first if none came before.
+  auto fail = [&](FileResult& r, const std::string& why, bool write_error) {
+    r.status = FileStatus::kFailed;
+    r.error = why;
+    r.write_error = write_error;
+    r.slices = 0;
+    r.slice_names.clear();
+    if (write_error && write_failure_.empty()) write_failure_ = why;
+  };
   // Files still in processing (not closed) stay; the others end here.
   std::vector<std::unique_ptr<File>> keep;
   for (auto& f : files_) {
@@ -982,12 +991,7 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
       segments_->drop(f.get());
       r = interrupted_result();
     } else if (!batch_error.empty() || !f->error.empty() || !written.empty()) {
-      r.status = FileStatus::kFailed;
-      r.error = !written.empty() ? written : batch_error.empty() ? f->error : batch_error;
-      r.write_error = f->write_error || !written.empty();
-      r.slices = 0;
-      r.slice_names.clear();
-      if (r.write_error && write_failure_.empty()) write_failure_ = r.error;
+      fail(r, !written.empty() ? written : batch_error.empty() ? f->error : batch_error, f->write_error || !written.empty());
     } else if (f->unwritten || !write_failure_.empty()) {
       // An earlier file could not be written: this one's outputs (whatever of them was
       // written behind meanwhile) go with it.
@@ -999,12 +1003,7 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
         f->outputs.publish();
         r.checksums = published_checksums(f->outputs, options_.out_dir);
       } catch (const std::exception& e) {
-        r.status = FileStatus::kFailed;
-        r.error = e.what();
-        r.write_error = true;
-        r.slices = 0;
-        r.slice_names.clear();
-        if (write_failure_.empty()) write_failure_ = e.what();
+        fail(r, e.what(), true);
       }
     }
     done.emplace_back(f->index, r);
