@@ -10,63 +10,157 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// The first two butterfly passes of an m-point complex FFT (decimation in time, m ≥ 4),
-// fused with the bit-reversal reordering: each group of four points is read where `load`
-// finds point k of the reordered input (load(rev[k], re, im)), combined in registers (the two
-// passes' twiddles are 1 and −i: no multiplications) and stored once.
-template <class Load>
-inline __attribute__((always_inline)) void gather_first_passes(const int* rev, int m, double* re, double* im,
-                                                               Load load) {
-  for (int k = 0; k < m; k += 4) {
-    double r0, i0, r1, i1, r2, i2, r3, i3;
-    load(rev[k], r0, i0);
-    load(rev[k + 1], r1, i1);
-    load(rev[k + 2], r2, i2);
-    load(rev[k + 3], r3, i3);
-    const double a0r = r0 + r1, a0i = i0 + i1;
-    const double a1r = r0 - r1, a1i = i0 - i1;
-    const double a2r = r2 + r3, a2i = i2 + i3;
-    const double a3r = r2 - r3, a3i = i2 - i3;
-    re[k] = a0r + a2r;
-    im[k] = a0i + a2i;
-    re[k + 2] = a0r - a2r;
-    im[k + 2] = a0i - a2i;
+// Four doubles, one AVX2 register where the CPU has it (two SSE2 halves where not): the same
+// lane-wise operations either way, so the same bits. (The helpers that pass them are inlined
+// everywhere, so the ABI note GCC gives for 32-byte vectors without AVX does not apply.)
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double Vec4 __attribute__((vector_size(32)));
+typedef double Vec4Unaligned __attribute__((vector_size(32), aligned(8)));
+
+inline __attribute__((always_inline)) Vec4 load4(const double* p) { return *reinterpret_cast<const Vec4Unaligned*>(p); }
+inline __attribute__((always_inline)) void store4(double* p, Vec4 v) { *reinterpret_cast<Vec4Unaligned*>(p) = v; }
+
+// Rows a, b, c, d become columns.
+inline __attribute__((always_inline)) void transpose4(Vec4& a, Vec4& b, Vec4& c, Vec4& d) {
+  const Vec4 ab_even = __builtin_shufflevector(a, b, 0, 4, 2, 6);
+  const Vec4 ab_odd = __builtin_shufflevector(a, b, 1, 5, 3, 7);
+  const Vec4 cd_even = __builtin_shufflevector(c, d, 0, 4, 2, 6);
+  const Vec4 cd_odd = __builtin_shufflevector(c, d, 1, 5, 3, 7);
+  a = __builtin_shufflevector(ab_even, cd_even, 0, 1, 4, 5);
+  b = __builtin_shufflevector(ab_odd, cd_odd, 0, 1, 4, 5);
+  c = __builtin_shufflevector(ab_even, cd_even, 2, 3, 6, 7);
+  d = __builtin_shufflevector(ab_odd, cd_odd, 2, 3, 6, 7);
+}
+
+// The first two butterfly passes of an m-point complex FFT (decimation in time, m ≥ 16),
+// fused with the bit-reversal reordering. The group of four outputs at k = rev(r) (r < m/4)
+// reads the input points r, r + m/2, r + m/4 and r + 3m/4; four groups with consecutive r
+// run side by side in the lanes of a vector, so every load reads four neighbouring points
+// (load4(j, re, im): points j … j + 3) and a transposition turns the lanes into each group's
+// four consecutive outputs. The two passes' twiddles are 1 and −i: no multiplications.
+template <class Load4>
+inline __attribute__((always_inline)) void first_passes(const int* rev, int m, double* re, double* im, Load4 load4) {
+  const int quarter = m / 4;
+  for (int r = 0; r < quarter; r += 4) {
+    Vec4 r0, i0, r1, i1, r2, i2, r3, i3;
+    load4(r, r0, i0);
+    load4(r + 2 * quarter, r1, i1);
+    load4(r + quarter, r2, i2);
+    load4(r + 3 * quarter, r3, i3);
+    const Vec4 a0r = r0 + r1, a0i = i0 + i1;
+    const Vec4 a1r = r0 - r1, a1i = i0 - i1;
+    const Vec4 a2r = r2 + r3, a2i = i2 + i3;
+    const Vec4 a3r = r2 - r3, a3i = i2 - i3;
+    Vec4 o0r = a0r + a2r, o0i = a0i + a2i;
+    Vec4 o2r = a0r - a2r, o2i = a0i - a2i;
     // −i · a3 = a3i − i · a3r
-    re[k + 1] = a1r + a3i;
-    im[k + 1] = a1i - a3r;
-    re[k + 3] = a1r - a3i;
-    im[k + 3] = a1i + a3r;
+    Vec4 o1r = a1r + a3i, o1i = a1i - a3r;
+    Vec4 o3r = a1r - a3i, o3i = a1i + a3r;
+    transpose4(o0r, o1r, o2r, o3r);
+    transpose4(o0i, o1i, o2i, o3i);
+    store4(re + rev[r], o0r);
+    store4(im + rev[r], o0i);
+    store4(re + rev[r + 1], o1r);
+    store4(im + rev[r + 1], o1i);
+    store4(re + rev[r + 2], o2r);
+    store4(im + rev[r + 2], o2i);
+    store4(re + rev[r + 3], o3r);
+    store4(im + rev[r + 3], o3i);
   }
+}
+
+// The first passes reading z[j] = y[2j] + i·y[2j+1] (a real signal's samples in pairs).
+__attribute__((target_clones("avx2", "default")))
+void first_passes_paired(const int* rev, int m, double* re, double* im, const double* __restrict y) {
+  first_passes(rev, m, re, im, [&](int j, Vec4& r, Vec4& i) {
+    const Vec4 lo = load4(y + 2 * j), hi = load4(y + 2 * j + 4);
+    r = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    i = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+  });
+}
+
+// The same, the samples `stride` apart (a polyphase part read in place).
+__attribute__((target_clones("avx2", "default")))
+void first_passes_strided(const int* rev, int m, double* re, double* im, const double* __restrict x,
+                          std::ptrdiff_t stride) {
+  first_passes(rev, m, re, im, [&](int j, Vec4& r, Vec4& i) {
+    const double* p = x + 2 * std::ptrdiff_t(j) * stride;
+    const std::ptrdiff_t s = stride;
+    r = Vec4{p[0], p[2 * s], p[4 * s], p[6 * s]};
+    i = Vec4{p[s], p[3 * s], p[5 * s], p[7 * s]};
+  });
+}
+
+// The same, reading z[j] = a[j] + i·b[j].
+__attribute__((target_clones("avx2", "default")))
+void first_passes_split(const int* rev, int m, double* re, double* im, const double* __restrict a,
+                        const double* __restrict b) {
+  first_passes(rev, m, re, im, [&](int j, Vec4& r, Vec4& i) {
+    r = load4(a + j);
+    i = load4(b + j);
+  });
 }
 
 // One butterfly of a later pass: (a, b) ← (a + w·b, a − w·b), in the one operation order
 // every pass uses (so that passes fused in registers keep the bits of passes run alone).
-inline __attribute__((always_inline)) void butterfly(double& ar, double& ai, double& br, double& bi, double wr,
-                                                     double wi) {
-  const double tr = br * wr - bi * wi;
-  const double ti = br * wi + bi * wr;
+template <class T>
+inline __attribute__((always_inline)) void butterfly(T& ar, T& ai, T& br, T& bi, T wr, T wi) {
+  const T tr = br * wr - bi * wi;
+  const T ti = br * wi + bi * wr;
   br = ar - tr;
   bi = ai - ti;
   ar = ar + tr;
   ai = ai + ti;
 }
 
-// The remaining butterfly passes, from half-width 4 on, over the output of
-// gather_first_passes. The same operations in the same order on every instruction set: the
-// same bits. (AVX-512 is left out: on the machines measured, its 8-wide vectors ran these
-// short loops slower than AVX2.)
+// Whether an m-point transform's later passes (log2(m) − 2 of them) leave one over when
+// paired: it then runs alone first, at half-width 4, where its groups are short and its data
+// freshly written (run last, at half-width m/2, it cost as much as two radix-4 steps).
+inline bool odd_pass_first(int m) {
+  int later = 0;
+  for (int h = 4; h < m; h *= 2) ++later;
+  return later % 2 == 1;
+}
+
+// One radix-2 pass of half-width h (a multiple of 4), four butterflies to a vector.
+inline __attribute__((always_inline)) void single_pass(double* re, double* im, int m, int h, const double* wr,
+                                                       const double* wi) {
+  for (int k = 0; k < m; k += 2 * h) {
+    for (int j = 0; j < h; j += 4) {
+      Vec4 a_r = load4(re + k + j), a_i = load4(im + k + j);
+      Vec4 b_r = load4(re + k + h + j), b_i = load4(im + k + h + j);
+      butterfly(a_r, a_i, b_r, b_i, load4(wr + j), load4(wi + j));
+      store4(re + k + j, a_r);
+      store4(im + k + j, a_i);
+      store4(re + k + h + j, b_r);
+      store4(im + k + h + j, b_i);
+    }
+  }
+}
+
+// The remaining butterfly passes, from half-width 4 on, over the output of first_passes,
+// two at a time where they pair up: the passes of half-widths h and 2h over each group of 4h
+// points as one radix-4 step, the values in registers between the two. With ω = e^(−iπj/2h)
+// the pair's twiddles are ω² (pass h), ω and −iω (pass 2h); a radix-4 step applies ω², ω and
+// ω³ (from its own table) to three inputs and combines them with additions alone: three
+// complex multiplications where two radix-2 passes take four. The same operations in the
+// same order on every instruction set: the same bits. (AVX-512 is left out: on the machines
+// measured, its 8-wide vectors ran these short loops slower than AVX2.)
 __attribute__((target_clones("avx2", "default")))
 void later_passes(double* __restrict re, double* __restrict im, int m, const double* __restrict tw_re,
-                  const double* __restrict tw_im) {
-  // Later passes two at a time (half-widths h and 2h over each group of 4h points), the
-  // values held in registers between the two: each pass's arithmetic exactly as when run
-  // alone (the same bits), with half the loads and stores. An odd pass left over runs alone.
+                  const double* __restrict tw_im, const double* __restrict radix4) {
   int h = 4;
-  for (; 4 * h <= m; h *= 4) {
-    const double* w1r = tw_re + (h - 1);
-    const double* w1i = tw_im + (h - 1);
-    const double* w2r = tw_re + (2 * h - 1);
-    const double* w2i = tw_im + (2 * h - 1);
+  if (odd_pass_first(m)) {
+    single_pass(re, im, m, h, tw_re + (h - 1), tw_im + (h - 1));
+    h *= 2;
+  }
+  for (; h < m; radix4 += 6 * h, h *= 4) {
+    const double* w1r = radix4;  // ω
+    const double* w1i = radix4 + h;
+    const double* w2r = radix4 + 2 * h;  // ω²
+    const double* w2i = radix4 + 3 * h;
+    const double* w3r = radix4 + 4 * h;  // ω³
+    const double* w3i = radix4 + 5 * h;
     for (int k = 0; k < m; k += 4 * h) {
       double* ar = re + k;
       double* ai = im + k;
@@ -76,39 +170,72 @@ void later_passes(double* __restrict re, double* __restrict im, int m, const dou
       double* ci = ai + 2 * h;
       double* dr = ar + 3 * h;
       double* di = ai + 3 * h;
-#pragma GCC ivdep
-      for (int j = 0; j < h; ++j) {
-        double a_r = ar[j], a_i = ai[j], b_r = br[j], b_i = bi[j];
-        double c_r = cr[j], c_i = ci[j], d_r = dr[j], d_i = di[j];
-        // Pass h: (a, b) and (c, d), twiddle w1[j]; pass 2h: (a, c) with w2[j], (b, d) with w2[j + h].
-        butterfly(a_r, a_i, b_r, b_i, w1r[j], w1i[j]);
-        butterfly(c_r, c_i, d_r, d_i, w1r[j], w1i[j]);
-        butterfly(a_r, a_i, c_r, c_i, w2r[j], w2i[j]);
-        butterfly(b_r, b_i, d_r, d_i, w2r[j + h], w2i[j + h]);
-        ar[j] = a_r;
-        ai[j] = a_i;
-        br[j] = b_r;
-        bi[j] = b_i;
-        cr[j] = c_r;
-        ci[j] = c_i;
-        dr[j] = d_r;
-        di[j] = d_i;
+      for (int j = 0; j < h; j += 4) {
+        const Vec4 a_r = load4(ar + j), a_i = load4(ai + j);
+        const Vec4 br_j = load4(br + j), bi_j = load4(bi + j);
+        const Vec4 cr_j = load4(cr + j), ci_j = load4(ci + j);
+        const Vec4 dr_j = load4(dr + j), di_j = load4(di + j);
+        // b·ω², c·ω, d·ω³
+        const Vec4 b_r = br_j * load4(w2r + j) - bi_j * load4(w2i + j);
+        const Vec4 b_i = br_j * load4(w2i + j) + bi_j * load4(w2r + j);
+        const Vec4 c_r = cr_j * load4(w1r + j) - ci_j * load4(w1i + j);
+        const Vec4 c_i = cr_j * load4(w1i + j) + ci_j * load4(w1r + j);
+        const Vec4 d_r = dr_j * load4(w3r + j) - di_j * load4(w3i + j);
+        const Vec4 d_i = dr_j * load4(w3i + j) + di_j * load4(w3r + j);
+        const Vec4 s_r = a_r + b_r, s_i = a_i + b_i;  // a + b·ω²
+        const Vec4 t_r = a_r - b_r, t_i = a_i - b_i;  // a − b·ω²
+        const Vec4 u_r = c_r + d_r, u_i = c_i + d_i;  // c·ω + d·ω³
+        const Vec4 v_r = c_r - d_r, v_i = c_i - d_i;  // c·ω − d·ω³
+        store4(ar + j, s_r + u_r);
+        store4(ai + j, s_i + u_i);
+        store4(cr + j, s_r - u_r);
+        store4(ci + j, s_i - u_i);
+        // t ∓ i·v
+        store4(br + j, t_r + v_i);
+        store4(bi + j, t_i - v_r);
+        store4(dr + j, t_r - v_i);
+        store4(di + j, t_i + v_r);
       }
     }
   }
-  for (; h < m; h *= 2) {
-    const double* wr = tw_re + (h - 1);
-    const double* wi = tw_im + (h - 1);
-    for (int k = 0; k < m; k += 2 * h) {
-      double* ar = re + k;
-      double* ai = im + k;
-      double* br = re + k + h;
-      double* bi = im + k + h;
-      // The two halves never overlap: no run-time aliasing checks.
-#pragma GCC ivdep
-      for (int j = 0; j < h; ++j) butterfly(ar[j], ai[j], br[j], bi[j], wr[j], wi[j]);
-    }
+}
+
+// From Z, the m-point transform of z[j] = x[2j] + i·x[2j+1], to X, the n = 2m point transform
+// of the real x: with E = (Z[k] + conj Z[m−k]) / 2 and D = (Z[k] − conj Z[m−k]) / 2 (the
+// transforms of the even samples, and i times those of the odd ones), X[k] = E − i·W^k·D,
+// W = e^(−2πi/n).
+// One bin of the split step: from the pair Z[k] = p, Z[m−k] = q, the bin's twiddle (c, s)
+// = W^k. Forward, X[k]; inverse (p, q taken from X), Z[k].
+template <bool kForward, class T>
+inline __attribute__((always_inline)) void split_bin(T pr, T pi, T qr, T qi, T c, T s, T& out_r, T& out_i) {
+  const T er = 0.5 * (pr + qr), ei = 0.5 * (pi - qi);
+  const T dr = 0.5 * (pr - qr), di = 0.5 * (pi + qi);
+  if (kForward) {
+    out_r = er + (c * di + s * dr);
+    out_i = ei - (c * dr - s * di);
+  } else {
+    out_r = er - (c * di - s * dr);
+    out_i = ei + (c * dr + s * di);
   }
+}
+
+// Bins 1 … m − 1 of the split step, four to a vector: the partners m − k of k … k + 3 are
+// the four values before m − k + 1, in reverse order.
+template <bool kForward>
+inline __attribute__((always_inline)) void split_bins(const double* __restrict pr, const double* __restrict pi,
+                                                      int m, const double* __restrict wc,
+                                                      const double* __restrict ws, double* __restrict out_r,
+                                                      double* __restrict out_i) {
+  int k = 1;
+  for (; k + 4 <= m; k += 4) {
+    const Vec4 qr = load4(pr + m - k - 3), qi = load4(pi + m - k - 3);
+    Vec4 r, i;
+    split_bin<kForward>(load4(pr + k), load4(pi + k), __builtin_shufflevector(qr, qr, 3, 2, 1, 0),
+                        __builtin_shufflevector(qi, qi, 3, 2, 1, 0), load4(wc + k), load4(ws + k), r, i);
+    store4(out_r + k, r);
+    store4(out_i + k, i);
+  }
+  for (; k < m; ++k) split_bin<kForward>(pr[k], pi[k], pr[m - k], pi[m - k], wc[k], ws[k], out_r[k], out_i[k]);
 }
 
 // From Z, the m-point transform of z[j] = x[2j] + i·x[2j+1], to X, the n = 2m point transform
@@ -122,14 +249,7 @@ void split_forward(const double* __restrict zr, const double* __restrict zi, int
   im[0] = 0;
   re[m] = zr[0] - zi[0];
   im[m] = 0;
-  for (int k = 1; k < m; ++k) {
-    const double pr = zr[k], pi = zi[k], qr = zr[m - k], qi = zi[m - k];
-    const double er = 0.5 * (pr + qr), ei = 0.5 * (pi - qi);
-    const double dr = 0.5 * (pr - qr), di = 0.5 * (pi + qi);
-    const double c = wc[k], s = ws[k];
-    re[k] = er + (c * di + s * dr);
-    im[k] = ei - (c * dr - s * di);
-  }
+  split_bins<true>(zr, zi, m, wc, ws, re, im);
 }
 
 // The split step backwards: E = (X[k] + conj X[m−k]) / 2, O = conj(W^k)·(X[k] − conj X[m−k]) / 2,
@@ -139,13 +259,17 @@ void split_inverse(const double* __restrict re, const double* __restrict im, int
                    const double* __restrict ws, double* __restrict zr, double* __restrict zi) {
   zr[0] = 0.5 * (re[0] + re[m]);
   zi[0] = 0.5 * (re[0] - re[m]);
-  for (int k = 1; k < m; ++k) {
-    const double pr = re[k], pi = im[k], qr = re[m - k], qi = im[m - k];
-    const double er = 0.5 * (pr + qr), ei = 0.5 * (pi - qi);
-    const double dr = 0.5 * (pr - qr), di = 0.5 * (pi + qi);
-    const double c = wc[k], s = ws[k];
-    zr[k] = er - (c * di - s * dr);
-    zi[k] = ei + (c * dr + s * di);
+  split_bins<false>(re, im, m, wc, ws, zr, zi);
+}
+
+// x[2k] = zr[k] · scale, x[2k + 1] = zi[k] · scale (m a multiple of 4).
+__attribute__((target_clones("avx2", "default")))
+void interleave_scaled(const double* __restrict zr, const double* __restrict zi, int m, double scale,
+                       double* __restrict x) {
+  for (int k = 0; k < m; k += 4) {
+    const Vec4 r = load4(zr + k) * scale, i = load4(zi + k) * scale;
+    store4(x + 2 * k, __builtin_shufflevector(r, i, 0, 4, 1, 5));
+    store4(x + 2 * k + 4, __builtin_shufflevector(r, i, 2, 6, 3, 7));
   }
 }
 
@@ -186,6 +310,18 @@ std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
       p->tw_im[size_t(h - 1 + j)] = std::sin(angle);
     }
   }
+  // Each radix-4 step's twiddles in one block, in the order the step reads them: ω, ω², ω³
+  // (real parts, then imaginary), ω = e^(−iπj/2h), j < h, for h = 4 (or 8), 16 (32), …
+  for (int h = odd_pass_first(m) ? 8 : 4; h < m; h *= 4) {
+    for (int power = 1; power <= 3; ++power) {
+      for (int part = 0; part < 2; ++part) {
+        for (int j = 0; j < h; ++j) {
+          const double angle = -kPi * double(power * j) / double(2 * h);
+          p->radix4.push_back(part == 0 ? std::cos(angle) : std::sin(angle));
+        }
+      }
+    }
+  }
   p->sp_re.resize(size_t(m));
   p->sp_im.resize(size_t(m));
   for (int k = 0; k < m; ++k) {
@@ -203,27 +339,29 @@ RealFft::RealFft(int n) : n_(n), m_(n / 2) {
   work_.resize(4 * size_t(m_ + kKeepApart));
 }
 
-// Transforms of four points (n = 4, one pass) skip the fused path.
-void RealFft::small_transform(double* zr, double* zi) {
-  const double r0 = zr[0], i0 = zi[0];
-  zr[0] = r0 + zr[1];
-  zi[0] = i0 + zi[1];
-  zr[1] = r0 - zr[1];
-  zi[1] = i0 - zi[1];
+// Transforms of up to eight points (n ≤ 16) are too short for the vectorized first passes:
+// the reordered points one by one, then every pass a butterfly at a time.
+template <class Load>
+void RealFft::small_transform(Load load, double* re, double* im) const {
+  const int* rev = plan_->bitrev.data();
+  for (int k = 0; k < m_; ++k) load(rev[k], re[k], im[k]);
+  for (int h = 1; h < m_; h *= 2) {
+    for (int k = 0; k < m_; k += 2 * h) {
+      for (int j = 0; j < h; ++j) {
+        butterfly(re[k + j], im[k + j], re[k + j + h], im[k + j + h], plan_->tw_re[size_t(h - 1 + j)],
+                  plan_->tw_im[size_t(h - 1 + j)]);
+      }
+    }
+  }
 }
 
-// The reordering and every butterfly pass into (re, im), point k of the reordered input read
-// by load(rev[k], re, im).
-template <class Load>
-void RealFft::passes_from(Load load, double* re, double* im) {
-  const int* rev = plan_->bitrev.data();
-  if (m_ == 2) {
-    for (int k = 0; k < 2; ++k) load(rev[k], re[k], im[k]);
-    small_transform(re, im);
-  } else {
-    gather_first_passes(rev, m_, re, im, load);
-    later_passes(re, im, m_, plan_->tw_re.data(), plan_->tw_im.data());
-  }
+// The reordering and every butterfly pass into (re, im): `first` runs the reordering and the
+// first two passes, `load` (load(j, re, im): point j of the input) serves short transforms.
+template <class Load, class First>
+void RealFft::passes_from(Load load, First first, double* re, double* im) {
+  if (m_ < kVectorFirstPasses) return small_transform(load, re, im);
+  first(plan_->bitrev.data(), m_, re, im);
+  later_passes(re, im, m_, plan_->tw_re.data(), plan_->tw_im.data(), plan_->radix4.data());
 }
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
@@ -239,7 +377,8 @@ void RealFft::forward(const double* x, double* re, double* im, const double* win
         r = y[2 * j];
         i = y[2 * j + 1];
       },
-      part(0), part(1));
+      [&](const int* rev, int m, double* zr, double* zi) { first_passes_paired(rev, m, zr, zi, y); }, part(0),
+      part(1));
   split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
@@ -249,6 +388,10 @@ void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re
         const std::ptrdiff_t at = 2 * std::ptrdiff_t(j) * stride;
         r = x[at];
         i = x[at + stride];
+      },
+      [&](const int* rev, int m, double* zr, double* zi) {
+        if (stride == 1) return first_passes_paired(rev, m, zr, zi, x);
+        first_passes_strided(rev, m, zr, zi, x, stride);
       },
       part(0), part(1));
   split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
@@ -267,8 +410,9 @@ void RealFft::inverse(const double* re, const double* im, double* x) {
         r = ui[j];
         i = ur[j];
       },
-      zi, zr);
+      [&](const int* rev, int m, double* a, double* b) { first_passes_split(rev, m, a, b, ui, ur); }, zi, zr);
   const double scale = 1.0 / double(m_);  // a power of two: exact
+  if (m_ % 4 == 0) return interleave_scaled(zr, zi, m_, scale, x);
   for (int k = 0; k < m_; ++k) {
     x[2 * k] = zr[k] * scale;
     x[2 * k + 1] = zi[k] * scale;

@@ -1,7 +1,8 @@
-// A real FFT for power-of-two sizes, in float64: a complex FFT of half the size (iterative
-// radix-2, decimation in time, real and imaginary parts in separate arrays so that each
-// butterfly pass is a plain vectorizable loop) and the split step that turns it into the
-// spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
+// A real FFT for power-of-two sizes, in float64: a complex FFT of half the size (decimation
+// in time, real and imaginary parts in separate arrays: the bit-reversal reordering and the
+// first two passes four groups to a vector, then radix-4 steps, with one radix-2 pass first
+// where the passes do not pair up, all on four-double vectors) and the split step that turns
+// it into the spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
 // per size and process, and shared; a transform object adds only its work arrays, and
 // transforms allocate nothing (but the first windowed forward(), which makes its buffer).
 #pragma once
@@ -32,19 +33,25 @@ class RealFft {
   struct Plan {
     std::vector<int> bitrev;            // bit-reversal order of m points
     std::vector<double> tw_re, tw_im;   // pass twiddles: for half-width h, h values at offset h − 1
+    std::vector<double> radix4;         // the radix-4 steps' twiddles, step after step
     std::vector<double> sp_re, sp_im;   // split step: e^(−2πik/n), k < m
   };
   static std::shared_ptr<const Plan> plan_for(int n);
-  static void small_transform(double* zr, double* zi);  // the one pass of n = 4
+  // From this many complex points on, the first passes run four groups to a vector.
+  static constexpr int kVectorFirstPasses = 16;
   template <class Load>
-  void passes_from(Load load, double* re, double* im);
+  void small_transform(Load load, double* re, double* im) const;
+  template <class Load, class First>
+  void passes_from(Load load, First first, double* re, double* im);
   int n_, m_;                         // m_ = n/2: the complex transform's size
   std::shared_ptr<const Plan> plan_;
   // Work arrays: the complex transform's real and imaginary parts, and the inverse's split
   // step before reordering, all in one block, each part kKeepApart values after the last.
   // Parts a multiple of 4 KiB apart (as separate allocations of 2^k doubles tend to be) make
-  // the CPU mistake loads from one for stores to the other (4K aliasing) and wait.
-  static constexpr int kKeepApart = 264;
+  // the CPU mistake loads from one for stores to the other (4K aliasing) and wait. (40: of
+  // 8 to 1032 tried with the radix-4 passes, in one process against the former transform,
+  // the best at 512 to 2048 points; 264 before them.)
+  static constexpr int kKeepApart = 40;
   std::vector<double> work_;
   std::vector<double> windowed_;  // forward()'s input times its window (made on first use)
   double* part(int k) { return work_.data() + std::size_t(k) * std::size_t(m_ + kKeepApart); }
