@@ -5,20 +5,12 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "dsp/vec4.h"
+
 namespace voxprep {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-// Four doubles, one AVX2 register where the CPU has it (two SSE2 halves where not): the same
-// lane-wise operations either way, so the same bits. (The helpers that pass them are inlined
-// everywhere, so the ABI note GCC gives for 32-byte vectors without AVX does not apply.)
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef double Vec4 __attribute__((vector_size(32)));
-typedef double Vec4Unaligned __attribute__((vector_size(32), aligned(8)));
-
-inline __attribute__((always_inline)) Vec4 load4(const double* p) { return *reinterpret_cast<const Vec4Unaligned*>(p); }
-inline __attribute__((always_inline)) void store4(double* p, Vec4 v) { *reinterpret_cast<Vec4Unaligned*>(p) = v; }
 
 // Rows a, b, c, d become columns.
 inline __attribute__((always_inline)) void transpose4(Vec4& a, Vec4& b, Vec4& c, Vec4& d) {
@@ -74,6 +66,17 @@ __attribute__((target_clones("avx2", "default")))
 void first_passes_paired(const int* rev, int m, double* re, double* im, const double* __restrict y) {
   first_passes(rev, m, re, im, [&](int j, Vec4& r, Vec4& i) {
     const Vec4 lo = load4(y + 2 * j), hi = load4(y + 2 * j + 4);
+    r = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    i = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+  });
+}
+
+// The same of y[i] = x[i] · window[i].
+__attribute__((target_clones("avx2", "default")))
+void first_passes_windowed(const int* rev, int m, double* re, double* im, const double* __restrict x,
+                           const double* __restrict window) {
+  first_passes(rev, m, re, im, [&](int j, Vec4& r, Vec4& i) {
+    const Vec4 lo = load4(x + 2 * j) * load4(window + 2 * j), hi = load4(x + 2 * j + 4) * load4(window + 2 * j + 4);
     r = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
     i = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
   });
@@ -273,12 +276,6 @@ void interleave_scaled(const double* __restrict zr, const double* __restrict zi,
   }
 }
 
-// out[i] = x[i] · window[i]
-__attribute__((target_clones("avx2", "default")))
-void apply_window(const double* __restrict x, const double* __restrict window, double* __restrict out, int n) {
-  for (int i = 0; i < n; ++i) out[i] = x[i] * window[i];
-}
-
 }  // namespace
 
 std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
@@ -366,19 +363,15 @@ void RealFft::passes_from(Load load, First first, double* re, double* im) {
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
   if (!window) return forward_strided(x, 1, re, im);
-  // The window applied first, in one vectorized pass: in the reordering's scattered reads
-  // it doubled the loads.
-  if (windowed_.empty()) windowed_.resize(size_t(n_));
-  apply_window(x, window, windowed_.data(), n_);
-  const double* y = windowed_.data();
-  // z[j] = y[2j] + i·y[2j+1], in bit-reversed order (a permutation that is its own inverse).
+  // z[j] = y[2j] + i·y[2j+1], y[i] = x[i]·window[i], in bit-reversed order (a permutation that
+  // is its own inverse).
   passes_from(
       [&](int j, double& r, double& i) {
-        r = y[2 * j];
-        i = y[2 * j + 1];
+        r = x[2 * j] * window[2 * j];
+        i = x[2 * j + 1] * window[2 * j + 1];
       },
-      [&](const int* rev, int m, double* zr, double* zi) { first_passes_paired(rev, m, zr, zi, y); }, part(0),
-      part(1));
+      [&](const int* rev, int m, double* zr, double* zi) { first_passes_windowed(rev, m, zr, zi, x, window); },
+      part(0), part(1));
   split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 

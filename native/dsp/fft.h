@@ -4,7 +4,7 @@
 // where the passes do not pair up, all on four-double vectors) and the split step that turns
 // it into the spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
 // per size and process, and shared; a transform object adds only its work arrays, and
-// transforms allocate nothing (but the first windowed forward(), which makes its buffer).
+// transforms allocate nothing.
 #pragma once
 
 #include <cstddef>
@@ -53,7 +53,6 @@ class RealFft {
   // the best at 512 to 2048 points; 264 before them.)
   static constexpr int kKeepApart = 40;
   std::vector<double> work_;
-  std::vector<double> windowed_;  // forward()'s input times its window (made on first use)
   double* part(int k) { return work_.data() + std::size_t(k) * std::size_t(m_ + kKeepApart); }
 };
 
