@@ -390,7 +390,9 @@ void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re
   split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
-void RealFft::inverse(const double* re, const double* im, double* x) {
+void RealFft::inverse(const double* re, const double* im, double* x) { inverse(re, im, x, n_, 1); }
+
+void RealFft::inverse(const double* re, const double* im, double* x, int count, std::ptrdiff_t stride) {
   double* zr = part(0);
   double* zi = part(1);
   double* ur = part(2);
@@ -405,11 +407,13 @@ void RealFft::inverse(const double* re, const double* im, double* x) {
       },
       [&](const int* rev, int m, double* a, double* b) { first_passes_split(rev, m, a, b, ui, ur); }, zi, zr);
   const double scale = 1.0 / double(m_);  // a power of two: exact
-  if (m_ % 4 == 0) return interleave_scaled(zr, zi, m_, scale, x);
-  for (int k = 0; k < m_; ++k) {
-    x[2 * k] = zr[k] * scale;
-    x[2 * k + 1] = zi[k] * scale;
+  if (count == n_ && stride == 1 && m_ % 4 == 0) return interleave_scaled(zr, zi, m_, scale, x);
+  const int pairs = count / 2;
+  for (int k = 0; k < pairs; ++k) {
+    x[2 * k * stride] = zr[k] * scale;
+    x[(2 * k + 1) * stride] = zi[k] * scale;
   }
+  if (count % 2 == 1) x[2 * pairs * stride] = zr[pairs] * scale;
 }
 
 }  // namespace voxprep

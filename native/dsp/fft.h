@@ -27,6 +27,8 @@ class RealFft {
   // n/2 + 1 bins → n samples, scaled by 1/n (as numpy.fft.irfft: the imaginary parts of the
   // first and last bins are ignored).
   void inverse(const double* re, const double* im, double* x);
+  // The same, keeping only the first `count` samples, written to x[0], x[stride], …
+  void inverse(const double* re, const double* im, double* x, int count, std::ptrdiff_t stride);
 
  private:
   // What depends only on the size: read-only, shared by every transform of that size.

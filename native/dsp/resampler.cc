@@ -78,22 +78,41 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
 
 // The cascade's step: the same positions as run_polyphase, for rows of one lane width
 // (kDotLanes = 32 taps, as the step is designed) that no GPU twin shares, so each row is
-// summed in 8 lanes and one small tree instead of dot()'s 32: at 32 taps dot()'s bookkeeping
-// costs more than its products. The row length is a constant, so the loops unroll whole.
-__attribute__((target_clones("avx512f", "avx2", "default")))
+// summed its own way: in two four-lane sums, and four outputs' sums reduced together (a
+// transposition, so that the lanes end up holding the four outputs) instead of each on its
+// own: at 32 taps the reductions cost more than the products. The row length is a constant,
+// so the loops unroll whole.
+__attribute__((target_clones("avx2", "default")))
 void run_short_rows(const double* table, int64_t up, int64_t down, int lead, const double* buf, int64_t buf_base,
                     int64_t first, int64_t last, double* out) {
   constexpr int kTaps = kernels::kDotLanes;
   static_assert(kTaps % 8 == 0, "rows of whole 8-lane groups");
   PolyphaseCursor at(first, up, down);
-  for (int64_t k = first; k < last; ++k, at.advance()) {
-    const double* h = table + at.phase * kTaps;
-    const double* x = buf + (at.j0 - lead + 1 - buf_base);
-    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int i = 0; i < kTaps; i += 8) {
-      for (int l = 0; l < 8; ++l) a[l] += h[i + l] * x[i + l];
+  // Row · window in four lanes.
+  auto row_sum = [&](const double* h, const double* x) {
+    Vec4 a = load4(h) * load4(x), b = load4(h + 4) * load4(x + 4);
+    for (int i = 8; i < kTaps; i += 8) {
+      a = a + load4(h + i) * load4(x + i);
+      b = b + load4(h + i + 4) * load4(x + i + 4);
     }
-    out[k - first] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    return a + b;
+  };
+  int64_t k = first;
+  for (; k + 4 <= last; k += 4) {
+    Vec4 s[4];
+    for (int o = 0; o < 4; ++o, at.advance()) {
+      s[o] = row_sum(table + at.phase * kTaps, buf + (at.j0 - lead + 1 - buf_base));
+    }
+    // Pairwise lane sums of outputs 0 and 1, 2 and 3, then the halves added: lane o holds
+    // output o's total.
+    const Vec4 p01 = __builtin_shufflevector(s[0], s[1], 0, 4, 2, 6) + __builtin_shufflevector(s[0], s[1], 1, 5, 3, 7);
+    const Vec4 p23 = __builtin_shufflevector(s[2], s[3], 0, 4, 2, 6) + __builtin_shufflevector(s[2], s[3], 1, 5, 3, 7);
+    store4(out + (k - first),
+           __builtin_shufflevector(p01, p23, 0, 1, 4, 5) + __builtin_shufflevector(p01, p23, 2, 3, 6, 7));
+  }
+  for (; k < last; ++k, at.advance()) {
+    const Vec4 s0 = row_sum(table + at.phase * kTaps, buf + (at.j0 - lead + 1 - buf_base));
+    out[k - first] = (s0[0] + s0[1]) + (s0[2] + s0[3]);
   }
 }
 
@@ -182,12 +201,11 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
 }  // namespace
 
 struct Resampler::FftWork {
-  explicit FftWork(int n, int64_t down, int64_t up, int block)
-      : fft(n), u(size_t(n)), y(size_t(n)),
-        u_re(size_t(down * (n / 2 + 1))), u_im(size_t(down * (n / 2 + 1))),
-        y_re(size_t(n / 2 + 1)), y_im(size_t(n / 2 + 1)), out(size_t(up * block)) {}
+  explicit FftWork(int n, int64_t down)
+      : fft(n), u(size_t(n)), u_re(size_t(down * (n / 2 + 1))), u_im(size_t(down * (n / 2 + 1))),
+        y_re(size_t(n / 2 + 1)), y_im(size_t(n / 2 + 1)) {}
   RealFft fft;
-  std::vector<double> u, y, u_re, u_im, y_re, y_im, out;
+  std::vector<double> u, u_re, u_im, y_re, y_im;
 };
 
 int64_t resampled_length(int64_t n, int rate_in, int rate_out) {
@@ -302,7 +320,7 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
 Resampler::Resampler(std::shared_ptr<const ResamplerDesign> stage)
     : design_(std::move(stage)), rate_in_(design_->rate_in), rate_out_(design_->rate_out) {
   short_rows_ = design_->taps == kernels::kDotLanes && design_->tabulated();
-  if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
+  if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down);
   reset();
 }
 
@@ -311,7 +329,7 @@ Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), 
   if (rate_in != rate_out) design_ = ResamplerDesign::get(rate_in, rate_out);
   if (design_ && form == Form::kFastest) {
     if (design_->fft) {
-      fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down, design_->up, design_->fft->block);
+      fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down);
     } else if (design_->cascade) {
       band_.reset(new Resampler(design_->cascade->band));
       step_.reset(new Resampler(design_->cascade->step));
@@ -449,14 +467,17 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
         w.fft.forward(u, w.u_re.data() + q * bins, w.u_im.data() + q * bins);
       }
     }
+    // Each phase's block straight into its places in `out` (every L-th output), whole, and
+    // what is past the limit at the end taken off again.
+    const size_t at = out.size();
+    out.resize(at + size_t(L * B));
     for (int64_t r = 0; r < L; ++r) {
       accumulate_spectra(w.u_re.data(), w.u_im.data(), p.h_re.data() + r * M * bins, p.h_im.data() + r * M * bins,
                          int(M), bins, w.y_re.data(), w.y_im.data());
-      w.fft.inverse(w.y_re.data(), w.y_im.data(), w.y.data());
-      for (int b = 0; b < B; ++b) w.out[size_t(b * L + r)] = w.y[size_t(b)];
+      w.fft.inverse(w.y_re.data(), w.y_im.data(), out.data() + at + r, B, L);
     }
     const int64_t take = last ? std::min<int64_t>(L * B, limit_out - n_out_) : L * B;
-    out.insert(out.end(), w.out.begin(), w.out.begin() + take);
+    out.resize(at + size_t(take));
     n_out_ += take;
   }
   trim((n_out_ / L + p.s_lo) * M);
