@@ -100,6 +100,12 @@ void overlap_add(double* __restrict out, const double* __restrict frame, const d
   for (int i = 0; i < n; ++i) out[i] += frame[i] * window[i];
 }
 
+// x[i] /= by[i]
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void divide(double* __restrict x, const double* __restrict by, int n) {
+  for (int i = 0; i < n; ++i) x[i] /= by[i];
+}
+
 int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 }  // namespace
@@ -270,7 +276,12 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
     for (; next_out >= t_lo && next_out - gt >= t; --next_out) synthesize(next_out);
   }
   for (; next_out >= t_lo; --next_out) synthesize(next_out);
-  for (int64_t i = 0; i < count; ++i) out[i] /= d_.overlap_norm[size_t((from + i) % hop)];
+  // The overlap-add's normalization repeats every hop: one vectorized run per hop.
+  for (int64_t i = 0; i < count;) {
+    const int64_t phase = (from + i) % hop, run = std::min<int64_t>(hop - phase, count - i);
+    divide(out + i, d_.overlap_norm.data() + phase, int(run));
+    i += run;
+  }
 }
 
 Denoiser::Denoiser(int sample_rate, double strength, const MakeGate& make_gate)
