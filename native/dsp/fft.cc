@@ -24,40 +24,93 @@ inline __attribute__((always_inline)) void transpose4(Vec4& a, Vec4& b, Vec4& c,
   d = __builtin_shufflevector(ab_odd, cd_odd, 2, 3, 6, 7);
 }
 
-// The first two butterfly passes of an m-point complex FFT (decimation in time, m ≥ 16),
-// fused with the bit-reversal reordering. The group of four outputs at k = rev(r) (r < m/4)
-// reads the input points r, r + m/2, r + m/4 and r + 3m/4; four groups with consecutive r
-// run side by side in the lanes of a vector, so every load reads four neighbouring points
-// (load4(j, re, im): points j … j + 3) and a transposition turns the lanes into each group's
-// four consecutive outputs. The two passes' twiddles are 1 and −i: no multiplications.
+// Whether an m-point transform's passes after the first two (log2(m) − 2 of them) leave one
+// over when paired into radix-4 steps: the first stage then takes three passes instead.
+inline bool three_first_passes(int m) {
+  int later = 0;
+  for (int h = 4; h < m; h *= 2) ++later;
+  return later % 2 == 1;
+}
+
+// The first two passes over four points a group, for four groups side by side in the lanes:
+// points p0 … p3 (in the order the reordering puts them) to outputs o0 … o3. Their twiddles
+// are 1 and −i: no multiplications.
+struct Quad {
+  Vec4 r[4], i[4];
+};
+inline __attribute__((always_inline)) Quad first_two_passes(Vec4 r0, Vec4 i0, Vec4 r1, Vec4 i1, Vec4 r2, Vec4 i2,
+                                                            Vec4 r3, Vec4 i3) {
+  const Vec4 a0r = r0 + r1, a0i = i0 + i1;
+  const Vec4 a1r = r0 - r1, a1i = i0 - i1;
+  const Vec4 a2r = r2 + r3, a2i = i2 + i3;
+  const Vec4 a3r = r2 - r3, a3i = i2 - i3;
+  Quad o;
+  o.r[0] = a0r + a2r, o.i[0] = a0i + a2i;
+  o.r[2] = a0r - a2r, o.i[2] = a0i - a2i;
+  // −i · a3 = a3i − i · a3r
+  o.r[1] = a1r + a3i, o.i[1] = a1i - a3r;
+  o.r[3] = a1r - a3i, o.i[3] = a1i + a3r;
+  return o;
+}
+
+// The first butterfly passes of an m-point complex FFT (decimation in time, m ≥ 16), fused
+// with the bit-reversal reordering: two passes (groups of four outputs), or three (groups of
+// eight) where the later passes would otherwise leave one over. The group at k = rev(r)
+// (r < m/4, or m/8) reads the input points r + rev(e)·m/4 (or m/8) for its outputs e; four
+// groups with consecutive r run side by side in the lanes of a vector, so every load reads
+// four neighbouring points (load4(j, re, im): points j … j + 3), and transpositions turn the
+// lanes into each group's consecutive outputs.
 template <class Load4>
 inline __attribute__((always_inline)) void first_passes(const int* rev, int m, double* re, double* im, Load4 load4) {
-  const int quarter = m / 4;
-  for (int r = 0; r < quarter; r += 4) {
+  auto quad = [&](int r, int quarter) {
     Vec4 r0, i0, r1, i1, r2, i2, r3, i3;
     load4(r, r0, i0);
     load4(r + 2 * quarter, r1, i1);
     load4(r + quarter, r2, i2);
     load4(r + 3 * quarter, r3, i3);
-    const Vec4 a0r = r0 + r1, a0i = i0 + i1;
-    const Vec4 a1r = r0 - r1, a1i = i0 - i1;
-    const Vec4 a2r = r2 + r3, a2i = i2 + i3;
-    const Vec4 a3r = r2 - r3, a3i = i2 - i3;
-    Vec4 o0r = a0r + a2r, o0i = a0i + a2i;
-    Vec4 o2r = a0r - a2r, o2i = a0i - a2i;
-    // −i · a3 = a3i − i · a3r
-    Vec4 o1r = a1r + a3i, o1i = a1i - a3r;
-    Vec4 o3r = a1r - a3i, o3i = a1i + a3r;
-    transpose4(o0r, o1r, o2r, o3r);
-    transpose4(o0i, o1i, o2i, o3i);
-    store4(re + rev[r], o0r);
-    store4(im + rev[r], o0i);
-    store4(re + rev[r + 1], o1r);
-    store4(im + rev[r + 1], o1i);
-    store4(re + rev[r + 2], o2r);
-    store4(im + rev[r + 2], o2i);
-    store4(re + rev[r + 3], o3r);
-    store4(im + rev[r + 3], o3i);
+    return first_two_passes(r0, i0, r1, i1, r2, i2, r3, i3);
+  };
+  if (!three_first_passes(m)) {
+    const int quarter = m / 4;
+    for (int r = 0; r < quarter; r += 4) {
+      Quad o = quad(r, quarter);
+      transpose4(o.r[0], o.r[1], o.r[2], o.r[3]);
+      transpose4(o.i[0], o.i[1], o.i[2], o.i[3]);
+      for (int l = 0; l < 4; ++l) {
+        store4(re + rev[r + l], o.r[l]);
+        store4(im + rev[r + l], o.i[l]);
+      }
+    }
+    return;
+  }
+  // Outputs 0 … 3 of a group of eight are the two-pass transform of its points r, r + m/2,
+  // r + m/4, r + 3m/4; outputs 4 … 7 that of the points m/8 further on; the third pass
+  // joins output j of the first with output j of the second, twiddle e^(−iπj/4).
+  constexpr double kHalfSqrt2 = 0x1.6a09e667f3bcdp-1;  // √½
+  const int eighth = m / 8;
+  for (int r = 0; r < eighth; r += 4) {
+    Quad a = quad(r, 2 * eighth), b = quad(r + eighth, 2 * eighth);
+    // t_j = e^(−iπj/4) · b_j
+    const Vec4 t1r = (b.r[1] + b.i[1]) * kHalfSqrt2, t1i = (b.i[1] - b.r[1]) * kHalfSqrt2;
+    const Vec4 t2r = b.i[2], t2i = -b.r[2];
+    const Vec4 t3r = (b.i[3] - b.r[3]) * kHalfSqrt2, t3i = -(b.r[3] + b.i[3]) * kHalfSqrt2;
+    Quad lo, hi;
+    lo.r[0] = a.r[0] + b.r[0], lo.i[0] = a.i[0] + b.i[0], hi.r[0] = a.r[0] - b.r[0], hi.i[0] = a.i[0] - b.i[0];
+    lo.r[1] = a.r[1] + t1r, lo.i[1] = a.i[1] + t1i, hi.r[1] = a.r[1] - t1r, hi.i[1] = a.i[1] - t1i;
+    lo.r[2] = a.r[2] + t2r, lo.i[2] = a.i[2] + t2i, hi.r[2] = a.r[2] - t2r, hi.i[2] = a.i[2] - t2i;
+    lo.r[3] = a.r[3] + t3r, lo.i[3] = a.i[3] + t3i, hi.r[3] = a.r[3] - t3r, hi.i[3] = a.i[3] - t3i;
+    for (Quad* q : {&lo, &hi}) {
+      transpose4(q->r[0], q->r[1], q->r[2], q->r[3]);
+      transpose4(q->i[0], q->i[1], q->i[2], q->i[3]);
+    }
+    for (int l = 0; l < 4; ++l) {
+      double* at_re = re + rev[r + l];
+      double* at_im = im + rev[r + l];
+      store4(at_re, lo.r[l]);
+      store4(at_im, lo.i[l]);
+      store4(at_re + 4, hi.r[l]);
+      store4(at_im + 4, hi.i[l]);
+    }
   }
 }
 
@@ -116,33 +169,8 @@ inline __attribute__((always_inline)) void butterfly(T& ar, T& ai, T& br, T& bi,
   ai = ai + ti;
 }
 
-// Whether an m-point transform's later passes (log2(m) − 2 of them) leave one over when
-// paired: it then runs alone first, at half-width 4, where its groups are short and its data
-// freshly written (run last, at half-width m/2, it cost as much as two radix-4 steps).
-inline bool odd_pass_first(int m) {
-  int later = 0;
-  for (int h = 4; h < m; h *= 2) ++later;
-  return later % 2 == 1;
-}
-
-// One radix-2 pass of half-width h (a multiple of 4), four butterflies to a vector.
-inline __attribute__((always_inline)) void single_pass(double* re, double* im, int m, int h, const double* wr,
-                                                       const double* wi) {
-  for (int k = 0; k < m; k += 2 * h) {
-    for (int j = 0; j < h; j += 4) {
-      Vec4 a_r = load4(re + k + j), a_i = load4(im + k + j);
-      Vec4 b_r = load4(re + k + h + j), b_i = load4(im + k + h + j);
-      butterfly(a_r, a_i, b_r, b_i, load4(wr + j), load4(wi + j));
-      store4(re + k + j, a_r);
-      store4(im + k + j, a_i);
-      store4(re + k + h + j, b_r);
-      store4(im + k + h + j, b_i);
-    }
-  }
-}
-
-// The remaining butterfly passes, from half-width 4 on, over the output of first_passes,
-// two at a time where they pair up: the passes of half-widths h and 2h over each group of 4h
+// The remaining butterfly passes, from half-width 4 (or 8) on, over the output of
+// first_passes, two at a time: the passes of half-widths h and 2h over each group of 4h
 // points as one radix-4 step, the values in registers between the two. With ω = e^(−iπj/2h)
 // the pair's twiddles are ω² (pass h), ω and −iω (pass 2h); a radix-4 step applies ω², ω and
 // ω³ (from its own table) to three inputs and combines them with additions alone: three
@@ -150,14 +178,8 @@ inline __attribute__((always_inline)) void single_pass(double* re, double* im, i
 // same order on every instruction set: the same bits. (AVX-512 is left out: on the machines
 // measured, its 8-wide vectors ran these short loops slower than AVX2.)
 __attribute__((target_clones("avx2", "default")))
-void later_passes(double* __restrict re, double* __restrict im, int m, const double* __restrict tw_re,
-                  const double* __restrict tw_im, const double* __restrict radix4) {
-  int h = 4;
-  if (odd_pass_first(m)) {
-    single_pass(re, im, m, h, tw_re + (h - 1), tw_im + (h - 1));
-    h *= 2;
-  }
-  for (; h < m; radix4 += 6 * h, h *= 4) {
+void later_passes(double* __restrict re, double* __restrict im, int m, const double* __restrict radix4) {
+  for (int h = three_first_passes(m) ? 8 : 4; h < m; radix4 += 6 * h, h *= 4) {
     const double* w1r = radix4;  // ω
     const double* w1i = radix4 + h;
     const double* w2r = radix4 + 2 * h;  // ω²
@@ -296,11 +318,11 @@ std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
     for (int b = 0; b < bits; ++b) r |= ((k >> b) & 1) << (bits - 1 - b);
     p->bitrev[size_t(k)] = r;
   }
-  // Pass twiddles e^(−iπj/h), j < h, for every half-width h (the first two passes need none,
-  // but the table is kept uniform).
-  p->tw_re.assign(size_t(m > 1 ? m - 1 : 1), 1.0);
+  // Radix-2 twiddles e^(−iπj/h), j < h, for every half-width h: short transforms only.
+  const int radix2_size = m < kVectorFirstPasses ? m : 1;
+  p->tw_re.assign(size_t(radix2_size > 1 ? radix2_size - 1 : 1), 1.0);
   p->tw_im.assign(p->tw_re.size(), 0.0);
-  for (int h = 1; h < m; h *= 2) {
+  for (int h = 1; h < radix2_size; h *= 2) {
     for (int j = 0; j < h; ++j) {
       const double angle = -kPi * double(j) / double(h);
       p->tw_re[size_t(h - 1 + j)] = std::cos(angle);
@@ -309,7 +331,7 @@ std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
   }
   // Each radix-4 step's twiddles in one block, in the order the step reads them: ω, ω², ω³
   // (real parts, then imaginary), ω = e^(−iπj/2h), j < h, for h = 4 (or 8), 16 (32), …
-  for (int h = odd_pass_first(m) ? 8 : 4; h < m; h *= 4) {
+  for (int h = three_first_passes(m) ? 8 : 4; h < m; h *= 4) {
     for (int power = 1; power <= 3; ++power) {
       for (int part = 0; part < 2; ++part) {
         for (int j = 0; j < h; ++j) {
@@ -358,7 +380,7 @@ template <class Load, class First>
 void RealFft::passes_from(Load load, First first, double* re, double* im) {
   if (m_ < kVectorFirstPasses) return small_transform(load, re, im);
   first(plan_->bitrev.data(), m_, re, im);
-  later_passes(re, im, m_, plan_->tw_re.data(), plan_->tw_im.data(), plan_->radix4.data());
+  later_passes(re, im, m_, plan_->radix4.data());
 }
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {

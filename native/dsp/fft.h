@@ -1,7 +1,7 @@
 // A real FFT for power-of-two sizes, in float64: a complex FFT of half the size (decimation
 // in time, real and imaginary parts in separate arrays: the bit-reversal reordering and the
-// first two passes four groups to a vector, then radix-4 steps, with one radix-2 pass first
-// where the passes do not pair up, all on four-double vectors) and the split step that turns
+// first two passes (three where the rest do not pair up) four groups to a vector, then
+// radix-4 steps, all on four-double vectors) and the split step that turns
 // it into the spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
 // per size and process, and shared; a transform object adds only its work arrays, and
 // transforms allocate nothing.
@@ -34,7 +34,7 @@ class RealFft {
   // What depends only on the size: read-only, shared by every transform of that size.
   struct Plan {
     std::vector<int> bitrev;            // bit-reversal order of m points
-    std::vector<double> tw_re, tw_im;   // pass twiddles: for half-width h, h values at offset h − 1
+    std::vector<double> tw_re, tw_im;   // short transforms' twiddles: for half-width h, h values at offset h − 1
     std::vector<double> radix4;         // the radix-4 steps' twiddles, step after step
     std::vector<double> sp_re, sp_im;   // split step: e^(−2πik/n), k < m
   };
