@@ -16,6 +16,7 @@
 #include "dsp/kernels.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
+#include "dsp/vec4.h"
 #include "io/io_thread.h"
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
@@ -59,6 +60,22 @@ double peak_of(const double* x, size_t n) {
   double p = 0;
   for (size_t i = 0; i < n; ++i) p = std::max(p, std::fabs(x[i]));
   return p;
+}
+
+// Over n samples (a multiple of 4), four lanes at a time: sums[l] += x[k]² for k ≡ l (mod 4),
+// and *peak = max(*peak, |x[k]|). A NaN sample is passed over, as std::max(peak, NaN) does.
+// The peak kept in one scalar made every sample wait for the one before.
+__attribute__((target_clones("avx2", "default")))
+void add_squares_and_peak(const double* x, size_t n, double* sums, double* peak) {
+  Vec4 s = load4(sums), p = {*peak, *peak, *peak, *peak};
+  for (size_t k = 0; k < n; k += 4) {
+    const Vec4 v = load4(x + k);
+    s = s + v * v;
+    const Vec4 magnitude = v < 0 ? -v : v;
+    p = p < magnitude ? magnitude : p;
+  }
+  store4(sums, s);
+  *peak = std::max(std::max(p[0], p[1]), std::max(p[2], p[3]));
 }
 
 // Why a signal with this peak cannot be normalized, or empty if it can.
@@ -522,14 +539,8 @@ class LevelStats {
     for (size_t i = 0; i < n;) {
       const size_t take = std::min<size_t>(n - i, size_t(hop_ - hop_fill_));
       double s[4] = {0, 0, 0, 0};
-      size_t k = 0;
-      for (; k + 4 <= take; k += 4) {
-        for (int l = 0; l < 4; ++l) {
-          const double v = x[i + k + size_t(l)];
-          s[l] += v * v;
-          peak = std::max(peak, std::fabs(v));
-        }
-      }
+      size_t k = take / 4 * 4;
+      add_squares_and_peak(x + i, k, s, &peak);
       for (; k < take; ++k) {
         const double v = x[i + k];
         s[0] += v * v;
