@@ -6,8 +6,31 @@
 
 #include "dsp/kernels.h"
 #include "dsp/stream_buffer.h"
+#include "dsp/vec4.h"
 
 namespace voxprep {
+
+// Blocks of four samples of four frames loaded whole and transposed, so that lane j adds
+// frame j's squares one after another, as frame_rms() does; two such sums (frames 0 … 3 and
+// 4 … 7) run side by side.
+__attribute__((target_clones("avx2", "default")))
+void frame_rms_eight(const double* x, long long lo, long long hop, long long win, double* out) {
+  Vec4 sums[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+  long long k = 0;
+  for (; k + 4 <= win; k += 4) {
+    for (int half = 0; half < 2; ++half) {
+      const double* at = x + lo + 4 * half * hop + k;
+      Vec4 s0 = load4(at), s1 = load4(at + hop), s2 = load4(at + 2 * hop), s3 = load4(at + 3 * hop);
+      transpose4(s0, s1, s2, s3);  // s_i: sample k + i of the four frames
+      sums[half] = (((sums[half] + s0 * s0) + s1 * s1) + s2 * s2) + s3 * s3;
+    }
+  }
+  for (int j = 0; j < 8; ++j) {
+    double sum = sums[j / 4][j % 4];
+    for (long long i = k; i < win; ++i) sum += x[lo + j * hop + i] * x[lo + j * hop + i];
+    out[j] = kernels::frame_rms_of_sum(sum, win);
+  }
+}
 
 AutomaticCutter::AutomaticCutter(int sample_rate) : spec_(SlicerSpec::for_rate(sample_rate)) {
   // The same expressions as SegmentPlan::automatic.
@@ -46,7 +69,7 @@ void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const st
       if (from >= 0 && from + (kGroup - 1) * spec_.hop + spec_.win <= n_) {
         // Eight whole frames at once, then walked one by one.
         double group[kGroup];
-        kernels::frame_rms_many<kGroup>(signal, from, spec_.hop, spec_.win, group);
+        frame_rms_eight(signal, from, spec_.hop, spec_.win, group);
         for (int j = 0; j < kGroup; ++j) {
           rms_.push_back(group[j]);
           walk_frame(t + j, emit);

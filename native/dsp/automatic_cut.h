@@ -19,6 +19,10 @@
 
 namespace voxprep {
 
+// Eight whole RMS frames of `win` samples, `hop` apart from x[lo]: kernels::frame_rms()'s
+// bits for each (its sum in index order), four frames to a vector. The slicer's CPU loop.
+void frame_rms_eight(const double* x, long long lo, long long hop, long long win, double* out);
+
 class AutomaticCutter {
  public:
   // Receives each segment with its samples (segment.end − segment.begin of them).

@@ -12,18 +12,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// Rows a, b, c, d become columns.
-inline __attribute__((always_inline)) void transpose4(Vec4& a, Vec4& b, Vec4& c, Vec4& d) {
-  const Vec4 ab_even = __builtin_shufflevector(a, b, 0, 4, 2, 6);
-  const Vec4 ab_odd = __builtin_shufflevector(a, b, 1, 5, 3, 7);
-  const Vec4 cd_even = __builtin_shufflevector(c, d, 0, 4, 2, 6);
-  const Vec4 cd_odd = __builtin_shufflevector(c, d, 1, 5, 3, 7);
-  a = __builtin_shufflevector(ab_even, cd_even, 0, 1, 4, 5);
-  b = __builtin_shufflevector(ab_odd, cd_odd, 0, 1, 4, 5);
-  c = __builtin_shufflevector(ab_even, cd_even, 2, 3, 6, 7);
-  d = __builtin_shufflevector(ab_odd, cd_odd, 2, 3, 6, 7);
-}
-
 // Whether an m-point transform's passes after the first two (log2(m) − 2 of them) leave one
 // over when paired into radix-4 steps: the first stage then takes three passes instead.
 inline bool three_first_passes(int m) {

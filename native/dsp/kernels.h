@@ -105,21 +105,6 @@ VOXPREP_HD double frame_rms(const double* x, long long lo, long long hi, long lo
   return frame_rms_of_sum(sum, win);
 }
 
-// K whole frames of `win` samples starting `hop` apart at x[lo], each with exactly
-// frame_rms()'s arithmetic (its own sum in index order), interleaved so that the K
-// independent sums hide the adder's latency: a CPU speed-up only, with the same bits.
-template <int K>
-inline void frame_rms_many(const double* x, long long lo, long long hop, long long win, double* out) {
-  double sum[K] = {};
-  for (long long k = 0; k < win; ++k) {
-    for (int j = 0; j < K; ++j) {
-      const double v = x[lo + j * hop + k];
-      sum[j] += v * v;
-    }
-  }
-  for (int j = 0; j < K; ++j) out[j] = frame_rms_of_sum(sum[j], win);
-}
-
 // The reference's normalization: x / peak · (0.9 · 0.75) + (1 − 0.75) · x.
 constexpr double kNormalizeTarget = 0.9;
 constexpr double kNormalizeAlpha = 0.75;
