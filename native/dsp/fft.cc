@@ -145,12 +145,10 @@ void first_passes_split(const int* rev, int m, double* re, double* im, const dou
   });
 }
 
-// One butterfly of a later pass: (a, b) ← (a + w·b, a − w·b), in the one operation order
-// every pass uses (so that passes fused in registers keep the bits of passes run alone).
-template <class T>
-inline __attribute__((always_inline)) void butterfly(T& ar, T& ai, T& br, T& bi, T wr, T wi) {
-  const T tr = br * wr - bi * wi;
-  const T ti = br * wi + bi * wr;
+// One radix-2 butterfly (short transforms): (a, b) ← (a + w·b, a − w·b).
+inline void butterfly(double& ar, double& ai, double& br, double& bi, double wr, double wi) {
+  const double tr = br * wr - bi * wi;
+  const double ti = br * wi + bi * wr;
   br = ar - tr;
   bi = ai - ti;
   ar = ar + tr;
@@ -213,10 +211,6 @@ void later_passes(double* __restrict re, double* __restrict im, int m, const dou
   }
 }
 
-// From Z, the m-point transform of z[j] = x[2j] + i·x[2j+1], to X, the n = 2m point transform
-// of the real x: with E = (Z[k] + conj Z[m−k]) / 2 and D = (Z[k] − conj Z[m−k]) / 2 (the
-// transforms of the even samples, and i times those of the odd ones), X[k] = E − i·W^k·D,
-// W = e^(−2πi/n).
 // One bin of the split step: from the pair Z[k] = p, Z[m−k] = q, the bin's twiddle (c, s)
 // = W^k. Forward, X[k]; inverse (p, q taken from X), Z[k].
 template <bool kForward, class T>
@@ -363,7 +357,8 @@ void RealFft::small_transform(Load load, double* re, double* im) const {
 }
 
 // The reordering and every butterfly pass into (re, im): `first` runs the reordering and the
-// first two passes, `load` (load(j, re, im): point j of the input) serves short transforms.
+// first two or three passes, `load` (load(j, re, im): point j of the input) serves short
+// transforms.
 template <class Load, class First>
 void RealFft::passes_from(Load load, First first, double* re, double* im) {
   if (m_ < kVectorFirstPasses) return small_transform(load, re, im);

@@ -1,8 +1,8 @@
 // A real FFT for power-of-two sizes, in float64: a complex FFT of half the size (decimation
 // in time, real and imaginary parts in separate arrays: the bit-reversal reordering and the
 // first two passes (three where the rest do not pair up) four groups to a vector, then
-// radix-4 steps, all on four-double vectors) and the split step that turns
-// it into the spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
+// radix-4 steps, all on four-double vectors) and the split step that turns it into the
+// spectrum of a real signal. The plan (bit-reversal order and all twiddles) is computed once
 // per size and process, and shared; a transform object adds only its work arrays, and
 // transforms allocate nothing.
 #pragma once

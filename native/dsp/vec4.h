@@ -11,7 +11,6 @@ typedef double Vec4Unaligned __attribute__((vector_size(32), aligned(8)));
 inline __attribute__((always_inline)) Vec4 load4(const double* p) { return *reinterpret_cast<const Vec4Unaligned*>(p); }
 inline __attribute__((always_inline)) void store4(double* p, Vec4 v) { *reinterpret_cast<Vec4Unaligned*>(p) = v; }
 
-
 // Rows a, b, c, d become columns.
 inline __attribute__((always_inline)) void transpose4(Vec4& a, Vec4& b, Vec4& c, Vec4& d) {
   const Vec4 ab_even = __builtin_shufflevector(a, b, 0, 4, 2, 6);
