@@ -27,6 +27,16 @@ function tone(peak: number, seconds = 1): Float64Array {
 
 const maxAbs = (x: Float64Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
+/** A 1 s tone with its second harmonic, 0.4·(sin θ + cos 2θ / 2): its negative peak (−0.6) twice its positive one. */
+function lopsided(): Float64Array {
+  const x = new Float64Array(SR);
+  for (let i = 0; i < x.length; i++) {
+    const theta = (2 * Math.PI * 220 * i) / SR;
+    x[i] = 0.4 * (Math.sin(theta) + 0.5 * Math.cos(2 * theta));
+  }
+  return x;
+}
+
 describe('normalization', () => {
   it('pre: scales the file by its peak (x/peak·0.675 + 0.25·x), and rejects a peak above 2.5', () => {
     const dataset = path.join(scratch.path, 'pre');
@@ -41,6 +51,20 @@ describe('normalization', () => {
     const x = tone(2.4);
     const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
     const peak = maxAbs(x);
+    for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
+  });
+
+  it('pre: the peak is the largest magnitude, here a negative one', () => {
+    const dataset = path.join(scratch.path, 'pre-lopsided');
+    fs.mkdirSync(dataset);
+    const x = lopsided();
+    writeWav(path.join(dataset, 'a.wav'), x, SR, { bits: 32, float: true });
+    const out = path.join(scratch.path, 'pre-lopsided-out');
+    const r = run(dataset, out, '--cut', 'skip', '--normalize', 'pre');
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
+    const peak = maxAbs(x);
+    expect(peak).toBeCloseTo(0.6, 3);
     for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
   });
 

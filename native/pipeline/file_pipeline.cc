@@ -56,26 +56,37 @@ class StageTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Peaks four lanes at a time: one running maximum made every sample wait for the one
+// before. A NaN sample is passed over in each lane, as std::max(peak, NaN) does.
+inline __attribute__((always_inline)) Vec4 max_magnitude(Vec4 peak, Vec4 v) {
+  const Vec4 magnitude = v < 0 ? -v : v;
+  return peak < magnitude ? magnitude : peak;
+}
+inline double lanes_max(Vec4 p) { return std::max(std::max(p[0], p[1]), std::max(p[2], p[3])); }
+
+// max |x[i]|
+__attribute__((target_clones("avx2", "default")))
 double peak_of(const double* x, size_t n) {
-  double p = 0;
-  for (size_t i = 0; i < n; ++i) p = std::max(p, std::fabs(x[i]));
-  return p;
+  Vec4 p = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) p = max_magnitude(p, load4(x + i));
+  double peak = lanes_max(p);
+  for (; i < n; ++i) peak = std::max(peak, std::fabs(x[i]));
+  return peak;
 }
 
 // Over n samples (a multiple of 4), four lanes at a time: sums[l] += x[k]² for k ≡ l (mod 4),
-// and *peak = max(*peak, |x[k]|). A NaN sample is passed over, as std::max(peak, NaN) does.
-// The peak kept in one scalar made every sample wait for the one before.
+// and *peak = max(*peak, |x[k]|).
 __attribute__((target_clones("avx2", "default")))
 void add_squares_and_peak(const double* x, size_t n, double* sums, double* peak) {
   Vec4 s = load4(sums), p = {*peak, *peak, *peak, *peak};
   for (size_t k = 0; k < n; k += 4) {
     const Vec4 v = load4(x + k);
     s = s + v * v;
-    const Vec4 magnitude = v < 0 ? -v : v;
-    p = p < magnitude ? magnitude : p;
+    p = max_magnitude(p, v);
   }
   store4(sums, s);
-  *peak = std::max(std::max(p[0], p[1]), std::max(p[2], p[3]));
+  *peak = lanes_max(p);
 }
 
 // Why a signal with this peak cannot be normalized, or empty if it can.
