@@ -667,12 +667,10 @@ int main() {
     for (int n : {8, 16, 32, 512, 1024, 2048}) {
       RealFft fft(n);
       const int stride = 3, bins = fft.bins();
-      std::vector<double> x(static_cast<size_t>(n * stride)), window(static_cast<size_t>(n)), plain(static_cast<size_t>(n)),
-          product(static_cast<size_t>(n));
-      unsigned seed = 11;
-      for (auto& v : x) v = double((seed = seed * 1664525u + 1013904223u) >> 8) / double(1u << 24) - 0.5;
+      const auto x = noise(size_t(n * stride), 11);
+      std::vector<double> window(static_cast<size_t>(n)), plain(static_cast<size_t>(n)), product(static_cast<size_t>(n));
       for (int i = 0; i < n; ++i) {
-        window[size_t(i)] = 0.5 - 0.5 * std::cos(2.0 * 3.14159265358979323846 * i / n);
+        window[size_t(i)] = kernels::hann_periodic(i, n);
         plain[size_t(i)] = x[size_t(i * stride)];
         product[size_t(i)] = x[size_t(i)] * window[size_t(i)];
       }
@@ -706,15 +704,11 @@ int main() {
   // outside [−700, 700].
   {
     double worst = 0;
-    unsigned seed = 5;
     auto test_at = [&](double z) {
       const double want = std::exp(std::min(700.0, std::max(-700.0, z)));
       worst = std::max(worst, std::fabs(kernels::exp_clamped(z) - want) / want);
     };
-    for (int i = 0; i < 200000; ++i) {
-      seed = seed * 1664525u + 1013904223u;
-      test_at(-700.0 + 1400.0 * double(seed >> 8) / double(1u << 24));
-    }
+    for (double u : noise(200000, 5)) test_at(1400.0 * u);  // uniform over [−700, 700)
     for (int k = -1010; k <= 1010; ++k) {
       const double edge = (k + 0.5) * 0.6931471805599453;
       for (double d : {-1e-12, 0.0, 1e-12}) test_at(edge + d);
