@@ -11,21 +11,23 @@
 namespace voxprep {
 
 // Blocks of four samples of four frames loaded whole and transposed, so that lane j adds
-// frame j's squares one after another, as frame_rms() does; two such sums (frames 0 … 3 and
-// 4 … 7) run side by side.
+// frame j's squares one after another, as frame_rms() does; the groups of four frames run
+// side by side.
 __attribute__((target_clones("avx2", "default")))
-void frame_rms_eight(const double* x, long long lo, long long hop, long long win, double* out) {
-  Vec4 sums[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+void frame_rms_group(const double* x, long long lo, long long hop, long long win, double* out) {
+  static_assert(kRmsFrameGroup % 4 == 0, "whole vectors of frames");
+  constexpr int kVectors = kRmsFrameGroup / 4;
+  Vec4 sums[kVectors] = {};
   long long k = 0;
   for (; k + 4 <= win; k += 4) {
-    for (int half = 0; half < 2; ++half) {
-      const double* at = x + lo + 4 * half * hop + k;
+    for (int v = 0; v < kVectors; ++v) {
+      const double* at = x + lo + 4 * v * hop + k;
       Vec4 s0 = load4(at), s1 = load4(at + hop), s2 = load4(at + 2 * hop), s3 = load4(at + 3 * hop);
       transpose4(s0, s1, s2, s3);  // s_i: sample k + i of the four frames
-      sums[half] = (((sums[half] + s0 * s0) + s1 * s1) + s2 * s2) + s3 * s3;
+      sums[v] = (((sums[v] + s0 * s0) + s1 * s1) + s2 * s2) + s3 * s3;
     }
   }
-  for (int j = 0; j < 8; ++j) {
+  for (int j = 0; j < kRmsFrameGroup; ++j) {
     double sum = sums[j / 4][j % 4];
     for (long long i = k; i < win; ++i) sum += x[lo + j * hop + i] * x[lo + j * hop + i];
     out[j] = kernels::frame_rms_of_sum(sum, win);
@@ -65,12 +67,11 @@ void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const st
       rms_.push_back((*frames)[given++]);
     } else {
       const double* signal = hist_.data() - hist_base_;  // indexed by signal position
-      constexpr int kGroup = 8;
-      if (from >= 0 && from + (kGroup - 1) * spec_.hop + spec_.win <= n_) {
-        // Eight whole frames at once, then walked one by one.
-        double group[kGroup];
-        frame_rms_eight(signal, from, spec_.hop, spec_.win, group);
-        for (int j = 0; j < kGroup; ++j) {
+      if (from >= 0 && from + (kRmsFrameGroup - 1) * spec_.hop + spec_.win <= n_) {
+        // A group of whole frames at once, then walked one by one.
+        double group[kRmsFrameGroup];
+        frame_rms_group(signal, from, spec_.hop, spec_.win, group);
+        for (int j = 0; j < kRmsFrameGroup; ++j) {
           rms_.push_back(group[j]);
           walk_frame(t + j, emit);
         }

@@ -19,9 +19,11 @@
 
 namespace voxprep {
 
-// Eight whole RMS frames of `win` samples, `hop` apart from x[lo]: kernels::frame_rms()'s
-// bits for each (its sum in index order), four frames to a vector. The slicer's CPU loop.
-void frame_rms_eight(const double* x, long long lo, long long hop, long long win, double* out);
+// kRmsFrameGroup whole RMS frames of `win` samples, `hop` apart from x[lo]: kernels::
+// frame_rms()'s bits for each (its sum in index order), four frames to a vector. The
+// slicer's CPU loop.
+constexpr int kRmsFrameGroup = 8;
+void frame_rms_group(const double* x, long long lo, long long hop, long long win, double* out);
 
 class AutomaticCutter {
  public:

@@ -470,18 +470,18 @@ int main() {
     }
     check(same, "four interleaved dot products give dot()'s bits (lengths 1 to 705)");
   }
-  // frame_rms_eight (the slicer's CPU loop) gives exactly frame_rms()'s bits (the GPU's).
+  // frame_rms_group (the slicer's CPU loop) gives exactly frame_rms()'s bits (the GPU's).
   {
     const auto x = noise(40000, 11);
     bool same = true;
     for (long long hop : {1, 441, 600}) {
       for (long long win : {2400, 2399, 3}) {
-        double got[8];
-        frame_rms_eight(x.data(), 37, hop, win, got);
-        for (int j = 0; j < 8; ++j) same = same && got[j] == kernels::frame_rms(x.data(), 37 + j * hop, 37 + j * hop + win, win);
+        double got[kRmsFrameGroup];
+        frame_rms_group(x.data(), 37, hop, win, got);
+        for (int j = 0; j < kRmsFrameGroup; ++j) same = same && got[j] == kernels::frame_rms(x.data(), 37 + j * hop, 37 + j * hop + win, win);
       }
     }
-    check(same, "eight RMS frames at once give frame_rms()'s bits (windows of 2400, 2399 and 3)");
+    check(same, "a group of RMS frames at once gives frame_rms()'s bits (windows of 2400, 2399 and 3)");
   }
   // The resampler's FFT form against its direct form, for the pairs that have one.
   {
