@@ -1,5 +1,6 @@
 #include "io/wav_reader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -125,10 +126,12 @@ bool WavReader::read_exact(void* dst, size_t n) {
 std::optional<FileChecksum> WavReader::whole_file_checksum() {
   if (checksumming_) {
     checksumming_ = false;
-    std::vector<unsigned char> rest(size_t(1) << 16);
+    // The rest of the file through the frame buffer, which the stream no longer needs (and
+    // which, after a read-ahead, is already large: no allocation per file).
+    raw_.resize(std::max(raw_.size(), size_t(1) << 16));
     size_t got;
-    while ((got = std::fread(rest.data(), 1, rest.size(), file_)) > 0) {
-      checksum_.update(rest.data(), got);
+    while ((got = std::fread(raw_.data(), 1, raw_.size(), file_)) > 0) {
+      checksum_.update(raw_.data(), got);
       checksummed_bytes_ += got;
     }
     // Reads that did not take in the file exactly as it was opened (bytes consumed but not
