@@ -34,16 +34,16 @@ void backward(const double* __restrict level, double* __restrict floor, int bins
   for (int k = 0; k < bins; ++k) floor[k] = kernels::floor_step(b, c, level[k], floor[k]);
 }
 
-// The backward pass and the mask of one frame: `level` (its forward-smoothed magnitudes)
-// is replaced by the mask.
+// The backward pass and the mask of one frame, from `level` (its forward-smoothed
+// magnitudes) into `mask`.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void backward_and_mask(const double* __restrict re, const double* __restrict im, double* __restrict level,
-                       double* __restrict floor, int bins, double b, double c) {
+void backward_and_mask(const double* __restrict re, const double* __restrict im, const double* __restrict level,
+                       double* __restrict floor, double* __restrict mask, int bins, double b, double c) {
   for (int k = 0; k < bins; ++k) {
     const double f = kernels::floor_step(b, c, level[k], floor[k]);
     floor[k] = f;
     const double m = std::sqrt(re[k] * re[k] + im[k] * im[k]);
-    level[k] = kernels::gate_mask(m, f, S::kThresholdMultiple, S::kSigmoidSlope);
+    mask[k] = kernels::gate_mask(m, f, S::kThresholdMultiple, S::kSigmoidSlope);
   }
 }
 
@@ -98,6 +98,13 @@ void smooth_frequency_and_apply(const double* __restrict padded, const double* _
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void overlap_add(double* __restrict out, const double* __restrict frame, const double* __restrict window, int n) {
   for (int i = 0; i < n; ++i) out[i] += frame[i] * window[i];
+}
+
+// out[i] = 0 + frame[i] · window[i]: the first frame to reach a sample. Adding it to zero
+// keeps the bits of an overlap-add into a zeroed output (a −0 product becomes +0).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void overlap_first(double* __restrict out, const double* __restrict frame, const double* __restrict window, int n) {
+  for (int i = 0; i < n; ++i) out[i] = 0.0 + frame[i] * window[i];
 }
 
 // x[i] /= by[i]
@@ -167,6 +174,7 @@ SpectralGate::SpectralGate(const DenoiseDesign& design) : d_(design), fft_(S::kF
   floor_prev_.resize(size_t(bins_));
   zero_row_.assign(stride_, 0.0);
   box_rows_.resize(size_t(d_.time_half + 1) * stride_);
+  mask_rows_.resize(size_t(2 * d_.time_half + 2) * stride_);
   box_sum_.resize(stride_);
 }
 
@@ -204,8 +212,8 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   if (count <= 0) return;
   const GateFrames g = GateFrames::of(d_, len, from, count);
   const int64_t frames = g.frames, t_lo = g.t_lo, t_hi = g.t_hi, m_lo = g.m_lo, m_hi = g.m_hi;
-  // The frame-by-bin arrays (the STFT, and |S| → forward-smoothed → the mask; some 10 MB each)
-  // are kept per thread and reused by every window and file the thread denoises: fresh pages
+  // The frame-by-bin arrays (the STFT, and the forward-smoothed |S|; some 10 MB each) are
+  // kept per thread and reused by every window and file the thread denoises: fresh pages
   // cost more than the work on them.
   thread_local std::vector<double> stft_re, stft_im, level;
   const size_t cells = size_t(frames) * stride_;
@@ -224,12 +232,28 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   }
   // Each frame of the span: the mask smoothed over time, then frequency (the 2-D kernel is
   // the outer product of the two triangles, zero outside the mask), applied; inverse FFT and
-  // overlap-add.
-  std::fill(out, out + count, 0.0);
+  // overlap-add. The output is built in place, a frame at a time from the last: the part of
+  // a frame below the frames already added is the first contribution there (stored, not
+  // added to a zeroed output), and the samples no earlier frame reaches are final (divided by the summed
+  // squared window) while still in cache. `untouched` and `unfinished` are where those two
+  // regions end.
+  int64_t untouched = from + count, unfinished = from + count;
+  auto finalize = [&](int64_t down_to) {
+    // The overlap-add's normalization repeats every hop: one vectorized run per hop.
+    for (int64_t i = down_to; i < unfinished;) {
+      const int64_t phase = i % hop, run = std::min<int64_t>(hop - phase, unfinished - i);
+      divide(out + (i - from), d_.overlap_norm.data() + phase, int(run));
+      i += run;
+    }
+    unfinished = std::min(unfinished, down_to);
+  };
   const int gt = d_.time_half, gf = d_.freq_half;
   const int64_t boxes = gt + 1;
-  // The mask's row u, zeros outside the chunk's frames.
-  auto mask_row = [&](int64_t u) { return u >= 0 && u < frames ? at(level, u) : zero_row_.data(); };
+  // The mask's row u, zeros outside the chunk's frames. Rows live in mask_rows_ by u mod
+  // its row count.
+  const int64_t mask_slots = int64_t(mask_rows_.size() / stride_);
+  auto mask_slot = [&](int64_t u) { return mask_rows_.data() + size_t(u % mask_slots) * stride_; };
+  auto mask_row = [&](int64_t u) { return u >= 0 && u < frames ? mask_slot(u) : zero_row_.data(); };
   // B[u] lives in box_rows_ row u mod (g + 1).
   auto box_row = [&](int64_t u) { return box_rows_.data() + size_t(((u % boxes) + boxes) % boxes) * stride_; };
   int64_t boxed_down_to = INT64_MAX;  // the frame whose U is in box_sum_
@@ -258,8 +282,14 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
     const int64_t start = t * hop - ext;
     const int64_t lo = std::max(start, from), hi = std::min(start + n, from + count);
     if (hi > lo) {
-      overlap_add(out + (lo - from), frame_.data() + (lo - start), d_.synthesis_window.data() + (lo - start), int(hi - lo));
+      const double* w = d_.synthesis_window.data();
+      const int64_t mid = std::min(hi, untouched);
+      if (mid > lo) overlap_first(out + (lo - from), frame_.data() + (lo - start), w + (lo - start), int(mid - lo));
+      if (hi > mid) overlap_add(out + (mid - from), frame_.data() + (mid - start), w + (mid - start), int(hi - mid));
+      untouched = std::min(untouched, lo);
     }
+    // Frame t − 1 ends at start − hop + n: what lies above is final.
+    finalize(std::max(from, start - hop + n));
   };
   // The backward pass, starting in the steady state of the last frame, with the mask where
   // the smoothing needs it (frames before m_lo matter to nothing). Output frames follow it
@@ -272,16 +302,11 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
       backward(at(level, t), floor_prev_.data(), bins_, b, c);
       continue;
     }
-    backward_and_mask(at(stft_re, t), at(stft_im, t), at(level, t), floor_prev_.data(), bins_, b, c);
+    backward_and_mask(at(stft_re, t), at(stft_im, t), at(level, t), floor_prev_.data(), mask_slot(t), bins_, b, c);
     for (; next_out >= t_lo && next_out - gt >= t; --next_out) synthesize(next_out);
   }
   for (; next_out >= t_lo; --next_out) synthesize(next_out);
-  // The overlap-add's normalization repeats every hop: one vectorized run per hop.
-  for (int64_t i = 0; i < count;) {
-    const int64_t phase = (from + i) % hop, run = std::min<int64_t>(hop - phase, count - i);
-    divide(out + i, d_.overlap_norm.data() + phase, int(run));
-    i += run;
-  }
+  finalize(from);
 }
 
 Denoiser::Denoiser(int sample_rate, double strength, const MakeGate& make_gate)

@@ -78,11 +78,16 @@ class SpectralGate final : public WindowGate {
   const DenoiseDesign& d_;
   RealFft fft_;
   int bins_ = 0;
-  size_t stride_ = 0;  // row length of the frame-by-bin arrays (the STFT, and |S| → forward-smoothed → mask)
+  size_t stride_ = 0;  // row length of the frame-by-bin arrays (the STFT, the forward-smoothed |S|, the mask)
   std::vector<double> frame_, padded_row_, gain_, spec_re_, spec_im_, floor_prev_;
   // The time smoothing's running sums (see slide_time_boxes in denoise.cc): g_t + 1 box rows,
   // their sum, and a row of zeros for the frames outside the chunk.
   std::vector<double> box_rows_, box_sum_, zero_row_;
+  // The mask's rows that the time smoothing still reads (2·g_t + 2: an output frame's
+  // neighbours and the row its box sums drop), by frame mod their count. Apart from the
+  // forward-smoothed magnitudes, which the backward pass then only reads: their rows stay
+  // clean and leave the cache without a write back.
+  std::vector<double> mask_rows_;
 };
 
 // The whole signal, streamed: push blocks in order, then finish. Output lags input by up to
