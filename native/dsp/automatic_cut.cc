@@ -53,6 +53,13 @@ const double* AutomaticCutter::samples(int64_t begin, int64_t end) const {
 }
 
 void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const std::vector<double>* frames) {
+  if (!frames && n > kMaxBlock) {
+    // A long block (the noise reduction hands on 600 000 samples at once) goes in parts, so
+    // that the history, which each part's final pieces leave, stays small enough to stay in
+    // cache. The segments do not depend on how the signal is cut into blocks.
+    for (size_t at = 0; at < n; at += kMaxBlock) push(x + at, std::min(kMaxBlock, n - at), emit, nullptr);
+    return;
+  }
   hist_.insert(hist_.end(), x, x + n);
   n_ += int64_t(n);
   // Frame t covers samples [t·hop − win/2, t·hop − win/2 + win), zero before the start.

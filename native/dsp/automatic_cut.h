@@ -47,6 +47,8 @@ class AutomaticCutter {
   const double* samples(int64_t begin, int64_t end) const;
   int64_t next_piece_start() const;
 
+  static constexpr size_t kMaxBlock = size_t(1) << 16;  // samples taken in at once (see push)
+
   SlicerSpec spec_;
   double step_ = 0, longer_than_ = 0;
   int64_t piece_ = 0;
