@@ -212,23 +212,30 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   if (count <= 0) return;
   const GateFrames g = GateFrames::of(d_, len, from, count);
   const int64_t frames = g.frames, t_lo = g.t_lo, t_hi = g.t_hi, m_lo = g.m_lo, m_hi = g.m_hi;
-  // The frame-by-bin arrays (the STFT, and the forward-smoothed |S|; some 10 MB each) are
-  // kept per thread and reused by every window and file the thread denoises: fresh pages
-  // cost more than the work on them.
+  // The frame-by-bin arrays (the forward-smoothed |S| of every frame, and the spectra of the
+  // frames whose mask the span needs, m_lo … m_hi; some 10 MB each) are kept per thread and
+  // reused by every window and file the thread denoises: fresh pages cost more than the work
+  // on them.
   thread_local std::vector<double> stft_re, stft_im, level;
-  const size_t cells = size_t(frames) * stride_;
-  if (stft_re.size() < cells) {
-    stft_re.resize(cells);
-    stft_im.resize(cells);
-    level.resize(cells);
+  const size_t level_cells = size_t(frames) * stride_, stft_cells = size_t(m_hi - m_lo + 1) * stride_;
+  if (level.size() < level_cells) level.resize(level_cells);
+  if (stft_re.size() < stft_cells) {
+    stft_re.resize(stft_cells);
+    stft_im.resize(stft_cells);
   }
   const double b = d_.floor_b, c = 1.0 - d_.floor_b;
-  auto at = [&](std::vector<double>& v, int64_t t) { return v.data() + size_t(t) * stride_; };
+  auto level_row = [&](int64_t t) { return level.data() + size_t(t) * stride_; };
+  auto re_row = [&](int64_t t) { return stft_re.data() + size_t(t - m_lo) * stride_; };
+  auto im_row = [&](int64_t t) { return stft_im.data() + size_t(t - m_lo) * stride_; };
 
-  // Spectra, magnitudes and the noise floor's forward pass.
+  // Spectra, magnitudes and the noise floor's forward pass; the spectra of frames outside
+  // m_lo … m_hi go through a scratch row.
   for (int64_t t = 0; t < frames; ++t) {
-    frame_spectrum(x, len, t, at(stft_re, t), at(stft_im, t));
-    magnitude_forward(at(stft_re, t), at(stft_im, t), t > 0 ? at(level, t - 1) : nullptr, at(level, t), bins_, b, c);
+    const bool kept = t >= m_lo && t <= m_hi;
+    double* re = kept ? re_row(t) : spec_re_.data();
+    double* im = kept ? im_row(t) : spec_im_.data();
+    frame_spectrum(x, len, t, re, im);
+    magnitude_forward(re, im, t > 0 ? level_row(t - 1) : nullptr, level_row(t), bins_, b, c);
   }
   // Each frame of the span: the mask smoothed over time, then frequency (the 2-D kernel is
   // the outer product of the two triangles, zero outside the mask), applied; inverse FFT and
@@ -276,7 +283,7 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
     boxed_down_to = t;
     scaled(box_sum_.data(), 1.0 / double(boxes * boxes), padded_row_.data() + gf, bins_);
     smooth_frequency_and_apply(padded_row_.data(), d_.freq_taps.data(), 2 * gf + 1, gain_.data(), bins_, d_.strength,
-                               at(stft_re, t), at(stft_im, t), spec_re_.data(), spec_im_.data());
+                               re_row(t), im_row(t), spec_re_.data(), spec_im_.data());
     fft_.inverse(spec_re_.data(), spec_im_.data(), frame_.data());
     // The frame covers chunk samples [hop·t − ext, hop·t − ext + n).
     const int64_t start = t * hop - ext;
@@ -295,14 +302,14 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   // the smoothing needs it (frames before m_lo matter to nothing). Output frames follow it
   // down, each as soon as the mask of its last neighbour is known, while its spectrum is
   // still in cache.
-  std::copy(at(level, frames - 1), at(level, frames - 1) + bins_, floor_prev_.begin());
+  std::copy(level_row(frames - 1), level_row(frames - 1) + bins_, floor_prev_.begin());
   int64_t next_out = t_hi;  // output frames are made from t_hi down to t_lo
   for (int64_t t = frames - 1; t >= m_lo; --t) {
     if (t > m_hi) {
-      backward(at(level, t), floor_prev_.data(), bins_, b, c);
+      backward(level_row(t), floor_prev_.data(), bins_, b, c);
       continue;
     }
-    backward_and_mask(at(stft_re, t), at(stft_im, t), at(level, t), floor_prev_.data(), mask_slot(t), bins_, b, c);
+    backward_and_mask(re_row(t), im_row(t), level_row(t), floor_prev_.data(), mask_slot(t), bins_, b, c);
     for (; next_out >= t_lo && next_out - gt >= t; --next_out) synthesize(next_out);
   }
   for (; next_out >= t_lo; --next_out) synthesize(next_out);
