@@ -329,16 +329,16 @@ void Denoiser::reset() {
   window_ = 0;
 }
 
-void Denoiser::run_window(int64_t count, std::vector<double>& out) {
-  const size_t at = out.size();
-  out.resize(at + size_t(count));
-  gate_->run(buf_.data(), int64_t(buf_.size()), S::kPadding, count, out.data() + at);
+void Denoiser::run_window(int64_t count, const Sink& sink) {
+  if (span_.size() < size_t(count)) span_.resize(size_t(count));
+  gate_->run(buf_.data(), int64_t(buf_.size()), S::kPadding, count, span_.data());
+  sink(span_.data(), size_t(count));
   const size_t drop = std::min(buf_.size(), size_t(S::kChunk));
   buf_.erase(buf_.begin(), buf_.begin() + long(drop));
   ++window_;
 }
 
-void Denoiser::push(const double* x, size_t n, std::vector<double>& out) {
+void Denoiser::push(const double* x, size_t n, const Sink& sink) {
   while (n > 0) {
     // Window k's chunk ends kPadding after its span; once it is complete the signal is
     // longer than one window, so the full-length layout applies.
@@ -348,25 +348,35 @@ void Denoiser::push(const double* x, size_t n, std::vector<double>& out) {
     pushed_ += int64_t(take);
     x += take;
     n -= take;
-    if (pushed_ == chunk_end) run_window(S::kChunk, out);
+    if (pushed_ == chunk_end) run_window(S::kChunk, sink);
   }
 }
 
-void Denoiser::finish(std::vector<double>& out) {
+void Denoiser::finish(const Sink& sink) {
   if (pushed_ > 0 && window_ == 0 && pushed_ <= S::kChunk) {
     // One window: the signal with kPadding zeros on each side.
     buf_.resize(buf_.size() + size_t(S::kPadding), 0.0);
-    run_window(pushed_, out);
+    run_window(pushed_, sink);
   } else {
     // The remaining windows at full length, with zeros past the signal's end.
     while (S::kChunk * window_ < pushed_) {
       const int64_t count = std::min(S::kChunk, pushed_ - S::kChunk * window_);
       buf_.resize(size_t(S::kChunk + 2 * S::kPadding), 0.0);
-      run_window(count, out);
+      run_window(count, sink);
     }
   }
   buf_.clear();
   buf_.shrink_to_fit();
+  span_.clear();
+  span_.shrink_to_fit();
+}
+
+void Denoiser::push(const double* x, size_t n, std::vector<double>& out) {
+  push(x, n, [&](const double* y, size_t m) { out.insert(out.end(), y, y + m); });
+}
+
+void Denoiser::finish(std::vector<double>& out) {
+  finish([&](const double* y, size_t m) { out.insert(out.end(), y, y + m); });
 }
 
 }  // namespace voxprep

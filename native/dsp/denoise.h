@@ -99,20 +99,29 @@ class Denoiser {
   Denoiser(int sample_rate, double strength, const MakeGate& make_gate = nullptr);
   Denoiser(const Denoiser&) = delete;
   Denoiser& operator=(const Denoiser&) = delete;
-  // Appends to `out` whatever samples became final.
+  // Receives samples that became final, in order, straight from the window they were
+  // computed in (valid for the call only).
+  using Sink = std::function<void(const double* y, size_t n)>;
+  // Hands `sink` whatever samples became final.
+  void push(const double* x, size_t n, const Sink& sink);
+  // Hands on the rest; the total handed on equals the total pushed.
+  void finish(const Sink& sink);
+  // The same, appending to `out`.
   void push(const double* x, size_t n, std::vector<double>& out);
-  // Appends the rest; the total appended equals the total pushed.
   void finish(std::vector<double>& out);
   void reset();
   size_t held() const { return buf_.size(); }
 
  private:
-  void run_window(int64_t count, std::vector<double>& out);
+  void run_window(int64_t count, const Sink& sink);
 
   DenoiseDesign design_;
   std::unique_ptr<WindowGate> gate_;
   // The next window's chunk so far, from its first sample (zeros before the signal's start).
   std::vector<double> buf_;
+  // The window's span as the gate writes it (every sample), handed to the sink from here:
+  // no output vector to zero and fill on the way.
+  std::vector<double> span_;
   int64_t pushed_ = 0;
   int64_t window_ = 0;  // k of the next window
 };

@@ -601,6 +601,23 @@ void make_denoiser(std::optional<Denoiser>& denoiser, const PipelineOptions& o, 
   else denoiser.emplace(o.sample_rate, o.denoise);
 }
 
+// Pushes x[0, n) through the noise reduction, and with `last` flushes it, handing what became
+// final to `next`, whose own time is not counted as the noise reduction's.
+template <class Next>
+void denoise_into(Denoiser& denoiser, const double* x, size_t n, bool last, double& denoise_time, Next&& next) {
+  double total = 0, handed_on = 0;
+  {
+    StageTimer t(total);
+    const Denoiser::Sink sink = [&](const double* y, size_t m) {
+      StageTimer h(handed_on);
+      next(y, m);
+    };
+    denoiser.push(x, n, sink);
+    if (last) denoiser.finish(sink);
+  }
+  denoise_time += total - handed_on;
+}
+
 Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& times, Device* device) {
   Analysis a;
   const bool window_peaks = o.normalization == Normalization::kPost && o.cut == CutMode::kSimple;
@@ -628,7 +645,7 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
     }
   };
   a.cached = true;
-  std::vector<double> block, denoised;
+  std::vector<double> block;
   while (source.next(block)) {
     {
       StageTimer t(times.analysis);
@@ -644,25 +661,10 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
         }
       }
     }
-    if (denoiser) {
-      denoised.clear();
-      {
-        StageTimer t(times.denoise);
-        denoiser->push(block.data(), block.size(), denoised);
-      }
-      measure_final(denoised.data(), denoised.size());
-    } else {
-      measure_final(block.data(), block.size());
-    }
+    if (denoiser) denoise_into(*denoiser, block.data(), block.size(), false, times.denoise, measure_final);
+    else measure_final(block.data(), block.size());
   }
-  if (denoiser) {
-    denoised.clear();
-    {
-      StageTimer t(times.denoise);
-      denoiser->finish(denoised);
-    }
-    measure_final(denoised.data(), denoised.size());
-  }
+  if (denoiser) denoise_into(*denoiser, nullptr, 0, true, times.denoise, measure_final);
   return a;
 }
 
@@ -726,7 +728,6 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   // It hands samples on up to one window late, and the rest when flushed.
   std::optional<Denoiser> denoiser;
   if (o.denoise > 0) make_denoiser(denoiser, o, device);
-  std::vector<double> denoised;
   const AutomaticCutter::Emit write_piece = [&](const Segment& s, const double* x) { emitter.write_complete(s, x); };
   auto cut = [&](const double* x, size_t n, const std::vector<double>* frames) {
     if (n == 0) return;
@@ -751,12 +752,8 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
       for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
     }
     if (denoiser) {
-      denoised.clear();
-      {
-        StageTimer t(result.times.denoise);
-        denoiser->push(block.data(), block.size(), denoised);
-      }
-      cut(denoised.data(), denoised.size(), nullptr);
+      denoise_into(*denoiser, block.data(), block.size(), false, result.times.denoise,
+                   [&](const double* y, size_t m) { cut(y, m, nullptr); });
     } else {
       cut(block.data(), block.size(), device_frames ? frames : nullptr);
     }
@@ -782,12 +779,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
       }
     }
     if (denoiser) {
-      denoised.clear();
-      {
-        StageTimer t(result.times.denoise);
-        denoiser->finish(denoised);
-      }
-      cut(denoised.data(), denoised.size(), nullptr);
+      denoise_into(*denoiser, nullptr, 0, true, result.times.denoise, [&](const double* y, size_t m) { cut(y, m, nullptr); });
     }
     if (cutter) cutter->finish(write_piece);
     emitter.finish();
