@@ -18,11 +18,13 @@ using S = DenoiseSpec;
 
 // |S| of one frame, and the noise floor's forward pass: level = b·|S| + (1 − b)·previous
 // level, where the first frame starts from its own value (the filter's steady state).
+// `magnitude` (when given) keeps |S|.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void magnitude_forward(const double* __restrict re, const double* __restrict im, const double* __restrict prev,
-                       double* __restrict level, int bins, double b, double c) {
+                       double* __restrict level, double* __restrict magnitude, int bins, double b, double c) {
   for (int k = 0; k < bins; ++k) {
     const double m = std::sqrt(re[k] * re[k] + im[k] * im[k]);
+    if (magnitude) magnitude[k] = m;
     level[k] = kernels::floor_step(b, c, m, prev ? prev[k] : m);
   }
 }
@@ -34,16 +36,15 @@ void backward(const double* __restrict level, double* __restrict floor, int bins
   for (int k = 0; k < bins; ++k) floor[k] = kernels::floor_step(b, c, level[k], floor[k]);
 }
 
-// The backward pass and the mask of one frame, from `level` (its forward-smoothed
-// magnitudes) into `mask`.
+// The backward pass and the mask of one frame, from its magnitudes and forward-smoothed
+// magnitudes (`level`) into `mask`.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void backward_and_mask(const double* __restrict re, const double* __restrict im, const double* __restrict level,
-                       double* __restrict floor, double* __restrict mask, int bins, double b, double c) {
+void backward_and_mask(const double* __restrict magnitude, const double* __restrict level, double* __restrict floor,
+                       double* __restrict mask, int bins, double b, double c) {
   for (int k = 0; k < bins; ++k) {
     const double f = kernels::floor_step(b, c, level[k], floor[k]);
     floor[k] = f;
-    const double m = std::sqrt(re[k] * re[k] + im[k] * im[k]);
-    mask[k] = kernels::gate_mask(m, f, S::kThresholdMultiple, S::kSigmoidSlope);
+    mask[k] = kernels::gate_mask(magnitude[k], f, S::kThresholdMultiple, S::kSigmoidSlope);
   }
 }
 
@@ -175,6 +176,9 @@ SpectralGate::SpectralGate(const DenoiseDesign& design) : d_(design), fft_(S::kF
   zero_row_.assign(stride_, 0.0);
   box_rows_.resize(size_t(d_.time_half + 1) * stride_);
   mask_rows_.resize(size_t(2 * d_.time_half + 2) * stride_);
+  level_block_.resize(size_t(kBlockFrames) * stride_);
+  magnitude_block_.resize(size_t(kBlockFrames) * stride_);
+  level_roll_.resize(2 * stride_);
   box_sum_.resize(stride_);
 }
 
@@ -212,30 +216,44 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   if (count <= 0) return;
   const GateFrames g = GateFrames::of(d_, len, from, count);
   const int64_t frames = g.frames, t_lo = g.t_lo, t_hi = g.t_hi, m_lo = g.m_lo, m_hi = g.m_hi;
-  // The frame-by-bin arrays (the forward-smoothed |S| of every frame, and the spectra of the
-  // frames whose mask the span needs, m_lo … m_hi; some 10 MB each) are kept per thread and
-  // reused by every window and file the thread denoises: fresh pages cost more than the work
-  // on them.
-  thread_local std::vector<double> stft_re, stft_im, level;
-  const size_t level_cells = size_t(frames) * stride_, stft_cells = size_t(m_hi - m_lo + 1) * stride_;
-  if (level.size() < level_cells) level.resize(level_cells);
+  // The frame-by-bin arrays, kept per thread and reused by every window and file the thread
+  // denoises (fresh pages cost more than the work on them): the spectra of the frames whose
+  // mask the span needs, m_lo … m_hi (some 10 MB each), and the forward-smoothed magnitudes
+  // that the backward pass reads as they are (see kBlockFrames): those after m_hi, and those
+  // each block of m_lo … m_hi starts from (frame m_lo − 1 + j·kBlockFrames for block j).
+  const int64_t blocks = (m_hi - m_lo) / kBlockFrames + 1, tail = frames - 1 - m_hi;
+  thread_local std::vector<double> stft_re, stft_im, kept_levels;
+  const size_t stft_cells = size_t(m_hi - m_lo + 1) * stride_, level_cells = size_t(tail + blocks) * stride_;
   if (stft_re.size() < stft_cells) {
     stft_re.resize(stft_cells);
     stft_im.resize(stft_cells);
   }
+  if (kept_levels.size() < level_cells) kept_levels.resize(level_cells);
   const double b = d_.floor_b, c = 1.0 - d_.floor_b;
-  auto level_row = [&](int64_t t) { return level.data() + size_t(t) * stride_; };
   auto re_row = [&](int64_t t) { return stft_re.data() + size_t(t - m_lo) * stride_; };
   auto im_row = [&](int64_t t) { return stft_im.data() + size_t(t - m_lo) * stride_; };
+  // Where frame t's forward-smoothed magnitudes are kept, or null where they are not.
+  auto kept_level = [&](int64_t t) -> double* {
+    if (t > m_hi) return kept_levels.data() + size_t(t - m_hi - 1) * stride_;
+    const int64_t j = (t - (m_lo - 1)) / kBlockFrames;
+    if (t >= m_lo - 1 && (t - (m_lo - 1)) % kBlockFrames == 0 && j < blocks) {
+      return kept_levels.data() + size_t(tail + j) * stride_;
+    }
+    return nullptr;
+  };
 
   // Spectra, magnitudes and the noise floor's forward pass; the spectra of frames outside
-  // m_lo … m_hi go through a scratch row.
+  // m_lo … m_hi, and the levels not kept, go through scratch rows.
+  const double* prev_level = nullptr;
   for (int64_t t = 0; t < frames; ++t) {
-    const bool kept = t >= m_lo && t <= m_hi;
-    double* re = kept ? re_row(t) : spec_re_.data();
-    double* im = kept ? im_row(t) : spec_im_.data();
+    const bool in_span = t >= m_lo && t <= m_hi;
+    double* re = in_span ? re_row(t) : spec_re_.data();
+    double* im = in_span ? im_row(t) : spec_im_.data();
     frame_spectrum(x, len, t, re, im);
-    magnitude_forward(re, im, t > 0 ? level_row(t - 1) : nullptr, level_row(t), bins_, b, c);
+    double* level = kept_level(t);
+    if (!level) level = level_roll_.data() + size_t(t & 1) * stride_;
+    magnitude_forward(re, im, prev_level, level, nullptr, bins_, b, c);
+    prev_level = level;
   }
   // Each frame of the span: the mask smoothed over time, then frequency (the 2-D kernel is
   // the outer product of the two triangles, zero outside the mask), applied; inverse FFT and
@@ -302,14 +320,26 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   // the smoothing needs it (frames before m_lo matter to nothing). Output frames follow it
   // down, each as soon as the mask of its last neighbour is known, while its spectrum is
   // still in cache.
-  std::copy(level_row(frames - 1), level_row(frames - 1) + bins_, floor_prev_.begin());
   int64_t next_out = t_hi;  // output frames are made from t_hi down to t_lo
   for (int64_t t = frames - 1; t >= m_lo; --t) {
+    const int64_t first = m_lo + (t - m_lo) / kBlockFrames * kBlockFrames;  // of t's block
+    if (t <= m_hi && (t == m_hi || t == first + kBlockFrames - 1)) {
+      // Entering a block: its magnitudes and levels again, forward from its kept start.
+      for (int64_t u = first; u <= t; ++u) {
+        const size_t row = size_t(u - first) * stride_;
+        const double* prev = u > first ? level_block_.data() + row - stride_ : u > 0 ? kept_level(u - 1) : nullptr;
+        magnitude_forward(re_row(u), im_row(u), prev, level_block_.data() + row, magnitude_block_.data() + row, bins_, b,
+                          c);
+      }
+    }
+    const double* level = t > m_hi ? kept_level(t) : level_block_.data() + size_t(t - first) * stride_;
+    if (t == frames - 1) std::copy(level, level + bins_, floor_prev_.begin());
     if (t > m_hi) {
-      backward(level_row(t), floor_prev_.data(), bins_, b, c);
+      backward(level, floor_prev_.data(), bins_, b, c);
       continue;
     }
-    backward_and_mask(re_row(t), im_row(t), level_row(t), floor_prev_.data(), mask_slot(t), bins_, b, c);
+    backward_and_mask(magnitude_block_.data() + size_t(t - first) * stride_, level, floor_prev_.data(), mask_slot(t),
+                      bins_, b, c);
     for (; next_out >= t_lo && next_out - gt >= t; --next_out) synthesize(next_out);
   }
   for (; next_out >= t_lo; --next_out) synthesize(next_out);

@@ -69,6 +69,9 @@ struct GateFrames {
 // One window on the CPU.
 class SpectralGate final : public WindowGate {
  public:
+  // Frames per block of the backward pass (see level_block_): 32 frames' rows, about 0.5 MB
+  // with their spectra, stay in a second-level cache.
+  static constexpr int kBlockFrames = 32;
   explicit SpectralGate(const DenoiseDesign& design);
   void run(const double* x, int64_t len, int64_t from, int64_t count, double* out) override;
 
@@ -84,10 +87,14 @@ class SpectralGate final : public WindowGate {
   // their sum, and a row of zeros for the frames outside the chunk.
   std::vector<double> box_rows_, box_sum_, zero_row_;
   // The mask's rows that the time smoothing still reads (2·g_t + 2: an output frame's
-  // neighbours and the row its box sums drop), by frame mod their count. Apart from the
-  // forward-smoothed magnitudes, which the backward pass then only reads: their rows stay
-  // clean and leave the cache without a write back.
+  // neighbours and the row its box sums drop), by frame mod their count.
   std::vector<double> mask_rows_;
+  // The forward-smoothed magnitudes are kept whole only after m_hi (the backward pass's
+  // start); from m_lo on, only at the end of every kBlockFrames frames. The backward pass
+  // recomputes a block's magnitudes and levels from its stored start as it reaches the block,
+  // with the same operations (so the same bits), while the block's spectra come into cache:
+  // a window then moves two thirds of the memory it did, and memory was what it waited for.
+  std::vector<double> level_block_, magnitude_block_, level_roll_;
 };
 
 // The whole signal, streamed: push blocks in order, then finish. Output lags input by up to

@@ -761,6 +761,42 @@ int main() {
             "noise reduction holds at most one window with its context (" + std::to_string(std::max(held, held2)) + " samples)");
     }
   }
+  // The CPU gate on single chunks where the backward pass's blocks meet the span's edges: its
+  // mask frames a whole number of blocks, one frame more, and a span reaching as near the
+  // chunk's end as allowed (the backward pass then starts inside a block).
+  {
+    const int sr = 40000;
+    const double p = 0.7;
+    const DenoiseDesign d = DenoiseDesign::make(sr, p);
+    SpectralGate gate(d);
+    const int64_t len = 200000, from = 4000, block = SpectralGate::kBlockFrames;
+    std::vector<int64_t> counts;
+    for (int64_t remainder : {int64_t(0), int64_t(1)}) {
+      for (int64_t count = 20000;; ++count) {
+        const GateFrames g = GateFrames::of(d, len, from, count);
+        if ((g.m_hi - g.m_lo + 1) % block == remainder) {
+          counts.push_back(count);
+          break;
+        }
+      }
+    }
+    counts.push_back(len - DenoiseSpec::kFftSize - from);
+    const GateFrames last = GateFrames::of(d, len, from, counts.back());
+    const auto x = speech_with_noise(size_t(len), sr, 21);
+    double worst = 0;
+    for (int64_t count : counts) {
+      std::vector<double> got(static_cast<size_t>(count));
+      gate.run(x.data(), len, from, count, got.data());
+      const auto want = reference_nr::chunk(x, sr, p, size_t(from), size_t(count));
+      for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+    }
+    char line[220];
+    std::snprintf(line, sizeof line,
+                  "noise reduction gate where its backward blocks meet the span's edges matches the direct "
+                  "implementation (max |difference| %.1e, bound 1e-12)",
+                  worst);
+    check(worst <= 1e-12 && last.m_hi == last.frames - 1, line);
+  }
   // WAV writer: samples come back as float32, over several buffers' worth; a NaN or an
   // infinity anywhere is refused, and the unfinished file is removed.
   {
