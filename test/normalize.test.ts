@@ -27,9 +27,9 @@ function tone(peak: number, seconds = 1): Float64Array {
 
 const maxAbs = (x: Float64Array) => x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-/** A 1 s tone with its second harmonic, 0.4·(sin θ + cos 2θ / 2): its negative peak (−0.6) twice its positive one. */
-function lopsided(): Float64Array {
-  const x = new Float64Array(SR);
+/** A tone with its second harmonic, 0.4·(sin θ + cos 2θ / 2): its negative peak (−0.6) twice its positive one. */
+function lopsided(seconds = 1): Float64Array {
+  const x = new Float64Array(Math.round(SR * seconds));
   for (let i = 0; i < x.length; i++) {
     const theta = (2 * Math.PI * 220 * i) / SR;
     x[i] = 0.4 * (Math.sin(theta) + 0.5 * Math.cos(2 * theta));
@@ -65,6 +65,20 @@ describe('normalization', () => {
     const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
     const peak = maxAbs(x);
     expect(peak).toBeCloseTo(0.6, 3);
+    for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
+  });
+
+  it('post with --cut skip: a file too long to hold (over 30 s), its one segment, by the peak a first pass measured', () => {
+    const dataset = path.join(scratch.path, 'post-skip');
+    fs.mkdirSync(dataset);
+    const x = lopsided(32);
+    writeWav(path.join(dataset, 'a.wav'), x, SR, { bits: 32, float: true });
+    const out = path.join(scratch.path, 'post-skip-out');
+    const r = run(dataset, out, '--cut', 'skip', '--normalize', 'post');
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
+    const peak = maxAbs(x);
+    expect(y.length).toBe(x.length);
     for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
   });
 

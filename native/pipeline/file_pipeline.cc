@@ -633,7 +633,8 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
     StageTimer t(times.analysis);
     const int64_t pos = final_pos;
     final_pos += int64_t(n);
-    a.final_peak = std::max(a.final_peak, peak_of(x, n));
+    // Without noise reduction the final signal is the signal, whose peak is `peak` (below).
+    if (denoiser) a.final_peak = std::max(a.final_peak, peak_of(x, n));
     if (window_peaks && n > 0) {
       const int64_t len = simple.window_length(), step = simple.window_step();
       const int64_t first = pos - len + 1 <= 0 ? 0 : (pos - len + 1 + step - 1) / step;
@@ -665,6 +666,7 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
     else measure_final(block.data(), block.size());
   }
   if (denoiser) denoise_into(*denoiser, nullptr, 0, true, times.denoise, measure_final);
+  else a.final_peak = a.peak;
   return a;
 }
 
