@@ -259,9 +259,9 @@ void SpectralGate::run(const double* x, int64_t len, int64_t from, int64_t count
   // the outer product of the two triangles, zero outside the mask), applied; inverse FFT and
   // overlap-add. The output is built in place, a frame at a time from the last: the part of
   // a frame below the frames already added is the first contribution there (stored, not
-  // added to a zeroed output), and the samples no earlier frame reaches are final (divided by the summed
-  // squared window) while still in cache. `untouched` and `unfinished` are where those two
-  // regions end.
+  // added to a zeroed output), and the samples no earlier frame reaches are final (divided
+  // by the summed squared window) while still in cache. `untouched` and `unfinished` are
+  // where those two regions end.
   int64_t untouched = from + count, unfinished = from + count;
   auto finalize = [&](int64_t down_to) {
     // The overlap-add's normalization repeats every hop: one vectorized run per hop.

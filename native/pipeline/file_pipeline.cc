@@ -748,14 +748,15 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
       emitter.feed(x, n);
     }
   };
+  // What the noise reduction hands on goes to the cut.
+  auto cut_denoised = [&](const double* y, size_t m) { cut(y, m, nullptr); };
   auto emit = [&](std::vector<double>& block, const std::vector<double>* frames) {
     stats.add(block.data(), block.size());
     if (pre_peak > 0) {
       for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
     }
     if (denoiser) {
-      denoise_into(*denoiser, block.data(), block.size(), false, result.times.denoise,
-                   [&](const double* y, size_t m) { cut(y, m, nullptr); });
+      denoise_into(*denoiser, block.data(), block.size(), false, result.times.denoise, cut_denoised);
     } else {
       cut(block.data(), block.size(), device_frames ? frames : nullptr);
     }
@@ -781,7 +782,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
       }
     }
     if (denoiser) {
-      denoise_into(*denoiser, nullptr, 0, true, result.times.denoise, [&](const double* y, size_t m) { cut(y, m, nullptr); });
+      denoise_into(*denoiser, nullptr, 0, true, result.times.denoise, cut_denoised);
     }
     if (cutter) cutter->finish(write_piece);
     emitter.finish();
