@@ -37,6 +37,24 @@ function lopsided(seconds = 1): Float64Array {
   return x;
 }
 
+/** Runs `--cut skip --normalize MODE` on a folder holding one file of x; returns its one output. */
+function wholeFileNormalized(name: string, x: Float64Array, mode: 'pre' | 'post'): Float64Array {
+  const dataset = path.join(scratch.path, name);
+  fs.mkdirSync(dataset);
+  writeWav(path.join(dataset, 'a.wav'), x, SR, { bits: 32, float: true });
+  const out = path.join(scratch.path, `${name}-out`);
+  const r = run(dataset, out, '--cut', 'skip', '--normalize', mode);
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+  return readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
+}
+
+/** y is x by the reference's formula with x's peak (x/peak·0.675 + 0.25·x), as float32. */
+function expectNormalizedByPeak(x: Float64Array, y: Float64Array) {
+  const peak = maxAbs(x);
+  expect(y.length).toBe(x.length);
+  for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
+}
+
 describe('normalization', () => {
   it('pre: scales the file by its peak (x/peak·0.675 + 0.25·x), and rejects a peak above 2.5', () => {
     const dataset = path.join(scratch.path, 'pre');
@@ -48,38 +66,18 @@ describe('normalization', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/rejected: b_too_loud\.wav: .*peak 3(\.0+)? is above 2\.5/);
     expect(fs.readdirSync(path.join(out, 'sliced_audios'))).toEqual(['0_0_0.wav']);
-    const x = tone(2.4);
-    const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
-    const peak = maxAbs(x);
-    for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
+    expectNormalizedByPeak(tone(2.4), readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples);
   });
 
   it('pre: the peak is the largest magnitude, here a negative one', () => {
-    const dataset = path.join(scratch.path, 'pre-lopsided');
-    fs.mkdirSync(dataset);
     const x = lopsided();
-    writeWav(path.join(dataset, 'a.wav'), x, SR, { bits: 32, float: true });
-    const out = path.join(scratch.path, 'pre-lopsided-out');
-    const r = run(dataset, out, '--cut', 'skip', '--normalize', 'pre');
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-    const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
-    const peak = maxAbs(x);
-    expect(peak).toBeCloseTo(0.6, 3);
-    for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
+    expect(maxAbs(x)).toBeCloseTo(0.6, 3);
+    expectNormalizedByPeak(x, wholeFileNormalized('pre-lopsided', x, 'pre'));
   });
 
   it('post with --cut skip: a file too long to hold (over 30 s), its one segment, by the peak a first pass measured', () => {
-    const dataset = path.join(scratch.path, 'post-skip');
-    fs.mkdirSync(dataset);
     const x = lopsided(32);
-    writeWav(path.join(dataset, 'a.wav'), x, SR, { bits: 32, float: true });
-    const out = path.join(scratch.path, 'post-skip-out');
-    const r = run(dataset, out, '--cut', 'skip', '--normalize', 'post');
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-    const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
-    const peak = maxAbs(x);
-    expect(y.length).toBe(x.length);
-    for (let i = 0; i < x.length; i += 97) expect(y[i]).toBeCloseTo(Math.fround((x[i] / peak) * 0.675 + 0.25 * x[i]), 6);
+    expectNormalizedByPeak(x, wholeFileNormalized('post-skip', x, 'post'));
   });
 
   it('post: each segment by its own peak; a silent segment is not written and its number is skipped', () => {
