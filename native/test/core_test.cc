@@ -723,13 +723,14 @@ int main() {
     check(worst < 3e-16 && clamped, line);
   }
   // Noise reduction: the streaming stage against the direct implementation of §6, on signals
-  // of one short window, just over one window, and over two windows (so two chunk joins).
+  // of one short window, just over one window, and over two windows (so two chunk joins), and
+  // one of a twentieth of a second (its span's frames less than one block of the backward pass).
   {
     const DenoiseDesign d = DenoiseDesign::make(40000, 0.7);
     check(d.freq_half == 6 && d.time_half == 7 && std::fabs(d.floor_b - 0.0031948840959973783) < 1e-15,
           "noise reduction figures at 40 kHz (g_f 6 bins, g_t 7 frames, b)");
     struct Case { size_t n; int sr; double p; unsigned seed; };
-    const Case cases[] = {{1600000, 40000, 0.7, 11}, {615000, 40000, 0.7, 12}, {250000, 32000, 1.0, 13}};
+    const Case cases[] = {{1600000, 40000, 0.7, 11}, {615000, 40000, 0.7, 12}, {250000, 32000, 1.0, 13}, {3000, 48000, 0.7, 15}};
     for (const Case& c : cases) {
       const auto x = speech_with_noise(c.n, c.sr, c.seed);
       const auto t0 = std::chrono::steady_clock::now();
