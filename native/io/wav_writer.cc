@@ -137,13 +137,15 @@ void WavWriter::wait() {
 namespace {
 
 // Converts n samples to float32 and says whether all were finite, in one pass that vectorizes:
-// x − x is +0 for a finite x and NaN for an infinity or a NaN, and a NaN stays in a sum.
+// x − x is +0 for a finite x and NaN for an infinity or a NaN, and a NaN stays in a sum. Sixteen
+// sums (four vectors) so that the additions do not wait on each other.
 __attribute__((target_clones("avx2", "default")))
 bool to_float32_if_finite(const double* __restrict x, size_t n, float* __restrict to) {
-  double acc[4] = {0, 0, 0, 0};
+  constexpr int kSums = 16;
+  double acc[kSums] = {};
   size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    for (int l = 0; l < 4; ++l) {
+  for (; i + kSums <= n; i += kSums) {
+    for (int l = 0; l < kSums; ++l) {
       acc[l] += x[i + size_t(l)] - x[i + size_t(l)];
       to[i + size_t(l)] = float(x[i + size_t(l)]);
     }
@@ -152,7 +154,9 @@ bool to_float32_if_finite(const double* __restrict x, size_t n, float* __restric
     acc[0] += x[i] - x[i];
     to[i] = float(x[i]);
   }
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]) == 0;
+  double all = 0;
+  for (double a : acc) all += a;
+  return all == 0;
 }
 
 }  // namespace
