@@ -740,16 +740,13 @@ int main() {
       const auto got = denoise_streamed(x, c.sr, c.p, c.seed, &held);
       const auto t2 = std::chrono::steady_clock::now();
       const auto again = denoise_streamed(x, c.sr, c.p, c.seed * 7u + 1u, &held2);
-      double err = 0, peak = 0, signal = 0, noise_energy = 0, change = 0;
+      double err = 0, change = 0;
       bool same_length = got.size() == x.size() && want.size() == x.size();
       for (size_t i = 0; same_length && i < x.size(); ++i) {
         err = std::max(err, std::fabs(got[i] - want[i]));
-        peak = std::max(peak, std::fabs(want[i]));
-        signal += want[i] * want[i];
-        noise_energy += (got[i] - want[i]) * (got[i] - want[i]);
         change = std::max(change, std::fabs(want[i] - x[i]));
       }
-      const double snr = noise_energy > 0 ? 10 * std::log10(signal / noise_energy) : 999;
+      const double snr = same_length ? test::snr_db(want, got) : 0;
       char line[300];
       std::snprintf(line, sizeof line,
                     "noise reduction of %zu samples at %d Hz, strength %.1f, matches the direct implementation "
