@@ -1,8 +1,12 @@
 #include "engine/engine.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "pipeline/device_stages.h"
 
@@ -10,7 +14,23 @@ namespace voxprep {
 
 namespace {
 Engine* the_engine = nullptr;
+
+// The order in which a batch's files are claimed: by size, largest first (ties, and files
+// that cannot be looked at, in job order). Size stands for the work a file takes; it is a
+// rough measure across formats (a compressed file holds more audio per byte), but it puts
+// the long recordings first, which is what matters for the end of a batch.
+std::vector<size_t> largest_first(const std::vector<FileJob>& jobs) {
+  std::vector<std::pair<int64_t, size_t>> sized(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    struct stat st;
+    sized[i] = {::stat(jobs[i].path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0, i};
+  }
+  std::stable_sort(sized.begin(), sized.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<size_t> order(jobs.size());
+  for (size_t k = 0; k < sized.size(); ++k) order[k] = sized[k].second;
+  return order;
 }
+}  // namespace
 
 Engine& Engine::instance() {
   // Leaked on purpose: the pool must outlive every caller, including static destructors.
@@ -87,7 +107,9 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
   const int lanes = int(std::min<size_t>(size_t(threads), jobs.size()));
   ensure_workers(lanes);
 
-  // Each lane takes the next unclaimed file until none is left.
+  // Each lane takes the next unclaimed file until none is left, the largest first: a long
+  // file claimed last would keep one lane busy while the others have nothing left to do.
+  const std::vector<size_t> order = largest_first(jobs);
   struct Shared {
     std::atomic<size_t> next{0};
     std::atomic<bool> write_failed{false};
@@ -127,7 +149,8 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
           if (on_done) on_done(index, r);
         }
       };
-      for (size_t i = shared->next++; i < jobs.size(); i = shared->next++) {
+      for (size_t claim = shared->next++; claim < jobs.size(); claim = shared->next++) {
+        const size_t i = order[claim];
         if (stop_level(options) >= kDrain) {
           results[i].status = FileStatus::kSkipped;
           results[i].error = "not started: the run was stopped";

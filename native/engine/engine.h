@@ -21,9 +21,9 @@ class Engine {
   static Engine& instance();
 
   // Runs every job with at most `threads` files in flight (0: all cores), on `device`
-  // (chosen with choose_device). `on_done` is called from pool threads as each file
-  // finishes, with the job's index; results come back in job order. Blocks until the batch
-  // is done.
+  // (chosen with choose_device), starting the largest files first. `on_done` is called from
+  // pool threads as each file finishes, with the job's index; results come back in job
+  // order. Blocks until the batch is done.
   std::vector<FileResult> run_batch(const std::vector<FileJob>& jobs, const PipelineOptions& options,
                                     int threads, const DeviceChoice& device,
                                     const std::function<void(size_t, const FileResult&)>& on_done);
