@@ -116,17 +116,17 @@ void run_short_rows(const double* table, int64_t up, int64_t down, int lead, con
   }
 }
 
-// Y = Σ_q U_q · H_q over `parts` spectra of `bins` bins (the FFT form's per-phase sum), four
-// bins at a time, their sums held in registers over the parts.
+// Y = Σ_q U_q · H_q over `parts` spectra of `bins` bins, `row` apart (the FFT form's
+// per-phase sum), four bins at a time, their sums held in registers over the parts.
 __attribute__((target_clones("avx2", "default")))
 void accumulate_spectra(const double* __restrict u_re, const double* __restrict u_im, const double* __restrict h_re,
-                        const double* __restrict h_im, int parts, int bins, double* __restrict y_re,
+                        const double* __restrict h_im, int parts, int bins, size_t row, double* __restrict y_re,
                         double* __restrict y_im) {
   int k = 0;
   for (; k + 4 <= bins; k += 4) {
     Vec4 sum_re = {0, 0, 0, 0}, sum_im = {0, 0, 0, 0};
     for (int q = 0; q < parts; ++q) {
-      const size_t at = size_t(q) * size_t(bins) + size_t(k);
+      const size_t at = size_t(q) * row + size_t(k);
       const Vec4 ur = load4(u_re + at), ui = load4(u_im + at), hr = load4(h_re + at), hi = load4(h_im + at);
       sum_re = sum_re + (ur * hr - ui * hi);
       sum_im = sum_im + (ur * hi + ui * hr);
@@ -137,7 +137,7 @@ void accumulate_spectra(const double* __restrict u_re, const double* __restrict 
   for (; k < bins; ++k) {
     double sum_re = 0, sum_im = 0;
     for (int q = 0; q < parts; ++q) {
-      const size_t at = size_t(q) * size_t(bins) + size_t(k);
+      const size_t at = size_t(q) * row + size_t(k);
       sum_re += u_re[at] * h_re[at] - u_im[at] * h_im[at];
       sum_im += u_re[at] * h_im[at] + u_im[at] * h_re[at];
     }
@@ -174,8 +174,15 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
   plan->n = n;
   plan->block = n - plan->span;
   const int bins = n / 2 + 1;
-  plan->h_re.assign(size_t(L * M * bins), 0.0);
-  plan->h_im.assign(size_t(L * M * bins), 0.0);
+  // Spectra rows (and so the input parts' spectra) 16 to 19 values longer than their bins
+  // and a whole number of vectors: rows of exactly n/2 + 1 values, close to a multiple of
+  // 4 KiB apart, made the CPU mistake the sums' loads for the stores of the transforms around
+  // them (4K aliasing). 40 → 16 kHz ran 15 % faster (a sweep of gaps from 0 to 44 in one
+  // process: any from 4 on helped there, none changed 48 → 40 or 16 → 40 kHz).
+  plan->row = (bins + 16 + 3) / 4 * 4;
+  const size_t row = size_t(plan->row);
+  plan->h_re.assign(size_t(L * M) * row, 0.0);
+  plan->h_im.assign(size_t(L * M) * row, 0.0);
   RealFft fft(n);
   std::vector<double> g(static_cast<size_t>(n));
   for (int64_t r = 0; r < L; ++r) {
@@ -191,7 +198,7 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
         const int64_t dd = s - s_lo;
         g[size_t((n - dd) % n)] = d.table()[size_t(p * d.taps + i)];
       }
-      const size_t at = size_t((r * M + q) * bins);
+      const size_t at = size_t(r * M + q) * row;
       fft.forward(g.data(), plan->h_re.data() + at, plan->h_im.data() + at);
     }
   }
@@ -201,8 +208,8 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
 }  // namespace
 
 struct Resampler::FftWork {
-  explicit FftWork(int n, int64_t down)
-      : fft(n), u(size_t(n)), u_re(size_t(down * (n / 2 + 1))), u_im(size_t(down * (n / 2 + 1))),
+  explicit FftWork(int n, int row, int64_t down)
+      : fft(n), u(size_t(n)), u_re(size_t(down * row)), u_im(size_t(down * row)),
         y_re(size_t(n / 2 + 1)), y_im(size_t(n / 2 + 1)) {}
   RealFft fft;
   std::vector<double> u, u_re, u_im, y_re, y_im;
@@ -320,7 +327,7 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
 Resampler::Resampler(std::shared_ptr<const ResamplerDesign> stage)
     : design_(std::move(stage)), rate_in_(design_->rate_in), rate_out_(design_->rate_out) {
   short_rows_ = design_->taps == kernels::kDotLanes && design_->tabulated();
-  if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down);
+  if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->fft->row, design_->down);
   reset();
 }
 
@@ -329,7 +336,7 @@ Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), 
   if (rate_in != rate_out) design_ = ResamplerDesign::get(rate_in, rate_out);
   if (design_ && form == Form::kFastest) {
     if (design_->fft) {
-      fft_ = std::make_shared<FftWork>(design_->fft->n, design_->down);
+      fft_ = std::make_shared<FftWork>(design_->fft->n, design_->fft->row, design_->down);
     } else if (design_->cascade) {
       band_.reset(new Resampler(design_->cascade->band));
       step_.reset(new Resampler(design_->cascade->step));
@@ -448,6 +455,7 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
   FftWork& w = *fft_;
   const int64_t L = d.up, M = d.down;
   const int n = p.n, bins = n / 2 + 1, B = p.block;
+  const size_t row = size_t(p.row);
   // Blocks are anchored at output 0 (n_out_ is a multiple of L·B until the end), so a block's
   // inputs, and so its bits, do not depend on how the stream was cut into pushes.
   while (true) {
@@ -459,12 +467,12 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
     for (int64_t q = 0; q < M; ++q) {
       if (inside) {
         // The transform's input gather reads the polyphase part in place.
-        w.fft.forward_strided(buf_.data() + (first_in + q - buf_base_), M, w.u_re.data() + q * bins,
-                              w.u_im.data() + q * bins);
+        w.fft.forward_strided(buf_.data() + (first_in + q - buf_base_), M, w.u_re.data() + q * row,
+                              w.u_im.data() + q * row);
       } else {
         double* u = w.u.data();
         for (int t = 0; t < n; ++t) u[t] = input_at(first_in + int64_t(t) * M + q);
-        w.fft.forward(u, w.u_re.data() + q * bins, w.u_im.data() + q * bins);
+        w.fft.forward(u, w.u_re.data() + q * row, w.u_im.data() + q * row);
       }
     }
     // Each phase's block straight into its places in `out` (every L-th output), whole, and
@@ -472,8 +480,8 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
     const size_t at = out.size();
     out.resize(at + size_t(L * B));
     for (int64_t r = 0; r < L; ++r) {
-      accumulate_spectra(w.u_re.data(), w.u_im.data(), p.h_re.data() + r * M * bins, p.h_im.data() + r * M * bins,
-                         int(M), bins, w.y_re.data(), w.y_im.data());
+      accumulate_spectra(w.u_re.data(), w.u_im.data(), p.h_re.data() + size_t(r * M) * row,
+                         p.h_im.data() + size_t(r * M) * row, int(M), bins, row, w.y_re.data(), w.y_im.data());
       w.fft.inverse(w.y_re.data(), w.y_im.data(), out.data() + at + r, B, L);
     }
     const int64_t take = last ? std::min<int64_t>(L * B, limit_out - n_out_) : L * B;

@@ -64,7 +64,9 @@ struct ResamplerDesign {
     int block = 0;        // outputs per phase per block: n − span
     int span = 0;         // sub-filter length − 1, in output-rate samples
     int64_t s_lo = 0;     // first input polyphase sample a block reads, relative to its start
-    // Spectra of the time-reversed sub-filters, [r · down + q][bin]: output phase r, input part q.
+    int row = 0;          // stride of the spectra rows below (a little over n/2 + 1: see make_fft_plan)
+    // Spectra of the time-reversed sub-filters, [r · down + q][bin], rows `row` apart: output
+    // phase r, input part q.
     std::vector<double> h_re, h_im;
   };
   std::shared_ptr<const FftPlan> fft;
