@@ -175,10 +175,12 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
   plan->block = n - plan->span;
   const int bins = n / 2 + 1;
   // Spectra rows (and so the input parts' spectra) 16 to 19 values longer than their bins
-  // and a whole number of vectors: rows of exactly n/2 + 1 values, close to a multiple of
-  // 4 KiB apart, made the CPU mistake the sums' loads for the stores of the transforms around
-  // them (4K aliasing). 40 → 16 kHz ran 15 % faster (a sweep of gaps from 0 to 44 in one
-  // process: any from 4 on helped there, none changed 48 → 40 or 16 → 40 kHz).
+  // and a whole number of vectors. Rows of exactly n/2 + 1 values lie a hair over a multiple
+  // of 4 KiB apart, so all of them fall together on or off the addresses the sums' stores
+  // use, modulo 4 KiB, and when on, the CPU takes their loads for reloads of those stores
+  // and waits (4K aliasing). Spread out, only some rows can. Over whole bench runs the sums
+  // took about a quarter fewer perf samples; alone, 40 → 16 kHz ran 15–20 % faster (and the
+  // cascade's band stage up to 12 % slower in a harness whose arrays fell elsewhere).
   plan->row = (bins + 16 + 3) / 4 * 4;
   const size_t row = size_t(plan->row);
   plan->h_re.assign(size_t(L * M) * row, 0.0);
