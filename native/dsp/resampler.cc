@@ -82,33 +82,59 @@ void run_polyphase(const double* table, int taps, int64_t up, int64_t down, int 
 // transposition, so that the lanes end up holding the four outputs) instead of each on its
 // own: at 32 taps the reductions cost more than the products. The row length is a constant,
 // so the loops unroll whole.
+//
+// The step's table (200 or 400 rows) does not fit the first-level cache, and consecutive
+// outputs use rows far apart. So the outputs go in tiles of 4·up, row by row: outputs k,
+// k + up, k + 2·up and k + 3·up share a row (their windows `down` inputs apart), which is
+// read once for the four, while the tile's inputs stay in cache. Each output's sum is the
+// same whichever four outputs it is reduced with: the same bits as in output order (1.3×
+// faster alone, measured against that order on 44.1 kHz's step).
+namespace short_rows {
+constexpr int kTaps = kernels::kDotLanes;
+static_assert(kTaps % 8 == 0, "rows of whole 8-lane groups");
+// Row · window in four lanes.
+inline __attribute__((always_inline)) Vec4 row_sum(const double* h, const double* x) {
+  Vec4 a = load4(h) * load4(x), b = load4(h + 4) * load4(x + 4);
+  for (int i = 8; i < kTaps; i += 8) {
+    a = a + load4(h + i) * load4(x + i);
+    b = b + load4(h + i + 4) * load4(x + i + 4);
+  }
+  return a + b;
+}
+// Lane o of the result: the total of s_o's lanes. Pairwise lane sums of outputs 0 and 1, 2
+// and 3, then the halves added.
+inline __attribute__((always_inline)) Vec4 totals(Vec4 s0, Vec4 s1, Vec4 s2, Vec4 s3) {
+  const Vec4 p01 = __builtin_shufflevector(s0, s1, 0, 4, 2, 6) + __builtin_shufflevector(s0, s1, 1, 5, 3, 7);
+  const Vec4 p23 = __builtin_shufflevector(s2, s3, 0, 4, 2, 6) + __builtin_shufflevector(s2, s3, 1, 5, 3, 7);
+  return __builtin_shufflevector(p01, p23, 0, 1, 4, 5) + __builtin_shufflevector(p01, p23, 2, 3, 6, 7);
+}
+}  // namespace short_rows
+
 __attribute__((target_clones("avx2", "default")))
 void run_short_rows(const double* table, int64_t up, int64_t down, int lead, const double* buf, int64_t buf_base,
                     int64_t first, int64_t last, double* out) {
-  constexpr int kTaps = kernels::kDotLanes;
-  static_assert(kTaps % 8 == 0, "rows of whole 8-lane groups");
-  PolyphaseCursor at(first, up, down);
-  // Row · window in four lanes.
-  auto row_sum = [&](const double* h, const double* x) {
-    Vec4 a = load4(h) * load4(x), b = load4(h + 4) * load4(x + 4);
-    for (int i = 8; i < kTaps; i += 8) {
-      a = a + load4(h + i) * load4(x + i);
-      b = b + load4(h + i + 4) * load4(x + i + 4);
-    }
-    return a + b;
-  };
+  using short_rows::kTaps;
+  using short_rows::row_sum;
+  using short_rows::totals;
   int64_t k = first;
+  for (; k + 4 * up <= last; k += 4 * up) {
+    PolyphaseCursor at(k, up, down);
+    for (int64_t r = 0; r < up; ++r, at.advance()) {
+      const double* h = table + at.phase * kTaps;
+      const double* x = buf + (at.j0 - lead + 1 - buf_base);
+      const Vec4 v = totals(row_sum(h, x), row_sum(h, x + down), row_sum(h, x + 2 * down), row_sum(h, x + 3 * down));
+      double* o = out + (k + r - first);
+      o[0] = v[0], o[up] = v[1], o[2 * up] = v[2], o[3 * up] = v[3];
+    }
+  }
+  // What is left, less than a tile, in output order.
+  PolyphaseCursor at(k, up, down);
   for (; k + 4 <= last; k += 4) {
     Vec4 s[4];
     for (int o = 0; o < 4; ++o, at.advance()) {
       s[o] = row_sum(table + at.phase * kTaps, buf + (at.j0 - lead + 1 - buf_base));
     }
-    // Pairwise lane sums of outputs 0 and 1, 2 and 3, then the halves added: lane o holds
-    // output o's total.
-    const Vec4 p01 = __builtin_shufflevector(s[0], s[1], 0, 4, 2, 6) + __builtin_shufflevector(s[0], s[1], 1, 5, 3, 7);
-    const Vec4 p23 = __builtin_shufflevector(s[2], s[3], 0, 4, 2, 6) + __builtin_shufflevector(s[2], s[3], 1, 5, 3, 7);
-    store4(out + (k - first),
-           __builtin_shufflevector(p01, p23, 0, 1, 4, 5) + __builtin_shufflevector(p01, p23, 2, 3, 6, 7));
+    store4(out + (k - first), totals(s[0], s[1], s[2], s[3]));
   }
   for (; k < last; ++k, at.advance()) {
     const Vec4 s0 = row_sum(table + at.phase * kTaps, buf + (at.j0 - lead + 1 - buf_base));
