@@ -413,7 +413,11 @@ void Resampler::push(const double* in, size_t n, std::vector<double>& out) {
 
 void Resampler::took(size_t n, std::vector<double>& out) {
   n_in_ += int64_t(n);
-  if (fft_) return produce_blocks(out, false, 0);
+  if (fft_) {
+    produce_blocks(out, false, 0, buffered());
+    // Drop the input before the next block's first.
+    return trim((n_out_ / design_->up + design_->fft->s_lo) * design_->down);
+  }
   // Output k needs inputs up to floor(k·down/up) + half; produce every k that has them.
   const ResamplerDesign& d = *design_;
   const int64_t last_needed = n_in_ - 1 - d.half;  // largest usable floor(k·down/up)
@@ -431,10 +435,32 @@ void Resampler::band_to_step(const double* in, size_t n, bool last) {
   step_->took(into.size() - before, stepped_);
 }
 
+void Resampler::push_all(const double* in, size_t n, std::vector<double>& out) {
+  if (!fft_ || n_in_ != 0) {
+    push(in, n, out);
+    return finish(out);
+  }
+  // The FFT form reads the caller's samples in place (zeros around them), in the same
+  // blocks as push() and finish() would: the same bits, without copying the input.
+  n_in_ = int64_t(n);
+  produce_blocks(out, true, computed_at_end(), Input{in, 0, int64_t(n)});
+  pad_to_length(out);
+}
+
+int64_t Resampler::computed_at_end() const {
+  return std::min(resampled_length(n_in_, rate_in_, rate_out_), computed_length(n_in_, rate_in_, rate_out_));
+}
+
+void Resampler::pad_to_length(std::vector<double>& out) {
+  // Zeros past what the reference computes, up to the length rule.
+  const int64_t target = resampled_length(n_in_, rate_in_, rate_out_);
+  out.insert(out.end(), size_t(target - n_out_), 0.0);
+  n_out_ = target;
+}
+
 void Resampler::finish(std::vector<double>& out) {
   if (!design_) return;
-  const int64_t target = resampled_length(n_in_, rate_in_, rate_out_);
-  const int64_t computed = std::min(target, computed_length(n_in_, rate_in_, rate_out_));
+  const int64_t computed = computed_at_end();
   if (band_) {
     // The signal is zero after its last sample: the pad carries the band stage's ringing.
     const std::vector<double> zeros(size_t(design_->cascade->pad), 0.0);
@@ -442,15 +468,13 @@ void Resampler::finish(std::vector<double>& out) {
     step_->finish(stepped_);
     deliver(out, computed);
   } else if (fft_) {
-    produce_blocks(out, true, computed);
+    produce_blocks(out, true, computed, buffered());
   } else {
     // The signal is zero after its last sample.
     buf_.insert(buf_.end(), size_t(design_->taps + 1), 0.0);
     produce(out, computed);
   }
-  // Zeros past what the reference computes, up to the length rule.
-  out.insert(out.end(), size_t(target - n_out_), 0.0);
-  n_out_ = target;
+  pad_to_length(out);
 }
 
 void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
@@ -477,7 +501,7 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
   trim((n_out_ * d.down) / d.up - d.lead + 1);
 }
 
-void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limit_out) {
+void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limit_out, const Input& in) {
   const ResamplerDesign& d = *design_;
   const ResamplerDesign::FftPlan& p = *d.fft;
   FftWork& w = *fft_;
@@ -491,15 +515,15 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
     const int64_t first_in = (m0 + p.s_lo) * M;              // input of u_q[0], q = 0
     const int64_t last_in = (m0 + p.s_lo + n - 1) * M + M - 1;  // of u_q[n − 1], q = M − 1
     if (last ? n_out_ >= limit_out : last_in >= n_in_) break;
-    const bool inside = first_in >= buf_base_ && last_in < buf_base_ + int64_t(buf_.size());
+    const bool inside = first_in >= in.base && last_in < in.base + in.size;
     for (int64_t q = 0; q < M; ++q) {
       if (inside) {
         // The transform's input gather reads the polyphase part in place.
-        w.fft.forward_strided(buf_.data() + (first_in + q - buf_base_), M, w.u_re.data() + q * row,
+        w.fft.forward_strided(in.data + (first_in + q - in.base), M, w.u_re.data() + q * row,
                               w.u_im.data() + q * row);
       } else {
         double* u = w.u.data();
-        for (int t = 0; t < n; ++t) u[t] = input_at(first_in + int64_t(t) * M + q);
+        for (int t = 0; t < n; ++t) u[t] = in.at(first_in + int64_t(t) * M + q);
         w.fft.forward(u, w.u_re.data() + q * row, w.u_im.data() + q * row);
       }
     }
@@ -516,7 +540,6 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
     out.resize(at + size_t(take));
     n_out_ += take;
   }
-  trim((n_out_ / L + p.s_lo) * M);
 }
 
 void Resampler::deliver(std::vector<double>& out, int64_t limit) {

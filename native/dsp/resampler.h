@@ -113,6 +113,9 @@ class Resampler {
   void push(const double* in, size_t n, std::vector<double>& out);
   // Ends the stream (zeros after it) and appends the remaining outputs up to the length rule.
   void finish(std::vector<double>& out);
+  // The whole stream at once, on a fresh (or reset) stream: push() then finish(), with the
+  // same bits, but the FFT form reads `in` where it lies instead of copying it first.
+  void push_all(const double* in, size_t n, std::vector<double>& out);
   bool passthrough() const { return design_ == nullptr; }
   int rate_in() const { return rate_in_; }
   int rate_out() const { return rate_out_; }
@@ -128,13 +131,21 @@ class Resampler {
   void band_to_step(const double* in, size_t n, bool last);
   // The cascade form: hands on the step's outputs from output 0 on, at most up to `limit`.
   void deliver(std::vector<double>& out, int64_t limit);
+  // Input samples from stream position `base` on (zeros elsewhere): the buffer, or the
+  // caller's whole signal (push_all).
+  struct Input {
+    const double* data;
+    int64_t base, size;
+    double at(int64_t i) const { return i >= base && i < base + size ? data[i - base] : 0.0; }
+  };
+  Input buffered() const { return Input{buf_.data(), buf_base_, int64_t(buf_.size())}; }
   // The FFT form: every block whose input is complete (or, at the end, every block up to
   // `limit_out`), appended whole.
-  void produce_blocks(std::vector<double>& out, bool last, int64_t limit_out);
+  void produce_blocks(std::vector<double>& out, bool last, int64_t limit_out, const Input& in);
+  // At the end: how many outputs the reference computes; then the zeros up to the length rule.
+  int64_t computed_at_end() const;
+  void pad_to_length(std::vector<double>& out);
   void trim(int64_t keep_from);
-  double input_at(int64_t i) const {
-    return i >= buf_base_ && i < buf_base_ + int64_t(buf_.size()) ? buf_[size_t(i - buf_base_)] : 0.0;
-  }
   std::shared_ptr<const ResamplerDesign> design_;
   struct FftWork;
   std::shared_ptr<FftWork> fft_;  // transforms and work arrays of this stream (FFT form)

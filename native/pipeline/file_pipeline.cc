@@ -341,6 +341,30 @@ class SegmentOutput {
     }
     StageTimer t(times_.write);
     at16k_.write(scratch_.data(), scratch_.size());
+    complete(outputs);
+  }
+  // The whole segment at once: write() then finish(), the 16 kHz resampler reading the
+  // samples in place.
+  void write_all(const double* x, size_t n, OutputSet& outputs) {
+    if (device_stage_) {
+      write(x, n);
+      return finish(outputs);
+    }
+    scratch_.clear();
+    {
+      StageTimer t(times_.resample16k);
+      // (This object lives for one segment: sized once, not grown step by step.)
+      scratch_.reserve(size_t(resampled_length(int64_t(n), resampler_->rate_in(), resampler_->rate_out())));
+      resampler_->push_all(x, n, scratch_);
+    }
+    StageTimer t(times_.write);
+    sr_.write(x, n);
+    at16k_.write(scratch_.data(), scratch_.size());
+    complete(outputs);
+  }
+
+ private:
+  void complete(OutputSet& outputs) {
     // Each file joins the set as soon as it is complete, so that a failure to complete the
     // other leaves no finished temporary outside the set (which removes them all).
     at16k_.finish();
@@ -349,7 +373,6 @@ class SegmentOutput {
     outputs.add(sr_);
   }
 
- private:
   WavWriter sr_, at16k_;
   std::unique_ptr<Resampler> resampler_;
   std::optional<DeviceSignalStage> device_stage_;
@@ -426,8 +449,14 @@ class SegmentEmitter {
   void write_complete(const Segment& s, const double* x) {
     Open* seg = open(s);
     if (!seg) return;
-    take(*seg, x, size_t(s.end - s.begin));
-    close(*seg);
+    const size_t n = size_t(s.end - s.begin);
+    if (seg->buffered) {
+      take(*seg, x, n);
+      close(*seg);
+    } else {
+      seg->out->write_all(normalized(*seg, x, n), n, *outputs_);
+      written(*seg);
+    }
     open_.pop_back();
   }
 
@@ -464,13 +493,23 @@ class SegmentEmitter {
   void take(Open& seg, const double* x, size_t n) {
     if (seg.buffered) {
       seg.samples.insert(seg.samples.end(), x, x + n);
-    } else if (o_.normalization == Normalization::kPost) {
-      scratch_.resize(n);
-      for (size_t i = 0; i < n; ++i) scratch_[i] = kernels::normalize_sample(x[i], seg.peak);
-      seg.out->write(scratch_.data(), n);
     } else {
-      seg.out->write(x, n);
+      seg.out->write(normalized(seg, x, n), n);
     }
+  }
+
+  // An unbuffered segment's samples as written: `post` normalized by its peak (in scratch_),
+  // or as they are.
+  const double* normalized(const Open& seg, const double* x, size_t n) {
+    if (o_.normalization != Normalization::kPost) return x;
+    scratch_.resize(n);
+    for (size_t i = 0; i < n; ++i) scratch_[i] = kernels::normalize_sample(x[i], seg.peak);
+    return scratch_.data();
+  }
+
+  void written(const Open& seg) {
+    ++result_.slices;
+    result_.slice_names.push_back(seg.name);
   }
 
   void close_reached() {
@@ -499,17 +538,16 @@ class SegmentEmitter {
         // Normalized, resampled and written when the batch runs (before the file publishes).
         StageTimer t(result_.times.resample16k);
         batch_->add(file_, seg.name, seg.samples.data(), seg.samples.size(), peak);
-        ++result_.slices;
-        result_.slice_names.push_back(seg.name);
+        written(seg);
         return;
       }
       for (double& v : seg.samples) v = kernels::normalize_sample(v, peak);
       seg.out = std::make_unique<SegmentOutput>(o_, seg.name, result_.times, device_);
-      seg.out->write(seg.samples.data(), seg.samples.size());
+      seg.out->write_all(seg.samples.data(), seg.samples.size(), *outputs_);
+    } else {
+      seg.out->finish(*outputs_);
     }
-    seg.out->finish(*outputs_);
-    ++result_.slices;
-    result_.slice_names.push_back(seg.name);
+    written(seg);
   }
 
   const FileJob& job_;

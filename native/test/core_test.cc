@@ -437,6 +437,20 @@ int main() {
     bool same = streamed.size() == whole.size();
     for (size_t i = 0; same && i < whole.size(); ++i) same = streamed[i] == whole[i];
     check(same, "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) + " streams bit-exactly");
+    // The whole signal in one call, read in place (push_all), on a stream used before: the
+    // same samples again.
+    std::vector<double> at_once;
+    r.reset();
+    r.push_all(x.data(), x.size(), at_once);
+    check(at_once == whole, "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) +
+                                " push_all gives push() and finish()'s samples");
+    // After a push(), push_all() is the rest of the stream.
+    std::vector<double> in_two;
+    r.reset();
+    r.push(x.data(), 12345, in_two);
+    r.push_all(x.data() + 12345, x.size() - 12345, in_two);
+    check(in_two == whole, "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) +
+                               " push_all after push() ends the same stream");
     check(int64_t(whole.size()) == resampled_length(int64_t(x.size()), p[0], p[1]),
           "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) + " length rule");
     // Reset (as the pipeline reuses one per worker for the 16 kHz outputs), it starts over
