@@ -443,7 +443,11 @@ void Resampler::push_all(const double* in, size_t n, std::vector<double>& out) {
   // The FFT form reads the caller's samples in place (zeros around them), in the same
   // blocks as push() and finish() would: the same bits, without copying the input.
   n_in_ = int64_t(n);
-  produce_blocks(out, true, computed_at_end(), Input{in, 0, int64_t(n)});
+  // Room for every whole block (the last is appended whole, then cut) and the zeros after.
+  const int64_t computed = computed_at_end(), per_block = design_->up * design_->fft->block;
+  const int64_t blocks = (computed + per_block - 1) / per_block * per_block;
+  out.reserve(out.size() + size_t(std::max(blocks, resampled_length(n_in_, rate_in_, rate_out_))));
+  produce_blocks(out, true, computed, Input{in, 0, int64_t(n)});
   pad_to_length(out);
 }
 

@@ -114,7 +114,8 @@ class Resampler {
   // Ends the stream (zeros after it) and appends the remaining outputs up to the length rule.
   void finish(std::vector<double>& out);
   // The whole stream at once, on a fresh (or reset) stream: push() then finish(), with the
-  // same bits, but the FFT form reads `in` where it lies instead of copying it first.
+  // same bits, but the FFT form reads `in` where it lies instead of copying it first, and
+  // `out` grows once.
   void push_all(const double* in, size_t n, std::vector<double>& out);
   bool passthrough() const { return design_ == nullptr; }
   int rate_in() const { return rate_in_; }

@@ -353,8 +353,6 @@ class SegmentOutput {
     scratch_.clear();
     {
       StageTimer t(times_.resample16k);
-      // (This object lives for one segment: sized once, not grown step by step.)
-      scratch_.reserve(size_t(resampled_length(int64_t(n), resampler_->rate_in(), resampler_->rate_out())));
       resampler_->push_all(x, n, scratch_);
     }
     StageTimer t(times_.write);
