@@ -192,7 +192,7 @@ void WavWriter::flush_buffer() {
         if (std::fwrite(data.data(), sizeof(float), data.size(), d.file) != data.size()) fail_writing(d, name);
       },
       bytes);
-  buffer_ = std::vector<float>();
+  buffer_ = FloatBuffer();
 }
 
 // done_ is set only once everything is posted: a writer whose finish() threw is removed by
@@ -221,7 +221,7 @@ void WavWriter::finish() {
           d.checksummed = true;
         },
         bytes + kHeaderBytes);
-    buffer_ = std::vector<float>();
+    buffer_ = FloatBuffer();
     done_ = true;
     return;
   }
