@@ -472,24 +472,4 @@ describe('library API', () => {
     expect(list(path.join(out, SLICED_16K)).length).toBe(result.slices);
     expect(result.files.reduce((n, f) => n + f.slices, 0)).toBe(result.slices);
   });
-
-  it('starts the largest files first (equal sizes in idx0 order), so a long file does not run alone at the end', async () => {
-    const dataset = fresh('order/dataset');
-    const out = path.join(scratch.path, 'order/out');
-    // idx0 order a, b, c, d, e; sizes 1 s, 4 s, 2 s, 2 s, 5 s.
-    [1, 4, 2, 2, 5].forEach((seconds, i) => putWav(dataset, `${'abcde'[i]}.wav`, speechLike(40000, seconds, 60 + i), 40000));
-
-    const order: number[] = [];
-    // One thread: files finish in the order they are started.
-    const result = await preprocess(dataset, out, { threads: 1, onProgress: (e) => order.push(e.file.idx0) });
-    expect(order).toEqual([4, 1, 2, 3, 0]);
-    // Reports and numbering stay in idx0 order.
-    expect(result.files.map((f) => [f.relative, f.idx0, f.status])).toEqual([
-      ['a.wav', 0, 'ok'],
-      ['b.wav', 1, 'ok'],
-      ['c.wav', 2, 'ok'],
-      ['d.wav', 3, 'ok'],
-      ['e.wav', 4, 'ok'],
-    ]);
-  });
 });

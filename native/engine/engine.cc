@@ -14,23 +14,19 @@ namespace voxprep {
 
 namespace {
 Engine* the_engine = nullptr;
+}  // namespace
 
-// The order in which a batch's files are claimed: by size, largest first (ties, and files
-// that cannot be looked at, in job order). Size stands for the work a file takes; it is a
-// rough measure across formats (a compressed file holds more audio per byte), but it puts
-// the long recordings first, which is what matters for the end of a batch.
-std::vector<size_t> largest_first(const std::vector<FileJob>& jobs) {
+std::vector<size_t> claim_order(const std::vector<FileJob>& jobs, int lanes) {
   std::vector<std::pair<int64_t, size_t>> sized(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
     struct stat st;
-    sized[i] = {::stat(jobs[i].path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0, i};
+    sized[i] = {lanes > 1 && ::stat(jobs[i].path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0, i};
   }
   std::stable_sort(sized.begin(), sized.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<size_t> order(jobs.size());
   for (size_t k = 0; k < sized.size(); ++k) order[k] = sized[k].second;
   return order;
 }
-}  // namespace
 
 Engine& Engine::instance() {
   // Leaked on purpose: the pool must outlive every caller, including static destructors.
@@ -107,9 +103,8 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
   const int lanes = int(std::min<size_t>(size_t(threads), jobs.size()));
   ensure_workers(lanes);
 
-  // Each lane takes the next unclaimed file until none is left, the largest first: a long
-  // file claimed last would keep one lane busy while the others have nothing left to do.
-  const std::vector<size_t> order = largest_first(jobs);
+  // Each lane takes the next unclaimed file until none is left.
+  const std::vector<size_t> order = claim_order(jobs, lanes);
   struct Shared {
     std::atomic<size_t> next{0};
     std::atomic<bool> write_failed{false};

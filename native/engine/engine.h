@@ -16,14 +16,22 @@
 
 namespace voxprep {
 
+// The order in which `lanes` lanes claim a batch's files. With more than one, the largest
+// first (by size; ties, and files that cannot be looked at, in job order): a long recording
+// claimed last would keep one lane busy while the others have nothing left to do. Size
+// stands for the work a file takes, roughly across formats (a compressed file holds more
+// audio per byte), but it puts the long recordings first. One lane takes them in job order,
+// which is what a run's progress and a stopped run's extent then follow.
+std::vector<size_t> claim_order(const std::vector<FileJob>& jobs, int lanes);
+
 class Engine {
  public:
   static Engine& instance();
 
   // Runs every job with at most `threads` files in flight (0: all cores), on `device`
-  // (chosen with choose_device), starting the largest files first. `on_done` is called from
-  // pool threads as each file finishes, with the job's index; results come back in job
-  // order. Blocks until the batch is done.
+  // (chosen with choose_device), in claim_order(). `on_done` is called from pool threads as
+  // each file finishes, with the job's index; results come back in job order. Blocks until
+  // the batch is done.
   std::vector<FileResult> run_batch(const std::vector<FileJob>& jobs, const PipelineOptions& options,
                                     int threads, const DeviceChoice& device,
                                     const std::function<void(size_t, const FileResult&)>& on_done);

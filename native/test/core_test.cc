@@ -22,6 +22,7 @@
 #include "dsp/polynomial.h"
 #include "dsp/resampler.h"
 #include "dsp/slicer.h"
+#include "engine/engine.h"
 #include "io/file_hash.h"
 #include "io/wav_reader.h"
 #include "io/wav_writer.h"
@@ -992,6 +993,31 @@ int main() {
       reason = e.what();
     }
     check(reason == "No such file or directory", "checksum of a missing file: the reason (" + reason + ")");
+    rmdir(dir);
+  }
+  // The engine's claim order: the largest files first when lanes share a batch (ties and
+  // missing files in job order), job order for one lane.
+  {
+    char dir[] = "/tmp/voxprep-core-test-XXXXXX";
+    check(mkdtemp(dir) != nullptr, "scratch folder for the claim order");
+    const size_t sizes[] = {100, 400, 200, 0, 200, 500};  // job 3: no such file
+    std::vector<FileJob> jobs;
+    bool wrote = true;
+    for (size_t i = 0; i < 6; ++i) {
+      FileJob job;
+      job.path = std::string(dir) + "/f" + std::to_string(i) + ".wav";
+      if (sizes[i] > 0) {
+        std::FILE* f = std::fopen(job.path.c_str(), "wb");
+        const std::vector<unsigned char> bytes(sizes[i], 1);
+        wrote = wrote && f && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fclose(f) == 0;
+      }
+      jobs.push_back(job);
+    }
+    check(wrote, "claim order: files of 100 to 500 bytes written");
+    check(claim_order(jobs, 2) == std::vector<size_t>{5, 1, 2, 4, 0, 3},
+          "claim order with two lanes: the largest first, ties and a missing file in job order");
+    check(claim_order(jobs, 1) == std::vector<size_t>{0, 1, 2, 3, 4, 5}, "claim order with one lane: job order");
+    for (const FileJob& job : jobs) std::remove(job.path.c_str());
     rmdir(dir);
   }
   // The reader's checksum of the whole file, from the bytes it read for processing (and the
