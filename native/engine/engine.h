@@ -17,11 +17,12 @@
 namespace voxprep {
 
 // The order in which `lanes` lanes claim a batch's files. With more than one, the largest
-// first (by size; ties, and files that cannot be looked at, in job order): a long recording
-// claimed last would keep one lane busy while the others have nothing left to do. Size
-// stands for the work a file takes, roughly across formats (a compressed file holds more
-// audio per byte), but it puts the long recordings first. One lane takes them in job order,
-// which is what a run's progress and a stopped run's extent then follow.
+// first (by size; ties in job order; a file that cannot be looked at counts as empty and fails
+// in its turn as it would anyway): a long recording claimed last would keep one lane busy
+// while the others have nothing left to do. Size stands for the work a file takes, roughly
+// across formats (a compressed file holds more audio per byte), but it puts the long
+// recordings first. One lane takes them in job order, which is what a run's progress and a
+// stopped run's extent then follow.
 std::vector<size_t> claim_order(const std::vector<FileJob>& jobs, int lanes);
 
 class Engine {

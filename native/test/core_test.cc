@@ -995,8 +995,8 @@ int main() {
     check(reason == "No such file or directory", "checksum of a missing file: the reason (" + reason + ")");
     rmdir(dir);
   }
-  // The engine's claim order: the largest files first when lanes share a batch (ties and
-  // missing files in job order), job order for one lane.
+  // The engine's claim order: the largest files first when lanes share a batch (ties in job
+  // order, a missing file as an empty one), job order for one lane.
   {
     char dir[] = "/tmp/voxprep-core-test-XXXXXX";
     check(mkdtemp(dir) != nullptr, "scratch folder for the claim order");
@@ -1009,13 +1009,14 @@ int main() {
       if (sizes[i] > 0) {
         std::FILE* f = std::fopen(job.path.c_str(), "wb");
         const std::vector<unsigned char> bytes(sizes[i], 1);
-        wrote = wrote && f && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fclose(f) == 0;
+        const bool full = f && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+        wrote = f && std::fclose(f) == 0 && full && wrote;
       }
       jobs.push_back(job);
     }
     check(wrote, "claim order: files of 100 to 500 bytes written");
     check(claim_order(jobs, 2) == std::vector<size_t>{5, 1, 2, 4, 0, 3},
-          "claim order with two lanes: the largest first, ties and a missing file in job order");
+          "claim order with two lanes: the largest first, ties in job order, a missing file last");
     check(claim_order(jobs, 1) == std::vector<size_t>{0, 1, 2, 3, 4, 5}, "claim order with one lane: job order");
     for (const FileJob& job : jobs) std::remove(job.path.c_str());
     rmdir(dir);
