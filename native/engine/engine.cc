@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <numeric>
 #include <optional>
-#include <utility>
 
 #include "pipeline/device_stages.h"
 
@@ -17,14 +17,15 @@ Engine* the_engine = nullptr;
 }  // namespace
 
 std::vector<size_t> claim_order(const std::vector<FileJob>& jobs, int lanes) {
-  std::vector<std::pair<int64_t, size_t>> sized(jobs.size());
+  std::vector<size_t> order(jobs.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  if (lanes <= 1) return order;
+  std::vector<int64_t> size(jobs.size(), 0);
   for (size_t i = 0; i < jobs.size(); ++i) {
     struct stat st;
-    sized[i] = {lanes > 1 && ::stat(jobs[i].path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0, i};
+    if (::stat(jobs[i].path.c_str(), &st) == 0) size[i] = int64_t(st.st_size);
   }
-  std::stable_sort(sized.begin(), sized.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::vector<size_t> order(jobs.size());
-  for (size_t k = 0; k < sized.size(); ++k) order[k] = sized[k].second;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return size[a] > size[b]; });
   return order;
 }
 
