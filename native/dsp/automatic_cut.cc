@@ -61,6 +61,11 @@ void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const st
     return;
   }
   hist_.insert(hist_.end(), x, x + n);
+  took(n, emit, frames);
+}
+
+void AutomaticCutter::took(size_t n, const Emit& emit, const std::vector<double>* frames) {
+  if (hist_.size() != size_t(n_ - hist_base_) + n) throw std::logic_error("automatic cut: input() changed other than by appending");
   n_ += int64_t(n);
   // Frame t covers samples [t·hop − win/2, t·hop − win/2 + win), zero before the start.
   const int64_t pad = spec_.win / 2;

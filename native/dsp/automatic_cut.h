@@ -34,6 +34,11 @@ class AutomaticCutter {
   // `frames`, when given, holds the RMS frames this block completes, computed elsewhere
   // (on the GPU) with the same function; otherwise they are computed here.
   void push(const double* x, size_t n, const Emit& emit, const std::vector<double>* frames = nullptr);
+  // The same without a copy: append the next samples to input() (where the cutter keeps
+  // what it still needs, so the stage before can write them straight there and work on them
+  // in place), then say how many with took(). Nothing else may change input().
+  std::vector<double>& input() { return hist_; }
+  void took(size_t n, const Emit& emit, const std::vector<double>* frames = nullptr);
   void finish(const Emit& emit);
   // Samples currently held (for tests of the memory bound).
   size_t held() const { return hist_.size() + frozen_samples_.size(); }

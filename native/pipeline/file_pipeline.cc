@@ -151,6 +151,11 @@ class SignalSource {
   // Replaces `block` with the next processed samples; false once the stream has ended.
   bool next(std::vector<double>& block) {
     block.clear();
+    return next_into(block);
+  }
+  // The same, appended to `block` (the high-pass runs on them there).
+  bool next_into(std::vector<double>& block) {
+    const size_t before = block.size();
     if (done_) return false;
     if (stop_level(options_) >= kAbandon) throw Interrupted();
     size_t got;
@@ -182,7 +187,7 @@ class SignalSource {
     }
     if (highpass_) {
       StageTimer t(times_.highpass);
-      highpass_->process(block.data(), block.size());
+      highpass_->process(block.data() + before, block.size() - before);
     }
     return true;
   }
@@ -767,17 +772,20 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   std::optional<Denoiser> denoiser;
   if (o.denoise > 0) make_denoiser(denoiser, o, device);
   const AutomaticCutter::Emit write_piece = [&](const Segment& s, const double* x) { emitter.write_complete(s, x); };
-  auto cut = [&](const double* x, size_t n, const std::vector<double>* frames) {
+  // `in_place`: x is what was just appended to the cutter's input().
+  auto cut = [&](const double* x, size_t n, const std::vector<double>* frames, bool in_place) {
     if (n == 0) return;
     if (cutter) {
       // The cutter's own time is analysis; the pieces it writes are timed by their stages.
       double writing = 0, cutting = 0;
       {
         StageTimer t(cutting);
-        cutter->push(x, n, [&](const Segment& s, const double* piece) {
+        const AutomaticCutter::Emit timed_write = [&](const Segment& s, const double* piece) {
           StageTimer w(writing);
           write_piece(s, piece);
-        }, frames);
+        };
+        if (in_place) cutter->took(n, timed_write, frames);
+        else cutter->push(x, n, timed_write, frames);
       }
       result.times.analysis += cutting - writing;
     } else {
@@ -785,16 +793,16 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
     }
   };
   // What the noise reduction hands on goes to the cut.
-  auto cut_denoised = [&](const double* y, size_t m) { cut(y, m, nullptr); };
-  auto emit = [&](std::vector<double>& block, const std::vector<double>* frames) {
-    stats.add(block.data(), block.size());
+  auto cut_denoised = [&](const double* y, size_t m) { cut(y, m, nullptr, false); };
+  auto emit = [&](double* x, size_t n, const std::vector<double>* frames, bool in_place) {
+    stats.add(x, n);
     if (pre_peak > 0) {
-      for (double& v : block) v = kernels::normalize_sample(v, pre_peak);
+      for (size_t i = 0; i < n; ++i) x[i] = kernels::normalize_sample(x[i], pre_peak);
     }
     if (denoiser) {
-      denoise_into(*denoiser, block.data(), block.size(), false, result.times.denoise, cut_denoised);
+      denoise_into(*denoiser, x, n, false, result.times.denoise, cut_denoised);
     } else {
-      cut(block.data(), block.size(), device_frames ? frames : nullptr);
+      cut(x, n, device_frames ? frames : nullptr, in_place);
     }
   };
   int64_t samples = 0;
@@ -807,14 +815,23 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
       for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
         const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
         block.assign(analysis->cache.begin() + long(at), analysis->cache.begin() + long(at + n));
-        emit(block, nullptr);
+        emit(block.data(), n, nullptr, false);
       }
       samples = int64_t(analysis->cache.size());
     } else {
       if (analysis) source.rewind();
-      while (source.next(block)) {
-        samples += int64_t(block.size());
-        emit(block, source.frames());
+      // Straight to the cut, the source appends the signal where the cutter keeps it: the
+      // high-pass, the level statistics and pre normalization work on it there, and it is
+      // not copied once more (about 2 % of a worker's time).
+      const bool in_place = cutter && !denoiser;
+      std::vector<double>& into = in_place ? cutter->input() : block;
+      for (;;) {
+        if (!in_place) into.clear();
+        const size_t before = into.size();
+        if (!source.next_into(into)) break;
+        const size_t n = into.size() - before;
+        samples += int64_t(n);
+        emit(into.data() + before, n, source.frames(), in_place);
       }
     }
     if (denoiser) {
