@@ -379,11 +379,15 @@ void Resampler::reset() {
   if (band_) {
     band_->reset();
     step_->reset();
-    stepped_.clear();
     const ResamplerDesign::Cascade& c = *design_->cascade;
     skip_ = c.pad / design_->down * design_->up;
+    // The zeros before the signal. What the step makes of them alone lies before output 0
+    // (it needs inputs past them), so it is all dropped here.
     const std::vector<double> zeros(size_t(c.pad), 0.0);
-    band_to_step(zeros.data(), zeros.size(), false);
+    std::vector<double> early;
+    band_to_step(zeros.data(), zeros.size(), false, early);
+    if (int64_t(early.size()) > skip_) throw std::logic_error("resampler cascade: the pad made outputs past output 0");
+    skip_ -= int64_t(early.size());
     return;
   }
   if (design_) {
@@ -404,8 +408,9 @@ void Resampler::push(const double* in, size_t n, std::vector<double>& out) {
   }
   if (band_) {
     n_in_ += int64_t(n);
-    band_to_step(in, n, false);
-    return deliver(out, INT64_MAX);
+    const size_t at = out.size();
+    band_to_step(in, n, false, out);
+    return from_step(out, at, INT64_MAX);
   }
   buf_.insert(buf_.end(), in, in + n);
   took(n, out);
@@ -425,14 +430,15 @@ void Resampler::took(size_t n, std::vector<double>& out) {
   produce(out, limit);
 }
 
-void Resampler::band_to_step(const double* in, size_t n, bool last) {
+void Resampler::band_to_step(const double* in, size_t n, bool last, std::vector<double>& out) {
   // The band stage appends its outputs straight to the step's input, which takes them as
-  // pushed: no copy in between.
+  // pushed, and the step appends to `out`: no copy in between.
   std::vector<double>& into = step_->buf_;
   const size_t before = into.size();
   band_->push(in, n, into);
   if (last) band_->finish(into);
-  step_->took(into.size() - before, stepped_);
+  step_->took(into.size() - before, out);
+  if (last) step_->finish(out);
 }
 
 void Resampler::push_all(const double* in, size_t n, std::vector<double>& out) {
@@ -468,9 +474,9 @@ void Resampler::finish(std::vector<double>& out) {
   if (band_) {
     // The signal is zero after its last sample: the pad carries the band stage's ringing.
     const std::vector<double> zeros(size_t(design_->cascade->pad), 0.0);
-    band_to_step(zeros.data(), zeros.size(), true);
-    step_->finish(stepped_);
-    deliver(out, computed);
+    const size_t at = out.size();
+    band_to_step(zeros.data(), zeros.size(), true, out);
+    from_step(out, at, computed);
   } else if (fft_) {
     produce_blocks(out, true, computed, buffered());
   } else {
@@ -546,13 +552,14 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
   }
 }
 
-void Resampler::deliver(std::vector<double>& out, int64_t limit) {
-  const int64_t dropped = std::min<int64_t>(skip_, int64_t(stepped_.size()));
+void Resampler::from_step(std::vector<double>& out, size_t at, int64_t limit) {
+  const int64_t made = int64_t(out.size() - at);
+  const int64_t dropped = std::min(skip_, made);
   skip_ -= dropped;
-  const int64_t take = std::max<int64_t>(0, std::min<int64_t>(int64_t(stepped_.size()) - dropped, limit - n_out_));
-  out.insert(out.end(), stepped_.begin() + dropped, stepped_.begin() + dropped + take);
+  if (dropped > 0) out.erase(out.begin() + long(at), out.begin() + long(at) + dropped);
+  const int64_t take = std::max<int64_t>(0, std::min(made - dropped, limit - n_out_));
+  out.resize(at + size_t(take));
   n_out_ += take;
-  stepped_.clear();
 }
 
 void Resampler::trim(int64_t keep_from) {

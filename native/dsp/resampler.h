@@ -128,10 +128,12 @@ class Resampler {
   void produce(std::vector<double>& out, int64_t limit_out);
   // Runs what `n` samples just appended to buf_ allow (push() without the copy).
   void took(size_t n, std::vector<double>& out);
-  // The cascade form: input through the band stage into the step's buffer, and the step on.
-  void band_to_step(const double* in, size_t n, bool last);
-  // The cascade form: hands on the step's outputs from output 0 on, at most up to `limit`.
-  void deliver(std::vector<double>& out, int64_t limit);
+  // The cascade form: input through the band stage into the step's buffer, and the step on,
+  // its outputs appended to `out`.
+  void band_to_step(const double* in, size_t n, bool last, std::vector<double>& out);
+  // The cascade form: of the step's outputs from out[at] on, keeps those from output 0 on, at
+  // most up to `limit`.
+  void from_step(std::vector<double>& out, size_t at, int64_t limit);
   // Input samples from stream position `base` on (zeros elsewhere): the buffer, or the
   // caller's whole signal (push_all).
   struct Input {
@@ -151,7 +153,6 @@ class Resampler {
   struct FftWork;
   std::shared_ptr<FftWork> fft_;  // transforms and work arrays of this stream (FFT form)
   std::unique_ptr<Resampler> band_, step_;  // the cascade form's stages
-  std::vector<double> stepped_;             // the step's outputs in flight
   int64_t skip_ = 0;                        // step outputs still to drop (before output 0)
   bool short_rows_ = false;                 // a cascade step: its own loop, not dot()'s bits
   std::vector<double> buf_;  // input samples from buf_base_ on
