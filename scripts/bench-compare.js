@@ -42,7 +42,7 @@ function baseTree(spec) {
     throw new Error(`${spec}: neither a built voxprep checkout nor a git revision of this one`);
   }
   const dir = path.join(root, '.cache', 'bench-base', commit);
-  const label = `${spec} (${commit.slice(0, 7)})`;
+  const label = commit.startsWith(spec) ? commit.slice(0, 7) : `${spec} (${commit.slice(0, 7)})`;
   if (fs.existsSync(path.join(dir, '.built'))) return { dir, label };
   process.stderr.write(`bench-compare: building ${label} in ${dir}\n`);
   fs.rmSync(dir, { recursive: true, force: true });

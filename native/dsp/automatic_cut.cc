@@ -60,7 +60,7 @@ void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const st
     for (size_t at = 0; at < n; at += kMaxBlock) push(x + at, std::min(kMaxBlock, n - at), emit, nullptr);
     return;
   }
-  hist_.insert(hist_.end(), x, x + n);
+  append_samples(hist_, x, n);
   took(n, emit, frames);
 }
 

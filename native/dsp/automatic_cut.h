@@ -16,6 +16,7 @@
 
 #include "dsp/segmenter.h"
 #include "dsp/slicer.h"
+#include "dsp/stream_buffer.h"
 
 namespace voxprep {
 
@@ -37,7 +38,7 @@ class AutomaticCutter {
   // The same without a copy: append the next samples to input() (where the cutter keeps
   // what it still needs, so the stage before can write them straight there and work on them
   // in place), then say how many with took(). Nothing else may change input().
-  std::vector<double>& input() { return hist_; }
+  SampleBuffer& input() { return hist_; }
   void took(size_t n, const Emit& emit, const std::vector<double>* frames = nullptr);
   void finish(const Emit& emit);
   // Samples currently held (for tests of the memory bound).
@@ -59,7 +60,7 @@ class AutomaticCutter {
   int64_t piece_ = 0;
 
   std::vector<double> rms_;       // every frame so far
-  std::vector<double> hist_;      // samples from hist_base_ to n_
+  SampleBuffer hist_;             // samples from hist_base_ to n_
   int64_t hist_base_ = 0, n_ = 0;
   bool frozen_ = false;           // a long silence run is open: the chunk's tail is kept aside
   std::vector<double> frozen_samples_;

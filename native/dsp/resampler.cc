@@ -399,9 +399,10 @@ void Resampler::reset() {
   }
 }
 
-void Resampler::push(const double* in, size_t n, std::vector<double>& out) {
+template <class Out>
+void Resampler::push(const double* in, size_t n, Out& out) {
   if (!design_) {
-    out.insert(out.end(), in, in + n);
+    append_samples(out, in, n);
     n_in_ += int64_t(n);
     n_out_ += int64_t(n);
     return;
@@ -412,11 +413,12 @@ void Resampler::push(const double* in, size_t n, std::vector<double>& out) {
     band_to_step(in, n, false, out);
     return from_step(out, at, INT64_MAX);
   }
-  buf_.insert(buf_.end(), in, in + n);
+  append_samples(buf_, in, n);
   took(n, out);
 }
 
-void Resampler::took(size_t n, std::vector<double>& out) {
+template <class Out>
+void Resampler::took(size_t n, Out& out) {
   n_in_ += int64_t(n);
   if (fft_) {
     produce_blocks(out, false, 0, buffered());
@@ -430,10 +432,11 @@ void Resampler::took(size_t n, std::vector<double>& out) {
   produce(out, limit);
 }
 
-void Resampler::band_to_step(const double* in, size_t n, bool last, std::vector<double>& out) {
+template <class Out>
+void Resampler::band_to_step(const double* in, size_t n, bool last, Out& out) {
   // The band stage appends its outputs straight to the step's input, which takes them as
   // pushed, and the step appends to `out`: no copy in between.
-  std::vector<double>& into = step_->buf_;
+  SampleBuffer& into = step_->buf_;
   const size_t before = into.size();
   band_->push(in, n, into);
   if (last) band_->finish(into);
@@ -441,7 +444,8 @@ void Resampler::band_to_step(const double* in, size_t n, bool last, std::vector<
   if (last) step_->finish(out);
 }
 
-void Resampler::push_all(const double* in, size_t n, std::vector<double>& out) {
+template <class Out>
+void Resampler::push_all(const double* in, size_t n, Out& out) {
   if (!fft_ || n_in_ != 0) {
     push(in, n, out);
     return finish(out);
@@ -461,14 +465,16 @@ int64_t Resampler::computed_at_end() const {
   return std::min(resampled_length(n_in_, rate_in_, rate_out_), computed_length(n_in_, rate_in_, rate_out_));
 }
 
-void Resampler::pad_to_length(std::vector<double>& out) {
+template <class Out>
+void Resampler::pad_to_length(Out& out) {
   // Zeros past what the reference computes, up to the length rule.
   const int64_t target = resampled_length(n_in_, rate_in_, rate_out_);
   out.insert(out.end(), size_t(target - n_out_), 0.0);
   n_out_ = target;
 }
 
-void Resampler::finish(std::vector<double>& out) {
+template <class Out>
+void Resampler::finish(Out& out) {
   if (!design_) return;
   const int64_t computed = computed_at_end();
   if (band_) {
@@ -487,7 +493,8 @@ void Resampler::finish(std::vector<double>& out) {
   pad_to_length(out);
 }
 
-void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
+template <class Out>
+void Resampler::produce(Out& out, int64_t limit_out) {
   const ResamplerDesign& d = *design_;
   const int64_t first = n_out_;
   if (limit_out <= first) return;
@@ -511,7 +518,8 @@ void Resampler::produce(std::vector<double>& out, int64_t limit_out) {
   trim((n_out_ * d.down) / d.up - d.lead + 1);
 }
 
-void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limit_out, const Input& in) {
+template <class Out>
+void Resampler::produce_blocks(Out& out, bool last, int64_t limit_out, const Input& in) {
   const ResamplerDesign& d = *design_;
   const ResamplerDesign::FftPlan& p = *d.fft;
   FftWork& w = *fft_;
@@ -552,7 +560,8 @@ void Resampler::produce_blocks(std::vector<double>& out, bool last, int64_t limi
   }
 }
 
-void Resampler::from_step(std::vector<double>& out, size_t at, int64_t limit) {
+template <class Out>
+void Resampler::from_step(Out& out, size_t at, int64_t limit) {
   const int64_t made = int64_t(out.size() - at);
   const int64_t dropped = std::min(skip_, made);
   skip_ -= dropped;
@@ -566,6 +575,13 @@ void Resampler::trim(int64_t keep_from) {
   // Drop input no later output can reach.
   drop_front(buf_, buf_base_, keep_from);
 }
+
+template void Resampler::push(const double*, size_t, std::vector<double>&);
+template void Resampler::push(const double*, size_t, SampleBuffer&);
+template void Resampler::finish(std::vector<double>&);
+template void Resampler::finish(SampleBuffer&);
+template void Resampler::push_all(const double*, size_t, std::vector<double>&);
+template void Resampler::push_all(const double*, size_t, SampleBuffer&);
 
 std::vector<double> resample(const double* in, size_t n, int rate_in, int rate_out, Resampler::Form form) {
   Resampler r(rate_in, rate_out, form);

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <vector>
 
+#include "dsp/stream_buffer.h"
+
 namespace voxprep {
 
 // The soxr_vhq response, relative to the lower Nyquist frequency.
@@ -109,14 +111,19 @@ class Resampler {
   // to it).
   enum class Form { kFastest, kDirect };
   Resampler(int rate_in, int rate_out, Form form = Form::kFastest);
-  // Appends to `out` every output sample that the input seen so far fully determines.
-  void push(const double* in, size_t n, std::vector<double>& out);
+  // Appends to `out` every output sample that the input seen so far fully determines. `Out`
+  // is std::vector<double> or SampleBuffer (which the pipeline uses: it grows without
+  // zero-filling what the blocks then write).
+  template <class Out>
+  void push(const double* in, size_t n, Out& out);
   // Ends the stream (zeros after it) and appends the remaining outputs up to the length rule.
-  void finish(std::vector<double>& out);
+  template <class Out>
+  void finish(Out& out);
   // The whole stream at once, on a fresh (or reset) stream: push() then finish(), with the
   // same bits, but the FFT form reads `in` where it lies instead of copying it first, and
   // `out` grows once.
-  void push_all(const double* in, size_t n, std::vector<double>& out);
+  template <class Out>
+  void push_all(const double* in, size_t n, Out& out);
   bool passthrough() const { return design_ == nullptr; }
   int rate_in() const { return rate_in_; }
   int rate_out() const { return rate_out_; }
@@ -125,15 +132,19 @@ class Resampler {
  private:
   // One stage of the cascade form: its design, run in the FFT form if it has one.
   explicit Resampler(std::shared_ptr<const ResamplerDesign> stage);
-  void produce(std::vector<double>& out, int64_t limit_out);
+  template <class Out>
+  void produce(Out& out, int64_t limit_out);
   // Runs what `n` samples just appended to buf_ allow (push() without the copy).
-  void took(size_t n, std::vector<double>& out);
+  template <class Out>
+  void took(size_t n, Out& out);
   // The cascade form: input through the band stage into the step's buffer, and the step on,
   // its outputs appended to `out`.
-  void band_to_step(const double* in, size_t n, bool last, std::vector<double>& out);
+  template <class Out>
+  void band_to_step(const double* in, size_t n, bool last, Out& out);
   // The cascade form: of the step's outputs from out[at] on, keeps those from output 0 on, at
   // most up to `limit`.
-  void from_step(std::vector<double>& out, size_t at, int64_t limit);
+  template <class Out>
+  void from_step(Out& out, size_t at, int64_t limit);
   // Input samples from stream position `base` on (zeros elsewhere): the buffer, or the
   // caller's whole signal (push_all).
   struct Input {
@@ -144,10 +155,12 @@ class Resampler {
   Input buffered() const { return Input{buf_.data(), buf_base_, int64_t(buf_.size())}; }
   // The FFT form: every block whose input is complete (or, at the end, every block up to
   // `limit_out`), appended whole.
-  void produce_blocks(std::vector<double>& out, bool last, int64_t limit_out, const Input& in);
+  template <class Out>
+  void produce_blocks(Out& out, bool last, int64_t limit_out, const Input& in);
   // At the end: how many outputs the reference computes; then the zeros up to the length rule.
   int64_t computed_at_end() const;
-  void pad_to_length(std::vector<double>& out);
+  template <class Out>
+  void pad_to_length(Out& out);
   void trim(int64_t keep_from);
   std::shared_ptr<const ResamplerDesign> design_;
   struct FftWork;
@@ -155,7 +168,7 @@ class Resampler {
   std::unique_ptr<Resampler> band_, step_;  // the cascade form's stages
   int64_t skip_ = 0;                        // step outputs still to drop (before output 0)
   bool short_rows_ = false;                 // a cascade step: its own loop, not dot()'s bits
-  std::vector<double> buf_;  // input samples from buf_base_ on
+  SampleBuffer buf_;         // input samples from buf_base_ on (a cascade band stage writes the step's)
   int64_t buf_base_ = 0;     // input index of buf_[0]
   int64_t n_in_ = 0;         // input samples received
   int64_t n_out_ = 0;        // output samples produced

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "dsp/stream_buffer.h"
 #include "io/file_hash.h"
 
 namespace voxprep {
@@ -81,25 +82,9 @@ class WavWriter {
   std::shared_ptr<Disk> disk_;
   IoThread& behind_;
   int64_t frames_ = 0;
-  // Samples converted and not yet handed over. It grows without being zero-filled first
-  // (its allocator leaves new floats uninitialized): the conversion writes every one of them
-  // right after.
-  template <class T>
-  struct Uninitialized : std::allocator<T> {
-    template <class U>
-    struct rebind {
-      using other = Uninitialized<U>;
-    };
-    template <class U>
-    void construct(U* p) noexcept {
-      ::new (static_cast<void*>(p)) U;
-    }
-    template <class U, class... Args>
-    void construct(U* p, Args&&... args) {
-      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-    }
-  };
-  using FloatBuffer = std::vector<float, Uninitialized<float>>;
+  // Samples converted and not yet handed over. It grows without being zero-filled first: the
+  // conversion writes every new float right after.
+  using FloatBuffer = std::vector<float, DefaultInitAllocator<float>>;
   FloatBuffer buffer_;
   bool streaming_ = false;  // past kHoldFrames: the file was created and is written as it comes
   bool done_ = false;

@@ -62,7 +62,8 @@ void DeviceSignalStage::reset() {
   device_.synchronize();
 }
 
-void DeviceSignalStage::push(const double* in, size_t n, std::vector<double>& out, std::vector<double>* frames) {
+template <class Out>
+void DeviceSignalStage::push(const double* in, size_t n, Out& out, std::vector<double>* frames) {
   if (finished_) throw std::logic_error("push after finish");
   if (host_resampler_) {
     const size_t at = buf_.size();
@@ -79,7 +80,8 @@ void DeviceSignalStage::push(const double* in, size_t n, std::vector<double>& ou
   if (pending_ >= options_.chunk_input) run(false, out, frames);
 }
 
-void DeviceSignalStage::finish(std::vector<double>& out, std::vector<double>* frames) {
+template <class Out>
+void DeviceSignalStage::finish(Out& out, std::vector<double>* frames) {
   if (host_resampler_) {
     std::vector<double> tmp;
     host_resampler_->finish(tmp);
@@ -90,7 +92,8 @@ void DeviceSignalStage::finish(std::vector<double>& out, std::vector<double>* fr
   finished_ = true;
 }
 
-void DeviceSignalStage::run(bool last, std::vector<double>& out, std::vector<double>* frames) {
+template <class Out>
+void DeviceSignalStage::run(bool last, Out& out, std::vector<double>* frames) {
   pending_ = 0;
   // Which outputs this run computes: every one the input determines (the CPU resampler's
   // rule), and at the end the reference's computed length, then zeros up to its length.
@@ -184,7 +187,7 @@ void DeviceSignalStage::run(bool last, std::vector<double>& out, std::vector<dou
     history_ = keep;
   }
   device_.synchronize();
-  out.insert(out.end(), host, host + count);
+  append_samples(out, host, size_t(count));
   if (frames && new_frames > 0) frames->insert(frames->end(), host_frames, host_frames + new_frames);
   frames_done_ += new_frames;
   n_out_ = total;
@@ -202,6 +205,11 @@ void DeviceSignalStage::run(bool last, std::vector<double>& out, std::vector<dou
     buf_base_ = n_out_;
   }
 }
+
+template void DeviceSignalStage::push(const double*, size_t, std::vector<double>&, std::vector<double>*);
+template void DeviceSignalStage::push(const double*, size_t, SampleBuffer&, std::vector<double>*);
+template void DeviceSignalStage::finish(std::vector<double>&, std::vector<double>*);
+template void DeviceSignalStage::finish(SampleBuffer&, std::vector<double>*);
 
 DeviceSegmentBatch::DeviceSegmentBatch(Device& device, int rate, int rate16k, Done done, Failed failed)
     : device_(device), rate_(rate), rate16k_(rate16k), done_(std::move(done)), failed_(std::move(failed)),

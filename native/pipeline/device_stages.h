@@ -32,15 +32,18 @@ class DeviceSignalStage {
   DeviceSignalStage(Device& device, int rate_in, int rate_out, const Options& options);
 
   // Appends the output that the input so far determines, and (with frames) every RMS frame
-  // that lies wholly within the output so far.
-  void push(const double* in, size_t n, std::vector<double>& out, std::vector<double>* frames);
-  void finish(std::vector<double>& out, std::vector<double>* frames);
+  // that lies wholly within the output so far. `Out`: std::vector<double> or SampleBuffer.
+  template <class Out>
+  void push(const double* in, size_t n, Out& out, std::vector<double>* frames);
+  template <class Out>
+  void finish(Out& out, std::vector<double>* frames);
   void reset();
   // Set when the rate pair has no tabulated design and is resampled on the CPU instead.
   const std::string& note() const { return note_; }
 
  private:
-  void run(bool last, std::vector<double>& out, std::vector<double>* frames);
+  template <class Out>
+  void run(bool last, Out& out, std::vector<double>* frames);
 
   Device& device_;
   int rate_in_, rate_out_;

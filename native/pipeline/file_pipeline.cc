@@ -149,12 +149,12 @@ class SignalSource {
   }
 
   // Replaces `block` with the next processed samples; false once the stream has ended.
-  bool next(std::vector<double>& block) {
+  bool next(SampleBuffer& block) {
     block.clear();
     return next_into(block);
   }
   // The same, appended to `block` (the high-pass runs on them there).
-  bool next_into(std::vector<double>& block) {
+  bool next_into(SampleBuffer& block) {
     const size_t before = block.size();
     if (done_) return false;
     if (stop_level(options_) >= kAbandon) throw Interrupted();
@@ -379,7 +379,7 @@ class SegmentOutput {
   WavWriter sr_, at16k_;
   std::unique_ptr<Resampler> resampler_;
   std::optional<DeviceSignalStage> device_stage_;
-  std::vector<double> scratch_;
+  SampleBuffer scratch_;
   StageTimes& times_;
 };
 
@@ -566,7 +566,7 @@ class SegmentEmitter {
   Segment pending_;
   bool have_pending_ = false;
   std::vector<std::unique_ptr<Open>> open_;
-  std::vector<double> scratch_;
+  SampleBuffer scratch_;
   // This file's finished outputs, published together at the end; if the file fails first,
   // the set removes them (and the open segments' writers remove their own). On the device
   // path the set is the batch's.
@@ -687,7 +687,7 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
     }
   };
   a.cached = true;
-  std::vector<double> block;
+  SampleBuffer block;
   while (source.next(block)) {
     {
       StageTimer t(times.analysis);
@@ -806,7 +806,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
     }
   };
   int64_t samples = 0;
-  std::vector<double> block;
+  SampleBuffer block;
   // The outputs are written behind (io/io_thread.h): a write failure may show only when they
   // publish. If another error ends the file first, the write failure still says what it was:
   // the disk, which will not heal by itself, must stop the run.
@@ -814,7 +814,8 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
     if (analysis && analysis->cached) {
       for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
         const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
-        block.assign(analysis->cache.begin() + long(at), analysis->cache.begin() + long(at + n));
+        block.clear();
+        append_samples(block, analysis->cache.data() + at, n);
         emit(block.data(), n, nullptr, false);
       }
       samples = int64_t(analysis->cache.size());
@@ -824,7 +825,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
       // high-pass, the level statistics and pre normalization work on it there, and it is
       // not copied once more (about 2 % of a worker's time).
       const bool in_place = cutter && !denoiser;
-      std::vector<double>& into = in_place ? cutter->input() : block;
+      SampleBuffer& into = in_place ? cutter->input() : block;
       for (;;) {
         if (!in_place) into.clear();
         const size_t before = into.size();
