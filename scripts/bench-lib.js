@@ -107,6 +107,7 @@ export function timed(args) {
   return { wall, cpu, rssMb, stdout: run.stdout };
 }
 
+// Every file under dir (hidden ones left out: the corpus stamp).
 export function listFiles(dir) {
   const out = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {

@@ -1,6 +1,7 @@
-// The streaming stages keep the samples their next outputs may still read in a vector that
-// starts at some position of the stream; what lies before the first sample still needed is
-// dropped from its front. One rule for when, shared by them all.
+// The buffers the streaming stages hand the signal on in. Each stage keeps the samples its
+// next outputs may still read in a vector that starts at some position of the stream; what
+// lies before the first sample still needed is dropped from its front, by one rule for when,
+// shared by them all (drop_front). The vector type (SampleBuffer) grows without zero-filling.
 #pragma once
 
 #include <cstddef>

@@ -821,9 +821,9 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
       samples = int64_t(analysis->cache.size());
     } else {
       if (analysis) source.rewind();
-      // Straight to the cut, the source appends the signal where the cutter keeps it: the
-      // high-pass, the level statistics and pre normalization work on it there, and it is
-      // not copied once more (about 2 % of a worker's time).
+      // When the signal goes straight to the automatic cut, the source appends it where the
+      // cutter keeps it: the high-pass, the level statistics and pre normalization work on
+      // it there, and it is not copied once more (about 2% of a worker's time).
       const bool in_place = cutter && !denoiser;
       SampleBuffer& into = in_place ? cutter->input() : block;
       for (;;) {
