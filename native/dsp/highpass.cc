@@ -172,11 +172,6 @@ __attribute__((always_inline)) inline void cascade_lanes(const kernels::Biquad* 
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void cascade_lanes_end_state(const kernels::Biquad* sections, double* z, const double* in, long long len) {
-  cascade_lanes<false>(sections, z, in, nullptr, len);
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
 void cascade_lanes_run(const kernels::Biquad* sections, double* z, const double* in, double* out, long long len) {
   cascade_lanes<true>(sections, z, in, out, len);
 }
@@ -194,6 +189,22 @@ void interleave(const double* const* blocks, double* __restrict out, long long l
     for (int k = 0; k < kLanes; ++k) {
       for (int j = 0; j < kLanes; ++j) out[(i0 + k) * kLanes + j] = tile[j][k];
     }
+  }
+}
+
+// x[n] += Σ_k response[k][n] · start[k] over one block (k in order): what the block's start
+// state adds to its zero-state output. The same operations in the same order on every
+// instruction set.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void add_state_response(const double* __restrict response, const double* __restrict start, double* __restrict x,
+                        long long len) {
+  static_assert(Highpass::kStates == 6, "six states");
+  const double s0 = start[0], s1 = start[1], s2 = start[2], s3 = start[3], s4 = start[4], s5 = start[5];
+  const double* r = response;
+  for (long long n = 0; n < len; ++n) {
+    const double add = ((((r[n] * s0 + r[len + n] * s1) + r[2 * len + n] * s2) + r[3 * len + n] * s3) +
+                        r[4 * len + n] * s4) + r[5 * len + n] * s5;
+    x[n] += add;
   }
 }
 
@@ -221,6 +232,13 @@ Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sam
     z[size_t(k)] = 1.0;
     for (long long i = 0; i < kBlock; ++i) cascade_step(design_.sections.data(), z.data(), 0.0);
     for (int r = 0; r < kStates; ++r) carry_[size_t(r * kStates + k)] = z[size_t(r)];
+  }
+  // Row k of the state response: the outputs from unit state k over a block of zero input.
+  state_response_.resize(size_t(kStates * kBlock));
+  for (int k = 0; k < kStates; ++k) {
+    std::array<double, kStates> z{};
+    z[size_t(k)] = 1.0;
+    for (long long i = 0; i < kBlock; ++i) state_response_[size_t(k * kBlock + i)] = cascade_step(design_.sections.data(), z.data(), 0.0);
   }
   zeros_.assign(size_t(kBlock), 0.0);
 }
@@ -262,38 +280,35 @@ void Highpass::run_sequential(double* x, size_t n) {
 void Highpass::run_blocks(double* x, long long full_blocks) {
   const long long groups = (full_blocks + kLanes - 1) / kLanes;
   const size_t group_cells = size_t(kBlock) * kLanes;
-  lanes_in_.resize(size_t(groups) * group_cells);
+  lanes_in_.resize(group_cells);
   lanes_out_.resize(group_cells);
   ends_.resize(size_t(groups) * kLanes * kStates);
-  starts_.resize(size_t(groups) * kLanes * kStates);
+  starts_.resize(size_t(full_blocks) * kStates);
   const kernels::Biquad* sections = design_.sections.data();
-  // Blocks side by side; lanes past the last full block run on zeros and are not used.
-  auto block_pointers = [&](long long g, double* (&at)[kLanes]) {
+  // 1. Each group of kLanes blocks side by side from zero state: their outputs go back in
+  // place, their end states (rows of kLanes, as cascade_lanes keeps them) to ends_. Lanes
+  // past the last full block run on zeros and are not used.
+  for (long long g = 0; g < groups; ++g) {
+    double* at[kLanes];
     for (int j = 0; j < kLanes; ++j) {
       const long long b = g * kLanes + j;
       at[j] = b < full_blocks ? x + b * kBlock : zeros_.data();
     }
-  };
-  for (long long g = 0; g < groups; ++g) {
-    double* at[kLanes];
-    block_pointers(g, at);
-    interleave(at, lanes_in_.data() + size_t(g) * group_cells, kBlock);
-  }
-  // 1. End states from zero state, group by group (rows of kLanes, as cascade_lanes keeps them).
-  for (long long g = 0; g < groups; ++g) {
+    interleave(at, lanes_in_.data(), kBlock);
     double* z = ends_.data() + size_t(g) * kLanes * kStates;
     std::fill(z, z + kLanes * kStates, 0.0);
-    cascade_lanes_end_state(sections, z, lanes_in_.data() + size_t(g) * group_cells, kBlock);
+    cascade_lanes_run(sections, z, lanes_in_.data(), lanes_out_.data(), kBlock);
+    deinterleave(lanes_out_.data(), at, int(std::min<long long>(kLanes, full_blocks - g * kLanes)), kBlock);
   }
   // 2. The carry, block by block; it leaves the last block's start state in state_.
   std::array<double, kStates> st = state_;
   for (long long b = 0; b < full_blocks; ++b) {
     const size_t g = size_t(b / kLanes), j = size_t(b % kLanes);
-    double* start = starts_.data() + g * kLanes * kStates;
+    double* start = starts_.data() + size_t(b) * kStates;
     const double* end = ends_.data() + g * kLanes * kStates;
     std::array<double, kStates> next{};
     for (int r = 0; r < kStates; ++r) {
-      start[size_t(r) * kLanes + j] = st[size_t(r)];
+      start[r] = st[size_t(r)];
       double v = 0;
       for (int k = 0; k < kStates; ++k) v += carry_[size_t(r * kStates + k)] * st[size_t(k)];
       next[size_t(r)] = v + end[size_t(r) * kLanes + j];
@@ -301,17 +316,9 @@ void Highpass::run_blocks(double* x, long long full_blocks) {
     st = next;
   }
   state_ = st;
-  // 3. Each block again from its true start state; the output goes back in place.
-  for (long long g = 0; g < groups; ++g) {
-    double* z = starts_.data() + size_t(g) * kLanes * kStates;
-    const long long used = std::min<long long>(kLanes, full_blocks - g * kLanes);
-    for (long long j = used; j < kLanes; ++j) {
-      for (int r = 0; r < kStates; ++r) z[size_t(r) * kLanes + size_t(j)] = 0.0;
-    }
-    cascade_lanes_run(sections, z, lanes_in_.data() + size_t(g) * group_cells, lanes_out_.data(), kBlock);
-    double* at[kLanes];
-    block_pointers(g, at);
-    deinterleave(lanes_out_.data(), at, int(used), kBlock);
+  // 3. What each block's true start state adds to its output.
+  for (long long b = 0; b < full_blocks; ++b) {
+    add_state_response(state_response_.data(), starts_.data() + size_t(b) * kStates, x + b * kBlock, kBlock);
   }
 }
 
