@@ -142,13 +142,12 @@ inline double cascade_step(const kernels::Biquad* sections, double* z, double x)
 }
 
 // Three sections over `len` steps of kLanes blocks side by side (in[i·kLanes + j] is sample i
-// of block j), from and updating the states z (row r of kLanes values: state r of every
-// block, as in Highpass::state_); outputs go to `out` when kStore. Each lane runs
+// of block j, and so is out[i·kLanes + j] of its output), from and updating the states z (row
+// r of kLanes values: state r of every block, as in Highpass::state_). Each lane runs
 // cascade_step, so a lane's bits are the sequential run's.
-template <bool kStore>
-__attribute__((always_inline)) inline void cascade_lanes(const kernels::Biquad* sections, double* __restrict z,
-                                                         const double* __restrict in, double* __restrict out,
-                                                         long long len) {
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void cascade_lanes_run(const kernels::Biquad* sections, double* __restrict z, const double* __restrict in,
+                       double* __restrict out, long long len) {
   // Coefficients and states in locals (as in run_sequential): in memory, every store to
   // `out` could change them for all the compiler knows.
   const kernels::Biquad s[3] = {sections[0], sections[1], sections[2]};
@@ -161,19 +160,13 @@ __attribute__((always_inline)) inline void cascade_lanes(const kernels::Biquad* 
     for (int j = 0; j < kLanes; ++j) {
       double lane[Highpass::kStates];
       for (int r = 0; r < Highpass::kStates; ++r) lane[r] = zl[r][j];
-      const double y = cascade_step(s, lane, x[j]);
+      out[i * kLanes + j] = cascade_step(s, lane, x[j]);
       for (int r = 0; r < Highpass::kStates; ++r) zl[r][j] = lane[r];
-      if (kStore) out[i * kLanes + j] = y;
     }
   }
   for (int r = 0; r < Highpass::kStates; ++r) {
     for (int j = 0; j < kLanes; ++j) z[r * kLanes + j] = zl[r][j];
   }
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void cascade_lanes_run(const kernels::Biquad* sections, double* z, const double* in, double* out, long long len) {
-  cascade_lanes<true>(sections, z, in, out, len);
 }
 
 // kLanes blocks of `len` samples (len a multiple of kLanes), block j at blocks[j], side by
@@ -238,7 +231,9 @@ Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sam
   for (int k = 0; k < kStates; ++k) {
     std::array<double, kStates> z{};
     z[size_t(k)] = 1.0;
-    for (long long i = 0; i < kBlock; ++i) state_response_[size_t(k * kBlock + i)] = cascade_step(design_.sections.data(), z.data(), 0.0);
+    for (long long i = 0; i < kBlock; ++i) {
+      state_response_[size_t(k * kBlock + i)] = cascade_step(design_.sections.data(), z.data(), 0.0);
+    }
   }
   zeros_.assign(size_t(kBlock), 0.0);
 }
