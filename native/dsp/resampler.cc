@@ -236,9 +236,10 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
 }  // namespace
 
 struct Resampler::FftWork {
-  explicit FftWork(int n, int row, int64_t down)
-      : fft(n), u(size_t(n)), u_re(size_t(down * row)), u_im(size_t(down * row)),
-        y_re(size_t(n / 2 + 1)), y_im(size_t(n / 2 + 1)) {}
+  // Sized for the design's FFT plan: one spectrum row per input part.
+  explicit FftWork(const ResamplerDesign& d)
+      : fft(d.fft->n), u(size_t(d.fft->n)), u_re(size_t(d.down * d.fft->row)), u_im(size_t(d.down * d.fft->row)),
+        y_re(size_t(d.fft->n / 2 + 1)), y_im(size_t(d.fft->n / 2 + 1)) {}
   RealFft fft;
   std::vector<double> u, u_re, u_im, y_re, y_im;
 };
@@ -355,7 +356,7 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
 Resampler::Resampler(std::shared_ptr<const ResamplerDesign> stage)
     : design_(std::move(stage)), rate_in_(design_->rate_in), rate_out_(design_->rate_out) {
   short_rows_ = design_->taps == kernels::kDotLanes && design_->tabulated();
-  if (design_->fft) fft_ = std::make_shared<FftWork>(design_->fft->n, design_->fft->row, design_->down);
+  if (design_->fft) fft_ = std::make_shared<FftWork>(*design_);
   reset();
 }
 
@@ -364,7 +365,7 @@ Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), 
   if (rate_in != rate_out) design_ = ResamplerDesign::get(rate_in, rate_out);
   if (design_ && form == Form::kFastest) {
     if (design_->fft) {
-      fft_ = std::make_shared<FftWork>(design_->fft->n, design_->fft->row, design_->down);
+      fft_ = std::make_shared<FftWork>(*design_);
     } else if (design_->cascade) {
       band_.reset(new Resampler(design_->cascade->band));
       step_.reset(new Resampler(design_->cascade->step));

@@ -812,11 +812,10 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   // the disk, which will not heal by itself, must stop the run.
   try {
     if (analysis && analysis->cached) {
+      // The cache is not read again: the blocks are processed where they lie.
       for (size_t at = 0; at < analysis->cache.size(); at += kReadBlockFrames) {
         const size_t n = std::min(kReadBlockFrames, analysis->cache.size() - at);
-        block.clear();
-        append_samples(block, analysis->cache.data() + at, n);
-        emit(block.data(), n, nullptr, false);
+        emit(analysis->cache.data() + at, n, nullptr, false);
       }
       samples = int64_t(analysis->cache.size());
     } else {
