@@ -112,7 +112,71 @@ function finite(name: string, v: unknown): number {
   return v;
 }
 
+/** The library's option names: every key resolveOptions takes. */
+export const OPTION_KEYS: readonly string[] = [...Object.keys(DEFAULTS), 'threads'];
+
+/**
+ * Throws UsageError for a key that is none of `known`, naming it and the option it was
+ * probably meant as: a typo in a caller's options would otherwise run with the default, unseen.
+ */
+export function checkOptionKeys(input: object, known: readonly string[]): void {
+  for (const key of Object.keys(input)) {
+    if (known.includes(key)) continue;
+    const meant = meantOption(key, known);
+    throw new UsageError(
+      `unknown option "${key}"${meant ? ` (did you mean "${meant}"?)` : ''}; options: ${known.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * The option an unknown key probably stands for: the library name of a command-line or config
+ * file spelling (sr, sample_rate, cpu-cores), else the nearest name in letters when near enough to be a
+ * typo (thread → threads), else the name that shares its first five letters or more
+ * (normalization → normalize).
+ */
+function meantOption(key: string, known: readonly string[]): string | undefined {
+  const spec = CONFIG_KEYS[applioSpelling(key).replace(/_/g, '-')];
+  if (spec && known.includes(spec.setting)) return spec.setting;
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const name of known) {
+    const d = editDistance(lower, name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 2))) return best;
+  // Another form of the same word: the longest shared start, of five letters or more.
+  let longest = 4;
+  best = undefined;
+  for (const name of known) {
+    const shared = commonPrefixLength(lower, name.toLowerCase());
+    if (shared > longest) [best, longest] = [name, shared];
+  }
+  return best;
+}
+
+function commonPrefixLength(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions, one each. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
 export function resolveOptions(input: PreprocessOptions, defaultThreads: number): ResolvedOptions {
+  checkOptionKeys(input, OPTION_KEYS);
   const o = { ...DEFAULTS, threads: defaultThreads, ...stripUndefined(input) };
   const sr = finite('sample rate', o.sampleRate);
   if (!Number.isInteger(sr) || sr < MIN_RATE || sr > MAX_RATE) {

@@ -3,7 +3,7 @@
 // gathers the per-file results.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
+import { checkOptionKeys, OPTION_KEYS, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
 import { native, type DeviceChoice, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
 import { decodePlan } from './decode/index.js';
 import {
@@ -208,6 +208,15 @@ export interface RunOptions extends PreprocessOptions {
    */
   stop?: Int32Array;
 }
+
+/** RunOptions' keys beyond the library options (a record, so that the compiler holds it to the interface). */
+const RUN_ONLY_KEYS = Object.keys({
+  onStart: true,
+  onProgress: true,
+  report: true,
+  manifest: true,
+  stop: true,
+} satisfies Record<Exclude<keyof RunOptions, keyof PreprocessOptions>, true>);
 
 /** What the output folder holds of an earlier run, and what this run keeps of it. */
 interface OutputPlan {
@@ -435,6 +444,7 @@ export function fileReportFromRecord(rec: FileRecord): FileReport {
 export async function runPreprocess(datasetDir: string, outDir: string, input: RunOptions = {}): Promise<PreprocessResult> {
   const started = process.hrtime.bigint();
   const addon = native();
+  checkOptionKeys(input, [...OPTION_KEYS, ...RUN_ONLY_KEYS]);
   const { onProgress, onStart, report: writeReportFile = true, manifest: keepManifest = true, stop: givenStop, ...rest } = input;
   const options = resolveOptions(rest, addon.engineInfo().defaultThreads);
   // Before anything changes: `cuda` without a usable GPU stops here.

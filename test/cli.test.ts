@@ -472,4 +472,28 @@ describe('library API', () => {
     expect(list(path.join(out, SLICED_16K)).length).toBe(result.slices);
     expect(result.files.reduce((n, f) => n + f.slices, 0)).toBe(result.slices);
   });
+
+  it('preprocess() rejects an unknown option key, naming it and the option meant, before writing anything', async () => {
+    const dataset = fresh('api-keys/dataset');
+    putWav(dataset, 'x.wav', speechLike(40000, 2, 44), 40000);
+    const out = path.join(scratch.path, 'api-keys/out');
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ normalization: 'post' }, /unknown option "normalization" \(did you mean "normalize"\?\)/],
+      [{ sr: 48000 }, /unknown option "sr" \(did you mean "sampleRate"\?\)/],
+      [{ threads: 1, thread: 2 }, /unknown option "thread" \(did you mean "threads"\?\)/],
+      [{ onprogress: () => {} }, /unknown option "onprogress" \(did you mean "onProgress"\?\)/],
+      [{ zzz: 1 }, /^unknown option "zzz"; options: sampleRate, cut, highpass, normalize, .*, stop$/],
+    ];
+    for (const [options, message] of cases) {
+      await expect(preprocess(dataset, out, options as never)).rejects.toThrow(message);
+      expect(fs.existsSync(out)).toBe(false);
+    }
+    // Every documented key is taken, the run-only ones too.
+    const result = await preprocess(dataset, out, {
+      sampleRate: 40000, cut: 'automatic', highpass: true, normalize: 'none', chunk: 3, overlap: 0.3, denoise: 0,
+      threads: 1, device: 'cpu', overwrite: false, resume: false, shard: null,
+      onStart: () => {}, onProgress: () => {}, report: true, manifest: true, stop: new Int32Array(new SharedArrayBuffer(4)),
+    });
+    expect(result.files.map((f) => f.status)).toEqual(['ok']);
+  });
 });
