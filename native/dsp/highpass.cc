@@ -185,29 +185,26 @@ void interleave(const double* const* blocks, double* __restrict out, long long l
   }
 }
 
-// x[n] += Σ_k response[k][n] · start[k] over one block (k in order): what the block's start
-// state adds to its zero-state output. The same operations in the same order on every
+// The inverse of interleave, adding what each block's start state contributes:
+// blocks[j][i] = in[i·kLanes + j] + Σ_k response[k][i] · start[k][j] (k in order), for the
+// first `used` blocks; response is Highpass::state_response_ (rows of `len`). The sum in the
+// lanes, where the blocks lie side by side, and the same operations in the same order on every
 // instruction set.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void add_state_response(const double* __restrict response, const double* __restrict start, double* __restrict x,
-                        long long len) {
+void deinterleave_adding(const double* __restrict in, const double* __restrict response,
+                         const double (*__restrict start)[kLanes], double* const* blocks, int used, long long len) {
   static_assert(Highpass::kStates == 6, "six states");
-  const double s0 = start[0], s1 = start[1], s2 = start[2], s3 = start[3], s4 = start[4], s5 = start[5];
-  const double* r = response;
-  for (long long n = 0; n < len; ++n) {
-    const double add = ((((r[n] * s0 + r[len + n] * s1) + r[2 * len + n] * s2) + r[3 * len + n] * s3) +
-                        r[4 * len + n] * s4) + r[5 * len + n] * s5;
-    x[n] += add;
-  }
-}
-
-// The inverse: blocks[j][i] = in[i·kLanes + j], for the first `used` blocks.
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void deinterleave(const double* __restrict in, double* const* blocks, int used, long long len) {
   for (long long i0 = 0; i0 < len; i0 += kLanes) {
     double tile[kLanes][kLanes];
     for (int k = 0; k < kLanes; ++k) {
-      for (int j = 0; j < kLanes; ++j) tile[j][k] = in[(i0 + k) * kLanes + j];
+      const long long n = i0 + k;
+      const double r0 = response[n], r1 = response[len + n], r2 = response[2 * len + n], r3 = response[3 * len + n],
+                   r4 = response[4 * len + n], r5 = response[5 * len + n];
+      for (int j = 0; j < kLanes; ++j) {
+        const double add = ((((r0 * start[0][j] + r1 * start[1][j]) + r2 * start[2][j]) + r3 * start[3][j]) +
+                            r4 * start[4][j]) + r5 * start[5][j];
+        tile[j][k] = in[n * kLanes + j] + add;
+      }
     }
     for (int j = 0; j < used; ++j) {
       for (int k = 0; k < kLanes; ++k) blocks[j][i0 + k] = tile[j][k];
@@ -277,44 +274,34 @@ void Highpass::run_blocks(double* x, long long full_blocks) {
   const size_t group_cells = size_t(kBlock) * kLanes;
   lanes_in_.resize(group_cells);
   lanes_out_.resize(group_cells);
-  ends_.resize(size_t(groups) * kLanes * kStates);
-  starts_.resize(size_t(full_blocks) * kStates);
   const kernels::Biquad* sections = design_.sections.data();
-  // 1. Each group of kLanes blocks side by side from zero state: their outputs go back in
-  // place, their end states (rows of kLanes, as cascade_lanes keeps them) to ends_. Lanes
-  // past the last full block run on zeros and are not used.
+  std::array<double, kStates> st = state_;  // the next block's true start state
   for (long long g = 0; g < groups; ++g) {
+    const int used = int(std::min<long long>(kLanes, full_blocks - g * kLanes));
     double* at[kLanes];
-    for (int j = 0; j < kLanes; ++j) {
-      const long long b = g * kLanes + j;
-      at[j] = b < full_blocks ? x + b * kBlock : zeros_.data();
-    }
+    for (int j = 0; j < kLanes; ++j) at[j] = j < used ? x + (g * kLanes + j) * kBlock : zeros_.data();
+    // 1. The group's blocks side by side from zero state; lanes past the last full block run
+    // on zeros and are not used.
     interleave(at, lanes_in_.data(), kBlock);
-    double* z = ends_.data() + size_t(g) * kLanes * kStates;
-    std::fill(z, z + kLanes * kStates, 0.0);
-    cascade_lanes_run(sections, z, lanes_in_.data(), lanes_out_.data(), kBlock);
-    deinterleave(lanes_out_.data(), at, int(std::min<long long>(kLanes, full_blocks - g * kLanes)), kBlock);
-  }
-  // 2. The carry, block by block; it leaves the last block's start state in state_.
-  std::array<double, kStates> st = state_;
-  for (long long b = 0; b < full_blocks; ++b) {
-    const size_t g = size_t(b / kLanes), j = size_t(b % kLanes);
-    double* start = starts_.data() + size_t(b) * kStates;
-    const double* end = ends_.data() + g * kLanes * kStates;
-    std::array<double, kStates> next{};
-    for (int r = 0; r < kStates; ++r) {
-      start[r] = st[size_t(r)];
-      double v = 0;
-      for (int k = 0; k < kStates; ++k) v += carry_[size_t(r * kStates + k)] * st[size_t(k)];
-      next[size_t(r)] = v + end[size_t(r) * kLanes + j];
+    double end[kStates][kLanes] = {};
+    cascade_lanes_run(sections, &end[0][0], lanes_in_.data(), lanes_out_.data(), kBlock);
+    // 2. The carry through the group's blocks.
+    double start[kStates][kLanes] = {};
+    for (int j = 0; j < used; ++j) {
+      std::array<double, kStates> next{};
+      for (int r = 0; r < kStates; ++r) {
+        start[r][j] = st[size_t(r)];
+        double v = 0;
+        for (int k = 0; k < kStates; ++k) v += carry_[size_t(r * kStates + k)] * st[size_t(k)];
+        next[size_t(r)] = v + end[r][j];
+      }
+      st = next;
     }
-    st = next;
+    // 3. The outputs back in place, with what each block's start state adds.
+    deinterleave_adding(lanes_out_.data(), state_response_.data(), start, at, used, kBlock);
   }
+  // The last block's start state.
   state_ = st;
-  // 3. What each block's true start state adds to its output.
-  for (long long b = 0; b < full_blocks; ++b) {
-    add_state_response(state_response_.data(), starts_.data() + size_t(b) * kStates, x + b * kBlock, kBlock);
-  }
 }
 
 }  // namespace voxprep

@@ -42,15 +42,17 @@ struct HighpassDesign {
 // sections at once, with the blocks side by side in vector lanes instead of GPU threads, so
 // that the recursion no longer sets the pace (one sample at a time, each waiting for the
 // last, ran ~3 ns a sample):
-//   1. kLanes blocks of kBlock samples at a time run from zero state, writing their outputs
-//      and keeping their end states;
+//   1. kLanes blocks of kBlock samples at a time (a group) run from zero state, side by side
+//      in a 16 KB copy, keeping their outputs and end states;
 //   2. each block's true start state is carried across the blocks: start[b+1] = M·start[b] +
 //      end[b], M the cascade's state transition over kBlock samples of zero input (6 × 6);
-//   3. each block's output gets what its start state adds: sample n of the cascade's response
-//      to each unit state (with zero input) times that state, summed (a table of 6 × kBlock).
-//      The GPU runs its blocks again from their start states instead; here this sum, which
-//      vectorizes along the block, costs less than a second pass of the recursion (the
-//      stage's perf samples over whole bench runs: about 16% fewer).
+//   3. each block's output gets what its start state adds, as the group's outputs go back in
+//      place: sample n of the cascade's response to each unit state (with zero input) times
+//      that state, summed (a table of 6 × kBlock), in the lanes.
+//      The GPU runs its blocks again from their start states instead; here this sum costs
+//      less than a second pass of the recursion (the stage's perf samples over whole bench
+//      runs: about 16% fewer), and taken in the copy, group by group, it costs no pass over
+//      the stretch of its own.
 // The stretch's last block, which may be short, runs alone after them (a stretch longer than
 // 65 536 samples is taken in pieces of that length). The result differs from the sequential
 // run's by float64 rounding in the carry and the sum (≤ 1e-11 of the RMS). Its bits depend
@@ -77,7 +79,7 @@ class Highpass {
   std::array<double, kStates> state_{};          // section s: state_[2s], state_[2s + 1]
   std::array<double, kStates * kStates> carry_{};  // M, row-major
   std::vector<double> state_response_;  // [k][n]: output n from unit state k, zero input (kStates × kBlock)
-  std::vector<double> lanes_in_, lanes_out_, ends_, starts_;
+  std::vector<double> lanes_in_, lanes_out_;  // a group of blocks side by side (kBlock × kLanes)
   std::vector<double> zeros_;  // what lanes past the last block read
 };
 }  // namespace voxprep
