@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "dsp/aligned.h"
 #include "dsp/fft.h"
 
 namespace voxprep {
@@ -82,19 +83,19 @@ class SpectralGate final : public WindowGate {
   RealFft fft_;
   int bins_ = 0;
   size_t stride_ = 0;  // row length of the frame-by-bin arrays (the STFT, the forward-smoothed |S|, the mask)
-  std::vector<double> frame_, padded_row_, gain_, spec_re_, spec_im_, floor_prev_;
+  AlignedVector<double> frame_, padded_row_, gain_, spec_re_, spec_im_, floor_prev_;
   // The time smoothing's running sums (see slide_time_boxes in denoise.cc): g_t + 1 box rows,
   // their sum, and a row of zeros for the frames outside the chunk.
-  std::vector<double> box_rows_, box_sum_, zero_row_;
+  AlignedVector<double> box_rows_, box_sum_, zero_row_;
   // The mask's rows that the time smoothing still reads (2·g_t + 2: an output frame's
   // neighbours and the row its box sums drop), by frame mod their count.
-  std::vector<double> mask_rows_;
+  AlignedVector<double> mask_rows_;
   // The forward-smoothed magnitudes are kept whole only after m_hi (the backward pass's
   // start); from m_lo on, only at the end of every kBlockFrames frames. The backward pass
   // recomputes a block's magnitudes and levels from its stored start as it reaches the block,
   // with the same operations (so the same bits), while the block's spectra come into cache:
   // a window then moves two thirds of the memory it did, and memory was what it waited for.
-  std::vector<double> level_block_, magnitude_block_, level_roll_;
+  AlignedVector<double> level_block_, magnitude_block_, level_roll_;
 };
 
 // The whole signal, streamed: push blocks in order, then finish. Output lags input by up to

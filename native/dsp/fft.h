@@ -11,6 +11,8 @@
 #include <memory>
 #include <vector>
 
+#include "dsp/aligned.h"
+
 namespace voxprep {
 
 class RealFft {
@@ -34,9 +36,9 @@ class RealFft {
   // What depends only on the size: read-only, shared by every transform of that size.
   struct Plan {
     std::vector<int> bitrev;            // bit-reversal order of m points
-    std::vector<double> tw_re, tw_im;   // short transforms' twiddles: for half-width h, h values at offset h − 1
-    std::vector<double> radix4;         // the radix-4 steps' twiddles, step after step
-    std::vector<double> sp_re, sp_im;   // split step: e^(−2πik/n), k < m
+    AlignedVector<double> tw_re, tw_im;   // short transforms' twiddles: for half-width h, h values at offset h − 1
+    AlignedVector<double> radix4;         // the radix-4 steps' twiddles, step after step
+    AlignedVector<double> sp_re, sp_im;   // split step: e^(−2πik/n), k < m
   };
   static std::shared_ptr<const Plan> plan_for(int n);
   // From this many complex points on, the first passes run four groups to a vector.
@@ -54,7 +56,7 @@ class RealFft {
   // 8 to 1032 tried with the radix-4 passes, in one process against the former transform,
   // the best at 512 to 2048 points; 264 before them.)
   static constexpr int kKeepApart = 40;
-  std::vector<double> work_;
+  AlignedVector<double> work_;
   double* part(int k) { return work_.data() + std::size_t(k) * std::size_t(m_ + kKeepApart); }
 };
 

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "dsp/aligned.h"
 #include "dsp/kernels.h"
 
 namespace voxprep {
@@ -78,8 +79,8 @@ class Highpass {
   HighpassDesign design_;
   std::array<double, kStates> state_{};          // section s: state_[2s], state_[2s + 1]
   std::array<double, kStates * kStates> carry_{};  // M, row-major
-  std::vector<double> state_response_;  // [k][n]: output n from unit state k, zero input (kStates × kBlock)
-  std::vector<double> lanes_in_, lanes_out_;  // a group of blocks side by side (kBlock × kLanes)
-  std::vector<double> zeros_;  // what lanes past the last block read
+  AlignedVector<double> state_response_;  // [k][n]: output n from unit state k, zero input (kStates × kBlock)
+  AlignedVector<double> lanes_in_, lanes_out_;  // a group of blocks side by side (kBlock × kLanes)
+  AlignedVector<double> zeros_;  // what lanes past the last block read
 };
 }  // namespace voxprep

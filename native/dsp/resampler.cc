@@ -241,7 +241,7 @@ struct Resampler::FftWork {
       : fft(d.fft->n), u(size_t(d.fft->n)), u_re(size_t(d.down * d.fft->row)), u_im(size_t(d.down * d.fft->row)),
         y_re(size_t(d.fft->n / 2 + 1)), y_im(size_t(d.fft->n / 2 + 1)) {}
   RealFft fft;
-  std::vector<double> u, u_re, u_im, y_re, y_im;
+  AlignedVector<double> u, u_re, u_im, y_re, y_im;
 };
 
 int64_t resampled_length(int64_t n, int rate_in, int rate_out) {
@@ -255,7 +255,7 @@ int64_t computed_length(int64_t n, int rate_in, int rate_out) {
 
 bool ResamplerDesign::tabulated() const { return up * taps <= kMaxTableEntries; }
 
-const std::vector<double>& ResamplerDesign::table() const {
+const AlignedVector<double>& ResamplerDesign::table() const {
   std::call_once(table_once_, [this] {
     if (!tabulated()) return;
     table_.resize(size_t(up * taps));

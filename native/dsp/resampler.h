@@ -54,7 +54,7 @@ struct ResamplerDesign {
   // form, which never reads it, and its window evaluations were a good part of each run's
   // start-up.
   bool tabulated() const;
-  const std::vector<double>& table() const;
+  const AlignedVector<double>& table() const;
 
   // The same filter run as FFT convolutions, for rate pairs with few phases (up · down
   // small: 48000→40000, every pair to 16 kHz): the input split into its `down` polyphase
@@ -69,7 +69,7 @@ struct ResamplerDesign {
     int row = 0;          // stride of the spectra rows below (a little over n/2 + 1: see make_fft_plan)
     // Spectra of the time-reversed sub-filters, [r · down + q][bin], rows `row` apart: output
     // phase r, input part q.
-    std::vector<double> h_re, h_im;
+    AlignedVector<double> h_re, h_im;
   };
   std::shared_ptr<const FftPlan> fft;
 
@@ -94,7 +94,7 @@ struct ResamplerDesign {
 
  private:
   mutable std::once_flag table_once_;
-  mutable std::vector<double> table_;
+  mutable AlignedVector<double> table_;
 };
 
 // The reference's output length: ceil(n · rate_out / rate_in), evaluated in double

@@ -12,13 +12,18 @@
 #include <utility>
 #include <vector>
 
+#include "dsp/aligned.h"
+
 namespace voxprep {
 
-// An allocator whose vectors grow without zero-filling: new elements are left uninitialized
-// (default-initialized), for buffers whose writer fills every new element right after
-// growing them.
+// An aligned allocator whose vectors grow without zero-filling: new elements are left
+// uninitialized (default-initialized), for buffers whose writer fills every new element right
+// after growing them.
 template <class T>
-struct DefaultInitAllocator : std::allocator<T> {
+struct DefaultInitAllocator : AlignedAllocator<T> {
+  DefaultInitAllocator() noexcept = default;
+  template <class U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
   template <class U>
   struct rebind {
     using other = DefaultInitAllocator<U>;
@@ -34,7 +39,8 @@ struct DefaultInitAllocator : std::allocator<T> {
 };
 
 // Samples as the streaming stages hand them on: the resampler grows such a buffer by whole
-// blocks and then writes them (zero-filling them first was about 2% of a worker's time).
+// blocks and then writes them (zero-filling them first was about 2% of a worker's time). On
+// a cache line, as AlignedVector.
 using SampleBuffer = std::vector<double, DefaultInitAllocator<double>>;
 
 // Appends n samples in one copy. (A vector with any allocator but std::allocator inserts a

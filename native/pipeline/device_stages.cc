@@ -12,7 +12,7 @@ namespace {
 
 // Uploads a design's table once per stage (device memory from the worker's pool).
 void upload_table(Device& d, const ResamplerDesign& design, DeviceArray<double>& table) {
-  const std::vector<double>& coefficients = design.table();
+  const AlignedVector<double>& coefficients = design.table();
   double* t = table.ensure(coefficients.size());
   d.upload(t, coefficients.data(), coefficients.size() * sizeof(double));
 }
