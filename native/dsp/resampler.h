@@ -15,6 +15,7 @@
 #include <mutex>
 #include <vector>
 
+#include "dsp/aligned.h"
 #include "dsp/stream_buffer.h"
 
 namespace voxprep {

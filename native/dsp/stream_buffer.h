@@ -12,18 +12,13 @@
 #include <utility>
 #include <vector>
 
-#include "dsp/aligned.h"
-
 namespace voxprep {
 
-// An aligned allocator whose vectors grow without zero-filling: new elements are left
-// uninitialized (default-initialized), for buffers whose writer fills every new element right
-// after growing them.
+// An allocator whose vectors grow without zero-filling: new elements are left uninitialized
+// (default-initialized), for buffers whose writer fills every new element right after
+// growing them.
 template <class T>
-struct DefaultInitAllocator : AlignedAllocator<T> {
-  DefaultInitAllocator() noexcept = default;
-  template <class U>
-  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+struct DefaultInitAllocator : std::allocator<T> {
   template <class U>
   struct rebind {
     using other = DefaultInitAllocator<U>;
@@ -39,8 +34,7 @@ struct DefaultInitAllocator : AlignedAllocator<T> {
 };
 
 // Samples as the streaming stages hand them on: the resampler grows such a buffer by whole
-// blocks and then writes them (zero-filling them first was about 2% of a worker's time). On
-// a cache line, as AlignedVector.
+// blocks and then writes them (zero-filling them first was about 2% of a worker's time).
 using SampleBuffer = std::vector<double, DefaultInitAllocator<double>>;
 
 // Appends n samples in one copy. (A vector with any allocator but std::allocator inserts a

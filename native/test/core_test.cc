@@ -724,8 +724,8 @@ int main() {
     }
     check(ok, "real FFT: windowed and strided forwards and the strided partial inverse give the plain transforms' bits (n = 8..2048)");
   }
-  // The vector loops' arrays start on a cache line (AlignedVector, and SampleBuffer as it
-  // grows): on malloc's 16 bytes, half of them straddled boundaries and ran up to 30% slower.
+  // The vector loops' fixed arrays start on a cache line (AlignedVector): on malloc's 16
+  // bytes, half of them straddled boundaries and ran up to 30% slower.
   {
     bool ok = true;
     auto on_line = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % kVectorAlignment == 0; };
@@ -734,13 +734,12 @@ int main() {
       held.emplace_back(n, 1.0);
       ok = ok && on_line(held.back().data());
     }
-    SampleBuffer grown;
+    AlignedVector<double> grown;
     for (int i = 0; i < 3000; ++i) {
-      const double v = i;
-      append_samples(grown, &v, 1);
+      grown.push_back(i);
       ok = ok && on_line(grown.data());
     }
-    check(ok, "AlignedVector and SampleBuffer storage starts on a 64-byte line, whatever the size and after growing");
+    check(ok, "AlignedVector storage starts on a 64-byte line, whatever the size and after growing");
   }
   // The mask's exponential (shared with the GPU, so no library call): against std::exp over
   // its whole range, at every half-ln 2 boundary of its reduction and in between, and clamped
