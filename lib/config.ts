@@ -131,9 +131,9 @@ export function checkOptionKeys(input: object, known: readonly string[]): void {
 
 /**
  * The option an unknown key probably stands for: the library name of a command-line or config
- * file spelling (sr, sample_rate, cpu-cores), else the nearest name in letters when near enough to be a
- * typo (thread → threads), else the name that shares its first five letters or more
- * (normalization → normalize).
+ * file spelling (sr, sample_rate, cpu-cores), else the nearest name in letters when near
+ * enough to be a typo (thread → threads), else the name that shares its first five letters or
+ * more (normalization → normalize).
  */
 function meantOption(key: string, known: readonly string[]): string | undefined {
   const spec = CONFIG_KEYS[applioSpelling(key).replace(/_/g, '-')];
