@@ -112,7 +112,7 @@ function finite(name: string, v: unknown): number {
   return v;
 }
 
-/** The library's option names: every key resolveOptions takes. */
+/** The library's option names: every key resolveOptions takes (runPreprocess checks a caller's keys against them). */
 export const OPTION_KEYS: readonly string[] = [...Object.keys(DEFAULTS), 'threads'];
 
 /**
@@ -176,7 +176,6 @@ function editDistance(a: string, b: string): number {
 }
 
 export function resolveOptions(input: PreprocessOptions, defaultThreads: number): ResolvedOptions {
-  checkOptionKeys(input, OPTION_KEYS);
   const o = { ...DEFAULTS, threads: defaultThreads, ...stripUndefined(input) };
   const sr = finite('sample rate', o.sampleRate);
   if (!Number.isInteger(sr) || sr < MIN_RATE || sr > MAX_RATE) {

@@ -174,7 +174,7 @@ static bool automatic_stream_matches_batch(int sr, const std::vector<double>& x,
       cutter.push(x.data() + at, n, emit);
     } else {
       // Appended in place, as the pipeline does (with blocks this short) without noise reduction.
-      cutter.input().insert(cutter.input().end(), x.data() + at, x.data() + at + n);
+      append_samples(cutter.input(), x.data() + at, n);
       cutter.took(n, emit);
     }
     *max_held = std::max(*max_held, cutter.held());
