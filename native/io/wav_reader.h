@@ -66,13 +66,6 @@ class WavReader {
   bool skip(int64_t n);
   [[noreturn]] void fail(const std::string& why);
   void finish_decoder();
-  // Frames in the file's sample format → mono doubles, with the clipped frames counted and
-  // the first non-finite frame found (-1: none; frames from there on are not written).
-  struct Decoded {
-    int64_t clipped = 0;
-    int64_t non_finite_at = -1;
-  };
-  Decoded decode_frames(const unsigned char* p, size_t frames, double* out) const;
 
   std::string path_;
   std::vector<std::string> decoder_;

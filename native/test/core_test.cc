@@ -2,6 +2,7 @@
 // the program exits non-zero if any fails.
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -1099,6 +1100,128 @@ int main() {
     check(!decoded.whole_file_checksum(), "no whole-file checksum from a decoder's stream");
     std::remove(file.c_str());
     rmdir(dir);
+  }
+  // Decoding to mono, per sample format and channel count, against the conversion written out
+  // sample by sample here: the same bits, the clipped frames counted exactly, and the first
+  // non-finite frame named exactly, with reads of sizes that cross the decoder's chunks of 256
+  // frames (and end on a 24-bit file's last frame, which it reads on its own).
+  {
+    struct Form {
+      int format, bits, channels;
+    };
+    const Form forms[] = {{1, 8, 1}, {1, 16, 1}, {1, 16, 2}, {1, 24, 1}, {1, 24, 2}, {1, 24, 3},
+                          {1, 32, 2}, {3, 32, 1}, {3, 32, 2}, {3, 64, 1}, {3, 64, 6}};
+    const size_t frames = 1000;
+    unsigned state = 77;
+    auto rnd = [&]() { state = state * 1103515245u + 12345u; return (state >> 8) & 0xFFFFFF; };
+    // The file's bytes for one form; `values` gets each sample's value and `bad_at` (float
+    // forms) puts a NaN into that frame's last channel.
+    auto make = [&](const Form& f, std::vector<double>& values, long bad_at) {
+      const int bytes = f.bits / 8;
+      std::vector<unsigned char> b;
+      tag(b, "RIFF");
+      put32(b, uint32_t(36 + frames * size_t(f.channels * bytes)));
+      tag(b, "WAVE");
+      tag(b, "fmt ");
+      put32(b, 16);
+      put16(b, uint16_t(f.format));
+      put16(b, uint16_t(f.channels));
+      put32(b, 40000);
+      put32(b, uint32_t(40000 * f.channels * bytes));
+      put16(b, uint16_t(f.channels * bytes));
+      put16(b, uint16_t(f.bits));
+      tag(b, "data");
+      put32(b, uint32_t(frames * size_t(f.channels * bytes)));
+      values.clear();
+      for (size_t i = 0; i < frames * size_t(f.channels); ++i) {
+        const bool full = rnd() % 50 == 0;  // now and then a sample at full scale
+        const bool last_channel = i % size_t(f.channels) == size_t(f.channels - 1);
+        if (f.format == 3) {
+          double v = full ? (rnd() % 2 ? 1.0 : -1.0) : (double(rnd()) / double(1 << 23) - 1.0) * 0.999;
+          if (long(i / size_t(f.channels)) == bad_at && last_channel) v = std::nan("");
+          if (f.bits == 32) {
+            const float x = float(v);
+            uint32_t u;
+            std::memcpy(&u, &x, 4);
+            put32(b, u);
+            values.push_back(double(x));
+          } else {
+            uint64_t u;
+            std::memcpy(&u, &v, 8);
+            put32(b, uint32_t(u));
+            put32(b, uint32_t(u >> 32));
+            values.push_back(v);
+          }
+        } else {
+          const int64_t top = int64_t(1) << (f.bits - 1);
+          int64_t s;
+          if (full) s = rnd() % 2 ? top - 1 : -top;
+          else if (f.bits == 32) s = (int64_t(rnd()) - (1 << 23)) * 256;  // 24 random bits over the range
+          else s = int64_t(rnd() % uint32_t(2 * top)) - top;
+          const uint64_t u = f.bits == 8 ? uint64_t(s + 128) : uint64_t(s);
+          for (int k = 0; k < bytes; ++k) b.push_back(uint8_t(u >> (8 * k)));
+          values.push_back(f.bits == 8 ? double(s) / 128.0 : double(s) / double(top));
+        }
+      }
+      return b;
+    };
+    for (const Form& f : forms) {
+      const std::string name = "WAV decoding (format " + std::to_string(f.format) + ", " + std::to_string(f.bits) +
+                               "-bit, " + std::to_string(f.channels) + " channel(s))";
+      std::vector<double> values;
+      std::vector<unsigned char> b = make(f, values, -1);
+      std::vector<double> want(frames);
+      int64_t want_clipped = 0;
+      for (size_t i = 0; i < frames; ++i) {
+        double sum = 0.0;
+        bool clipped = false;
+        for (int c = 0; c < f.channels; ++c) {
+          const double v = values[i * size_t(f.channels) + size_t(c)];
+          clipped = clipped || std::fabs(v) >= 32767.0 / 32768.0;
+          sum += v;
+        }
+        want[i] = f.channels == 1 ? sum : sum / f.channels;
+        want_clipped += clipped;
+      }
+      bool same = true;
+      for (size_t piece : {size_t(1), size_t(7), size_t(255), size_t(300), frames}) {
+        std::FILE* file = fmemopen(b.data(), b.size(), "rb");
+        std::vector<double> got;
+        int64_t clipped = -1;
+        try {
+          WavReader r(file, int64_t(b.size()));
+          while (r.read_mono(got, piece) > 0) {
+          }
+          clipped = r.clipped_frames();
+        } catch (const std::exception&) {
+        }
+        std::fclose(file);
+        same = same && got.size() == want.size() && clipped == want_clipped;
+        for (size_t i = 0; same && i < frames; ++i) same = std::memcmp(&got[i], &want[i], sizeof(double)) == 0;
+      }
+      check(same && want_clipped > 0, name + ": the mean of the channels, bit for bit, and the " +
+                                          std::to_string(want_clipped) + " clipped frames, read 1, 7, 255, 300 or 1000 at a time");
+      if (f.format != 3) continue;
+      bool named = true;
+      for (long bad_at : {0L, 255L, 256L, 700L, 999L}) {
+        std::vector<unsigned char> with_nan = make(f, values, bad_at);
+        std::FILE* file = fmemopen(with_nan.data(), with_nan.size(), "rb");
+        std::string message;
+        try {
+          WavReader r(file, int64_t(with_nan.size()));
+          std::vector<double> got;
+          while (r.read_mono(got, 333) > 0) {
+          }
+        } catch (const std::exception& e) {
+          message = e.what();
+        }
+        std::fclose(file);
+        const std::string said = "at frame " + std::to_string(bad_at);
+        const size_t at = message.find(said), end = at + said.size();
+        named = named && at != std::string::npos && (end == message.size() || !std::isdigit(uint8_t(message[end])));
+      }
+      check(named, name + ": a NaN is refused, naming its frame (0, 255, 256, 700, 999)");
+    }
   }
   // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).
   {
