@@ -185,7 +185,9 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
   if (!NORMALIZATIONS.includes(o.normalize)) {
     throw new UsageError(`normalize must be one of ${NORMALIZATIONS.join(', ')}, got ${String(o.normalize)}`);
   }
-  if (typeof o.highpass !== 'boolean') throw new UsageError('highpass must be true or false');
+  // A string such as 'false' is truthy: taken loosely, `overwrite: 'false'` would replace an
+  // earlier run.
+  for (const key of ['highpass', 'overwrite', 'resume'] as const) requireBoolean(key, o[key]);
   const chunk = finite('chunk', o.chunk);
   const overlap = finite('overlap', o.overlap);
   if (chunk <= 0) throw new UsageError(`chunk must be more than 0 seconds, got ${chunk}`);
@@ -204,7 +206,12 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
     throw new UsageError(`device must be auto, cpu, cuda or cuda:N (a GPU's number), got ${JSON.stringify(o.device)}`);
   }
   const shard = o.shard === null || o.shard === undefined ? null : parseShard(o.shard);
-  return { ...o, sampleRate: sr, chunk, overlap, denoise, threads, overwrite: Boolean(o.overwrite), resume: Boolean(o.resume), shard };
+  return { ...o, sampleRate: sr, chunk, overlap, denoise, threads, shard };
+}
+
+/** Throws a UsageError unless `value` is true or false. */
+export function requireBoolean(name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') throw new UsageError(`${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -191,8 +191,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 const isSha256 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
 const isChecksum = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v);
+/**
+ * The slice naming rule as a pattern: <sid>_<idx0>_<idx1>.wav (see native OutputLayout), the
+ * numbers written without leading zeros, so that a user's 00_1_0.wav is never taken for one.
+ */
+export const SLICE_NAME = String.raw`(0|[1-9]\d*)_(0|[1-9]\d*)_(0|[1-9]\d*)\.wav`;
 /** An output's place: one of the two slice folders, a name by the slice naming rule (nothing else is ever copied or removed). */
-export const OUTPUT_FILE = /^(sliced_audios|sliced_audios_16k)\/\d+_\d+_\d+\.wav$/;
+export const OUTPUT_FILE = new RegExp(`^(sliced_audios|sliced_audios_16k)/${SLICE_NAME}$`);
 
 function parseHeader(v: unknown): ManifestHeader | undefined {
   if (!isObject(v) || v.voxprep !== 'manifest' || !isCount(v.format) || typeof v.version !== 'string') return undefined;

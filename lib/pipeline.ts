@@ -3,7 +3,7 @@
 // gathers the per-file results.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { checkOptionKeys, OPTION_KEYS, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
+import { checkOptionKeys, OPTION_KEYS, requireBoolean, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
 import { native, type DeviceChoice, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
 import { decodePlan } from './decode/index.js';
 import {
@@ -23,6 +23,7 @@ import {
   readManifest,
   recordLine,
   reportName,
+  SLICE_NAME,
   statInput,
   storedResult,
   type FileRecord,
@@ -121,11 +122,10 @@ export class RunStoppedError extends Error {
   }
 }
 
-/** Names the reference gives slices: <sid>_<idx0>_<idx1>.wav (see native OutputLayout). */
-const SLICE_FILE = /^(\d+)_(\d+)_(\d+)\.wav$/;
+/** Names the reference gives slices, and their temporaries while in flight (or while merge copies them). */
+const SLICE_FILE = new RegExp(`^${SLICE_NAME}$`);
+const SLICE_TEMP = new RegExp(`^\\.${SLICE_NAME}\\.voxprep-tmp$`);
 const TEMP_FILE = /\.voxprep-tmp$/;
-/** The temporary name of a slice while its file is in flight (or a copy while merge runs). */
-const SLICE_TEMP = /^\.(\d+)_(\d+)_(\d+)\.wav\.voxprep-tmp$/;
 /** What the engine says of a file it never started, or abandoned: no outcome to record. */
 const UNATTEMPTED = /^(not started|interrupted)\b/;
 
@@ -446,6 +446,8 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const addon = native();
   checkOptionKeys(input, [...OPTION_KEYS, ...RUN_ONLY_KEYS]);
   const { onProgress, onStart, report: writeReportFile = true, manifest: keepManifest = true, stop: givenStop, ...rest } = input;
+  requireBoolean('report', writeReportFile);
+  requireBoolean('manifest', keepManifest);
   const options = resolveOptions(rest, addon.engineInfo().defaultThreads);
   // Before anything changes: `cuda` without a usable GPU stops here.
   const device = chooseDevice(addon, options.device);

@@ -496,4 +496,20 @@ describe('library API', () => {
     });
     expect(result.files.map((f) => f.status)).toEqual(['ok']);
   });
+
+  it('preprocess() takes its switches only as true or false: overwrite: "false" leaves an earlier run alone', async () => {
+    const dataset = fresh('api-switches/dataset');
+    putWav(dataset, 'x.wav', speechLike(40000, 2, 45), 40000);
+    const out = path.join(scratch.path, 'api-switches/out');
+    await preprocess(dataset, out, { threads: 1, device: 'cpu' });
+    const before = fs.readFileSync(path.join(out, SLICED, '0_0_0.wav'));
+    for (const key of ['overwrite', 'resume', 'highpass', 'report', 'manifest']) {
+      for (const value of ['false', 'no', 1, 0, null]) {
+        await expect(preprocess(dataset, out, { threads: 1, device: 'cpu', sampleRate: 32000, [key]: value } as never)).rejects.toThrow(
+          new RegExp(`^${key} must be true or false, got ${JSON.stringify(value)}$`),
+        );
+      }
+    }
+    expect(fs.readFileSync(path.join(out, SLICED, '0_0_0.wav')).equals(before)).toBe(true);
+  });
 });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
-import { HashPool } from '../lib/manifest.js';
+import { HashPool, OUTPUT_FILE } from '../lib/manifest.js';
 import { native } from '../lib/native.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
 import { patternBytes, xxh64, XXH64_VECTORS } from './helpers/xxh64.js';
@@ -591,15 +591,25 @@ describe("the user's files next to the outputs", () => {
     fs.mkdirSync(path.join(out, SLICED));
     fs.writeFileSync(path.join(out, SLICED, 'notes.txt'), 'mine\n');
     fs.writeFileSync(path.join(out, SLICED, 'take_1.wav'), 'not voxprep naming\n');
+    // Numbers with leading zeros: not names voxprep writes, so not its to count or replace.
+    fs.writeFileSync(path.join(out, SLICED, '00_1_0.wav'), 'leading zeros\n');
+    fs.writeFileSync(path.join(out, SLICED, '0_01_0.wav'), 'leading zeros\n');
     const mine = () => ({
       config: fs.readFileSync(path.join(out, 'config.json'), 'utf8'),
       notes: fs.readFileSync(path.join(out, SLICED, 'notes.txt'), 'utf8'),
       other: fs.readFileSync(path.join(out, SLICED, 'take_1.wav'), 'utf8'),
+      zeros: ['00_1_0.wav', '0_01_0.wav'].map((n) => fs.readFileSync(path.join(out, SLICED, n), 'utf8')),
       info: (({ total_seconds: _t, total_dataset_duration: _d, ...rest }) => rest)(
         JSON.parse(fs.readFileSync(path.join(out, 'model_info.json'), 'utf8')),
       ),
     });
-    const expected = { config, notes: 'mine\n', other: 'not voxprep naming\n', info: { model_name: 'my-voice', epochs: 300 } };
+    const expected = {
+      config,
+      notes: 'mine\n',
+      other: 'not voxprep naming\n',
+      zeros: ['leading zeros\n', 'leading zeros\n'],
+      info: { model_name: 'my-voice', epochs: 300 },
+    };
 
     const steps: [string[], number][] = [
       [['preprocess', ds, '-o', out], 0],
@@ -619,12 +629,14 @@ describe("the user's files next to the outputs", () => {
     }
     const info = JSON.parse(fs.readFileSync(path.join(out, 'model_info.json'), 'utf8'));
     expect(info.total_seconds).toBeGreaterThan(14);
-    expect(walkFiles(out, { missingIsEmpty: true }).filter((f) => !/^sliced_audios(_16k)?\/\d+_\d+_\d+\.wav$/.test(f))).toEqual([
+    expect(walkFiles(out, { missingIsEmpty: true }).filter((f) => !OUTPUT_FILE.test(f))).toEqual([
       'config.json',
       'model_info.json',
       'report.json',
       'report.shard-1-of-2.json',
       'report.shard-2-of-2.json',
+      `${SLICED}/00_1_0.wav`,
+      `${SLICED}/0_01_0.wav`,
       `${SLICED}/notes.txt`,
       `${SLICED}/take_1.wav`,
       MANIFEST,
