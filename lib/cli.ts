@@ -408,8 +408,23 @@ function buildProgram(setExit: (code: number) => void): Command {
   return program;
 }
 
+/**
+ * A reader of the output that goes away (`| head`, a log collector that dies) must not end a
+ * run half-way, as Node's EPIPE from the next write would: what is left to print is dropped,
+ * and the run finishes, its report and manifest saying what it did.
+ */
+function dropOutputOnceClosed(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;  // main() ran before in this process
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  dropOutputOnceClosed();
   let code = EXIT_OK;
   const program = buildProgram((c) => {
     code = c;

@@ -203,6 +203,32 @@ function expectStoppedAtF2ThenResumed(r: Run, out: string, args: string[], whole
 // ---------------------------------------------------------------------------------------
 
 describe('interrupted runs and --resume', () => {
+  it('a reader of the output that goes away (| head) does not end the run: it finishes, as an uninterrupted run', async () => {
+    const ds = dataset('epipe/dataset', [3, 4, 3.5, 4.5, 3, 4]);
+    const whole = path.join(scratch.path, 'epipe/whole');
+    const out = path.join(scratch.path, 'epipe/out');
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1']).code).toBe(0);
+    // Both pipes closed at the first progress line: every later line meets EPIPE.
+    const run = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'preprocess', ds, '-o', out, '--threads', '1'], {
+        cwd: ROOT,
+        env: { ...ENV, VOXPREP_TEST_PROGRESS: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stderr.once('data', () => {
+        child.stderr.destroy();
+        child.stdout.destroy();
+      });
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal }));
+    });
+    expect(run).toEqual({ code: 0, signal: null });
+    expectSameOutputs(out, whole);
+    expect(manifest(out).records.filter((r) => r.complete).length).toBe(6);
+    expectValidReport(path.join(out, 'report.json'));
+    expect(temporaries(out)).toEqual([]);
+  });
+
   it('SIGKILL at several points, each time resumed: byte-identical to an uninterrupted run, no temporaries', async () => {
     // 12 files of 6 to 11 s, one thread: long enough to be killed mid-run at each point.
     const ds = dataset('kill/dataset', [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5, 7.5, 9.5, 11]);
