@@ -36,7 +36,7 @@ import {
   scanSlices,
   type PreprocessResult,
 } from './pipeline.js';
-import { MODEL_INFO, buildReport, datasetWarnings, writeAtomically, writeModelInfo, writeReport } from './report.js';
+import { MODEL_INFO, buildReport, datasetWarnings, refuseUnusableModelInfo, writeAtomically, writeModelInfo, writeReport } from './report.js';
 
 export interface MergeOptions {
   /** Remove voxprep slices in OUT_DIR that no shard wrote, and replace a manifest of other options there. Default false. */
@@ -231,6 +231,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
       throw new UsageError(`${outDir} holds ${MANIFEST_FILE} of another run (${diff.join('; ')}); pass --overwrite to replace it, or merge into another folder`);
     }
   }
+  await refuseUnusableModelInfo(out);
   const expected = new Set<string>();
   for (const { rec } of ordered) for (const o of rec.outputs) expected.add(o.file);
   const scan = await scanSlices(out, null);

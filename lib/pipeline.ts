@@ -35,6 +35,7 @@ import {
   MODEL_INFO,
   buildReport,
   datasetWarnings,
+  refuseUnusableModelInfo,
   writeModelInfo,
   writeReport,
   type DatasetWarning,
@@ -464,6 +465,9 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     throw new UsageError(`the output folder ${outDir} must not be inside the dataset folder ${datasetDir}`);
   }
 
+  // A shard knows only part of the dataset: `voxprep merge` writes model_info.json.
+  if (!shard) await refuseUnusableModelInfo(out);
+
   const walked = await walkDataset(dataset);
   const header: ManifestHeader = {
     voxprep: 'manifest',
@@ -599,8 +603,17 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   // In idx0 order, as the reference sums them.
   const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
   const warnings = walked.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
-  // A shard knows only part of the dataset: `voxprep merge` writes model_info.json.
-  const modelInfoPath = shard ? undefined : await writeModelInfo(out, totalSeconds).then(() => path.join(out, MODEL_INFO));
+  // What is written last may still fail (a full disk, a model_info.json changed meanwhile):
+  // said among the run's errors, with the summary and the report, rather than instead of them.
+  let modelInfoPath: string | undefined;
+  if (!shard) {
+    try {
+      await writeModelInfo(out, totalSeconds);
+      modelInfoPath = path.join(out, MODEL_INFO);
+    } catch (err) {
+      runErrors.push((err as Error).message);
+    }
+  }
 
   const base = {
     datasetDir: dataset,
@@ -625,7 +638,14 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     ...(modelInfoPath ? { modelInfoPath } : {}),
   };
   const report = buildReport(base);
-  const reportPath = writeReportFile ? await writeReport(out, report, reportName(shard)) : undefined;
+  let reportPath: string | undefined;
+  if (writeReportFile) {
+    try {
+      reportPath = await writeReport(out, report, reportName(shard));
+    } catch (err) {
+      runErrors.push(`cannot write ${path.join(out, reportName(shard))}: ${(err as Error).message}`);
+    }
+  }
   return { ...base, report, ...(reportPath ? { reportPath } : {}) };
 }
 

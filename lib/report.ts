@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pc from 'picocolors';
+import { UsageError } from './config.js';
 import type { OutputOptions } from './manifest.js';
 import type { FileStatus } from './native.js';
 import type { FileReport, PreprocessResult } from './pipeline.js';
@@ -52,24 +53,49 @@ export async function writeAtomically(file: string, text: string, opts: { sync?:
  * other key of an existing file. A file that is not a JSON object is left alone: that is an
  * error, not something to overwrite.
  */
+/**
+ * What OUT_DIR/model_info.json holds ({} when there is none), whose other keys voxprep keeps.
+ * Throws, naming the file, when it cannot be read or holds something other than a JSON object.
+ */
+export async function readModelInfo(outDir: string): Promise<Record<string, unknown>> {
+  const file = path.join(outDir, MODEL_INFO);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${file} does not hold a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Before a run or merge changes anything: a model_info.json it could not update is bad usage,
+ * said now rather than after hours of processing.
+ */
+export async function refuseUnusableModelInfo(outDir: string): Promise<void> {
+  await readModelInfo(outDir).catch((err: Error) => {
+    throw new UsageError(`${err.message}; voxprep keeps its other keys and updates total_seconds: fix it or move it away, then run again`);
+  });
+}
+
 export async function writeModelInfo(outDir: string, totalSeconds: number): Promise<void> {
   const file = path.join(outDir, MODEL_INFO);
-  let data: Record<string, unknown> = {};
-  try {
-    const text = await fs.readFile(file, 'utf8');
-    const parsed: unknown = JSON.parse(text);
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new Error('it does not hold a JSON object');
-    }
-    data = parsed as Record<string, unknown>;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new Error(`cannot update ${file}: ${(err as Error).message}; it was left unchanged`);
-    }
-  }
+  const data = await readModelInfo(outDir).catch((err: Error) => {
+    throw new Error(`cannot update model_info.json: ${err.message}; it was left unchanged`);
+  });
   data.total_dataset_duration = formatDuration(totalSeconds);
   data.total_seconds = totalSeconds;
-  await writeAtomically(file, JSON.stringify(data, null, 4));
+  await writeAtomically(file, JSON.stringify(data, null, 4)).catch((err: Error) => {
+    throw new Error(`cannot write ${file}: ${err.message}`);
+  });
 }
 
 // ---------------------------------------------------------------------------------------

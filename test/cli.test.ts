@@ -497,6 +497,34 @@ describe('library API', () => {
     expect(result.files.map((f) => f.status)).toEqual(['ok']);
   });
 
+  it('a model_info.json voxprep cannot update is refused before anything changes; one spoiled during the run is a run error, with the report still written', async () => {
+    const dataset = fresh('api-model-info/dataset');
+    putWav(dataset, 'x.wav', speechLike(40000, 2, 46), 40000);
+    putWav(dataset, 'y.wav', speechLike(40000, 2.5, 47), 40000);
+    const out = fresh('api-model-info/out');
+    const info = path.join(out, 'model_info.json');
+    for (const [text, reason] of [
+      ['[1, 2]', 'does not hold a JSON object'],
+      ['{"epochs": 300,', 'is not valid JSON'],
+    ]) {
+      fs.writeFileSync(info, text);
+      await expect(preprocess(dataset, out, { threads: 1, device: 'cpu' })).rejects.toThrow(
+        `${info} ${reason}`,
+      );
+      expect(fs.readdirSync(out)).toEqual(['model_info.json']);
+      const cli = voxprep('preprocess', dataset, '-o', out, '--threads', '1');
+      expect(cli.code).toBe(2);
+      expect(fs.readdirSync(out)).toEqual(['model_info.json']);
+    }
+    fs.writeFileSync(info, '{"epochs": 300}');
+    const result = await preprocess(dataset, out, { threads: 1, device: 'cpu', onProgress: () => fs.writeFileSync(info, '[') });
+    expect(result.files.map((f) => f.status)).toEqual(['ok', 'ok']);
+    expect(result.runErrors).toEqual([`cannot update model_info.json: ${info} is not valid JSON (Unexpected end of JSON input); it was left unchanged`]);
+    expect(result.modelInfoPath).toBeUndefined();
+    expect(fs.readFileSync(info, 'utf8')).toBe('[');
+    expect(fs.existsSync(path.join(out, 'report.json'))).toBe(true);
+  });
+
   it('preprocess() takes its switches only as true or false: overwrite: "false" leaves an earlier run alone', async () => {
     const dataset = fresh('api-switches/dataset');
     putWav(dataset, 'x.wav', speechLike(40000, 2, 45), 40000);
