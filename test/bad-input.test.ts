@@ -467,6 +467,42 @@ describe('bad input (CLI)', () => {
     });
   }
 
+  it('a FLAC damaged inside one frame (a flipped bit, zeroed or random bytes) loses that frame alone, wherever it is', () => {
+    // Damage of this kind leaves the decoder yielding nothing for every later frame unless it
+    // is reset: the file then lost everything after the damage, and still counted as processed.
+    const b = fs.readFileSync(GOLDEN_FLAC);
+    const syncs: number[] = [];
+    for (let i = 8; i + 1 < b.length; i++) if (b[i] === 0xff && (b[i + 1] & 0xfe) === 0xf8) syncs.push(i);
+    expect(syncs.length).toBeGreaterThan(30);
+    const damaged: [string, Buffer][] = [];
+    for (const [k, kind] of [[3, 'zeros'], [5, 'flip'], [10, 'flip'], [12, 'random'], [20, 'zeros']] as const) {
+      const copy = Buffer.from(b);
+      const mid = Math.floor((syncs[k] + syncs[k + 1]) / 2);
+      if (kind === 'flip') copy[mid] ^= 0x10;
+      else (kind === 'zeros' ? Buffer.alloc(10) : randomBytes(10, 93 + k)).copy(copy, mid);
+      damaged.push([`${kind}_${k}.flac`, copy]);
+    }
+    const args = ['--cut', 'skip', '--no-highpass', '--sr', '48000'];
+    const cleanSet = fresh('flac-frames/clean');
+    write(cleanSet, 'clean.flac', b);
+    const cleanOut = outFolder('flac-frames/clean-out');
+    expect(voxprep(['preprocess', cleanSet, '-o', cleanOut, ...args]).code).toBe(0);
+    const cleanLength = readWav(path.join(cleanOut, SLICED, '0_0_0.wav')).samples.length;
+    const dataset = fresh('flac-frames/dataset');
+    for (const [rel, bytes] of damaged) write(dataset, rel, bytes);
+    const out = outFolder('flac-frames/out');
+    const run = voxprep(['preprocess', dataset, '-o', out, ...args]);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const idx0 = idx0Map(damaged.map(([rel]) => rel));
+    for (const [rel] of damaged) {
+      const names = slicesOf(out, SLICED, idx0.get(rel)!);
+      expect(names.length, rel).toBe(1);
+      const length = readWav(path.join(out, SLICED, names[0])).samples.length;
+      expect(cleanLength - length, `${rel}: decoded ${length} of the clean ${cleanLength} samples`).toBeLessThanOrEqual(flacMaxBlock());
+      expect(warnings(run.stdout, rel).filter((w) => CORRUPTION_WARNING.flac.test(w)).length, rel).toBe(1);
+    }
+  });
+
   it('a file that cannot be read (no permission) is failed', () => {
     runBadCase({
       name: 'unreadable',

@@ -56,7 +56,7 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     // voxprep splits the frames itself, so that a corrupt one costs that frame alone.
     const splitter = new FlacFrameSplitter();
     let frameNumber = 0;
-    let decodedSamples = 0;
+    let position = 0; // samples before the next frame: decoded, and those of dropped frames where the block size is fixed
     const run = async (frames: Uint8Array[]): Promise<Decoded> => {
       const errors: string[] = [];
       const channels: Float32Array[][] = [];
@@ -64,11 +64,14 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
       for (const frame of frames) {
         const raw = (await d.decodeFrames([frame])) as RawDecoded;
         if (raw.errors.length > 0 || raw.samplesDecoded === 0) {
-          errors.push(`frame ${frameNumber}${at(decodedSamples, splitter.info?.sampleRate ?? 0)} is corrupt (${raw.errors[0]?.message ?? 'no audio'}); it was dropped`);
+          errors.push(`frame ${frameNumber}${at(position, splitter.info?.sampleRate ?? 0)} is corrupt (${raw.errors[0]?.message ?? 'no audio'}); it was dropped`);
+          // After some corrupt frames the decoder yields nothing for every frame that follows.
+          await d.reset();
+          if (splitter.info && splitter.info.minBlock === splitter.info.maxBlock) position += splitter.info.maxBlock;
         } else {
           channels.push(raw.channelData);
           frames_ += raw.samplesDecoded;
-          decodedSamples += raw.samplesDecoded;
+          position += raw.samplesDecoded;
           rate = raw.sampleRate;
           bitDepth = raw.bitDepth ?? bitDepth;
         }
