@@ -247,8 +247,9 @@ async function runPreprocessCommand(plan: RunPlan): Promise<number> {
         if (testProgress) stderr.write(`voxprep-test: done ${e.done}/${e.total} idx0 ${e.file.idx0} ${e.file.status}\n`);
         progress.update(e);
         // In a log, a problem is worth a line when it happens; on a terminal the bar stays clean.
-        // Files a stop leaves unstarted are not problems of their own: the summary counts them.
-        if (mode === 'lines' && e.file.status !== 'ok' && !/^not started: the run was stopped/.test(e.file.error ?? '')) {
+        // Files a stop (a signal, a write failure) leaves unstarted are not problems of their
+        // own: the summary counts them, in one line.
+        if (mode === 'lines' && e.file.status !== 'ok' && !/^not started: /.test(e.file.error ?? '')) {
           stderr.write(`voxprep: ${e.file.status}: ${e.file.relative}: ${e.file.error ?? 'unknown reason'}\n`);
         }
       },

@@ -367,6 +367,9 @@ describe('interrupted runs and --resume', () => {
     // so the write fails with EFBIG instead of killing the process.
     const r = voxprep(args, { shell: 'ulimit -f 400' });
     expect(r.stdout).toMatch(/write error: f2\.wav: .*\n.*--resume/);
+    // The log has a line for f2's failure, none for each file the stop left unstarted.
+    expect(r.stderr).toMatch(/^voxprep: failed: f2\.wav: /m);
+    expect(r.stderr).not.toMatch(/not started/);
     // Nothing of f2 (idx0 2) nor of the files after it; the two before are recorded.
     expect(walkFiles(out, { missingIsEmpty: true }).filter((f) => /^sliced_audios(_16k)?\/0_[234]_/.test(f))).toEqual([]);
     // The cause gone, --resume finishes the job.
