@@ -12,6 +12,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError, type ResolvedOptions, type ShardSpec } from './config.js';
+import { lockOutput } from './lock.js';
 import {
   MANIFEST_FILE,
   SHARD_MANIFEST_FILE,
@@ -221,126 +222,132 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
   const header: ManifestHeader = { ...first.manifest.header, shard: null };
   const ordered = [...records.values()].sort((a, b) => a.rec.idx0 - b.rec.idx0);
 
-  // What OUT_DIR holds already: a whole run's manifest of other options, or slices no shard wrote.
-  const wholeFile = path.join(out, MANIFEST_FILE);
-  const whole = await readManifest(wholeFile);
-  if (!opts.overwrite && whole.state !== 'missing') {
-    const diff = whole.state === 'ok' ? headerDifferences(whole.manifest.header, header) : [`it cannot be read: ${whole.reason}`];
-    if (whole.state === 'ok' && whole.manifest.header.list !== header.list) diff.push('the dataset\'s file list');
-    if (diff.length > 0) {
-      throw new UsageError(`${outDir} holds ${MANIFEST_FILE} of another run (${diff.join('; ')}); pass --overwrite to replace it, or merge into another folder`);
-    }
-  }
-  await refuseUnusableModelInfo(out);
-  const expected = new Set<string>();
-  for (const { rec } of ordered) for (const o of rec.outputs) expected.add(o.file);
-  const scan = await scanSlices(out, null);
-  const stray = scan.slices.filter((f) => !expected.has(f));
-  if (stray.length > 0 && !opts.overwrite) {
-    throw new UsageError(
-      `${outDir} holds ${stray.length} slice file(s) that no shard wrote (${sample(stray, 3)}); ` +
-        'pass --overwrite to remove them, or merge into another folder',
-    );
-  }
-
-  // The slices: copied from other folders, checked where they are.
-  for (const dir of [slicedDir, sliced16kDir]) await fsp.mkdir(path.join(out, dir), { recursive: true });
-  for (const temp of scan.temporaries) await fsp.rm(temp, { force: true });
-  const tasks: { o: OutputRecord; shard: FoundShard }[] = [];
-  for (const { rec, shard } of ordered) for (const o of rec.outputs) tasks.push({ o, shard });
-  const problems: string[] = [];
-  let copied = 0;
-  let verified = 0;
-  // Files already in place are checksummed where they are (one at a time per core, up to the pool's most).
-  const hasher = new HashPool(os.availableParallelism());
+  // OUT_DIR for this merge alone: no run or merge into it, and no shard running in it.
+  const lock = await lockOutput(out, null, outDir);
   try {
-    await mapLimit(tasks, 2 * hasher.size, async ({ o, shard }) => {
-      const dst = outputPath(out, o);
-      // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
-      if (await hasher.matches(dst, o.size, o.xxh64)) {
-        verified++;
-        return;
+    // What OUT_DIR holds already: a whole run's manifest of other options, or slices no shard wrote.
+    const wholeFile = path.join(out, MANIFEST_FILE);
+    const whole = await readManifest(wholeFile);
+    if (!opts.overwrite && whole.state !== 'missing') {
+      const diff = whole.state === 'ok' ? headerDifferences(whole.manifest.header, header) : [`it cannot be read: ${whole.reason}`];
+      if (whole.state === 'ok' && whole.manifest.header.list !== header.list) diff.push('the dataset\'s file list');
+      if (diff.length > 0) {
+        throw new UsageError(`${outDir} holds ${MANIFEST_FILE} of another run (${diff.join('; ')}); pass --overwrite to replace it, or merge into another folder`);
       }
-      if (shard.real === outReal) {
-        problems.push(`${o.file} (shard ${shard.spec.index}/${count}) is missing from ${shard.dir} or differs from what the shard recorded`);
-        return;
-      }
-      try {
-        await copyVerified(outputPath(shard.dir, o), dst, o, hasher);
-        copied++;
-      } catch (err) {
-        problems.push(`${o.file} (shard ${shard.spec.index}/${count}): cannot copy it from ${shard.dir}: ${(err as Error).message}`);
-      }
-    });
+    }
+    await refuseUnusableModelInfo(out);
+    const expected = new Set<string>();
+    for (const { rec } of ordered) for (const o of rec.outputs) expected.add(o.file);
+    const scan = await scanSlices(out, null);
+    const stray = scan.slices.filter((f) => !expected.has(f));
+    if (stray.length > 0 && !opts.overwrite) {
+      throw new UsageError(
+        `${outDir} holds ${stray.length} slice file(s) that no shard wrote (${sample(stray, 3)}); ` +
+          'pass --overwrite to remove them, or merge into another folder',
+      );
+    }
+
+    // The slices: copied from other folders, checked where they are.
+    for (const dir of [slicedDir, sliced16kDir]) await fsp.mkdir(path.join(out, dir), { recursive: true });
+    for (const temp of scan.temporaries) await fsp.rm(temp, { force: true });
+    const tasks: { o: OutputRecord; shard: FoundShard }[] = [];
+    for (const { rec, shard } of ordered) for (const o of rec.outputs) tasks.push({ o, shard });
+    const problems: string[] = [];
+    let copied = 0;
+    let verified = 0;
+    // Files already in place are checksummed where they are (one at a time per core, up to the pool's most).
+    const hasher = new HashPool(os.availableParallelism());
+    try {
+      await mapLimit(tasks, 2 * hasher.size, async ({ o, shard }) => {
+        const dst = outputPath(out, o);
+        // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
+        if (await hasher.matches(dst, o.size, o.xxh64)) {
+          verified++;
+          return;
+        }
+        if (shard.real === outReal) {
+          problems.push(`${o.file} (shard ${shard.spec.index}/${count}) is missing from ${shard.dir} or differs from what the shard recorded`);
+          return;
+        }
+        try {
+          await copyVerified(outputPath(shard.dir, o), dst, o, hasher);
+          copied++;
+        } catch (err) {
+          problems.push(`${o.file} (shard ${shard.spec.index}/${count}): cannot copy it from ${shard.dir}: ${(err as Error).message}`);
+        }
+      });
+    } finally {
+      await hasher.close();
+    }
+    if (problems.length > 0) {
+      problems.sort();
+      throw new MergeError(
+        `${problems.length} slice file(s) could not be merged:\n${problems.slice(0, 20).map((p) => `  ${p}`).join('\n')}` +
+          `${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}\n` +
+          `no manifest, report or ${MODEL_INFO} was written into ${outDir}; run the shards concerned again with --resume ` +
+          '(it redoes what does not match its record), then merge again',
+      );
+    }
+    for (const rel of stray) await fsp.rm(path.join(out, ...rel.split('/')), { force: true });
+
+    // The whole run's manifest, model_info.json and report.
+    const manifestPath = wholeFile;
+    await writeAtomically(manifestPath, manifestText(header, ordered.map((o) => o.rec)), { sync: true });
+    const files = ordered.map(({ rec }) => fileReportFromRecord(rec));
+    const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
+    await writeModelInfo(out, totalSeconds);
+
+    const reports = (await Promise.all(shards.map(shardReport))).filter((r) => r !== undefined);
+    const threads = Math.max(1, ...reports.map((r) => r.threads));
+    const options: ResolvedOptions = {
+      ...DEFAULT_RUN_OPTIONS,
+      sampleRate: header.options.sampleRate,
+      cut: header.options.cut as ResolvedOptions['cut'],
+      highpass: header.options.highpass,
+      normalize: header.options.normalize as ResolvedOptions['normalize'],
+      chunk: header.options.chunk,
+      overlap: header.options.overlap,
+      denoise: header.options.denoise,
+      threads,
+      overwrite: Boolean(opts.overwrite),
+    };
+    const warnings = header.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
+    const base = {
+      datasetDir: reports.find((r) => r.dataset !== '')?.dataset ?? '',
+      outDir: out,
+      options,
+      threads,
+      files,
+      skippedFolders: header.skippedFolders,
+      warnings,
+      datasetWarnings: datasetWarnings({ files, options, warnings }),
+      slices: files.reduce((n, f) => n + f.slices, 0),
+      totalSeconds,
+      // The shards ran side by side: the longest one is the run's wall time.
+      wallSeconds: Math.max(0, ...reports.map((r) => r.wallSeconds)),
+      layout: { slicedDir, sliced16kDir },
+      shard: null,
+      datasetFiles: total,
+      resumed: 0,
+      stopped: false,
+      runErrors: [],
+      device: [...new Set(reports.map((r) => r.device))].join(', ') || 'unknown',
+      manifestPath,
+      modelInfoPath: path.join(out, MODEL_INFO),
+    };
+    const report = buildReport(base);
+    const reportPath = opts.report === false ? undefined : await writeReport(out, report);
+    return {
+      ...base,
+      report,
+      ...(reportPath ? { reportPath } : {}),
+      shards: shards.map((s) => ({ index: s.spec.index, count: s.spec.count, dir: s.dir })),
+      copied,
+      verified,
+    };
   } finally {
-    await hasher.close();
+    await lock.release();
   }
-  if (problems.length > 0) {
-    problems.sort();
-    throw new MergeError(
-      `${problems.length} slice file(s) could not be merged:\n${problems.slice(0, 20).map((p) => `  ${p}`).join('\n')}` +
-        `${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}\n` +
-        `no manifest, report or ${MODEL_INFO} was written into ${outDir}; run the shards concerned again with --resume ` +
-        '(it redoes what does not match its record), then merge again',
-    );
-  }
-  for (const rel of stray) await fsp.rm(path.join(out, ...rel.split('/')), { force: true });
-
-  // The whole run's manifest, model_info.json and report.
-  const manifestPath = wholeFile;
-  await writeAtomically(manifestPath, manifestText(header, ordered.map((o) => o.rec)), { sync: true });
-  const files = ordered.map(({ rec }) => fileReportFromRecord(rec));
-  const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
-  await writeModelInfo(out, totalSeconds);
-
-  const reports = (await Promise.all(shards.map(shardReport))).filter((r) => r !== undefined);
-  const threads = Math.max(1, ...reports.map((r) => r.threads));
-  const options: ResolvedOptions = {
-    ...DEFAULT_RUN_OPTIONS,
-    sampleRate: header.options.sampleRate,
-    cut: header.options.cut as ResolvedOptions['cut'],
-    highpass: header.options.highpass,
-    normalize: header.options.normalize as ResolvedOptions['normalize'],
-    chunk: header.options.chunk,
-    overlap: header.options.overlap,
-    denoise: header.options.denoise,
-    threads,
-    overwrite: Boolean(opts.overwrite),
-  };
-  const warnings = header.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
-  const base = {
-    datasetDir: reports.find((r) => r.dataset !== '')?.dataset ?? '',
-    outDir: out,
-    options,
-    threads,
-    files,
-    skippedFolders: header.skippedFolders,
-    warnings,
-    datasetWarnings: datasetWarnings({ files, options, warnings }),
-    slices: files.reduce((n, f) => n + f.slices, 0),
-    totalSeconds,
-    // The shards ran side by side: the longest one is the run's wall time.
-    wallSeconds: Math.max(0, ...reports.map((r) => r.wallSeconds)),
-    layout: { slicedDir, sliced16kDir },
-    shard: null,
-    datasetFiles: total,
-    resumed: 0,
-    stopped: false,
-    runErrors: [],
-    device: [...new Set(reports.map((r) => r.device))].join(', ') || 'unknown',
-    manifestPath,
-    modelInfoPath: path.join(out, MODEL_INFO),
-  };
-  const report = buildReport(base);
-  const reportPath = opts.report === false ? undefined : await writeReport(out, report);
-  return {
-    ...base,
-    report,
-    ...(reportPath ? { reportPath } : {}),
-    shards: shards.map((s) => ({ index: s.spec.index, count: s.spec.count, dir: s.dir })),
-    copied,
-    verified,
-  };
 }
 
 const DEFAULT_RUN_OPTIONS: Pick<ResolvedOptions, 'resume' | 'shard' | 'device'> = { resume: false, shard: null, device: 'auto' };

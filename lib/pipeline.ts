@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { checkOptionKeys, OPTION_KEYS, requireBoolean, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
+import { lockOutput } from './lock.js';
 import { native, type DeviceChoice, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
 import { decodePlan } from './decode/index.js';
 import {
@@ -468,185 +469,190 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   // A shard knows only part of the dataset: `voxprep merge` writes model_info.json.
   if (!shard) await refuseUnusableModelInfo(out);
 
-  const walked = await walkDataset(dataset);
-  const header: ManifestHeader = {
-    voxprep: 'manifest',
-    format: MANIFEST_FORMAT,
-    version: voxprepVersion(),
-    options: outputOptions(options),
-    shard,
-    files: walked.files.length,
-    list: listHash(walked.files),
-    skippedFolders: walked.skippedFolders,
-    unreadable: walked.unreadable,
-  };
-  const manifestFile = path.join(out, manifestName(shard));
-  const existing: ManifestRead = keepManifest ? await readManifest(manifestFile) : { state: 'missing' };
-  const plan = await planOutput({
-    out,
-    outLabel: outDir,
-    options,
-    header,
-    files: walked.files,
-    existing,
-    manifestFile,
-    stop,
-  });
-
-  // From here on the output folder changes.
-  const runErrors: string[] = [];
-  const { slicedDir, sliced16kDir } = addon.layout;
-  for (const dir of [slicedDir, sliced16kDir]) await fs.mkdir(path.join(out, dir), { recursive: true });
-  const records = new Map<number, FileRecord>(plan.keep);
-  const journal = keepManifest
-    ? await Journal.create(manifestFile, header, records.values(), (message) => {
-        runErrors.push(message);
-        // Without a manifest the work cannot be resumed: take no new file.
-        if (Atomics.load(stop, 0) === 0) Atomics.store(stop, 0, 1);
-      }).catch((err: Error) => {
-        throw new Error(`cannot write the run manifest ${manifestFile}: ${err.message}`);
-      })
-    : undefined;
-  for (const file of plan.remove) await fs.rm(file, { force: true });
-
-  const scope = walked.files.filter((f) => inShard(f.idx0, shard));
-  const reports = new Map<number, FileReport>();
-  for (const rec of plan.keep.values()) reports.set(rec.idx0, fileReportFromRecord(rec));
-  const todo = scope.filter((f) => !plan.keep.has(f.idx0));
-  onStart?.({ total: todo.length, resumed: plan.keep.size, device });
-
-  // Each input's size and modification time before it is read: a file that changes while it
-  // is processed is not recorded as complete.
-  const before = keepManifest ? await mapLimit(todo, 16, (f) => statInput(f.absolute).catch(() => undefined)) : [];
-  const beforeOf = new Map(todo.map((f, i) => [f.idx0, before[i]]));
-
-  const pending: Promise<void>[] = [];
-  // Every file that ended gets its outcome recorded, except those the engine never started or
-  // abandoned, and those that could not be written (the disk, not the file, failed): those
-  // have no outcome yet. Records are made one after another, each with its files checksummed
-  // off the main thread, about one file at a time for every six workers (one thread reads and
-  // checksums some 3 GB/s, far more than six workers write). A file that cannot be read back
-  // is not recorded (--resume does it again).
-  let previous: Promise<void> = Promise.resolve();
-  const hasher = journal ? new HashPool(Math.ceil(options.threads / 6)) : undefined;
+  const lock = await lockOutput(out, shard, outDir);
   try {
-    const record = (file: DatasetFile, r: NativeFileResult) => {
-      if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
-      const task = previous.then(async () => {
-        const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out, hasher) : outcomeRecord(file, r);
-        if (!rec) return;
-        records.set(rec.idx0, rec);
-        await journal.append(rec);
-      });
-      previous = task.catch(() => undefined);
-      pending.push(task);
+    const walked = await walkDataset(dataset);
+    const header: ManifestHeader = {
+      voxprep: 'manifest',
+      format: MANIFEST_FORMAT,
+      version: voxprepVersion(),
+      options: outputOptions(options),
+      shard,
+      files: walked.files.length,
+      list: listHash(walked.files),
+      skippedFolders: walked.skippedFolders,
+      unreadable: walked.unreadable,
     };
+    const manifestFile = path.join(out, manifestName(shard));
+    const existing: ManifestRead = keepManifest ? await readManifest(manifestFile) : { state: 'missing' };
+    const plan = await planOutput({
+      out,
+      outLabel: outDir,
+      options,
+      header,
+      files: walked.files,
+      existing,
+      manifestFile,
+      stop,
+    });
 
-    const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
-    let done = 0;
-    for (const f of todo) {
-      const plan = decodePlan(f.absolute);
-      if ('skip' in plan) {
-        const r: FileReport = { ...pendingReport(f), status: 'skipped', error: plan.skip };
-        reports.set(f.idx0, r);
-        record(f, r);
-        onProgress?.({ done: ++done, total: todo.length, file: r });
-      } else {
-        jobs.push({ file: f, decoder: plan.decoder });
+    // From here on the output folder changes.
+    const runErrors: string[] = [];
+    const { slicedDir, sliced16kDir } = addon.layout;
+    for (const dir of [slicedDir, sliced16kDir]) await fs.mkdir(path.join(out, dir), { recursive: true });
+    const records = new Map<number, FileRecord>(plan.keep);
+    const journal = keepManifest
+      ? await Journal.create(manifestFile, header, records.values(), (message) => {
+          runErrors.push(message);
+          // Without a manifest the work cannot be resumed: take no new file.
+          if (Atomics.load(stop, 0) === 0) Atomics.store(stop, 0, 1);
+        }).catch((err: Error) => {
+          throw new Error(`cannot write the run manifest ${manifestFile}: ${err.message}`);
+        })
+      : undefined;
+    for (const file of plan.remove) await fs.rm(file, { force: true });
+
+    const scope = walked.files.filter((f) => inShard(f.idx0, shard));
+    const reports = new Map<number, FileReport>();
+    for (const rec of plan.keep.values()) reports.set(rec.idx0, fileReportFromRecord(rec));
+    const todo = scope.filter((f) => !plan.keep.has(f.idx0));
+    onStart?.({ total: todo.length, resumed: plan.keep.size, device });
+
+    // Each input's size and modification time before it is read: a file that changes while it
+    // is processed is not recorded as complete.
+    const before = keepManifest ? await mapLimit(todo, 16, (f) => statInput(f.absolute).catch(() => undefined)) : [];
+    const beforeOf = new Map(todo.map((f, i) => [f.idx0, before[i]]));
+
+    const pending: Promise<void>[] = [];
+    // Every file that ended gets its outcome recorded, except those the engine never started or
+    // abandoned, and those that could not be written (the disk, not the file, failed): those
+    // have no outcome yet. Records are made one after another, each with its files checksummed
+    // off the main thread, about one file at a time for every six workers (one thread reads and
+    // checksums some 3 GB/s, far more than six workers write). A file that cannot be read back
+    // is not recorded (--resume does it again).
+    let previous: Promise<void> = Promise.resolve();
+    const hasher = journal ? new HashPool(Math.ceil(options.threads / 6)) : undefined;
+    try {
+      const record = (file: DatasetFile, r: NativeFileResult) => {
+        if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
+        const task = previous.then(async () => {
+          const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out, hasher) : outcomeRecord(file, r);
+          if (!rec) return;
+          records.set(rec.idx0, rec);
+          await journal.append(rec);
+        });
+        previous = task.catch(() => undefined);
+        pending.push(task);
+      };
+
+      const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
+      let done = 0;
+      for (const f of todo) {
+        const plan = decodePlan(f.absolute);
+        if ('skip' in plan) {
+          const r: FileReport = { ...pendingReport(f), status: 'skipped', error: plan.skip };
+          reports.set(f.idx0, r);
+          record(f, r);
+          onProgress?.({ done: ++done, total: todo.length, file: r });
+        } else {
+          jobs.push({ file: f, decoder: plan.decoder });
+        }
+      }
+      const toReport = (f: DatasetFile, { checksums: _, inputChecksum: __, ...r }: NativeFileResult): FileReport => ({
+        ...pendingReport(f),
+        ...r,
+      });
+      // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
+      // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
+      // possibly before this process has seen the signal. Such a file was interrupted, not broken:
+      // it gets no record, and --resume does it again.
+      const settled = new Map<number, NativeFileResult>();
+      const settle = (r: NativeFileResult): NativeFileResult =>
+        r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
+          ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
+          : r;
+      const results = await addon.processBatch(
+        jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
+        {
+          sampleRate: options.sampleRate,
+          cut: options.cut,
+          highpass: options.highpass,
+          normalize: options.normalize,
+          chunk: options.chunk,
+          overlap: options.overlap,
+          denoise: options.denoise,
+          outDir: out,
+          device: options.device,
+        },
+        options.threads,
+        (index, raw) => {
+          const r = settle(raw);
+          settled.set(index, r);
+          record(jobs[index].file, r);
+          onProgress?.({ done: ++done, total: todo.length, file: toReport(jobs[index].file, r) });
+        },
+        stop,
+      );
+      results.forEach((r, i) => {
+        reports.set(jobs[i].file.idx0, toReport(jobs[i].file, settled.get(i) ?? r));
+      });
+      await Promise.all(pending);
+    } finally {
+      await hasher?.close();
+    }
+    if (journal) await journal.finish(header, records.values());
+
+    const files = scope.map((f) => reports.get(f.idx0)!);
+    // In idx0 order, as the reference sums them.
+    const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
+    const warnings = walked.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
+    // What is written last may still fail (a full disk, a model_info.json changed meanwhile):
+    // said among the run's errors, with the summary and the report, rather than instead of them.
+    let modelInfoPath: string | undefined;
+    if (!shard) {
+      try {
+        await writeModelInfo(out, totalSeconds);
+        modelInfoPath = path.join(out, MODEL_INFO);
+      } catch (err) {
+        runErrors.push((err as Error).message);
       }
     }
-    const toReport = (f: DatasetFile, { checksums: _, inputChecksum: __, ...r }: NativeFileResult): FileReport => ({
-      ...pendingReport(f),
-      ...r,
-    });
-    // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
-    // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
-    // possibly before this process has seen the signal. Such a file was interrupted, not broken:
-    // it gets no record, and --resume does it again.
-    const settled = new Map<number, NativeFileResult>();
-    const settle = (r: NativeFileResult): NativeFileResult =>
-      r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
-        ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
-        : r;
-    const results = await addon.processBatch(
-      jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
-      {
-        sampleRate: options.sampleRate,
-        cut: options.cut,
-        highpass: options.highpass,
-        normalize: options.normalize,
-        chunk: options.chunk,
-        overlap: options.overlap,
-        denoise: options.denoise,
-        outDir: out,
-        device: options.device,
-      },
-      options.threads,
-      (index, raw) => {
-        const r = settle(raw);
-        settled.set(index, r);
-        record(jobs[index].file, r);
-        onProgress?.({ done: ++done, total: todo.length, file: toReport(jobs[index].file, r) });
-      },
-      stop,
-    );
-    results.forEach((r, i) => {
-      reports.set(jobs[i].file.idx0, toReport(jobs[i].file, settled.get(i) ?? r));
-    });
-    await Promise.all(pending);
+
+    const base = {
+      datasetDir: dataset,
+      outDir: out,
+      options,
+      threads: options.threads,
+      files,
+      skippedFolders: walked.skippedFolders,
+      warnings,
+      datasetWarnings: datasetWarnings({ files, options, warnings }),
+      slices: files.reduce((n, f) => n + f.slices, 0),
+      totalSeconds,
+      wallSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      layout: { slicedDir, sliced16kDir },
+      shard,
+      datasetFiles: walked.files.length,
+      resumed: plan.keep.size,
+      stopped: files.some(isUnattempted),
+      runErrors,
+      device: device.name,
+      ...(journal ? { manifestPath: manifestFile } : {}),
+      ...(modelInfoPath ? { modelInfoPath } : {}),
+    };
+    const report = buildReport(base);
+    let reportPath: string | undefined;
+    if (writeReportFile) {
+      try {
+        reportPath = await writeReport(out, report, reportName(shard));
+      } catch (err) {
+        runErrors.push(`cannot write ${path.join(out, reportName(shard))}: ${(err as Error).message}`);
+      }
+    }
+    return { ...base, report, ...(reportPath ? { reportPath } : {}) };
   } finally {
-    await hasher?.close();
+    await lock.release();
   }
-  if (journal) await journal.finish(header, records.values());
-
-  const files = scope.map((f) => reports.get(f.idx0)!);
-  // In idx0 order, as the reference sums them.
-  const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
-  const warnings = walked.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
-  // What is written last may still fail (a full disk, a model_info.json changed meanwhile):
-  // said among the run's errors, with the summary and the report, rather than instead of them.
-  let modelInfoPath: string | undefined;
-  if (!shard) {
-    try {
-      await writeModelInfo(out, totalSeconds);
-      modelInfoPath = path.join(out, MODEL_INFO);
-    } catch (err) {
-      runErrors.push((err as Error).message);
-    }
-  }
-
-  const base = {
-    datasetDir: dataset,
-    outDir: out,
-    options,
-    threads: options.threads,
-    files,
-    skippedFolders: walked.skippedFolders,
-    warnings,
-    datasetWarnings: datasetWarnings({ files, options, warnings }),
-    slices: files.reduce((n, f) => n + f.slices, 0),
-    totalSeconds,
-    wallSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-    layout: { slicedDir, sliced16kDir },
-    shard,
-    datasetFiles: walked.files.length,
-    resumed: plan.keep.size,
-    stopped: files.some(isUnattempted),
-    runErrors,
-    device: device.name,
-    ...(journal ? { manifestPath: manifestFile } : {}),
-    ...(modelInfoPath ? { modelInfoPath } : {}),
-  };
-  const report = buildReport(base);
-  let reportPath: string | undefined;
-  if (writeReportFile) {
-    try {
-      reportPath = await writeReport(out, report, reportName(shard));
-    } catch (err) {
-      runErrors.push(`cannot write ${path.join(out, reportName(shard))}: ${(err as Error).message}`);
-    }
-  }
-  return { ...base, report, ...(reportPath ? { reportPath } : {}) };
 }
 
 export function pendingReport(f: { relative: string; sid: number; idx0: number }): FileReport {

@@ -7,9 +7,10 @@
 // signal cases use the CLI's test-only hook VOXPREP_TEST_PROGRESS=1 (one line per finished
 // file on standard error) to act at a known point of the run.
 import { describe, it, expect } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
@@ -51,6 +52,8 @@ interface Step {
   /** Send the signal once this many files are reported done, or once standard error matches. */
   when: number | RegExp;
   signal: NodeJS.Signals;
+  /** Run once the signal is sent, with the run's process. */
+  also?: (child: ChildProcess) => void;
 }
 
 /** Runs the CLI with the test progress hook and sends each step's signal when its moment comes. */
@@ -71,6 +74,7 @@ function voxprepSignalled(args: string[], steps: Step[]): Promise<Run & { sent: 
         const due = typeof when === 'number' ? done >= when : when.test(stderr);
         if (!due) return;
         child.kill(signal);
+        steps[sent].also?.(child);
         sent++;
       }
     };
@@ -609,6 +613,62 @@ describe('library API', () => {
 });
 
 // ---------------------------------------------------------------------------------------
+
+describe('one run at a time in an output folder', () => {
+  it('a second run into a folder in use is refused (exit 2, nothing changed); the first finishes as an uninterrupted run', async () => {
+    const ds = dataset('busy/dataset', [6, 8, 7, 9]);
+    const whole = path.join(scratch.path, 'busy/whole');
+    const out = path.join(scratch.path, 'busy/out');
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1']).code).toBe(0);
+    let second: Run | undefined;
+    let shard: Run | undefined;
+    // While the first is paused after its first file: a whole run (other options: it would
+    // replace what the first wrote) and a shard into the same folder.
+    const first = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '1'], [
+      {
+        when: 1,
+        signal: 'SIGSTOP',
+        also: (child) => {
+          second = voxprep(['preprocess', ds, '-o', out, '--sr', '48000', '--overwrite']);
+          shard = voxprep(['preprocess', ds, '-o', out, '--shard', '1/2']);
+          child.kill('SIGCONT');
+        },
+      },
+    ]);
+    expect(first.code, first.stderr).toBe(0);
+    for (const r of [second!, shard!]) {
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/is in use by another run \(process \d+ on .*\): wait for it to end, or choose another output folder \(if no such run is left, remove .*\.voxprep\.lock\)/);
+    }
+    expectSameOutputs(out, whole);
+    expect(fs.readdirSync(out).filter((n) => n.endsWith('.lock'))).toEqual([]);
+  });
+
+  it('a lock left by a run that was killed outright is taken over', () => {
+    const ds = dataset('stale/dataset', [3, 4]);
+    const out = fresh('stale/out');
+    // A process that has ended: its pid names no live process.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    fs.writeFileSync(path.join(out, '.voxprep.lock'), JSON.stringify({ pid: gone, host: os.hostname(), started: 'then' }));
+    const r = voxprep(['preprocess', ds, '-o', out]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(fs.existsSync(path.join(out, '.voxprep.lock'))).toBe(false);
+    // One held on another host cannot be judged: refused, naming the file to remove.
+    fs.writeFileSync(path.join(out, '.voxprep.shard-1-of-2.lock'), JSON.stringify({ pid: 1, host: 'elsewhere', started: 'now' }));
+    const busy = voxprep(['preprocess', ds, '-o', out, '--resume']);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toContain('in use by another run (process 1 on elsewhere, started now)');
+    expect(busy.stderr).toContain(`remove ${path.join(out, '.voxprep.shard-1-of-2.lock')}`);
+    // Nor does merge write into a folder in use.
+    const shards = fresh('stale/shards');
+    for (const k of ['1/2', '2/2']) expect(voxprep(['preprocess', ds, '-o', shards, '--shard', k]).code).toBe(0);
+    const merged = voxprep(['merge', shards, '-o', out, '--overwrite']);
+    expect(merged.code).toBe(2);
+    expect(merged.stderr).toContain('in use by another run (process 1 on elsewhere, started now)');
+    fs.rmSync(path.join(out, '.voxprep.shard-1-of-2.lock'));
+    expect(voxprep(['merge', shards, '-o', out, '--overwrite']).code).toBe(0);
+  });
+});
 
 describe("the user's files next to the outputs", () => {
   it('an Applio config.json and other keys of model_info.json are untouched by runs, reruns, --resume, --overwrite and merge', () => {
