@@ -121,6 +121,7 @@ export type WarningCode =
   | 'upsampled'
   | 'clipping'
   | 'normalization-rejected'
+  | 'no-slices'
   | 'uneven-speakers'
   | 'unreadable-folder';
 
@@ -234,6 +235,20 @@ export function datasetWarnings(r: Pick<PreprocessResult, 'files' | 'options' | 
         `normalization (${r.options.normalize}) left audio out: ${parts.join(', ')} ` +
         '(silent, or with a peak above 2.5); see each file\'s reason',
       files: [...new Set([...rejected, ...dropping].map((f) => f.relative))].sort(),
+    });
+  }
+
+  // Applio's slicer writes nothing for a file that never rises above its threshold; without a
+  // word, a silent file (or one whose channels cancel when mixed to mono) looked processed.
+  const empty = ok.filter((f) => f.slices === 0 && droppedSegments(f) === 0);
+  if (empty.length > 0) {
+    out.push({
+      code: 'no-slices',
+      message:
+        `${plural(empty.length, 'file')} gave no slices: nothing in ${empty.length === 1 ? 'it' : 'them'} rose above the ` +
+        "slicer's threshold (−42 dB) for long enough (silence, or channels that cancel when mixed to mono); " +
+        `${empty.length === 1 ? 'its' : 'their'} duration still counts in total_seconds`,
+      files: empty.map((f) => f.relative),
     });
   }
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
-import { putWav, readWav, speechLike } from './helpers/wav.js';
+import { putWav, readWav, speechLike, writeWav } from './helpers/wav.js';
 import { BIN, ROOT, scratchFolder, walkFiles } from './helpers/scratch.js';
 
 const SCHEMA = path.join(ROOT, 'schema', 'report.schema.json');
@@ -217,6 +217,32 @@ describe('report.json', () => {
     expect(warning('uneven-speakers')!.files).toEqual(['1/few.wav']);
     // The human summary lists them too.
     expect(r.stderr).toMatch(/dataset warnings \(5\):/);
+  });
+
+  it('names the files that gave no slices: silent, too quiet, or channels that cancel in the mono mix', () => {
+    const dataset = fresh('empty/dataset');
+    const out = path.join(scratch.path, 'empty/out');
+    const voice = speechLike(40000, 3, 15);
+    putWav(dataset, 'clean.wav', voice, 40000);
+    putWav(dataset, 'silent.wav', new Float64Array(40000 * 2), 40000);
+    putWav(dataset, 'quiet.wav', voice.map((v) => v * 1e-3), 40000);
+    // Stereo, the right channel the left's negative: the mean of the two is zero.
+    const cancel = new Float64Array(voice.length * 2);
+    voice.forEach((v, i) => ((cancel[2 * i] = v), (cancel[2 * i + 1] = -v)));
+    writeWav(path.join(dataset, 'cancel.wav'), cancel, 40000, { channels: 2 });
+    const r = voxprep(['preprocess', dataset, '-o', out, '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    checkSchema(report);
+    expect(report.files.map((f: { path: string; slices: number }) => [f.path, f.slices > 0])).toEqual([
+      ['cancel.wav', false],
+      ['clean.wav', true],
+      ['quiet.wav', false],
+      ['silent.wav', false],
+    ]);
+    const w = report.warnings.find((x: { code: string }) => x.code === 'no-slices');
+    expect(w.files).toEqual(['cancel.wav', 'quiet.wav', 'silent.wav']);
+    expect(w.message).toMatch(/^3 files gave no slices: .*cancel when mixed to mono/);
   });
 
   it('raises no warning but the short-dataset one on an ordinary dataset; --json --quiet prints only the JSON', () => {
