@@ -29,8 +29,10 @@ export const EXIT_OK = 0;
 export const EXIT_SOME_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** 128 + the signal's number, as shells report a process ended by it. */
+export const EXIT_SIGHUP = 129;
 export const EXIT_SIGINT = 130;
 export const EXIT_SIGTERM = 143;
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: EXIT_SIGHUP, SIGINT: EXIT_SIGINT, SIGTERM: EXIT_SIGTERM };
 
 function number(label: string) {
   return (value: string): number => {
@@ -183,15 +185,16 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
 }
 
 /**
- * SIGINT / SIGTERM while a run goes on: the first starts no new file (those in flight finish,
- * then the manifest, report and summary are written), the second abandons the files in flight
- * (their temporaries are removed), a third exits at once (the manifest keeps every file
- * recorded so far). The exit status is then 130 (SIGINT) or 143 (SIGTERM).
+ * SIGINT / SIGTERM / SIGHUP (a terminal closed) while a run goes on: the first starts no new
+ * file (those in flight finish, then the manifest, report and summary are written), the
+ * second abandons the files in flight (their temporaries are removed), a third exits at once
+ * (the manifest keeps every file recorded so far). The exit status is then 128 + the first
+ * signal's number: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP).
  */
 function stopOnSignals(stop: Int32Array, beforeMessage: () => void) {
   let first: NodeJS.Signals | undefined;
   let count = 0;
-  const code = () => (first === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT);
+  const code = () => SIGNAL_EXIT[first!] ?? EXIT_SIGINT;
   const handler = (signal: NodeJS.Signals) => {
     count += 1;
     if (count === 1) {
@@ -200,7 +203,7 @@ function stopOnSignals(stop: Int32Array, beforeMessage: () => void) {
       beforeMessage();
       process.stderr.write(
         `voxprep: ${signal}: stopping: no new file starts, the files in flight finish, then the manifest and the summary are written ` +
-          '(run again with --resume to finish); a second SIGINT or SIGTERM abandons the files in flight\n',
+          '(run again with --resume to finish); a second signal abandons the files in flight\n',
       );
     } else if (count === 2) {
       Atomics.store(stop, 0, 2);
@@ -209,14 +212,12 @@ function stopOnSignals(stop: Int32Array, beforeMessage: () => void) {
       process.exit(code());
     }
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  for (const signal of Object.keys(SIGNAL_EXIT)) process.on(signal, handler);
   return {
     /** The exit status the signals call for; undefined when none came. */
     exitCode: () => (first ? code() : undefined),
     dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
+      for (const signal of Object.keys(SIGNAL_EXIT)) process.off(signal, handler);
     },
   };
 }
@@ -418,7 +419,8 @@ function dropOutputOnceClosed(): void {
   for (const stream of [process.stdout, process.stderr]) {
     if (stream.listenerCount('error') > 0) continue;  // main() ran before in this process
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+      // EIO: the terminal itself is gone (SIGHUP follows).
+      if (err.code !== 'EPIPE' && err.code !== 'EIO' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
     });
   }
 }

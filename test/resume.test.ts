@@ -285,16 +285,20 @@ describe('interrupted runs and --resume', () => {
 
   // `emulate`: the GPU path's code (a worker's files wait in its batch until their outputs
   // are written) run on the CPU.
-  it.each(['cpu', 'emulate'])('SIGINT (device %s): files in flight finish, exit 130, no partial file, manifest and summary written; --resume completes it', async (device) => {
-    const ds = dataset(`sigint-${device}/dataset`, [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5], 700);
-    const whole = path.join(scratch.path, `sigint-${device}/whole`);
-    const out = path.join(scratch.path, `sigint-${device}/out`);
+  it.each([
+    ['SIGINT', 'cpu', 130],
+    ['SIGINT', 'emulate', 130],
+    ['SIGHUP', 'cpu', 129], // the terminal closed
+  ] as const)('%s (device %s): files in flight finish, exit %i, no partial file, manifest and summary written; --resume completes it', async (signal, device, code) => {
+    const ds = dataset(`${signal}-${device}/dataset`, [6, 8, 11, 7, 9, 10, 6.5, 8.5, 10.5], 700);
+    const whole = path.join(scratch.path, `${signal}-${device}/whole`);
+    const out = path.join(scratch.path, `${signal}-${device}/out`);
     expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1', '--device', device]).code).toBe(0);
 
-    const r = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '1', '--device', device], [{ when: 2, signal: 'SIGINT' }]);
+    const r = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '1', '--device', device], [{ when: 2, signal }]);
     expect(r.sent).toBe(1);
-    expect(r.code, r.stderr).toBe(130);
-    expect(r.stderr).toMatch(/^voxprep: SIGINT: stopping: no new file starts, the files in flight finish.*second SIGINT or SIGTERM abandons/m);
+    expect(r.code, r.stderr).toBe(code);
+    expect(r.stderr).toMatch(new RegExp(`^voxprep: ${signal}: stopping: no new file starts, the files in flight finish.*a second signal abandons`, 'm'));
     expect(r.stdout).toMatch(/^voxprep: 9 files: \d+ processed, 0 failed, 0 rejected, [1-9]\d* skipped$/m);
     expect(r.stdout).toMatch(/^ {2}skipped: (\S+\.wav|\d+ files \(\S+\.wav … \S+\.wav\)): not started: the run was stopped$/m);
     expect(r.stdout).toMatch(/stopped: .*--resume/);
