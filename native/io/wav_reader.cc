@@ -26,7 +26,12 @@ constexpr uint32_t kUnknownSize = 0xFFFFFFFFu;
 constexpr int kMinRate = 1000;
 constexpr int kMaxRate = 768000;
 constexpr int kMaxChannels = 1024;
+// A sample counts as clipped from these magnitudes on: the largest a format holds (a 16-bit
+// or wider sample at 16-bit full scale or beyond; 8-bit and G.711 stop short of 1).
 constexpr double kFullScale = 32767.0 / 32768.0;
+constexpr double kFullScale8 = 127.0 / 128.0;
+constexpr double kFullScaleMuLaw = 32124.0 / 32768.0;
+constexpr double kFullScaleALaw = 32256.0 / 32768.0;
 
 // G.711 expansions to 16-bit linear (the values libsndfile produces).
 int16_t mulaw_to_linear(unsigned char byte) {
@@ -279,8 +284,9 @@ namespace {
 // a non-finite frame kept it scalar: decoding was about half of a reading thread's time); a
 // chunk found to hold one is searched for its first.
 template <int kBytes, int kChannels, class Load>
-[[gnu::always_inline]] inline void mono_of(const unsigned char* p, size_t frames, int ch, Load load, double* out,
-                                           int64_t* clipped_frames, bool check_finite, int64_t* non_finite_at) {
+[[gnu::always_inline]] inline void mono_of(const unsigned char* p, size_t frames, int ch, Load load, double full_scale,
+                                           double* out, int64_t* clipped_frames, bool check_finite,
+                                           int64_t* non_finite_at) {
   const size_t channels = kChannels > 0 ? size_t(kChannels) : size_t(ch);
   constexpr size_t kChunk = 256;
   int64_t clipped_count = 0;
@@ -295,7 +301,7 @@ template <int kBytes, int kChannels, class Load>
       int clipped = 0;
       for (size_t c = 0; c < channels; ++c) {
         const double v = load(q + (f * channels + c) * kBytes);
-        clipped |= std::fabs(v) >= kFullScale;
+        clipped |= std::fabs(v) >= full_scale;
         sum += v;
       }
       clipped_here += clipped;
@@ -315,11 +321,11 @@ template <int kBytes, int kChannels, class Load>
 }
 
 template <int kBytes, class Load>
-[[gnu::always_inline]] inline void mono_any(const unsigned char* p, size_t frames, int ch, Load load, double* out,
-                                            int64_t* clipped, bool check_finite, int64_t* non_finite_at) {
-  if (ch == 1) mono_of<kBytes, 1>(p, frames, ch, load, out, clipped, check_finite, non_finite_at);
-  else if (ch == 2) mono_of<kBytes, 2>(p, frames, ch, load, out, clipped, check_finite, non_finite_at);
-  else mono_of<kBytes, 0>(p, frames, ch, load, out, clipped, check_finite, non_finite_at);
+[[gnu::always_inline]] inline void mono_any(const unsigned char* p, size_t frames, int ch, Load load, double full_scale,
+                                            double* out, int64_t* clipped, bool check_finite, int64_t* non_finite_at) {
+  if (ch == 1) mono_of<kBytes, 1>(p, frames, ch, load, full_scale, out, clipped, check_finite, non_finite_at);
+  else if (ch == 2) mono_of<kBytes, 2>(p, frames, ch, load, full_scale, out, clipped, check_finite, non_finite_at);
+  else mono_of<kBytes, 0>(p, frames, ch, load, full_scale, out, clipped, check_finite, non_finite_at);
 }
 
 // Frames in the file's sample format → mono doubles, with the clipped frames counted and the
@@ -341,17 +347,17 @@ Decoded decode_to_mono(int format, int bits, int ch, const unsigned char* p, siz
   int64_t* c = &d.clipped;
   int64_t* nf = &d.non_finite_at;
   if (format == kFormatFloat && bytes == 4) {
-    mono_any<4>(p, frames, ch, [](const unsigned char* q) { float x; std::memcpy(&x, q, 4); return double(x); }, out, c, true, nf);
+    mono_any<4>(p, frames, ch, [](const unsigned char* q) { float x; std::memcpy(&x, q, 4); return double(x); }, kFullScale, out, c, true, nf);
   } else if (format == kFormatFloat) {
-    mono_any<8>(p, frames, ch, [](const unsigned char* q) { double x; std::memcpy(&x, q, 8); return x; }, out, c, true, nf);
+    mono_any<8>(p, frames, ch, [](const unsigned char* q) { double x; std::memcpy(&x, q, 8); return x; }, kFullScale, out, c, true, nf);
   } else if (format == kFormatMuLaw) {
-    mono_any<1>(p, frames, ch, [](const unsigned char* q) { return mulaw_to_linear(q[0]) / 32768.0; }, out, c, false, nf);
+    mono_any<1>(p, frames, ch, [](const unsigned char* q) { return mulaw_to_linear(q[0]) / 32768.0; }, kFullScaleMuLaw, out, c, false, nf);
   } else if (format == kFormatALaw) {
-    mono_any<1>(p, frames, ch, [](const unsigned char* q) { return alaw_to_linear(q[0]) / 32768.0; }, out, c, false, nf);
+    mono_any<1>(p, frames, ch, [](const unsigned char* q) { return alaw_to_linear(q[0]) / 32768.0; }, kFullScaleALaw, out, c, false, nf);
   } else if (bytes == 1) {
-    mono_any<1>(p, frames, ch, [](const unsigned char* q) { return (double(q[0]) - 128.0) / 128.0; }, out, c, false, nf);
+    mono_any<1>(p, frames, ch, [](const unsigned char* q) { return (double(q[0]) - 128.0) / 128.0; }, kFullScale8, out, c, false, nf);
   } else if (bytes == 2) {
-    mono_any<2>(p, frames, ch, [](const unsigned char* q) { int16_t x; std::memcpy(&x, q, 2); return double(x) / 32768.0; }, out, c, false, nf);
+    mono_any<2>(p, frames, ch, [](const unsigned char* q) { int16_t x; std::memcpy(&x, q, 2); return double(x) / 32768.0; }, kFullScale, out, c, false, nf);
   } else if (bytes == 3) {
     // Each sample but the very last read as the four bytes from its own on, the fourth shifted
     // out: loads the vector loop can make. The last frame has no byte after it to read.
@@ -360,14 +366,14 @@ Decoded decode_to_mono(int format, int bits, int ch, const unsigned char* p, siz
       uint32_t x;
       std::memcpy(&x, q, 4);
       return double(int32_t(x << 8) >> 8) / 8388608.0;
-    }, out, c, false, nf);
+    }, kFullScale, out, c, false, nf);
     int64_t clipped_last = 0;
     mono_any<3>(p + (frames - 1) * block, 1, ch, [](const unsigned char* q) {
       return double(int32_t(uint32_t(q[0]) << 8 | uint32_t(q[1]) << 16 | uint32_t(q[2]) << 24) >> 8) / 8388608.0;
-    }, out + frames - 1, &clipped_last, false, nf);
+    }, kFullScale, out + frames - 1, &clipped_last, false, nf);
     d.clipped += clipped_last;
   } else {
-    mono_any<4>(p, frames, ch, [](const unsigned char* q) { int32_t x; std::memcpy(&x, q, 4); return double(x) / 2147483648.0; }, out, c, false, nf);
+    mono_any<4>(p, frames, ch, [](const unsigned char* q) { int32_t x; std::memcpy(&x, q, 4); return double(x) / 2147483648.0; }, kFullScale, out, c, false, nf);
   }
   return d;
 }

@@ -1177,7 +1177,7 @@ int main() {
         bool clipped = false;
         for (int c = 0; c < f.channels; ++c) {
           const double v = values[i * size_t(f.channels) + size_t(c)];
-          clipped = clipped || std::fabs(v) >= 32767.0 / 32768.0;
+          clipped = clipped || std::fabs(v) >= (f.bits == 8 ? 127.0 / 128.0 : 32767.0 / 32768.0);  // the format's full scale
           sum += v;
         }
         want[i] = f.channels == 1 ? sum : sum / f.channels;
@@ -1222,6 +1222,42 @@ int main() {
       }
       check(named, name + ": a NaN is refused, naming its frame (0, 255, 256, 700, 999)");
     }
+  }
+  // G.711 stops short of 1: its largest codes (µ-law ±32124, A-law ±32256 of 32768) are its
+  // full scale, and count as clipped.
+  {
+    bool ok = true;
+    for (const int format : {7, 6}) {
+      const std::vector<unsigned char> codes = format == 7 ? std::vector<unsigned char>{0x80, 0x00, 0xFF, 0x81, 0x80}
+                                                           : std::vector<unsigned char>{0xAA, 0x2A, 0xD5, 0xAB, 0x2A};
+      std::vector<unsigned char> b;
+      tag(b, "RIFF");
+      put32(b, uint32_t(36 + codes.size()));
+      tag(b, "WAVE");
+      tag(b, "fmt ");
+      put32(b, 16);
+      put16(b, uint16_t(format));
+      put16(b, 1);
+      put32(b, 8000);
+      put32(b, 8000);
+      put16(b, 1);
+      put16(b, 8);
+      tag(b, "data");
+      put32(b, uint32_t(codes.size()));
+      b.insert(b.end(), codes.begin(), codes.end());
+      std::FILE* file = fmemopen(b.data(), b.size(), "rb");
+      try {
+        WavReader r(file, int64_t(b.size()));
+        std::vector<double> got;
+        while (r.read_mono(got, 2) > 0) {
+        }
+        ok = ok && got.size() == codes.size() && r.clipped_frames() == 3;
+      } catch (const std::exception&) {
+        ok = false;
+      }
+      std::fclose(file);
+    }
+    check(ok, "WAV decoding: µ-law and A-law samples at their largest codes count as clipped, the others not");
   }
   // WAV parser fuzzing (VOXPREP_FUZZ_ITERATIONS, default 100000).
   {
