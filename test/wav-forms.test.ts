@@ -257,7 +257,7 @@ function outputFormat(file: string): { tag: number; channels: number; rate: numb
  * Writes `bytes` as the dataset's only file, runs voxprep so that the output is the input
  * mixed to mono, and checks the output against `expected` sample by sample.
  */
-function checkForm(name: string, bytes: Buffer, rate: number, expected: Float64Array): void {
+function checkForm(name: string, bytes: Buffer, rate: number, expected: Float64Array, warning?: RegExp): void {
   const dataset = path.join(tmp, name, 'dataset');
   const out = path.join(tmp, name, 'out');
   fs.mkdirSync(dataset, { recursive: true });
@@ -266,7 +266,8 @@ function checkForm(name: string, bytes: Buffer, rate: number, expected: Float64A
   const r = voxprep('preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', String(rate));
   expect(r.code, r.stdout + r.stderr).toBe(0);
   expect(r.stdout).toContain('1 file: 1 processed, 0 failed, 0 rejected');
-  expect(r.stdout, 'no warning about the file').not.toContain(`warning: ${name}.wav:`);
+  if (warning) expect(r.stdout).toMatch(new RegExp(`warning: ${name}\\.wav: ${warning.source}`));
+  else expect(r.stdout, 'no warning about the file').not.toContain(`warning: ${name}.wav:`);
   expect(list(path.join(out, SLICED))).toEqual(['0_0_0.wav']);
   expect(list(path.join(out, SLICED_16K))).toEqual(['0_0_0.wav']);
 
@@ -320,6 +321,16 @@ describe('WAV forms (built byte by byte, output = input mixed to mono)', () => {
       size: 0xffffffff,
     });
     checkForm('riff-unknown-size', file, rate, mixMono(values));
+  });
+
+  it('a header never completed (RIFF and data sizes 0, or RIFF ending at the data chunk) is read to the end of the file, with a warning', () => {
+    const rate = 16000;
+    const n = 7_000;
+    const { bytes: data, values } = pcm([tone(n, rate, 1), tone(n, rate, 2)], 16);
+    const fmt = fmtChunk({ tag: 1, channels: 2, rate, bits: 16 });
+    const warning = /the header was never completed \(it declares no audio\): read the 7000 frames the file holds/;
+    checkForm('unfinished-0', riffFile([fmt, chunk('data', data, 0)], { size: 0 }), rate, mixMono(values), warning);
+    checkForm('unfinished-36', riffFile([fmt, chunk('data', data, 0)], { size: 4 + fmt.length + 8 }), rate, mixMono(values), warning);
   });
 
   it("chunks before 'fmt ' ('JUNK', 'bext') are skipped", () => {

@@ -166,6 +166,9 @@ void WavReader::parse_header() {
   if ((!rf64 && std::memcmp(riff, "RIFF", 4) != 0) || std::memcmp(riff + 8, "WAVE", 4) != 0) {
     fail("not a WAV file: no RIFF/WAVE header");
   }
+  // Where the RIFF chunk says the file ends (RIFF size + 8); a recorder writes its header with
+  // sizes of 0 first and completes them when it closes the file.
+  const int64_t riff_end = int64_t(le32(riff + 4)) + 8;
   bool have_fmt = false;
   uint16_t format = 0;
   int64_t rf64_data_size = -1;
@@ -227,7 +230,13 @@ void WavReader::parse_header() {
       }
       if (file_size_ >= 0) {
         const int64_t available = file_size_ - data_start_;
-        if (data_bytes_ < 0) {
+        if (data_bytes_ == 0 && available >= block_align_ && !rf64 && riff_end <= data_start_) {
+          // Never completed (a recorder that did not close its file): neither size counts the
+          // samples after the data chunk's header.
+          warnings_.push_back("the header was never completed (it declares no audio): read the " +
+                              std::to_string(available / block_align_) + " frames the file holds");
+          data_bytes_ = available;
+        } else if (data_bytes_ < 0) {
           data_bytes_ = available;
         } else if (data_bytes_ > available) {
           info_.truncated = true;
