@@ -24,6 +24,7 @@ const BIN = path.join(ROOT, 'bin', 'voxprep.js');
 const GOLDEN = path.resolve(ROOT, '..', 'shared', 'golden', 'dataset');
 const GOLDEN_FLAC = path.join(GOLDEN, '1', 'echo_48k.flac');
 const GOLDEN_MP3 = path.join(GOLDEN, '2', 'foxtrot_441.mp3');
+const GOLDEN_OGG = path.join(GOLDEN, '2', 'golf_48k.ogg');
 const SLICED = 'sliced_audios';
 const SLICED_16K = 'sliced_audios_16k';
 const SLICE_NAME = /^(\d+)_(\d+)_(\d+)\.wav$/;
@@ -501,6 +502,26 @@ describe('bad input (CLI)', () => {
       expect(cleanLength - length, `${rel}: decoded ${length} of the clean ${cleanLength} samples`).toBeLessThanOrEqual(flacMaxBlock());
       expect(warnings(run.stdout, rel).filter((w) => CORRUPTION_WARNING.flac.test(w)).length, rel).toBe(1);
     }
+  });
+
+  it('an Ogg Vorbis file with damaged pages or cut short: processed, the loss said (the decoder passes over both in silence)', () => {
+    const b = fs.readFileSync(GOLDEN_OGG);
+    const dataset = fresh('ogg-damage/dataset');
+    write(dataset, 'clean.ogg', b);
+    write(dataset, 'garbage.ogg', corruptCopy(GOLDEN_OGG, Math.floor(b.length / 2) - 100, 94));
+    const flipped = Buffer.from(b);
+    flipped[Math.floor(b.length / 3)] ^= 0x01;
+    write(dataset, 'flipped.ogg', flipped);
+    write(dataset, 'half.ogg', b.subarray(0, Math.floor(b.length / 2)));
+    const out = outFolder('ogg-damage/out');
+    const run = voxprep(['preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '48000']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(counts(run.stdout)).toMatchObject({ files: 4, processed: 4, failed: 0 });
+    expect(warnings(run.stdout, 'clean.ogg')).toEqual([]);
+    for (const rel of ['garbage.ogg', 'flipped.ogg']) {
+      expect(warnings(run.stdout, rel).some((w) => /^1 page after [\d.]+ s damaged \(\d+ bytes fail the page checksum\): its audio is lost or damaged$/.test(w)), rel).toBe(true);
+    }
+    expect(warnings(run.stdout, 'half.ogg').some((w) => /^the stream ends before its last page .*: decoded \d+ samples$/.test(w))).toBe(true);
   });
 
   it('a file that cannot be read (no permission) is failed', () => {

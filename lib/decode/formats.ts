@@ -1,6 +1,7 @@
 // The npm WebAssembly decoders behind one small streaming interface, with the corrections
 // that make their output agree with libsndfile's (the golden reference's decoder).
 import { FlacFrameSplitter } from './flac-frames.js';
+import { OggPageWatcher } from './ogg-pages.js';
 export interface Decoded {
   channels: Float32Array[];
   frames: number;
@@ -149,11 +150,18 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     const { OggVorbisDecoder } = await import('@wasm-audio-decoders/ogg-vorbis');
     const d = new OggVorbisDecoder();
     await d.ready;
+    // The decoder passes over damaged pages and a stream cut short without a word.
+    const pages = new OggPageWatcher();
     return {
       name: 'Ogg Vorbis',
-      decode: async (c) => describe((await d.decode(c)) as RawDecoded, 1),
+      decode: async (c) => {
+        const lost = pages.push(c);
+        const out = describe((await d.decode(c)) as RawDecoded, 1);
+        return { ...out, errors: [...out.errors, ...lost] };
+      },
       flush: async () => describe((await d.flush()) as RawDecoded, 1),
       free: () => d.free(),
+      check: (frames) => pages.end(frames),
     };
   }
   throw new Error(`no decoder for ${ext}`);
