@@ -41,6 +41,18 @@ function streamWav(samples: Float64Array, rate: number): Buffer {
   return Buffer.concat([h, d]);
 }
 
+/** An Ogg stream's first page, carrying the start of a packet (its codec's identification). */
+function oggFirstPage(packet: string): Buffer {
+  const body = Buffer.concat([Buffer.from(packet, 'latin1'), Buffer.alloc(11)]);
+  const head = Buffer.alloc(28);
+  head.write('OggS', 0, 'latin1');
+  head[5] = 0x02; // the stream's first page
+  head.writeUInt32LE(1, 14); // serial
+  head[26] = 1; // one segment …
+  head[27] = body.length; // … of the packet's length
+  return Buffer.concat([head, body]);
+}
+
 describe('decoder processes', () => {
   it('decodes FLAC, MP3 and Ogg Vorbis files in a dataset (exit 0, slices for each)', () => {
     const ds = path.join(tmp, 'ds');
@@ -57,12 +69,15 @@ describe('decoder processes', () => {
     fs.mkdirSync(ds);
     writeWav(path.join(ds, 'good.wav'), speechLike(16000, 2), 16000);
     fs.writeFileSync(path.join(ds, 'talk.m4a'), Buffer.alloc(1000));
+    fs.writeFileSync(path.join(ds, 'note.ogg'), oggFirstPage('OpusHead'));
     const emptyBin = path.join(tmp, 'bin');
     fs.mkdirSync(emptyBin);
     const out = path.join(tmp, 'out');
     const r = cli([ds, '-o', out], { ...process.env, PATH: emptyBin });
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/skipped: talk\.m4a: \.m4a files need ffmpeg on PATH/);
+    // An .ogg that holds Opus, not Vorbis: ffmpeg's too.
+    expect(r.stdout).toMatch(/skipped: note\.ogg: Ogg Opus files need ffmpeg on PATH/);
     expect(fs.readdirSync(path.join(out, 'sliced_audios')).every((f) => f.startsWith('0_0_'))).toBe(true);
   });
 
@@ -83,6 +98,23 @@ describe('decoder processes', () => {
     const y = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
     expect(y.length).toBe(x.length);
     for (let i = 0; i < x.length; i++) expect(Math.abs(y[i] - Math.fround(x[i]))).toBeLessThan(1e-9);
+  });
+
+  it('decodes an .ogg holding Opus through ffmpeg (here a stand-in replaying a WAV stream)', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    fs.writeFileSync(path.join(ds, 'note.ogg'), oggFirstPage('OpusHead'));
+    const x = speechLike(24000, 1.5, 5);
+    const stream = path.join(tmp, 'stream.wav');
+    fs.writeFileSync(stream, streamWav(x, 24000));
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'ffmpeg'), `#!/bin/sh\nexec cat '${stream}'\n`);
+    fs.chmodSync(path.join(bin, 'ffmpeg'), 0o755);
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '24000'], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples.length).toBe(x.length);
   });
 
   it('reports a decoder that fails with its own message', () => {

@@ -34,12 +34,42 @@ export function findFfmpeg(): string | null {
 export function decodePlan(file: string): DecodePlan {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.wav') return {};
-  if ((WASM_FORMATS as readonly string[]).includes(ext)) return { decoder: [process.execPath, CHILD, file] };
-  if ((FFMPEG_EXTENSIONS as readonly string[]).includes(ext)) {
-    const ffmpeg = findFfmpeg();
-    if (!ffmpeg) return { skip: `${ext} files need ffmpeg on PATH, and none was found` };
-    // Raw float samples in a WAV stream, all channels, no resampling: voxprep does the rest.
-    return { decoder: [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] };
+  if (ext === '.ogg') {
+    // Ogg holds other codecs than Vorbis too (voice messages are often Opus): ffmpeg's.
+    const codec = oggCodec(file);
+    if (codec !== 'Vorbis' && codec !== undefined) return ffmpegPlan(file, `Ogg ${codec}`);
   }
+  if ((WASM_FORMATS as readonly string[]).includes(ext)) return { decoder: [process.execPath, CHILD, file] };
+  if ((FFMPEG_EXTENSIONS as readonly string[]).includes(ext)) return ffmpegPlan(file, ext);
   return { skip: `${ext} is not an audio format voxprep reads` };
+}
+
+function ffmpegPlan(file: string, what: string): DecodePlan {
+  const ffmpeg = findFfmpeg();
+  if (!ffmpeg) return { skip: `${what} files need ffmpeg on PATH, and none was found` };
+  // Raw float samples in a WAV stream, all channels, no resampling: voxprep does the rest.
+  return { decoder: [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] };
+}
+
+/** The codec of an Ogg file's first stream, by its first packet; undefined when unknown or unreadable. */
+function oggCodec(file: string): string | undefined {
+  const head = Buffer.alloc(128);
+  let n = 0;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      n = fs.readSync(fd, head, 0, head.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined; // the decoder says why
+  }
+  if (n < 28 || head.toString('latin1', 0, 4) !== 'OggS') return undefined;
+  const packet = head.subarray(27 + head[26], n).toString('latin1');
+  if (packet.startsWith('\x01vorbis')) return 'Vorbis';
+  if (packet.startsWith('OpusHead')) return 'Opus';
+  if (packet.startsWith('\x7fFLAC')) return 'FLAC';
+  if (packet.startsWith('Speex   ')) return 'Speex';
+  return undefined;
 }
