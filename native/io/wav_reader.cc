@@ -102,6 +102,23 @@ void WavReader::open() {
   }
 }
 
+namespace {
+
+// Why a decoder process failed, from what it printed: voxprep's decoder says so on an
+// "error: " line; ffmpeg prints the cause first and hints after it ("To ignore this, add a
+// trailing '?' to the map."), so its first line. `status` (how it ended) when it said nothing.
+std::string decoder_failure(const std::vector<std::string>& lines, const std::string& status) {
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (it->rfind("error: ", 0) == 0) return it->substr(7);
+  }
+  for (const std::string& line : lines) {
+    if (line.rfind("warning: ", 0) != 0) return line;
+  }
+  return status;
+}
+
+}  // namespace
+
 void WavReader::fail(const std::string& why) {
   // A decoder that failed explains itself better than the stream it left behind.
   if (process_.running()) {
@@ -110,11 +127,7 @@ void WavReader::fail(const std::string& why) {
     bool ok = false;
     std::string status;
     const auto lines = process_.wait(ok, status);
-    if (!ok) {
-      std::string msg = lines.empty() ? status : lines.back();
-      if (msg.rfind("error: ", 0) == 0) msg = msg.substr(7);
-      throw std::runtime_error(msg);
-    }
+    if (!ok) throw std::runtime_error(decoder_failure(lines, status));
   }
   throw std::runtime_error(why);
 }
@@ -275,14 +288,11 @@ void WavReader::finish_decoder() {
   file_ = nullptr;
   bool ok = false;
   std::string status;
-  for (std::string& line : process_.wait(ok, status)) {
-    if (line.rfind("warning: ", 0) == 0) {
-      warnings_.push_back(line.substr(9));
-    } else if (!ok) {
-      status = line.rfind("error: ", 0) == 0 ? line.substr(7) : line;
-    }
+  const auto lines = process_.wait(ok, status);
+  for (const std::string& line : lines) {
+    if (line.rfind("warning: ", 0) == 0) warnings_.push_back(line.substr(9));
   }
-  if (!ok) throw std::runtime_error(status);
+  if (!ok) throw std::runtime_error(decoder_failure(lines, status));
 }
 
 namespace {
