@@ -280,10 +280,12 @@ export function denoiseStrength(s: Settings): number {
  * one setting under two spellings: a --denoise on the command line replaces the file's
  * Applio pair, and an Applio flag on the command line replaces the file's "denoise" (which
  * then stands for --noise-reduction True with its strength, so that a strength alone on the
- * command line adjusts it).
+ * command line adjusts it). The output folder is one setting too, given as "out" or as a model
+ * name (logs/NAME): a --model-name on the command line replaces the file's "out".
  */
 export function mergeSettings(file: Settings, line: Settings): Settings {
   const merged: Settings = { ...file, ...line };
+  if (line.modelName !== undefined && line.out === undefined) delete merged.out;
   if (line.denoise !== undefined) {
     if (line.noiseReduction === undefined) delete merged.noiseReduction;
     if (line.noiseReductionStrength === undefined) delete merged.noiseReductionStrength;

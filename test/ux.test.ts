@@ -470,6 +470,11 @@ describe('config file', () => {
     const slices = fs.readdirSync(path.join(dir, 'from-file', 'sliced_audios')).sort();
     expect(slices).toEqual(['0_2_0.wav', '0_3_0.wav', '1_0_0.wav', '1_1_0.wav']);
     expect(readWav(path.join(dir, 'from-file', 'sliced_audios', '0_2_0.wav')).rate).toBe(32000);
+
+    // The output folder given as a model name on the command line replaces the file's "out".
+    const named = voxprep(['preprocess', '--config', path.join(dir, 'voxprep.json'), '--model_name', 'mine', '--json', '--quiet'], { cwd: dir });
+    expect(named.code, named.stderr).toBe(0);
+    expect(JSON.parse(named.stdout).output).toBe(path.join(dir, 'logs', 'mine'));
   });
 });
 
