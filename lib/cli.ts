@@ -1,5 +1,6 @@
 // The command line: commands, flags, help, signals, exit codes (0 all processed, 1 some
 // files failed, 2 bad usage with nothing written, 130 / 143 stopped by SIGINT / SIGTERM).
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
@@ -82,6 +83,12 @@ export function normalizeArgv(argv: string[]): string[] {
     if (eq >= 0) {
       out.push(`${flag}${arg.slice(eq)}`);
     } else if (BOOLEAN_VALUE_FLAGS.includes(flag) && (i + 1 >= argv.length || parseBooleanWord(argv[i + 1]) === undefined)) {
+      // Bare, it means True. A word after it that is neither True/False nor a path is a
+      // misspelt value (--process_effects Ture), not the DATASET it would be taken for.
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('-') && !fs.existsSync(next)) {
+        throw new UsageError(`${flag} takes True or False, got ${JSON.stringify(next)} (and no folder of that name is there to be DATASET)`);
+      }
       out.push(`${flag}=true`);
     } else {
       out.push(flag);

@@ -344,6 +344,18 @@ describe("Applio's flags", () => {
     const ours2 = voxprep(['preprocess', dataset, '-o', twin2, '--sr', '40000', '--cut', 'automatic', '--highpass', '--normalize', 'pre']);
     expect(ours2.code, ours2.stderr).toBe(0);
     expectSame(snapshotOutputs(second), snapshotOutputs(twin2));
+
+    // A misspelt True/False is named as such, not taken for DATASET; a folder after the bare
+    // flag still is DATASET.
+    for (const flag of ['--process_effects', '--noise_reduction']) {
+      const typo = voxprep(['preprocess', dataset, '-o', path.join(cwd, 'typo'), flag, 'Ture'], { cwd });
+      expect(typo.code).toBe(2);
+      expect(typo.stderr).toBe(`voxprep: ${flag.replace(/_/g, '-')} takes True or False, got "Ture" (and no folder of that name is there to be DATASET)\n`);
+    }
+    expect(fs.existsSync(path.join(cwd, 'typo'))).toBe(false);
+    const bare = voxprep(['preprocess', '--process_effects', dataset, '-o', path.join(cwd, 'bare'), '--json', '--quiet'], { cwd });
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(JSON.parse(bare.stdout).options.highpass).toBe(true);
   });
 
   it('takes noise reduction as Applio spells it or as --denoise, with the same outputs; the config file too', () => {
