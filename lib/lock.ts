@@ -33,7 +33,17 @@ export interface OutputLock {
  * whose process is gone (on this host) is taken over: a run killed outright leaves its lock.
  */
 export async function lockOutput(out: string, shard: ShardSpec | null, outLabel: string): Promise<OutputLock> {
-  const made = (await fs.mkdir(out, { recursive: true })) !== undefined;
+  const link = await fs.readlink(out).catch(() => undefined);
+  if (link !== undefined && !(await fs.stat(out).catch(() => undefined))) {
+    throw new UsageError(`the output path ${outLabel} is a symbolic link to ${link}, which does not exist`);
+  }
+  // A file on the way, a folder it may not write in.
+  const made = await fs.mkdir(out, { recursive: true }).then(
+    (first) => first !== undefined,
+    (err: Error) => {
+      throw new UsageError(`cannot create the output folder ${outLabel}: ${err.message}`);
+    },
+  );
   const own = path.join(out, lockName(shard));
   const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
   let held = false;

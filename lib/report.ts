@@ -63,7 +63,8 @@ export async function readModelInfo(outDir: string): Promise<Record<string, unkn
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return {}; // no such file (or no such folder yet)
     throw new Error(`cannot read ${file}: ${(err as Error).message}`);
   }
   let parsed: unknown;

@@ -648,6 +648,20 @@ describe('one run at a time in an output folder', () => {
     expect(fs.readdirSync(out).filter((n) => n.endsWith('.lock'))).toEqual([]);
   });
 
+  it('an output path that cannot be a folder is bad usage, named as such: a dangling symbolic link, a file on the way', () => {
+    const ds = dataset('badout/dataset', [2]);
+    const base = fresh('badout/base');
+    fs.symlinkSync(path.join(base, 'gone'), path.join(base, 'link'));
+    fs.writeFileSync(path.join(base, 'file'), 'mine\n');
+    const link = voxprep(['preprocess', ds, '-o', path.join(base, 'link')]);
+    expect(link.code).toBe(2);
+    expect(link.stderr).toBe(`voxprep: the output path ${path.join(base, 'link')} is a symbolic link to ${path.join(base, 'gone')}, which does not exist\n`);
+    const under = voxprep(['preprocess', ds, '-o', path.join(base, 'file', 'out')]);
+    expect(under.code).toBe(2);
+    expect(under.stderr).toMatch(/^voxprep: cannot create the output folder .*\/file\/out: ENOTDIR/);
+    expect(fs.readdirSync(base).sort()).toEqual(['file', 'link']);
+  });
+
   it('a lock left by a run that was killed outright is taken over', () => {
     const ds = dataset('stale/dataset', [3, 4]);
     const out = fresh('stale/out');
