@@ -285,10 +285,12 @@ void interleave_scaled(const double* __restrict zr, const double* __restrict zi,
 std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
   // Few sizes are ever used; each plan is made once (a per-segment transform used to spend
   // more time on its sines and cosines than on a short segment).
+  // Leaked on purpose, as the engine is: a worker may still look a plan up while a process
+  // that is exiting runs the static destructors.
   static std::mutex mutex;
-  static std::map<int, std::shared_ptr<const Plan>> plans;
+  static auto* plans = new std::map<int, std::shared_ptr<const Plan>>();
   std::lock_guard<std::mutex> lock(mutex);
-  std::shared_ptr<const Plan>& cached = plans[n];
+  std::shared_ptr<const Plan>& cached = (*plans)[n];
   if (cached) return cached;
   const int m = n / 2;
   auto p = std::make_shared<Plan>();

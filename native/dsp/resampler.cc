@@ -336,12 +336,14 @@ std::shared_ptr<const ResamplerDesign::Cascade> make_cascade(const ResamplerDesi
 }  // namespace
 
 std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rate_out) {
+  // Leaked on purpose, as the engine is: a worker may still look a design up while a process
+  // that is exiting runs the static destructors.
   static std::mutex mutex;
-  static std::map<std::pair<int, int>, std::shared_ptr<const ResamplerDesign>> cache;
+  static auto* cache = new std::map<std::pair<int, int>, std::shared_ptr<const ResamplerDesign>>();
   std::lock_guard<std::mutex> lock(mutex);
   auto key = std::make_pair(rate_in, rate_out);
-  auto found = cache.find(key);
-  if (found != cache.end()) return found->second;
+  auto found = cache->find(key);
+  if (found != cache->end()) return found->second;
 
   // Everything in cycles per input sample; the band edges are relative to the lower Nyquist.
   const double lower_nyquist = 0.5 * std::min(rate_in, rate_out) / double(rate_in);
@@ -349,7 +351,7 @@ std::shared_ptr<const ResamplerDesign> ResamplerDesign::get(int rate_in, int rat
                          ResamplerSpec::kDesignTransition * lower_nyquist, ResamplerSpec::kDesignAttenuationDb);
   d->fft = make_fft_plan(*d);
   if (!d->fft) d->cascade = make_cascade(*d);
-  cache.emplace(key, d);
+  cache->emplace(key, d);
   return d;
 }
 
