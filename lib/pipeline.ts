@@ -462,8 +462,16 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const out = path.resolve(outDir);
   const outStat = await fs.stat(out).catch(() => undefined);
   if (outStat && !outStat.isDirectory()) throw new UsageError(`the output path ${outDir} exists and is not a folder`);
-  if (isInside(await realOrResolved(out), await realOrResolved(dataset))) {
+  const outReal = await realOrResolved(out);
+  const datasetReal = await realOrResolved(dataset);
+  if (isInside(outReal, datasetReal)) {
     throw new UsageError(`the output folder ${outDir} must not be inside the dataset folder ${datasetDir}`);
+  }
+  // The slices would be written among the recordings (and read as recordings by the next run).
+  for (const dir of [addon.layout.slicedDir, addon.layout.sliced16kDir]) {
+    if (isInside(datasetReal, path.join(outReal, dir))) {
+      throw new UsageError(`the dataset folder ${datasetDir} must not be inside the output folder's ${dir}/`);
+    }
   }
 
   // A shard knows only part of the dataset: `voxprep merge` writes model_info.json.

@@ -660,6 +660,17 @@ describe('one run at a time in an output folder', () => {
     expect(under.code).toBe(2);
     expect(under.stderr).toMatch(/^voxprep: cannot create the output folder .*\/file\/out: ENOTDIR/);
     expect(fs.readdirSync(base).sort()).toEqual(['file', 'link']);
+
+    // A dataset in a slice folder of OUT would get the slices among its recordings; one
+    // elsewhere in OUT is fine.
+    const out = fresh('badout/out');
+    fs.mkdirSync(path.join(out, 'sliced_audios', 'takes'), { recursive: true });
+    fs.cpSync(ds, path.join(out, 'sliced_audios', 'takes'), { recursive: true });
+    const among = voxprep(['preprocess', path.join(out, 'sliced_audios', 'takes'), '-o', out]);
+    expect(among.code).toBe(2);
+    expect(among.stderr).toMatch(/^voxprep: the dataset folder .*takes must not be inside the output folder's sliced_audios\/$/m);
+    fs.cpSync(ds, path.join(out, 'raw'), { recursive: true });
+    expect(voxprep(['preprocess', path.join(out, 'raw'), '-o', out]).code).toBe(0);
   });
 
   it('a lock left by a run that was killed outright is taken over', () => {
