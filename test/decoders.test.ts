@@ -155,5 +155,25 @@ describe('decoder processes', () => {
       expect(fs.readFileSync(path.join(out, 'sliced_audios', twin)).equals(fs.readFileSync(path.join(out, 'sliced_audios', n)))).toBe(true);
     }
   });
-  if (!ffmpeg) console.log('decoders.test: no ffmpeg on PATH; the real-ffmpeg test is skipped (the stand-in tests still run)');
+  it.skipIf(!ffmpeg)('reports a mono MP3 as one channel (the decoder gives it as two equal ones), with the same outputs', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    writeWav(path.join(ds, 'a.wav'), speechLike(44100, 3, 9), 44100);
+    for (const [name, channels] of [['mono.mp3', '1'], ['stereo.mp3', '2']]) {
+      const made = spawnSync(ffmpeg!, ['-nostdin', '-loglevel', 'error', '-i', path.join(ds, 'a.wav'), '-ac', channels, path.join(tmp, name)]);
+      expect(made.status, String(made.stderr)).toBe(0);
+    }
+    fs.rmSync(path.join(ds, 'a.wav'));
+    fs.renameSync(path.join(tmp, 'mono.mp3'), path.join(ds, 'mono.mp3'));
+    fs.renameSync(path.join(tmp, 'stereo.mp3'), path.join(ds, 'stereo.mp3'));
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out, '--json', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.files.map((f: { path: string; source: { channels: number } }) => [f.path, f.source.channels])).toEqual([
+      ['mono.mp3', 1],
+      ['stereo.mp3', 2],
+    ]);
+  });
+  if (!ffmpeg) console.log('decoders.test: no ffmpeg on PATH; the real-ffmpeg tests are skipped (the stand-in tests still run)');
 });

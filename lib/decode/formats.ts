@@ -122,6 +122,8 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
         const out = describe(d.decode(c) as RawDecoded, 1);
         errorCount += out.errors.length;
         if (out.rate) rate = out.rate;
+        // mpg123 gives a mono stream as two equal channels: the file's one is what it holds.
+        if (out.channels.length === 2 && head.mono()) out.channels = out.channels.slice(0, 1);
         return out;
       },
       flush: async () => EMPTY,
@@ -181,14 +183,27 @@ class MpegHead {
     this.bytes = joined;
   }
 
-  declaredSamples(): number | undefined {
+  /** Where the first frame header starts (after an ID3v2 tag), or -1 while unknown. */
+  private firstFrame(): number {
     const b = this.bytes;
     let p = 0;
     if (b.length >= 10 && b[0] === 0x49 && b[1] === 0x44 && b[2] === 0x33) {
       p = 10 + ((b[6] & 0x7f) << 21) + ((b[7] & 0x7f) << 14) + ((b[8] & 0x7f) << 7) + (b[9] & 0x7f);
     }
     while (p + 4 < b.length && !(b[p] === 0xff && (b[p + 1] & 0xe0) === 0xe0)) p++;
-    if (p + 4 >= b.length) return undefined;
+    return p + 4 < b.length ? p : -1;
+  }
+
+  /** Whether the first frame's channel mode is single channel. */
+  mono(): boolean {
+    const p = this.firstFrame();
+    return p >= 0 && this.bytes[p + 3] >> 6 === 3;
+  }
+
+  declaredSamples(): number | undefined {
+    const b = this.bytes;
+    const p = this.firstFrame();
+    if (p < 0) return undefined;
     const version = (b[p + 1] >> 3) & 3; // 3: MPEG-1
     const layer = (b[p + 1] >> 1) & 3; // 1: Layer III
     if (layer !== 1) return undefined;
