@@ -119,8 +119,15 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
       name: 'MP3',
       decode: async (c) => {
         head.push(c);
-        const out = describe(d.decode(c) as RawDecoded, 1);
-        errorCount += out.errors.length;
+        const raw = d.decode(c) as RawDecoded;
+        // Its errors' frame numbers do not say where (0 for most): the loss against the
+        // LAME/Xing header's length (check) is what locates it.
+        const n = raw.errors.length;
+        const out = {
+          ...describe(raw, 1),
+          errors: n > 0 ? [`${n === 1 ? 'a stretch' : `${n} stretches`} of corrupt data (${raw.errors[0].message}) skipped by the decoder`] : [],
+        };
+        errorCount += n;
         if (out.rate) rate = out.rate;
         // mpg123 gives a mono stream as two equal channels: the file's one is what it holds.
         if (out.channels.length === 2 && head.mono()) out.channels = out.channels.slice(0, 1);
