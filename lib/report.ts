@@ -49,11 +49,6 @@ export async function writeAtomically(file: string, text: string, opts: { sync?:
 }
 
 /**
- * Writes total_dataset_duration and total_seconds into OUT/model_info.json, keeping every
- * other key of an existing file. A file that is not a JSON object is left alone: that is an
- * error, not something to overwrite.
- */
-/**
  * What OUT_DIR/model_info.json holds ({} when there is none), whose other keys voxprep keeps.
  * Throws, naming the file, when it cannot be read or holds something other than a JSON object.
  */
@@ -87,6 +82,11 @@ export async function refuseUnusableModelInfo(outDir: string): Promise<void> {
   });
 }
 
+/**
+ * Writes total_dataset_duration and total_seconds into OUT/model_info.json, keeping every
+ * other key of an existing file. A file that is not a JSON object is left alone: that is an
+ * error, not something to overwrite.
+ */
 export async function writeModelInfo(outDir: string, totalSeconds: number): Promise<void> {
   const file = path.join(outDir, MODEL_INFO);
   const data = await readModelInfo(outDir).catch((err: Error) => {
