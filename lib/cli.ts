@@ -1,5 +1,6 @@
 // The command line: commands, flags, help, signals, exit codes (0 all processed, 1 some
-// files failed, 2 bad usage with nothing written, 130 / 143 stopped by SIGINT / SIGTERM).
+// files failed, 2 bad usage with nothing written, 130 / 143 / 129 stopped by SIGINT /
+// SIGTERM / SIGHUP).
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -424,7 +425,7 @@ function buildProgram(setExit: (code: number) => void): Command {
  */
 function dropOutputOnceClosed(): void {
   for (const stream of [process.stdout, process.stderr]) {
-    if (stream.listenerCount('error') > 0) continue;  // main() ran before in this process
+    if (stream.listenerCount('error') > 0) continue; // main() ran before in this process
     stream.on('error', (err: NodeJS.ErrnoException) => {
       // EIO: the terminal itself is gone (SIGHUP follows).
       if (err.code !== 'EPIPE' && err.code !== 'EIO' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
