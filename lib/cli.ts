@@ -248,8 +248,8 @@ async function runPreprocessCommand(plan: RunPlan): Promise<number> {
       ...plan.options,
       stop,
       onStart: (e) => {
-        // `auto` says what it chose, and why.
-        if (!plan.quiet && plan.options.device === 'auto') stderr.write(`voxprep: device ${e.device.name} (auto: ${e.device.reason})\n`);
+        // `auto` (the default) says what it chose, and why.
+        if (!plan.quiet && (plan.options.device ?? 'auto') === 'auto') stderr.write(`voxprep: device ${e.device.name} (auto: ${e.device.reason})\n`);
         progress.start(e.total, e.device.name);
       },
       onProgress: (e) => {

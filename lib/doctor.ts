@@ -121,7 +121,13 @@ export function formatDoctor(d: DoctorReport): string {
     `  cpu:           ${d.cpu.model}, ${d.cpu.cores} cores`,
     `  cpu features:  ${features.length > 0 ? features.map(([k, v]) => `${k.replace('_', '.')} ${yes(v)}`).join(', ') : 'unknown'}`,
     `  threads:       ${d.threads ? `${d.threads.default} (files processed at once by default)` : 'unknown'}`,
-    `  cuda:          ${d.cuda.compiled ? `compiled in for ${d.cuda.architectures.join(', ')}` : 'not compiled in (this build has no CUDA kernels)'}`,
+    `  cuda:          ${
+      d.cuda.compiled
+        ? `compiled in for ${d.cuda.architectures.join(', ')}`
+        : d.addon.loaded
+          ? 'not compiled in (this build has no CUDA kernels)'
+          : 'unknown (the addon did not load)'
+    }`,
     `  cuda driver:   ${d.cuda.compiled ? (d.cuda.driver ? `CUDA ${d.cuda.driver} (runtime ${d.cuda.runtime})` : 'none found') : 'not looked up'}`,
     `  cuda devices:  ${
       d.cuda.devices

@@ -16,7 +16,7 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ShardSpec } from './config.js';
+import { DEFAULTS, type ShardSpec } from './config.js';
 import { native, type FileChecksum, type FileStatus, type NativeFileResult } from './native.js';
 import { writeAtomically } from './report.js';
 
@@ -52,14 +52,20 @@ export interface OutputOptions {
   denoise: number;
 }
 
+/**
+ * The options as the manifest records them. chunk and overlap shape the simple cut alone:
+ * with another, their defaults are recorded whatever was given, so that the same outputs have
+ * the same manifest (and a --resume with another --chunk is the same run).
+ */
 export function outputOptions(o: OutputOptions): OutputOptions {
+  const simple = o.cut === 'simple';
   return {
     sampleRate: o.sampleRate,
     cut: o.cut,
     highpass: o.highpass,
     normalize: o.normalize,
-    chunk: o.chunk,
-    overlap: o.overlap,
+    chunk: simple ? o.chunk : DEFAULTS.chunk,
+    overlap: simple ? o.overlap : DEFAULTS.overlap,
     denoise: o.denoise,
   };
 }
@@ -304,7 +310,10 @@ export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[
     ['overlap', 'overlap'],
     ['denoise', 'denoise'],
   ];
+  // chunk and overlap shape the simple cut alone: the automatic one cuts 3 s pieces whatever they say.
+  const simple = a.options.cut === 'simple' || b.options.cut === 'simple';
   for (const [key, label] of names) {
+    if (!simple && (key === 'chunk' || key === 'overlap')) continue;
     if (a.options[key] !== b.options[key]) out.push(`${label} ${String(a.options[key])} vs ${String(b.options[key])}`);
   }
   return out;

@@ -172,7 +172,7 @@ function load(): NativeAddon {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(
       [
-        `voxprep: could not load its native addon (${reason}).`,
+        `could not load voxprep's native addon (${reason}).`,
         'Likely causes and fixes:',
         `- No prebuilt binary fits this platform (${process.platform}-${process.arch}, Node ${process.versions.node}) ` +
           'and the build from source did not run: install cmake (3.20 or newer) and a C++17 compiler, ' +

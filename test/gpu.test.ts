@@ -162,6 +162,10 @@ describe('--device', () => {
     const reason = noGpuReason();
     const chosen = reason === null ? 'cuda' : 'cpu';
     expect(auto.stderr).toMatch(new RegExp(`voxprep: device ${chosen}\\S* .*\\(auto: `));
+    // auto is the default: it says so without the flag too.
+    const byDefault = run([dataset, '-o', path.join(scratch.path, 'flag-default')]);
+    expect(byDefault.status).toBe(0);
+    expect(byDefault.stderr).toMatch(new RegExp(`voxprep: device ${chosen}\\S* .*\\(auto: `));
     const explicit = run([dataset, '-o', path.join(scratch.path, 'flag-explicit'), '--device', chosen]);
     expect(explicit.status).toBe(0);
     const a = outputs(path.join(scratch.path, 'flag-auto'));
@@ -180,6 +184,10 @@ describe('--device', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(`--device cuda: ${reason}`);
     expect(fs.existsSync(out)).toBe(false);
+    // A device asked for by its number is named by it.
+    const one = run([path.join(scratch.path, 'flag-dataset'), '-o', out, '--device', 'cuda:1']);
+    expect(one.status).toBe(2);
+    expect(one.stderr).toContain(`--device cuda:1: ${reason}`);
   });
 
   it('takes the device from a config file too, validated like the flag', () => {

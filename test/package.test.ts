@@ -92,7 +92,7 @@ describe('npm package', () => {
       }
       expect(listing.filter((f) => f.startsWith('package/build/'))).toEqual([]);
       const packed = JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json'], {}).stdout);
-      expect(packed.scripts.install).toBe('node-gyp-build-test || cmake-js compile');
+      expect(packed.scripts.install).toBe('node-gyp-build-test 2>/dev/null || cmake-js compile');
       expect(Object.keys(packed.dependencies)).toEqual(expect.arrayContaining(['cmake-js', 'node-addon-api', 'node-gyp-build']));
 
       // 2. A PATH with node, npm and the shell npm runs scripts with, and nothing else: no
@@ -149,6 +149,18 @@ describe('npm package', () => {
       const info = JSON.parse(fs.readFileSync(path.join(out, 'model_info.json'), 'utf8'));
       expect(info.total_seconds).toBeCloseTo(7.5, 6);
       expect(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).totals.processed).toBe(2);
+
+      // 5. With no binary that loads: doctor says so (and does not claim a build without
+      //    CUDA), and a run explains itself once.
+      fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+      const broken = run(path.join(shim, 'npx'), ['voxprep', 'doctor'], { cwd: app, env });
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toMatch(/addon: +NOT LOADED/);
+      expect(broken.stdout).toMatch(/cuda: +unknown \(the addon did not load\)/);
+      const failed = run(path.join(shim, 'npx'), ['voxprep', 'preprocess', 'dataset', '-o', 'logs/other'], { cwd: app, env });
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toMatch(/^voxprep: could not load voxprep's native addon \(/);
+      expect(failed.stderr).toContain('npm rebuild voxprep');
     },
     300_000,
   );

@@ -15,7 +15,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
-import { HashPool, OUTPUT_FILE } from '../lib/manifest.js';
+import { HashPool, OUTPUT_FILE, headerDifferences, type ManifestHeader } from '../lib/manifest.js';
 import { native } from '../lib/native.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
 import { patternBytes, xxh64, XXH64_VECTORS } from './helpers/xxh64.js';
@@ -401,6 +401,17 @@ describe('interrupted runs and --resume', () => {
     check(['--resume', '--sr', '48000'], /other options \(sample rate 40000 vs 48000.*--overwrite/);
     check(['--resume', '--cut', 'skip', '--no-highpass'], /cut automatic vs skip, high-pass true vs false/);
     check(['--resume', '--denoise', '0.7'], /other options \(denoise 0 vs 0.7;/);
+    // chunk and overlap shape the simple cut alone: with the automatic one, the same run.
+    const same = voxprep(['preprocess', ds, '-o', out, '--resume', '--chunk', '2', '--overlap', '0.1']);
+    expect(same.code, same.stdout + same.stderr).toBe(0);
+    expect(resumedCount(same.stdout)).toBe(3);
+    check(['--resume', '--cut', 'simple'], /other options \(cut automatic vs simple/);
+    // A manifest written before chunk and overlap were recorded as their defaults under other cuts.
+    const header = manifest(out).header as unknown as ManifestHeader;
+    const older = { ...header, options: { ...header.options, chunk: 2, overlap: 0.1 } };
+    expect(headerDifferences(older, header)).toEqual([]);
+    const simple = (h: ManifestHeader) => ({ ...h, options: { ...h.options, cut: 'simple' } });
+    expect(headerDifferences(simple(older), simple(header))).toEqual(['chunk 2 vs 3', 'overlap 0.1 vs 0.3']);
     check(['--shard', '0/3'], /shard must be K\/N/);
     check(['--shard', '4/3'], /shard must be K\/N/);
     check(['--shard', 'two'], /shard must be K\/N/);

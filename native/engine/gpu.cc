@@ -141,7 +141,9 @@ DeviceChoice choose_device(const DeviceRequest& request) {
     if (!cuda::activate(want, &error)) why = "CUDA device " + std::to_string(want) + " could not be initialized: " + error;
   }
   if (!why.empty()) {
-    if (request.kind == DeviceRequest::kCuda) throw DeviceUnavailable("--device cuda: " + why);
+    if (request.kind == DeviceRequest::kCuda) {
+      throw DeviceUnavailable("--device cuda" + (request.index < 0 ? std::string() : ":" + std::to_string(request.index)) + ": " + why);
+    }
     c.name = "cpu";
     c.reason = why;
     return c;
