@@ -2,14 +2,20 @@
 // scheduler requeueing a task whose first attempt still runs) would each take the other's
 // temporaries for leftovers of a crash and remove them, and mix their slices under one
 // manifest. The shards of one run may share a folder: each holds a lock of its own, and a
-// whole run or a merge holds the folder's, which no shard may run beside.
+// whole run or a merge holds the folder's, beside which no shard runs (nor a shard of
+// another count).
+//
+// A lock file appears whole: written under a name of its own, then hard-linked into place,
+// which fails if a lock is there. A lock whose process is gone is moved aside before it is
+// replaced, and what was moved is checked to be that lock: a run that took it over in
+// between gets its lock back, so that two runs never both hold one.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError, type ShardSpec } from './config.js';
 
 const WHOLE_LOCK = '.voxprep.lock';
-const LOCK_FILE = /^\.voxprep(\.shard-\d+-of-\d+)?\.lock$/;
+const LOCK_FILE = /^\.voxprep(?:\.shard-(\d+)-of-(\d+))?\.lock$/;
 
 export function lockName(shard: ShardSpec | null): string {
   return shard ? `.voxprep.shard-${shard.index}-of-${shard.count}.lock` : WHOLE_LOCK;
@@ -21,6 +27,12 @@ interface Holder {
   started: string;
 }
 
+/** A lock as read: its holder, and its text (to tell it from a lock written since). */
+interface Seen {
+  holder: Holder;
+  text: string;
+}
+
 export interface OutputLock {
   /** Removes the lock file (and the output folder, if the lock made it and it stayed empty). */
   release(): Promise<void>;
@@ -29,42 +41,34 @@ export interface OutputLock {
 /**
  * Takes the output folder for a run (`shard` null) or merge, or for one shard; creates the
  * folder if it is missing. Refuses with a UsageError, naming the lock file and its holder,
- * when another live run holds the folder (or, for a whole run, any of its shards). A lock
- * whose process is gone (on this host) is taken over: a run killed outright leaves its lock.
+ * when another live run holds the folder (or, for a whole run, any shard; for a shard, the
+ * whole run or a shard of another count). A lock whose process is gone (on this host) is
+ * taken over: a run killed outright leaves its lock.
  */
 export async function lockOutput(out: string, shard: ShardSpec | null, outLabel: string): Promise<OutputLock> {
   const link = await fs.readlink(out).catch(() => undefined);
   if (link !== undefined && !(await fs.stat(out).catch(() => undefined))) {
     throw new UsageError(`the output path ${outLabel} is a symbolic link to ${link}, which does not exist`);
   }
-  // A file on the way, a folder it may not write in.
-  const made = await fs.mkdir(out, { recursive: true }).then(
-    (first) => first !== undefined,
-    (err: Error) => {
-      throw new UsageError(`cannot create the output folder ${outLabel}: ${err.message}`);
-    },
-  );
+  const made = await makeFolder(out, outLabel);
   const own = path.join(out, lockName(shard));
-  const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
   let held = false;
   const release = async () => {
     if (held) await fs.rm(own, { force: true });
     if (made) await fs.rmdir(out).catch(() => {});
   };
   try {
+    const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
     await takeFile(own, holder, outLabel);
     held = true;
-    // Those that may not run beside this one: for a whole run every shard, for a shard the whole run.
-    const others = shard ? [WHOLE_LOCK] : (await fs.readdir(out)).filter((n) => LOCK_FILE.test(n) && n !== WHOLE_LOCK);
-    for (const name of others) {
+    for (const name of await fs.readdir(out)) {
+      if (name === lockName(shard) || !conflicts(name, shard)) continue;
       const file = path.join(out, name);
-      const other = await readHolder(file);
+      const other = await look(file);
       if (other === 'gone') continue;
-      if (other !== 'unreadable' && !isAlive(other)) {
-        await fs.rm(file, { force: true });
-        continue;
+      if (other === 'unreadable' || isAlive(other.holder) || !(await removeIfStill(file, other.text))) {
+        throw busy(outLabel, file, other);
       }
-      throw busy(outLabel, file, other);
     }
   } catch (err) {
     await release();
@@ -73,38 +77,99 @@ export async function lockOutput(out: string, shard: ShardSpec | null, outLabel:
   return { release };
 }
 
-/** Creates `file` holding `holder`; a stale one is replaced once, a live one refused. */
-async function takeFile(file: string, holder: Holder, outLabel: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fs.writeFile(file, `${JSON.stringify(holder)}\n`, { flag: 'wx' });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const other = await readHolder(file);
-    if (other === 'gone') continue;
-    // A second run taking over the same stale lock at the same moment: the one that lost waits for nothing.
-    if (other === 'unreadable' || isAlive(other) || attempt > 0) throw busy(outLabel, file, other);
-    await fs.rm(file, { force: true });
+/** Whether the lock file `name` keeps a run of `shard` out of the folder. */
+function conflicts(name: string, shard: ShardSpec | null): boolean {
+  const m = LOCK_FILE.exec(name);
+  if (!m) return false;
+  if (shard === null || m[2] === undefined) return true; // a whole run: every lock; a whole run's lock: every shard
+  return Number(m[2]) !== shard.count; // shards of one run share the folder
+}
+
+/** Creates the output folder (and its parents); whether it made the folder itself. */
+async function makeFolder(out: string, outLabel: string): Promise<boolean> {
+  try {
+    return (await fs.mkdir(out, { recursive: true })) !== undefined;
+  } catch (err) {
+    // A recursive mkdir says ENOENT for a read-only or forbidden parent: the first folder
+    // missing, made alone, says why.
+    let missing = out;
+    while (!(await exists(path.dirname(missing))) && path.dirname(missing) !== missing) missing = path.dirname(missing);
+    const cause = await fs.mkdir(missing).then(
+      () => fs.rmdir(missing).then(() => err as Error),
+      (e: Error) => e,
+    );
+    throw new UsageError(`cannot create the output folder ${outLabel}: ${cause.message}`);
   }
 }
 
-async function readHolder(file: string): Promise<Holder | 'gone' | 'unreadable'> {
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Puts a lock holding `holder` at `file`; a stale one is replaced, a live one refused. */
+async function takeFile(file: string, holder: Holder, outLabel: string): Promise<void> {
+  const text = `${JSON.stringify(holder)}\n`;
+  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  await fs.writeFile(temp, text).catch((err: Error) => {
+    throw new UsageError(`cannot write in the output folder ${outLabel}: ${err.message}`);
+  });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await fs.link(temp, file);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new UsageError(`cannot write in the output folder ${outLabel}: ${(err as Error).message}`);
+        }
+      }
+      const other = await look(file);
+      if (other === 'gone') continue;
+      if (other === 'unreadable' || isAlive(other.holder) || !(await removeIfStill(file, other.text))) {
+        throw busy(outLabel, file, other);
+      }
+    }
+    throw busy(outLabel, file, 'unreadable');
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+}
+
+async function look(file: string): Promise<Seen | 'gone' | 'unreadable'> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    return 'unreadable';
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'unreadable';
   }
   try {
     const h = JSON.parse(text) as Holder;
-    if (Number.isInteger(h.pid) && typeof h.host === 'string') return h;
+    if (h && Number.isInteger(h.pid) && typeof h.host === 'string') return { holder: h, text };
   } catch {
-    // a lock torn by a crash as it was written: its run is over
+    // not a lock voxprep wrote whole: no run holds it
   }
-  return { pid: 0, host: os.hostname(), started: '' };
+  return { holder: { pid: 0, host: os.hostname(), started: '' }, text };
+}
+
+/**
+ * Removes the stale lock `file` if it still holds `text`; false when another run's lock had
+ * replaced it (which is then put back).
+ */
+async function removeIfStill(file: string, text: string): Promise<boolean> {
+  const aside = `${file}.${process.pid}.stale`;
+  try {
+    await fs.rename(file, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
+  }
+  const moved = await fs.readFile(aside, 'utf8').catch(() => undefined);
+  if (moved !== text) await fs.link(aside, file).catch(() => {});
+  await fs.rm(aside, { force: true });
+  return moved === text;
 }
 
 /** Whether the holder may still run: on another host there is no telling, so it may. */
@@ -119,8 +184,9 @@ function isAlive(h: Holder): boolean {
   }
 }
 
-function busy(outLabel: string, file: string, h: Holder | 'unreadable'): UsageError {
-  const who = h === 'unreadable' ? 'another run' : `another run (process ${h.pid} on ${h.host}, started ${h.started})`;
+function busy(outLabel: string, file: string, seen: Seen | 'unreadable' | 'gone'): UsageError {
+  const h = typeof seen === 'string' ? undefined : seen.holder;
+  const who = h && h.pid > 0 ? `another run (process ${h.pid} on ${h.host}, started ${h.started})` : 'another run';
   return new UsageError(
     `${outLabel} is in use by ${who}: wait for it to end, or choose another output folder ` +
       `(if no such run is left, remove ${file})`,

@@ -513,15 +513,26 @@ describe('bad input (CLI)', () => {
     flipped[Math.floor(b.length / 3)] ^= 0x01;
     write(dataset, 'flipped.ogg', flipped);
     write(dataset, 'half.ogg', b.subarray(0, Math.floor(b.length / 2)));
+    // Chained: a file of two streams one after the other (here the same one twice), the
+    // damage in the second.
+    write(dataset, 'chained.ogg', Buffer.concat([b, b]));
+    write(dataset, 'chained-damaged.ogg', Buffer.concat([b, flipped]));
+    const last = Buffer.from(b);
+    last[last.lastIndexOf('OggS') + 10] ^= 0x01; // the last page's header
+    write(dataset, 'last.ogg', last);
     const out = outFolder('ogg-damage/out');
     const run = voxprep(['preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '48000']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    expect(counts(run.stdout)).toMatchObject({ files: 4, processed: 4, failed: 0 });
+    expect(counts(run.stdout)).toMatchObject({ files: 7, processed: 7, failed: 0 });
     expect(warnings(run.stdout, 'clean.ogg')).toEqual([]);
-    for (const rel of ['garbage.ogg', 'flipped.ogg']) {
+    expect(warnings(run.stdout, 'chained.ogg')).toEqual([]);
+    for (const rel of ['garbage.ogg', 'flipped.ogg', 'chained-damaged.ogg']) {
       expect(warnings(run.stdout, rel).some((w) => /^1 page after [\d.]+ s damaged \(\d+ bytes fail the page checksum\): its audio is lost or damaged$/.test(w)), rel).toBe(true);
     }
-    expect(warnings(run.stdout, 'half.ogg').some((w) => /^the stream ends before its last page .*: decoded \d+ samples$/.test(w))).toBe(true);
+    expect(warnings(run.stdout, 'half.ogg')).toContainEqual(expect.stringMatching(/^the stream ends inside a page, after [\d.]+ s \(the file was cut short\?\): the rest is lost$/));
+    expect(warnings(run.stdout, 'last.ogg')).toContainEqual(
+      expect.stringMatching(/^the last \d+ bytes, after [\d.]+ s, are damaged \(they fail the page checksum\): the end is lost or damaged$/),
+    );
   });
 
   it('a file that cannot be read (no permission) is failed', () => {

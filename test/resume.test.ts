@@ -17,6 +17,7 @@ import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
 import { HashPool, OUTPUT_FILE, headerDifferences, type ManifestHeader } from '../lib/manifest.js';
 import { native } from '../lib/native.js';
+import { lockOutput, type OutputLock } from '../lib/lock.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
 import { patternBytes, xxh64, XXH64_VECTORS } from './helpers/xxh64.js';
 
@@ -682,6 +683,74 @@ describe('one run at a time in an output folder', () => {
     expect(among.stderr).toMatch(/^voxprep: the dataset folder .*takes must not be inside the output folder's sliced_audios\/$/m);
     fs.cpSync(ds, path.join(out, 'raw'), { recursive: true });
     expect(voxprep(['preprocess', path.join(out, 'raw'), '-o', out]).code).toBe(0);
+  });
+
+  it('two runs taking the folder at the same moment: exactly one gets it, whatever lock was there (none, stale, empty)', async () => {
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const stale = JSON.stringify({ pid: gone, host: os.hostname(), started: 'then' });
+    // In one process, the two interleave at every await: the lock's own steps race.
+    for (const before of [undefined, stale, '']) {
+      for (let round = 0; round < 25; round++) {
+        const dir = fresh(`race/inproc-${round}`);
+        if (before !== undefined) fs.writeFileSync(path.join(dir, '.voxprep.lock'), before);
+        const got = await Promise.allSettled([lockOutput(dir, null, dir), lockOutput(dir, null, dir)]);
+        const held = got.filter((g) => g.status === 'fulfilled');
+        expect(held.length, `lock before: ${JSON.stringify(before)}`).toBe(1);
+        await (held[0] as PromiseFulfilledResult<OutputLock>).value.release();
+        expect(fs.readdirSync(dir)).toEqual([]);
+      }
+    }
+    // In two processes started together, each holding the folder a while: never both at once.
+    const holder = path.join(scratch.path, 'race/holder.mjs');
+    fs.writeFileSync(
+      holder,
+      `import { lockOutput } from ${JSON.stringify(path.join(ROOT, 'dist', 'lock.js'))};
+const [dir, at] = process.argv.slice(2);
+while (Date.now() < Number(at)) {}
+try {
+  const lock = await lockOutput(dir, null, dir);
+  const from = Date.now();
+  await new Promise((r) => setTimeout(r, 100));
+  console.log(JSON.stringify({ from, to: Date.now() }));
+  await lock.release();
+} catch (err) {
+  console.log(JSON.stringify({ refused: err.message }));
+}
+`,
+    );
+    for (let round = 0; round < 8; round++) {
+      const dir = fresh(`race/procs-${round}`);
+      if (round % 2) fs.writeFileSync(path.join(dir, '.voxprep.lock'), stale);
+      const at = String(Date.now() + 300);
+      const runs = await Promise.all(
+        [0, 1].map(
+          () =>
+            new Promise<string>((resolve) => {
+              const child = spawn(process.execPath, [holder, dir, at], { stdio: ['ignore', 'pipe', 'inherit'] });
+              let out = '';
+              child.stdout.on('data', (d) => (out += d));
+              child.on('close', () => resolve(out));
+            }),
+        ),
+      );
+      const held = runs.map((r) => JSON.parse(r)).filter((r) => r.refused === undefined);
+      expect(held.length, runs.join('')).toBe(1);
+      expect(fs.readdirSync(dir)).toEqual([]);
+    }
+  });
+
+  it('shards of one run share the folder; a shard of another count, or a whole run, may not run beside them', async () => {
+    const dir = fresh('race/shards');
+    const one = await lockOutput(dir, { index: 1, count: 2 }, dir);
+    const two = await lockOutput(dir, { index: 2, count: 2 }, dir);
+    await expect(lockOutput(dir, { index: 1, count: 3 }, dir)).rejects.toThrow(/is in use by another run \(process \d+/);
+    await expect(lockOutput(dir, null, dir)).rejects.toThrow(/is in use by another run/);
+    await one.release();
+    await two.release();
+    const whole = await lockOutput(dir, null, dir);
+    await expect(lockOutput(dir, { index: 2, count: 2 }, dir)).rejects.toThrow(/is in use by another run/);
+    await whole.release();
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it('a lock left by a run that was killed outright is taken over', () => {

@@ -170,7 +170,7 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
       },
       flush: async () => describe((await d.flush()) as RawDecoded, 1),
       free: () => d.free(),
-      check: (frames) => pages.end(frames),
+      check: () => pages.end(),
     };
   }
   throw new Error(`no decoder for ${ext}`);

@@ -1,6 +1,7 @@
-// Watches an Ogg stream's pages as they go to the decoder, so that damage is said: the npm
+// Watches an Ogg file's pages as they go to the decoder, so that damage is said: the npm
 // Vorbis decoder passes over a page whose checksum fails (dropping or decoding it) and a
-// stream cut short in silence.
+// file cut short in silence. (The granule positions are not compared with the samples
+// decoded: a valid file cut by stream copy starts at a granule past 0.)
 // A page: "OggS", version, header type (0x04: the stream's last page), the granule position
 // (for Vorbis, the samples decoded up to the end of the page), serial, sequence number,
 // CRC-32 (polynomial 0x04c11db7, computed with its own field zeroed), the segment count and
@@ -26,21 +27,25 @@ function crc32(b: Uint8Array, from: number, to: number, zeroFrom: number): numbe
   return c;
 }
 
+/** What is followed of each logical stream (a chained file holds several, one after another). */
+interface Stream {
+  nextSequence: number;
+  granule: number; // of its last good page
+  rate: number;
+  ended: boolean; // its last page was seen
+}
+
 export class OggPageWatcher {
   private buf = new Uint8Array(0);
-  private serial: number | undefined; // the first logical stream's
-  private nextSequence = 0;
-  private granule = 0; // of the last good page of the stream
-  private rate = 0;
-  private ended = false; // its last page was seen
-  private damagedBytes = 0; // skipped while looking for a page
+  private streams = new Map<number, Stream>();
+  private last: Stream | undefined; // the stream of the last good page
+  private damagedBytes = 0; // skipped since the last good page while looking for a page
 
   /** Takes the next bytes of the stream; returns a warning for each loss it shows. */
   push(chunk: Uint8Array): string[] {
-    const joined = new Uint8Array(this.buf.length + chunk.length);
-    joined.set(this.buf);
-    joined.set(chunk, this.buf.length);
-    const b = joined;
+    const b = new Uint8Array(this.buf.length + chunk.length);
+    b.set(this.buf);
+    b.set(chunk, this.buf.length);
     const found: string[] = [];
     let p = 0;
     for (;;) {
@@ -53,71 +58,82 @@ export class OggPageWatcher {
       }
       this.damagedBytes += start - p;
       p = start;
-      if (p + 27 > b.length) break;
-      const segments = b[p + 26];
-      if (p + 27 + segments > b.length) break;
-      let body = 0;
-      for (let i = 0; i < segments; i++) body += b[p + 27 + i];
-      const end = p + 27 + segments + body;
-      if (end > b.length) break;
+      const end = pageEnd(b, p);
+      if (end < 0) break; // not all here yet
       if (b[p + 4] !== 0 || crc32(b, p, end, p + 22) !== readU32(b, p + 22)) {
         // A damaged page (or "OggS" inside audio data): look again one byte on.
         this.damagedBytes += 1;
         p += 1;
         continue;
       }
-      this.page(b, p, segments, found);
+      this.page(b, p, end, found);
       p = end;
     }
     this.buf = b.slice(p);
     return found;
   }
 
-  /** At the end of the stream: a warning if it was cut short. */
-  end(decodedFrames: number): string | undefined {
-    const tail = this.damagedBytes + this.buf.length;
-    if (!this.ended) {
-      return `the stream ends before its last page (${tail > 0 ? `${tail} bytes of an incomplete page; ` : ''}the file was cut short?): decoded ${decodedFrames} samples`;
+  /** At the end of the file: a warning if its end is damaged or missing. */
+  end(): string | undefined {
+    const rest = this.buf;
+    if (rest.length >= 4 && findCapture(rest, 0) === 0 && pageEnd(rest, 0) < 0) {
+      return `the stream ends inside a page, after ${this.where()} (the file was cut short?): the rest is lost`;
     }
-    if (this.granule > 0 && decodedFrames < this.granule) {
-      return `decoded ${decodedFrames} of the ${this.granule} samples the stream declares (${this.granule - decodedFrames} lost)`;
-    }
+    const damaged = this.damagedBytes + rest.length;
+    if (damaged > 0) return `the last ${damaged} bytes, after ${this.where()}, are damaged (they fail the page checksum): the end is lost or damaged`;
+    if (this.last && !this.last.ended) return `the stream ends before its last page, after ${this.where()} (the file was cut short?)`;
     return undefined;
   }
 
-  private page(b: Uint8Array, p: number, segments: number, found: string[]): void {
+  private page(b: Uint8Array, p: number, end: number, found: string[]): void {
     const serial = readU32(b, p + 14);
-    if (this.serial === undefined) {
-      this.serial = serial;
+    let stream = this.streams.get(serial);
+    if (!stream) {
+      stream = { nextSequence: 0, granule: 0, rate: 0, ended: false };
+      this.streams.set(serial, stream);
       // The Vorbis identification header: packet type 1, "vorbis", version, channels, rate.
-      const q = p + 27 + segments;
-      if (b[q] === 1 && String.fromCharCode(...b.subarray(q + 1, q + 7)) === 'vorbis') this.rate = readU32(b, q + 12);
+      const q = p + 27 + b[p + 26];
+      if (q + 16 <= end && b[q] === 1 && String.fromCharCode(...b.subarray(q + 1, q + 7)) === 'vorbis') stream.rate = readU32(b, q + 12);
     }
-    if (serial !== this.serial) return;
-    // Pages that fail their checksum are skipped (here and by the decoder): their audio is
-    // lost, and the next good page's sequence number says how many there were.
+    // Pages that fail their checksum are skipped (here; the decoder drops or decodes them):
+    // the next good page's sequence number says how many there were.
     const sequence = readU32(b, p + 18);
-    const missing = Math.max(0, sequence - this.nextSequence);
+    const missing = Math.max(0, sequence - stream.nextSequence);
     if (missing > 0 || this.damagedBytes > 0) {
+      const where = this.where();
       const pages = missing > 0 ? `${missing} page${missing === 1 ? '' : 's'}` : 'part of a page';
       found.push(
         this.damagedBytes > 0
-          ? `${pages} after ${this.where()} damaged (${this.damagedBytes} bytes fail the page checksum): its audio is lost or damaged`
-          : `${pages} after ${this.where()} missing: its audio is lost`,
+          ? `${pages} after ${where} damaged (${this.damagedBytes} bytes fail the page checksum): its audio is lost or damaged`
+          : `${pages} after ${where} missing: its audio is lost`,
       );
     }
     this.damagedBytes = 0;
-    this.nextSequence = sequence + 1;
+    stream.nextSequence = sequence + 1;
     // -1 (all bits set): no packet ends on this page.
     const low = readU32(b, p + 6);
     const high = readU32(b, p + 10);
-    if (!(low === 0xffffffff && high === 0xffffffff)) this.granule = high * 2 ** 32 + low;
-    if (b[p + 5] & 0x04) this.ended = true;
+    if (!(low === 0xffffffff && high === 0xffffffff)) stream.granule = high * 2 ** 32 + low;
+    if (b[p + 5] & 0x04) stream.ended = true;
+    this.last = stream;
   }
 
   private where(): string {
-    return this.rate > 0 ? `${(this.granule / this.rate).toFixed(2)} s` : `sample ${this.granule}`;
+    const s = this.last;
+    if (!s) return 'the start';
+    return s.rate > 0 ? `${(s.granule / s.rate).toFixed(2)} s` : `sample ${s.granule}`;
   }
+}
+
+/** Where the page at `p` ends, or -1 when it is not all in `b`. */
+function pageEnd(b: Uint8Array, p: number): number {
+  if (p + 27 > b.length) return -1;
+  const segments = b[p + 26];
+  if (p + 27 + segments > b.length) return -1;
+  let body = 0;
+  for (let i = 0; i < segments; i++) body += b[p + 27 + i];
+  const end = p + 27 + segments + body;
+  return end <= b.length ? end : -1;
 }
 
 function findCapture(b: Uint8Array, from: number): number {
