@@ -378,8 +378,9 @@ async function verifyRecord(rec: FileRecord, input: string, out: string, hasher:
 
 /**
  * The manifest record of a processed file: its input (stat before and after, hash) and every
- * output in both folders. Undefined when the input changed while it was processed, or an
- * output cannot be read back: the file is then not recorded, and --resume does it again.
+ * output in both folders. 'changed' when the input changed while it was processed (what was
+ * read may be part old, part new, or cut short); undefined when an output cannot be read
+ * back. The file is then not recorded, and --resume does it again.
  */
 async function completeRecord(
   file: DatasetFile,
@@ -387,7 +388,7 @@ async function completeRecord(
   before: { size: number; mtimeNs: string } | undefined,
   out: string,
   hasher: HashPool,
-): Promise<FileRecord | undefined> {
+): Promise<FileRecord | 'changed' | undefined> {
   const { slicedDir, sliced16kDir } = native().layout;
   try {
     const rels = [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
@@ -398,7 +399,8 @@ async function completeRecord(
       ...rels.map((rel) => r.checksums?.[rel] ?? hasher.hash(path.join(out, rel))),
     ]);
     const after = await statInput(file.absolute);
-    if (!before || before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return undefined;
+    if (!before) return undefined;
+    if (before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return 'changed';
     const outputs: OutputRecord[] = rels.map((rel, i) => ({ file: rel, size: hashes[i].size, xxh64: hashes[i].xxh64 }));
     return {
       idx0: file.idx0,
@@ -539,12 +541,21 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     // checksums some 3 GB/s, far more than six workers write). A file that cannot be read back
     // is not recorded (--resume does it again).
     let previous: Promise<void> = Promise.resolve();
+    const changed = new Set<number>(); // processed files whose input changed meanwhile
     const hasher = journal ? new HashPool(Math.ceil(options.threads / 6)) : undefined;
     try {
       const record = (file: DatasetFile, r: NativeFileResult) => {
         if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
         const task = previous.then(async () => {
           const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out, hasher) : outcomeRecord(file, r);
+          if (rec === 'changed') {
+            // Its slices may hold part of the old file and part of the new, or stop short.
+            for (const dir of [addon.layout.slicedDir, addon.layout.sliced16kDir]) {
+              for (const name of r.sliceNames) await fs.rm(path.join(out, dir, name), { force: true });
+            }
+            changed.add(file.idx0);
+            return;
+          }
           if (!rec) return;
           records.set(rec.idx0, rec);
           await journal.append(rec);
@@ -605,6 +616,18 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         reports.set(jobs[i].file.idx0, toReport(jobs[i].file, settled.get(i) ?? r));
       });
       await Promise.all(pending);
+      for (const idx0 of changed) {
+        const r = reports.get(idx0)!;
+        reports.set(idx0, {
+          ...r,
+          status: 'failed',
+          error: 'the file changed while it was read (its size or modification time); its slices were removed: run again with --resume',
+          loaded: false,
+          seconds: 0,
+          slices: 0,
+          sliceNames: [],
+        });
+      }
     } finally {
       await hasher?.close();
     }

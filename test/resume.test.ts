@@ -433,6 +433,39 @@ describe('interrupted runs and --resume', () => {
 // ---------------------------------------------------------------------------------------
 
 describe('--resume checks what it keeps', () => {
+  it('a file that changes while it is processed fails, its slices removed, and --resume does it again', async () => {
+    const ds = dataset('changing/dataset', [3, 5, 4]);
+    const out = path.join(scratch.path, 'changing/out');
+    const whole = path.join(scratch.path, 'changing/whole');
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1']).code).toBe(0);
+    // take00 (in 1/) is idx0 0; once it is done, take01 (idx0 1) is touched: whatever it was
+    // read as, the run cannot tell which version its slices hold.
+    const touched = path.join(ds, 'take01.wav');
+    const result = await preprocess(ds, out, {
+      threads: 1,
+      device: 'cpu',
+      onProgress: (e) => {
+        if (e.file.idx0 === 0) fs.utimesSync(touched, new Date(), new Date(Date.now() + 5000));
+      },
+    });
+    const f = result.files.find((x) => x.relative === 'take01.wav')!;
+    expect(f).toMatchObject({ status: 'failed', slices: 0 });
+    expect(f.error).toMatch(/^the file changed while it was read .*run again with --resume$/);
+    expect(fs.readdirSync(path.join(out, SLICED)).filter((n) => n.startsWith('0_1_'))).toEqual([]);
+    expect(fs.readdirSync(path.join(out, SLICED_16K)).filter((n) => n.startsWith('0_1_'))).toEqual([]);
+    expect(manifest(out).records.map((r) => r.path)).toEqual(['1/take00.wav', 'take02.wav']);
+    const resumed = voxprep(['preprocess', ds, '-o', out, '--resume', '--threads', '1']);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expect(resumedCount(resumed.stdout)).toBe(2);
+    // The same slices and model_info.json (the manifest holds take01's new modification time).
+    const a = outputs(out);
+    const b = outputs(whole);
+    a.delete(MANIFEST);
+    b.delete(MANIFEST);
+    expect([...a.keys()]).toEqual([...b.keys()]);
+    for (const [name, bytes] of b) expect(a.get(name)!.equals(bytes), name).toBe(true);
+  });
+
   it('redoes a file whose output or input changed in place (same size, same modification time), and only those', async () => {
     const ds = dataset('inplace/dataset', [3, 3.5, 4]);
     const out = path.join(scratch.path, 'inplace/out');
