@@ -46,6 +46,10 @@ export async function walkDataset(root: string): Promise<Dataset> {
   const skipped = new Set<string>();
   const unreadable: Dataset['unreadable'] = [];
   const visited = new Set<string>(); // real paths of folders, so symlink loops end
+  // Linked folders wait until every real one is walked: a link to a folder of the dataset
+  // (4_copy -> 5) that sorts before it must not take its files, leaving the folder itself
+  // "already visited".
+  const linked: { abs: string; rel: string }[] = [];
 
   async function visit(dir: string, relative: string): Promise<void> {
     let real: string;
@@ -69,7 +73,10 @@ export async function walkDataset(root: string): Promise<Dataset> {
       if (entry.isSymbolicLink()) {
         try {
           const st = await fs.stat(abs);
-          isDir = st.isDirectory();
+          if (st.isDirectory()) {
+            linked.push({ abs, rel });
+            continue;
+          }
           isFile = st.isFile();
         } catch {
           isFile = isAudio(entry.name); // a dangling link: let the pipeline report it
@@ -85,6 +92,7 @@ export async function walkDataset(root: string): Promise<Dataset> {
   }
 
   await visit(path.resolve(root), '');
+  for (let i = 0; i < linked.length; i++) await visit(linked[i].abs, linked[i].rel);
   found.sort((a, b) => byteOrder(a.relative, b.relative));
   return {
     files: found.map((f, idx0) => ({ ...f, idx0 })),
