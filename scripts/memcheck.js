@@ -15,6 +15,10 @@ const extra = dash >= 0 ? args.slice(dash + 1) : [];
 const [minutesArg, limitArg] = dash >= 0 ? args.slice(0, dash) : args;
 const minutes = Number(minutesArg ?? 30);
 const limitMb = Number(limitArg ?? 300);
+if (!(minutes > 0) || !(limitMb > 0)) {
+  process.stderr.write('usage: node scripts/memcheck.js [minutes] [limitMB] [-- extra CLI flags]\n');
+  process.exit(2);
+}
 const rate = 48000;
 
 const dataset = path.join(root, '.cache', `memcheck-${minutes}min`);
