@@ -24,7 +24,7 @@ import { formatInfo, inspectFile } from './info.js';
 import { MergeError, formatMergeHeadline, mergeShards } from './merge.js';
 import { RunStoppedError } from './pipeline.js';
 import { colorsFor, createProgress, progressMode } from './progress.js';
-import { formatSummary } from './report.js';
+import { formatSummary, shownPath } from './report.js';
 import { voxprepVersion } from './version.js';
 
 export const EXIT_OK = 0;
@@ -259,7 +259,7 @@ async function runPreprocessCommand(plan: RunPlan): Promise<number> {
         // Files a stop (a signal, a write failure) leaves unstarted are not problems of their
         // own: the summary counts them, in one line.
         if (mode === 'lines' && e.file.status !== 'ok' && !/^not started: /.test(e.file.error ?? '')) {
-          stderr.write(`voxprep: ${e.file.status}: ${e.file.relative}: ${e.file.error ?? 'unknown reason'}\n`);
+          stderr.write(`voxprep: ${e.file.status}: ${shownPath(e.file.relative)}: ${e.file.error ?? 'unknown reason'}\n`);
         }
       },
     });

@@ -72,10 +72,14 @@ class Tally {
     return `${x.toFixed(x >= 100 ? 0 : 1)}x`;
   }
 
-  /** Time left, from the files' pace so far. */
+  /**
+   * Time left, from the files' pace so far; none until a few are done (the first file and
+   * the start-up alone said hours for a run of seconds).
+   */
   eta(): string {
-    if (this.done === 0) return '-';
-    return compactDuration(this.done >= this.total ? 0 : (this.elapsed() / this.done) * (this.total - this.done));
+    if (this.done >= this.total) return compactDuration(0);
+    if (this.done < Math.max(2, this.total / 50)) return '-';
+    return compactDuration((this.elapsed() / this.done) * (this.total - this.done));
   }
 }
 

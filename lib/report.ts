@@ -133,6 +133,14 @@ export interface DatasetWarning {
   files: string[];
 }
 
+/**
+ * A path as the summary and the log print it: control characters (a newline in a file name
+ * would split its line in two) written as escapes.
+ */
+export function shownPath(p: string): string {
+  return p.replace(/[\u0000-\u001f\u007f]/g, (ch) => JSON.stringify(ch).slice(1, -1));
+}
+
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
@@ -497,11 +505,11 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
     const notStarted = files.filter((f) => status === 'skipped' && NOT_STARTED.test(f.error ?? ''));
     for (const f of files) {
       if (notStarted.length > 3 && notStarted.includes(f)) continue;
-      lines.push(paint(`  ${status}: ${f.relative}: ${f.error ?? 'unknown reason'}`));
+      lines.push(paint(`  ${status}: ${shownPath(f.relative)}: ${f.error ?? 'unknown reason'}`));
     }
     if (notStarted.length > 3) {
       const reasons = [...new Set(notStarted.map((f) => f.error))];
-      const span = `${notStarted[0].relative} … ${notStarted[notStarted.length - 1].relative}`;
+      const span = `${shownPath(notStarted[0].relative)} … ${shownPath(notStarted[notStarted.length - 1].relative)}`;
       lines.push(paint(`  ${status}: ${notStarted.length} files (${span}): ${reasons.length === 1 ? reasons[0] : 'not started'}`));
     }
   }
@@ -512,7 +520,7 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
   const writeFailure = r.files.find((f) => f.writeError);
   if (writeFailure) {
     lines.push(
-      c.red(`write error: ${writeFailure.relative}: ${writeFailure.error ?? 'unknown reason'}`),
+      c.red(`write error: ${shownPath(writeFailure.relative)}: ${writeFailure.error ?? 'unknown reason'}`),
       '  no file was started after it; make room (or fix the output folder), then run again with --resume',
     );
   }
@@ -523,7 +531,7 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
   const warned = r.files.filter((f) => f.warnings.length > 0);
   if (warned.length > 0) {
     lines.push(c.yellow(`file warnings (${warned.reduce((s, f) => s + f.warnings.length, 0)}):`));
-    for (const f of warned) for (const w of f.warnings) lines.push(`  warning: ${f.relative}: ${w}`);
+    for (const f of warned) for (const w of f.warnings) lines.push(`  warning: ${shownPath(f.relative)}: ${w}`);
   }
   if (r.datasetWarnings.length > 0) {
     lines.push(c.yellow(`dataset warnings (${r.datasetWarnings.length}):`));
