@@ -567,8 +567,13 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
       let done = 0;
       for (const f of todo) {
-        const plan = decodePlan(f.absolute);
-        if ('skip' in plan) {
+        const plan = f.problem ? { failed: f.problem } : decodePlan(f.absolute);
+        if ('failed' in plan) {
+          const r: FileReport = { ...pendingReport(f), status: 'failed', error: plan.failed };
+          reports.set(f.idx0, r);
+          record(f, r);
+          onProgress?.({ done: ++done, total: todo.length, file: r });
+        } else if ('skip' in plan) {
           const r: FileReport = { ...pendingReport(f), status: 'skipped', error: plan.skip };
           reports.set(f.idx0, r);
           record(f, r);

@@ -14,6 +14,8 @@ export interface DatasetFile {
   absolute: string;
   sid: number;
   idx0: number;
+  /** Why the file cannot be read at all (its name is not valid UTF-8): it fails with this. */
+  problem?: string;
 }
 
 export interface Dataset {
@@ -31,6 +33,20 @@ function isAudio(name: string): boolean {
   return (AUDIO_EXTENSIONS as readonly string[]).includes(ext);
 }
 
+/** The names in `dir` (as decoded with U+FFFD) whose bytes are not valid UTF-8. */
+async function namesNotUtf8(dir: string): Promise<Set<string>> {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  const bad = new Set<string>();
+  for (const raw of await fs.readdir(dir, { encoding: 'buffer' })) {
+    try {
+      strict.decode(raw);
+    } catch {
+      bad.add(raw.toString('utf8'));
+    }
+  }
+  return bad;
+}
+
 /** Byte order of the UTF-8 paths: the numbering must not depend on locale or filesystem. */
 function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -42,7 +58,7 @@ function byteOrder(a: string, b: string): number {
  * folder reported. idx0 numbers the accepted files in sorted relative-path order.
  */
 export async function walkDataset(root: string): Promise<Dataset> {
-  const found: { relative: string; absolute: string; sid: number }[] = [];
+  const found: { relative: string; absolute: string; sid: number; problem?: string }[] = [];
   const skipped = new Set<string>();
   const unreadable: Dataset['unreadable'] = [];
   const visited = new Set<string>(); // real paths of folders, so symlink loops end
@@ -54,11 +70,15 @@ export async function walkDataset(root: string): Promise<Dataset> {
   async function visit(dir: string, relative: string): Promise<void> {
     let real: string;
     let entries: import('node:fs').Dirent[];
+    let invalid = new Set<string>();
     try {
       real = await fs.realpath(dir);
       if (visited.has(real)) return;
       visited.add(real);
       entries = await fs.readdir(dir, { withFileTypes: true });
+      // Names that are not UTF-8 (from an archive made with another code page) come back
+      // with U+FFFD in place of their bytes: no path made from them reaches the file.
+      if (entries.some((e) => e.name.includes('\uFFFD'))) invalid = await namesNotUtf8(dir);
     } catch (err) {
       unreadable.push({ relative: relative || '.', reason: (err as Error).message });
       return;
@@ -68,6 +88,13 @@ export async function walkDataset(root: string): Promise<Dataset> {
     for (const entry of entries) {
       const abs = path.join(dir, entry.name);
       const rel = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      if (invalid.has(entry.name)) {
+        const problem = 'its name is not valid UTF-8 (an archive made with another code page?): rename it';
+        if (entry.isDirectory()) unreadable.push({ relative: rel, reason: problem });
+        else if (isAudio(entry.name) && sid === undefined) skipped.add(relative);
+        else if (isAudio(entry.name)) found.push({ relative: rel, absolute: abs, sid: sid!, problem });
+        continue;
+      }
       let isDir = entry.isDirectory();
       let isFile = entry.isFile();
       if (entry.isSymbolicLink()) {

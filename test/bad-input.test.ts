@@ -535,6 +535,24 @@ describe('bad input (CLI)', () => {
     );
   });
 
+  it('file names that are not UTF-8 (another code page): each fails naming why, the rest goes on', () => {
+    const dataset = fresh('not-utf8/dataset');
+    const out = outFolder('not-utf8/out');
+    const good = putGood(dataset);
+    const root = Buffer.from(dataset);
+    // "Café" in Latin-1 and in CP-437: both read back as "Caf\uFFFD.wav".
+    for (const byte of [0xe9, 0x82]) {
+      fs.writeFileSync(Buffer.concat([root, Buffer.from('/Caf'), Buffer.from([byte]), Buffer.from('.wav')]), fs.readFileSync(path.join(dataset, good[0])));
+    }
+    fs.mkdirSync(Buffer.concat([root, Buffer.from('/sp'), Buffer.from([0xff])])); // a folder too
+    const run = voxprep(['preprocess', dataset, '-o', out]);
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(counts(run.stdout)).toMatchObject({ files: 4, processed: 2, failed: 2 });
+    const failed = run.stdout.split('\n').filter((l) => /^ {2}failed: Caf\uFFFD\.wav: its name is not valid UTF-8 .*: rename it$/.test(l));
+    expect(failed.length, run.stdout).toBe(2);
+    expect(run.stdout).toMatch(/cannot list sp\uFFFD: its name is not valid UTF-8/);
+  });
+
   it('a file that cannot be read (no permission) is failed', () => {
     runBadCase({
       name: 'unreadable',
