@@ -362,6 +362,22 @@ describe('interrupted runs and --resume', () => {
     expectStoppedAtF2ThenResumed(r, out, args, whole, /(interrupted|not started): an earlier file could not be written/);
   });
 
+  it('the open-file limit reached (many threads, a low ulimit -n): inputs not started rather than failed; --resume completes it', () => {
+    const ds = dataset('emfile/dataset', Array.from({ length: 48 }, (_, i) => 0.3 + (i % 5) * 0.1), 990);
+    const whole = path.join(scratch.path, 'emfile/whole');
+    const out = path.join(scratch.path, 'emfile/out');
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '2']).code).toBe(0);
+    const r = voxprep(['preprocess', ds, '-o', out, '--threads', '32'], { shell: 'ulimit -n 30' });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    // An input that could not be opened for want of descriptors is no fault of the file.
+    expect(r.stdout).not.toMatch(/cannot open: Too many open files/);
+    expect(r.stdout).toMatch(/not started: the open-file limit was reached \(Too many open files\): raise it \(ulimit -n\) or use fewer --threads/);
+    expectOnlyRecordedSlices(out);
+    const resumed = voxprep(['preprocess', ds, '-o', out, '--resume', '--threads', '2']);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expectSameOutputs(out, whole);
+  });
+
   it('a write failure partway (file-size limit): the file fails with its reason, nothing partial, no new file; --resume completes it', () => {
     // --cut skip writes each file whole: 1 s is 160 kB at 40 kHz (float32), 4 s is 640 kB.
     const ds = fresh('efbig/dataset');

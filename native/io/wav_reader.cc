@@ -83,6 +83,10 @@ void WavReader::open() {
   whole_checksum_.reset();
   if (decoder_.empty()) {
     file_ = std::fopen(path_.c_str(), "rb");
+    if (!file_ && (errno == EMFILE || errno == ENFILE)) {
+      throw TooManyOpenFiles(std::string("not started: the open-file limit was reached (") + std::strerror(errno) +
+                             "): raise it (ulimit -n) or use fewer --threads, then run again with --resume");
+    }
     if (!file_) throw std::runtime_error(std::string("cannot open: ") + std::strerror(errno));
     struct stat st {};
     if (fstat(fileno(file_), &st) != 0) fail(std::strerror(errno));

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct WavInfo {
   bool is_float = false;
   int64_t frames = -1;      // frames the data chunk declares; -1 when unknown (a stream)
   bool truncated = false;   // the header declared more data than the file holds
+};
+
+// The system's limit on open files was reached as an input was opened: no fault of the file
+// (the engine reports it not started, so that --resume does it again).
+struct TooManyOpenFiles : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 class WavReader {

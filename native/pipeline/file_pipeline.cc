@@ -928,6 +928,10 @@ FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* d
     result.slice_names.clear();
   } catch (const Interrupted&) {
     result = interrupted_result();
+  } catch (const TooManyOpenFiles& e) {
+    result = FileResult();
+    result.status = FileStatus::kSkipped;
+    result.error = e.what();
   } catch (const std::exception& e) {
     result.status = FileStatus::kFailed;
     result.error = e.what();
