@@ -305,7 +305,7 @@ async function runMergeCommand(dirs: string[], o: MergeFlags): Promise<number> {
     }
     throw err;
   }
-  const failed = result.files.some((f) => f.status !== 'ok');
+  const failed = result.files.some((f) => f.status !== 'ok') || result.runErrors.length > 0;
   const text = `${formatMergeHeadline(result)}\n${formatSummary(result, { color: colorsFor(o.json ? process.stderr : process.stdout) })}\n`;
   if (o.json) {
     process.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);

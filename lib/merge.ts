@@ -295,7 +295,16 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
     await writeAtomically(manifestPath, manifestText(header, ordered.map((o) => o.rec)), { sync: true });
     const files = ordered.map(({ rec }) => fileReportFromRecord(rec));
     const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
-    await writeModelInfo(out, totalSeconds);
+    // What is written last may still fail (a full disk): said among the merge's errors, with
+    // the summary and the report, as a run does.
+    const runErrors: string[] = [];
+    let modelInfoPath: string | undefined;
+    try {
+      await writeModelInfo(out, totalSeconds);
+      modelInfoPath = path.join(out, MODEL_INFO);
+    } catch (err) {
+      runErrors.push((err as Error).message);
+    }
 
     const reports = (await Promise.all(shards.map(shardReport))).filter((r) => r !== undefined);
     const threads = Math.max(1, ...reports.map((r) => r.threads));
@@ -330,13 +339,20 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
       datasetFiles: total,
       resumed: 0,
       stopped: false,
-      runErrors: [],
+      runErrors,
       device: [...new Set(reports.map((r) => r.device))].join(', ') || 'unknown',
       manifestPath,
-      modelInfoPath: path.join(out, MODEL_INFO),
+      ...(modelInfoPath ? { modelInfoPath } : {}),
     };
     const report = buildReport(base);
-    const reportPath = opts.report === false ? undefined : await writeReport(out, report);
+    let reportPath: string | undefined;
+    if (opts.report !== false) {
+      try {
+        reportPath = await writeReport(out, report);
+      } catch (err) {
+        runErrors.push(`cannot write ${path.join(out, 'report.json')}: ${(err as Error).message}`);
+      }
+    }
     return {
       ...base,
       report,

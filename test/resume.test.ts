@@ -673,7 +673,18 @@ describe('library API', () => {
     }
     const merged = await mergeShards(shardDirs, path.join(scratch.path, 'api/merged'));
     expect(merged.totalSeconds).toBe(full.totalSeconds);
+    expect(merged.runErrors).toEqual([]);
     expectSameOutputs(path.join(scratch.path, 'api/merged'), whole);
+
+    // model_info.json that cannot be written at the end (here a folder where its temporary
+    // goes): a merge error, the report still written, as a run does.
+    const blocked = fresh('api/merged-blocked');
+    fs.mkdirSync(path.join(blocked, '.model_info.json.voxprep-tmp'));
+    const partly = await mergeShards(shardDirs, blocked);
+    expect(partly.runErrors).toEqual([expect.stringMatching(/^cannot write .*model_info\.json: EISDIR/)]);
+    expect(partly.modelInfoPath).toBeUndefined();
+    expect(fs.existsSync(path.join(blocked, 'report.json'))).toBe(true);
+    expect(fs.existsSync(path.join(blocked, MANIFEST))).toBe(true);
   });
 });
 
