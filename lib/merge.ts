@@ -37,7 +37,7 @@ import {
   scanSlices,
   type PreprocessResult,
 } from './pipeline.js';
-import { MODEL_INFO, buildReport, datasetWarnings, refuseUnusableModelInfo, writeAtomically, writeModelInfo, writeReport } from './report.js';
+import { MODEL_INFO, buildReport, datasetWarnings, notingFailure, refuseUnusableModelInfo, writeAtomically, writeModelInfo, writeReport } from './report.js';
 
 export interface MergeOptions {
   /** Remove voxprep slices in OUT_DIR that no shard wrote, and replace a manifest of other options there. Default false. */
@@ -295,16 +295,8 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
     await writeAtomically(manifestPath, manifestText(header, ordered.map((o) => o.rec)), { sync: true });
     const files = ordered.map(({ rec }) => fileReportFromRecord(rec));
     const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
-    // What is written last may still fail (a full disk): said among the merge's errors, with
-    // the summary and the report, as a run does.
     const runErrors: string[] = [];
-    let modelInfoPath: string | undefined;
-    try {
-      await writeModelInfo(out, totalSeconds);
-      modelInfoPath = path.join(out, MODEL_INFO);
-    } catch (err) {
-      runErrors.push((err as Error).message);
-    }
+    const modelInfoPath = await notingFailure(runErrors, writeModelInfo(out, totalSeconds).then(() => path.join(out, MODEL_INFO)));
 
     const reports = (await Promise.all(shards.map(shardReport))).filter((r) => r !== undefined);
     const threads = Math.max(1, ...reports.map((r) => r.threads));
@@ -345,14 +337,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
       ...(modelInfoPath ? { modelInfoPath } : {}),
     };
     const report = buildReport(base);
-    let reportPath: string | undefined;
-    if (opts.report !== false) {
-      try {
-        reportPath = await writeReport(out, report);
-      } catch (err) {
-        runErrors.push(`cannot write ${path.join(out, 'report.json')}: ${(err as Error).message}`);
-      }
-    }
+    const reportPath = opts.report === false ? undefined : await notingFailure(runErrors, writeReport(out, report));
     return {
       ...base,
       report,

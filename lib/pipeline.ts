@@ -36,6 +36,7 @@ import {
   MODEL_INFO,
   buildReport,
   datasetWarnings,
+  notingFailure,
   refuseUnusableModelInfo,
   writeModelInfo,
   writeReport,
@@ -642,17 +643,10 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     // In idx0 order, as the reference sums them.
     const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
     const warnings = walked.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
-    // What is written last may still fail (a full disk, a model_info.json changed meanwhile):
-    // said among the run's errors, with the summary and the report, rather than instead of them.
-    let modelInfoPath: string | undefined;
-    if (!shard) {
-      try {
-        await writeModelInfo(out, totalSeconds);
-        modelInfoPath = path.join(out, MODEL_INFO);
-      } catch (err) {
-        runErrors.push((err as Error).message);
-      }
-    }
+    // A shard knows only part of the dataset: `voxprep merge` writes model_info.json.
+    const modelInfoPath = shard
+      ? undefined
+      : await notingFailure(runErrors, writeModelInfo(out, totalSeconds).then(() => path.join(out, MODEL_INFO)));
 
     const base = {
       datasetDir: dataset,
@@ -677,14 +671,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       ...(modelInfoPath ? { modelInfoPath } : {}),
     };
     const report = buildReport(base);
-    let reportPath: string | undefined;
-    if (writeReportFile) {
-      try {
-        reportPath = await writeReport(out, report, reportName(shard));
-      } catch (err) {
-        runErrors.push(`cannot write ${path.join(out, reportName(shard))}: ${(err as Error).message}`);
-      }
-    }
+    const reportPath = writeReportFile ? await notingFailure(runErrors, writeReport(out, report, reportName(shard))) : undefined;
     return { ...base, report, ...(reportPath ? { reportPath } : {}) };
   } finally {
     await lock.release();

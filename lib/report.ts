@@ -447,8 +447,24 @@ export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>):
 /** Writes OUT/report.json (or a shard's report.shard-K-of-N.json) atomically; returns its path. */
 export async function writeReport(outDir: string, report: Report, name = REPORT_FILE): Promise<string> {
   const file = path.join(outDir, name);
-  await writeAtomically(file, `${JSON.stringify(report, null, 2)}\n`);
+  await writeAtomically(file, `${JSON.stringify(report, null, 2)}\n`).catch((err: Error) => {
+    throw new Error(`cannot write ${file}: ${err.message}`);
+  });
   return file;
+}
+
+/**
+ * What a run or merge writes last (model_info.json, the report) may still fail, a full disk:
+ * the failure goes into `errors`, said with the summary and the report rather than instead
+ * of them. The work's value, or undefined when it failed.
+ */
+export async function notingFailure<T>(errors: string[], work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (err) {
+    errors.push((err as Error).message);
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
