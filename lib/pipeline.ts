@@ -568,14 +568,11 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       const jobs: { file: DatasetFile; decoder?: string[] }[] = [];
       let done = 0;
       for (const f of todo) {
+        // A name that reaches no file fails; a format with no decoder here is skipped.
         const plan = f.problem ? { failed: f.problem } : decodePlan(f.absolute);
-        if ('failed' in plan) {
-          const r: FileReport = { ...pendingReport(f), status: 'failed', error: plan.failed };
-          reports.set(f.idx0, r);
-          record(f, r);
-          onProgress?.({ done: ++done, total: todo.length, file: r });
-        } else if ('skip' in plan) {
-          const r: FileReport = { ...pendingReport(f), status: 'skipped', error: plan.skip };
+        if ('failed' in plan || 'skip' in plan) {
+          const ended = 'failed' in plan ? { status: 'failed' as const, error: plan.failed } : { status: 'skipped' as const, error: plan.skip };
+          const r: FileReport = { ...pendingReport(f), ...ended };
           reports.set(f.idx0, r);
           record(f, r);
           onProgress?.({ done: ++done, total: todo.length, file: r });
