@@ -62,13 +62,7 @@ export async function lockOutput(out: string, shard: ShardSpec | null, outLabel:
     await takeFile(own, holder, outLabel);
     held = true;
     for (const name of await fs.readdir(out)) {
-      if (name === lockName(shard) || !conflicts(name, shard)) continue;
-      const file = path.join(out, name);
-      const other = await look(file);
-      if (other === 'gone') continue;
-      if (other === 'unreadable' || isAlive(other.holder) || !(await removeIfStill(file, other.text))) {
-        throw busy(outLabel, file, other);
-      }
+      if (name !== lockName(shard) && conflicts(name, shard)) await clearIfStale(path.join(out, name), outLabel);
     }
   } catch (err) {
     await release();
@@ -126,15 +120,20 @@ async function takeFile(file: string, holder: Holder, outLabel: string): Promise
           throw new UsageError(`cannot write in the output folder ${outLabel}: ${(err as Error).message}`);
         }
       }
-      const other = await look(file);
-      if (other === 'gone') continue;
-      if (other === 'unreadable' || isAlive(other.holder) || !(await removeIfStill(file, other.text))) {
-        throw busy(outLabel, file, other);
-      }
+      await clearIfStale(file, outLabel);
     }
     throw busy(outLabel, file, 'unreadable');
   } finally {
     await fs.rm(temp, { force: true });
+  }
+}
+
+/** Removes the lock `file` if its run is gone (or it is gone already); refuses if its run may live. */
+async function clearIfStale(file: string, outLabel: string): Promise<void> {
+  const other = await look(file);
+  if (other === 'gone') return;
+  if (other === 'unreadable' || isAlive(other.holder) || !(await removeIfStill(file, other.text))) {
+    throw busy(outLabel, file, other);
   }
 }
 
