@@ -128,14 +128,20 @@ export interface SlicerSpec {
 }
 
 export interface NativeAddon {
+  /** Every job's result, in job order. */
+  processBatch(jobs: NativeJob[], options: NativeOptions, threads: number): Promise<NativeFileResult[]>;
+  /**
+   * Each job's result goes to `onProgress` as its file ends, and only there: the batch keeps
+   * none (a run of many files would otherwise hold them all twice), and settles with nothing.
+   */
   processBatch(
     jobs: NativeJob[],
     options: NativeOptions,
     threads: number,
-    onProgress?: (index: number, result: NativeFileResult) => void,
+    onProgress: (index: number, result: NativeFileResult) => void,
     /** Element 0, set with Atomics.store: 1 starts no new file, 2 abandons those in flight too. */
     stop?: Int32Array,
-  ): Promise<NativeFileResult[]>;
+  ): Promise<void>;
   resample(samples: Float64Array, rateIn: number, rateOut: number): Float64Array;
   resampledLength(n: number, rateIn: number, rateOut: number): number;
   highpass(samples: Float64Array, rate: number): Float64Array;

@@ -588,12 +588,11 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
       // possibly before this process has seen the signal. Such a file was interrupted, not broken:
       // it gets no record, and --resume does it again.
-      const settled = new Map<number, NativeFileResult>();
       const settle = (r: NativeFileResult): NativeFileResult =>
         r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
           ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
           : r;
-      const results = await addon.processBatch(
+      await addon.processBatch(
         jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
         {
           sampleRate: options.sampleRate,
@@ -608,16 +607,15 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         },
         options.threads,
         (index, raw) => {
+          const { file } = jobs[index];
           const r = settle(raw);
-          settled.set(index, r);
-          record(jobs[index].file, r);
-          onProgress?.({ done: ++done, total: todo.length, file: toReport(jobs[index].file, r) });
+          record(file, r);
+          const report = toReport(file, r);
+          reports.set(file.idx0, report);
+          onProgress?.({ done: ++done, total: todo.length, file: report });
         },
         stop,
       );
-      results.forEach((r, i) => {
-        reports.set(jobs[i].file.idx0, toReport(jobs[i].file, settled.get(i) ?? r));
-      });
       await Promise.all(pending);
       for (const idx0 of changed) {
         const r = reports.get(idx0)!;

@@ -139,9 +139,9 @@ struct BatchContext {
   explicit BatchContext(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
-// A message through the batch's thread-safe function: a progress event, or (index ==
-// SIZE_MAX) the end of the batch with every result. One queue keeps them in order, so
-// the promise settles after the last progress event.
+// A message through the batch's thread-safe function: a progress event, or the end of the
+// batch (with every result when there is no progress callback to have had them). One queue
+// keeps them in order, so the promise settles after the last progress event.
 struct Message {
   size_t index = 0;
   FileResult result;
@@ -161,6 +161,7 @@ void deliver(Napi::Env env, Napi::Function, BatchContext* ctx, Message* msg) {
     return;
   }
   if (m->end) {
+    if (!ctx->on_progress.IsEmpty()) return ctx->deferred.Resolve(env.Undefined());
     Napi::Array arr = Napi::Array::New(env, m->all.size());
     for (size_t i = 0; i < m->all.size(); ++i) arr.Set(uint32_t(i), to_js(env, m->all[i]));
     ctx->deferred.Resolve(arr);
@@ -173,7 +174,8 @@ void deliver(Napi::Env env, Napi::Function, BatchContext* ctx, Message* msg) {
 
 using BatchTsfn = Napi::TypedThreadSafeFunction<BatchContext, Message, deliver>;
 
-// processBatch(jobs, options, threads, onProgress?, stop?) → Promise<results>
+// processBatch(jobs, options, threads, onProgress?, stop?) → Promise<results>, or, with
+// onProgress, Promise<undefined>: each result then goes only to onProgress, as its file ends.
 // `stop`: an Int32Array (on a SharedArrayBuffer) whose element 0 the caller sets with
 // Atomics.store to 1 (start no new file) or 2 (abandon the files in flight too).
 Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
@@ -208,10 +210,12 @@ Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
   Napi::Promise promise = ctx->deferred.Promise();
   BatchTsfn tsfn = BatchTsfn::New(env, "voxprep.batch", 0, 1, ctx,
                                   [](Napi::Env, void*, BatchContext* c) { delete c; });
-  std::thread([tsfn, jobs, options, threads, request]() mutable {
-    auto on_done = [&](size_t index, const FileResult& r) {
-      tsfn.BlockingCall(new Message{index, r, {}, false, {}});
-    };
+  const bool progress = !ctx->on_progress.IsEmpty();
+  std::thread([tsfn, jobs, options, threads, request, progress]() mutable {
+    Engine::OnDone on_done;
+    if (progress) {
+      on_done = [&](size_t index, FileResult&& r) { tsfn.BlockingCall(new Message{index, std::move(r), {}, false, {}}); };
+    }
     auto* end = new Message();
     end->end = true;
     try {

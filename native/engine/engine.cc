@@ -97,10 +97,15 @@ void Engine::worker_loop(Pool* pool) {
 
 std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, const PipelineOptions& options,
                                           int threads, const DeviceChoice& device,
-                                          const std::function<void(size_t, const FileResult&)>& on_done) {
+                                          const OnDone& on_done) {
   if (threads <= 0) threads = default_threads();
-  std::vector<FileResult> results(jobs.size());
+  std::vector<FileResult> results(on_done ? 0 : jobs.size());
   if (jobs.empty()) return results;
+  // A finished file's result: to on_done, or kept for the return.
+  auto done = [&](size_t index, FileResult&& r) {
+    if (on_done) on_done(index, std::move(r));
+    else results[index] = std::move(r);
+  };
   const int lanes = int(std::min<size_t>(size_t(threads), jobs.size()));
   ensure_workers(lanes);
 
@@ -140,33 +145,33 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
       auto finish_batch = [&] {
         if (!batch || batch->empty()) return;
         for (auto& [index, r] : batch->finish(stop_level(options) >= kAbandon)) {
-          results[index] = r;
           note_write_error(r);
-          if (on_done) on_done(index, r);
+          done(index, std::move(r));
         }
       };
       for (size_t claim = shared->next++; claim < jobs.size(); claim = shared->next++) {
         const size_t i = order[claim];
+        FileResult r;
         if (stop_level(options) >= kDrain) {
-          results[i].status = FileStatus::kSkipped;
-          results[i].error = "not started: the run was stopped";
+          r.status = FileStatus::kSkipped;
+          r.error = "not started: the run was stopped";
         } else if (shared->write_failed) {
           std::lock_guard<std::mutex> lock(shared->mutex);
-          results[i].status = FileStatus::kSkipped;
-          results[i].error = "not started: an earlier file could not be written (" + shared->write_error + ")";
+          r.status = FileStatus::kSkipped;
+          r.error = "not started: an earlier file could not be written (" + shared->write_error + ")";
         } else if (!device_error.empty()) {
-          results[i].status = FileStatus::kFailed;
-          results[i].error = device_error;
+          r.status = FileStatus::kFailed;
+          r.error = device_error;
         } else {
-          results[i] = process_file(jobs[i], options, lane_device, batch ? &*batch : nullptr, i);
-          note_write_error(results[i]);
+          r = process_file(jobs[i], options, lane_device, batch ? &*batch : nullptr, i);
+          note_write_error(r);
         }
-        if (results[i].deferred) {
+        if (r.deferred) {
           // Reported when the batch runs: once it has gathered a launch's worth, or at the end.
           if (batch->staged() == 0 || batch->staged() >= DeviceSegmentBatch::kBatchSamples / 2) finish_batch();
           continue;
         }
-        if (on_done) on_done(i, results[i]);
+        done(i, std::move(r));
       }
       finish_batch();
       std::lock_guard<std::mutex> lock(shared->mutex);

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -586,6 +587,40 @@ static void device_failures(const std::vector<FileJob>& jobs, const std::string&
   }
 }
 
+// With on_done, the engine hands each file's result over as the file ends and keeps none (a
+// batch of many files held every result to the end, and fragmented the heap between them):
+// each index once, the same results a batch without on_done returns, and an empty vector.
+static void engine_handover(const std::vector<FileJob>& jobs, const DeviceChoice& device, const std::string& label,
+                            const std::string& scratch) {
+  const std::string out = scratch + "/handover";
+  auto fresh = [&] {
+    remove_tree(out);
+    mkdir(out.c_str(), 0755);
+    mkdir((out + "/" + OutputLayout::kSlicedDir).c_str(), 0755);
+    mkdir((out + "/" + OutputLayout::kSliced16kDir).c_str(), 0755);
+  };
+  PipelineOptions o;
+  o.out_dir = out;
+  fresh();
+  const auto kept = Engine::instance().run_batch(jobs, o, 2, device, nullptr);
+  fresh();
+  std::mutex mutex;
+  std::vector<int> times(jobs.size(), 0);
+  std::vector<FileResult> handed(jobs.size());
+  const auto returned = Engine::instance().run_batch(jobs, o, 2, device, [&](size_t i, FileResult&& r) {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++times[i];
+    handed[i] = std::move(r);
+  });
+  bool same = kept.size() == jobs.size();
+  for (size_t i = 0; same && i < jobs.size(); ++i) {
+    same = times[i] == 1 && handed[i].status == kept[i].status && handed[i].slice_names == kept[i].slice_names &&
+           handed[i].samples == kept[i].samples && handed[i].checksums.size() == kept[i].checksums.size() && !handed[i].deferred;
+  }
+  check(same && returned.empty(), label + ": with on_done, each file's result is handed over once, as kept without it, and the batch returns none");
+  remove_tree(out);
+}
+
 int main() {
   block_parallel_highpass();
   {
@@ -600,6 +635,8 @@ int main() {
   if (const char* f = std::getenv("VOXPREP_PARITY_JOBS")) golden = jobs_from_file(f);
 
   device_failures(jobs, scratch);
+  engine_handover(jobs, DeviceChoice(), "engine on the CPU", scratch);
+  engine_handover(jobs, choose_device(DeviceRequest::parse("emulate")), "engine on the emulated GPU path", scratch);
 
   DeviceChoice emulate = choose_device(DeviceRequest::parse("emulate"));
   // Outputs are float32: a float64 difference of 1e-12 flips the odd last bit (~180 dB).
