@@ -177,10 +177,10 @@ export function recordLine(r: FileRecord): string {
   });
 }
 
-/** The whole manifest as its consolidated text: header, then the records in idx0 order. */
-export function manifestText(header: ManifestHeader, records: Iterable<FileRecord>): string {
-  const sorted = [...records].sort((a, b) => a.idx0 - b.idx0);
-  return [headerLine(header), ...sorted.map(recordLine)].map((l) => `${l}\n`).join('');
+/** The whole manifest in its consolidated form, line by line: header, then the records in idx0 order. */
+export function* manifestLines(header: ManifestHeader, records: Iterable<FileRecord>): Generator<string> {
+  yield `${headerLine(header)}\n`;
+  for (const rec of [...records].sort((a, b) => a.idx0 - b.idx0)) yield `${recordLine(rec)}\n`;
 }
 
 /** SHA-256 of the whole dataset's list, as the header records it. */
@@ -265,35 +265,69 @@ function parseRecord(v: unknown): FileRecord | undefined {
 
 /** Reads a manifest; a line that does not parse (a torn last line) is skipped and counted. */
 export async function readManifest(file: string): Promise<ManifestRead> {
-  let text: string;
+  let handle: fsp.FileHandle;
   try {
-    text = await fsp.readFile(file, 'utf8');
+    handle = await fsp.open(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
     return { state: 'unreadable', reason: (err as Error).message };
   }
-  const lines = text.split('\n');
-  let header: ManifestHeader | undefined;
   try {
-    header = parseHeader(JSON.parse(lines[0]));
-  } catch {
-    header = undefined;
-  }
-  if (!header) return { state: 'unreadable', reason: 'its first line is not a voxprep manifest header' };
-  const records = new Map<number, FileRecord>();
-  let ignoredLines = 0;
-  for (const line of lines.slice(1)) {
-    if (line.trim() === '') continue;
-    let rec: FileRecord | undefined;
-    try {
-      rec = parseRecord(JSON.parse(line));
-    } catch {
-      rec = undefined;
+    let header: ManifestHeader | undefined;
+    const records = new Map<number, FileRecord>();
+    let ignoredLines = 0;
+    for await (const line of lines(handle)) {
+      if (!header) {
+        try {
+          header = parseHeader(JSON.parse(line));
+        } catch {
+          header = undefined;
+        }
+        if (!header) return { state: 'unreadable', reason: 'its first line is not a voxprep manifest header' };
+        continue;
+      }
+      if (line.trim() === '') continue;
+      let rec: FileRecord | undefined;
+      try {
+        rec = parseRecord(JSON.parse(line));
+      } catch {
+        rec = undefined;
+      }
+      if (rec) records.set(rec.idx0, rec);
+      else ignoredLines++;
     }
-    if (rec) records.set(rec.idx0, rec);
-    else ignoredLines++;
+    if (!header) return { state: 'unreadable', reason: 'its first line is not a voxprep manifest header' };
+    return { state: 'ok', manifest: { header, records, ignoredLines } };
+  } catch (err) {
+    return { state: 'unreadable', reason: (err as Error).message };
+  } finally {
+    await handle.close().catch(() => undefined);
   }
-  return { state: 'ok', manifest: { header, records, ignoredLines } };
+}
+
+/**
+ * A file's lines (UTF-8, split at each newline; the last one even when empty), read a block
+ * at a time: a manifest of a million files is longer than the longest string JavaScript can
+ * hold, so it is never read whole. A newline byte is never part of a longer UTF-8 character,
+ * so each line decodes on its own.
+ */
+async function* lines(handle: fsp.FileHandle): AsyncGenerator<string> {
+  const block = Buffer.alloc(1 << 20);
+  let carry: Buffer[] = [];
+  for (;;) {
+    const { bytesRead } = await handle.read(block, 0, block.length, null);
+    if (bytesRead === 0) break;
+    let from = 0;
+    for (let nl = block.indexOf(10, from); nl !== -1 && nl < bytesRead; nl = block.indexOf(10, from)) {
+      carry.push(block.subarray(from, nl));
+      yield Buffer.concat(carry).toString('utf8');
+      carry = [];
+      from = nl + 1;
+    }
+    // The start of a line that goes on in the next block: copied, as the block is reused.
+    if (from < bytesRead) carry.push(Buffer.from(block.subarray(from, bytesRead)));
+  }
+  yield Buffer.concat(carry).toString('utf8');
 }
 
 /** How two headers differ in what shapes the outputs; empty when they agree. */
@@ -414,7 +448,7 @@ export class Journal {
 
   /** Writes the header and `records` (atomically), then opens the file for appending. */
   static async create(file: string, header: ManifestHeader, records: Iterable<FileRecord>, onError: (message: string) => void): Promise<Journal> {
-    await writeAtomically(file, manifestText(header, records), { sync: true });
+    await writeAtomically(file, manifestLines(header, records), { sync: true });
     const j = new Journal(file, onError);
     j.handle = await fsp.open(file, 'a');
     return j;
@@ -441,7 +475,7 @@ export class Journal {
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
     try {
-      await writeAtomically(this.file, manifestText(header, records), { sync: true });
+      await writeAtomically(this.file, manifestLines(header, records), { sync: true });
     } catch (err) {
       const message = `cannot write the manifest ${this.file}: ${(err as Error).message} (the records appended during the run are kept)`;
       this.error ??= message;

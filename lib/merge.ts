@@ -19,7 +19,7 @@ import {
   HashPool,
   headerDifferences,
   inShard,
-  manifestText,
+  manifestLines,
   mapLimit,
   outputPath,
   readManifest,
@@ -292,7 +292,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
 
     // The whole run's manifest, model_info.json and report.
     const manifestPath = wholeFile;
-    await writeAtomically(manifestPath, manifestText(header, ordered.map((o) => o.rec)), { sync: true });
+    await writeAtomically(manifestPath, manifestLines(header, ordered.map((o) => o.rec)), { sync: true });
     const files = ordered.map(({ rec }) => fileReportFromRecord(rec));
     const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
     const runErrors: string[] = [];

@@ -26,17 +26,37 @@ export function formatDuration(totalSeconds: number): string {
   return `${two(hours)}:${two(minutes)}:${two(seconds)}`;
 }
 
+/** How much of a text given in pieces writeAtomically gathers before each write. */
+const WRITE_BLOCK = 1 << 20;
+
 /**
  * Writes `text` to `file` under a temporary name in the same folder, then renames it into
  * place; `sync` flushes it to the disk first. On failure (disk full, …) the temporary goes
- * and `file` is left as it was.
+ * and `file` is left as it was. A text given as pieces (the manifest's lines, the report's
+ * file entries) is written a block at a time, never joined: a dataset of a million files
+ * makes a manifest past the longest string JavaScript can hold.
  */
-export async function writeAtomically(file: string, text: string, opts: { sync?: boolean } = {}): Promise<void> {
+export async function writeAtomically(file: string, text: string | Iterable<string>, opts: { sync?: boolean } = {}): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.voxprep-tmp`);
   try {
     const handle = await fs.open(temp, 'w');
     try {
-      await handle.writeFile(text);
+      if (typeof text === 'string') {
+        await handle.writeFile(text);
+      } else {
+        let block: string[] = [];
+        let length = 0;
+        for (const piece of text) {
+          block.push(piece);
+          length += piece.length;
+          if (length >= WRITE_BLOCK) {
+            await handle.writeFile(block.join('')); // from where the last ended, all of it
+            block = [];
+            length = 0;
+          }
+        }
+        if (length > 0) await handle.writeFile(block.join(''));
+      }
       if (opts.sync) await handle.sync();
     } finally {
       await handle.close();
@@ -444,10 +464,35 @@ export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>):
   };
 }
 
+/**
+ * report.json's text, `JSON.stringify(report, null, 2)` and a newline, in pieces: the files'
+ * entries one at a time, since for a million files the whole would not fit in one string.
+ */
+export function* reportJson(report: Report): Generator<string> {
+  // The rest of the report as it stands, `files` in its place held by a marker.
+  const marker = '\u0000voxprep: the files go here\u0000';
+  const text = JSON.stringify({ ...report, files: marker }, null, 2);
+  const at = text.indexOf(JSON.stringify(marker));
+  yield text.slice(0, at);
+  if (report.files.length === 0) {
+    yield '[]';
+  } else {
+    yield '[\n';
+    // An entry two levels down: each of its lines indented four more spaces (JSON strings hold
+    // no raw newline, so every newline is a line break).
+    for (const [i, entry] of report.files.entries()) {
+      const last = i === report.files.length - 1;
+      yield `    ${JSON.stringify(entry, null, 2).replaceAll('\n', '\n    ')}${last ? '\n' : ',\n'}`;
+    }
+    yield '  ]';
+  }
+  yield `${text.slice(at + JSON.stringify(marker).length)}\n`;
+}
+
 /** Writes OUT/report.json (or a shard's report.shard-K-of-N.json) atomically; returns its path. */
 export async function writeReport(outDir: string, report: Report, name = REPORT_FILE): Promise<string> {
   const file = path.join(outDir, name);
-  await writeAtomically(file, `${JSON.stringify(report, null, 2)}\n`).catch((err: Error) => {
+  await writeAtomically(file, reportJson(report)).catch((err: Error) => {
     throw new Error(`cannot write ${file}: ${err.message}`);
   });
   return file;

@@ -15,7 +15,8 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
-import { HashPool, OUTPUT_FILE, headerDifferences, type ManifestHeader } from '../lib/manifest.js';
+import { HashPool, OUTPUT_FILE, headerDifferences, readManifest, type ManifestHeader } from '../lib/manifest.js';
+import { reportJson, writeAtomically } from '../lib/report.js';
 import { native } from '../lib/native.js';
 import { lockOutput, type OutputLock } from '../lib/lock.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
@@ -971,5 +972,93 @@ describe('checksums', () => {
     const settled = await queued;
     expect(settled[0].status).toBe('fulfilled');
     expect(settled.slice(1).every((r) => r.status === 'rejected' && /hashing closed/.test(String(r.reason)))).toBe(true);
+  });
+});
+
+describe('many files: no result, manifest or report held or joined whole', () => {
+  it('with a progress callback, the engine hands each result over once and the batch settles with nothing', async () => {
+    const dir = path.join(scratch.path, 'handover');
+    fs.mkdirSync(dir, { recursive: true });
+    const jobs = [0, 1, 2, 3].map((i) => {
+      const input = path.join(dir, `take${i}.wav`);
+      writeWav(input, speechLike(16000, 2 + i, 20 + i), 16000);
+      return { path: input, sid: 0, idx0: i };
+    });
+    const options = { sampleRate: 40000, cut: 'automatic' as const, highpass: true, normalize: 'none' as const, chunk: 3, overlap: 0.3, denoise: 0 };
+    const outs = ['kept', 'handed'].map((name) => {
+      const out = path.join(dir, name);
+      for (const folder of [SLICED, SLICED_16K]) fs.mkdirSync(path.join(out, folder), { recursive: true });
+      return out;
+    });
+    const kept = await native().processBatch(jobs, { ...options, outDir: outs[0] }, 2);
+    const handed: (typeof kept)[number][][] = jobs.map(() => []);
+    const settled = await native().processBatch(jobs, { ...options, outDir: outs[1] }, 2, (i, r) => handed[i].push(r));
+    expect(settled).toBeUndefined();
+    expect(handed.map((h) => h.length)).toEqual([1, 1, 1, 1]);
+    const facts = (r: (typeof kept)[number]) => ({ status: r.status, samples: r.samples, sliceNames: r.sliceNames, checksums: r.checksums });
+    expect(handed.map(([r]) => facts(r))).toEqual(kept.map(facts));
+    expect(kept.every((r) => r.status === 'ok' && r.sliceNames.length > 0)).toBe(true);
+  });
+
+  it('the manifest is read a block at a time: lines across the blocks, a character split between two, a torn last line', async () => {
+    const dir = path.join(scratch.path, 'manifest-blocks');
+    fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+    writeWav(path.join(dir, 'data', 'take.wav'), speechLike(16000, 4, 31), 16000);
+    const out = path.join(dir, 'out');
+    const run = await preprocess(path.join(dir, 'data'), out, { threads: 1 });
+    expect(run.files[0].status).toBe('ok');
+    const [headerLine, recordLine] = fs.readFileSync(path.join(out, MANIFEST), 'utf8').split('\n');
+    const record = JSON.parse(recordLine);
+    // Records of 1 to 3000 files, each path padded so that one record ends a byte short of the
+    // 1 MiB block, a two-byte character lies across that block's end, and some lines are
+    // longer than a block.
+    const BLOCK = 1 << 20;
+    const lines = [headerLine];
+    let bytes = Buffer.byteLength(headerLine) + 1;
+    const line = (idx0: number, pathText: string) => JSON.stringify({ ...record, idx0, path: pathText });
+    for (let idx0 = 1; idx0 <= 3000; ++idx0) {
+      let l = line(idx0, `0/é-${idx0}.wav`);
+      if (bytes < BLOCK && bytes + Buffer.byteLength(l) + 1 >= BLOCK) {
+        // Pad so that the 'é' (two bytes) starts on the block's last byte.
+        const pad = BLOCK - 1 - (bytes + Buffer.byteLength(line(idx0, '0/')));
+        l = line(idx0, `0/${'x'.repeat(pad)}é-${idx0}.wav`);
+        expect(Buffer.from(`${l}\n`).subarray(BLOCK - bytes - 1, BLOCK - bytes + 1).toString('utf8')).toBe('é');
+      }
+      if (idx0 % 1000 === 0) l = line(idx0, `0/${'y'.repeat(BLOCK + 10)}.wav`);
+      lines.push(l);
+      bytes += Buffer.byteLength(l) + 1;
+    }
+    const file = path.join(dir, 'blocks.jsonl');
+    fs.writeFileSync(file, `${lines.join('\n')}\n{"idx0": 3001, "pa`);
+    const read = await readManifest(file);
+    expect(read.state).toBe('ok');
+    if (read.state !== 'ok') return;
+    expect(read.manifest.ignoredLines).toBe(1);
+    expect(read.manifest.records.size).toBe(3000);
+    const want = lines.slice(1).map((l) => JSON.parse(l).path);
+    expect([...read.manifest.records.values()].map((r) => r.path)).toEqual(want);
+    expect(read.manifest.header).toEqual(JSON.parse(headerLine));
+  });
+
+  it('the manifest and the report are written in pieces, the same bytes as written whole', async () => {
+    const dir = path.join(scratch.path, 'pieces');
+    fs.mkdirSync(dir, { recursive: true });
+    // Over two write blocks of pieces of every length up to 3000 characters.
+    const pieces = Array.from({ length: 1500 }, (_, i) => `${String(i).padStart(5, '0')}é${'z'.repeat((i * 7919) % 3000)}\n`);
+    const file = path.join(dir, 'pieces.txt');
+    await writeAtomically(file, pieces.values());
+    expect(fs.readFileSync(file, 'utf8')).toBe(pieces.join(''));
+    expect(fs.statSync(file).size).toBeGreaterThan(2 << 20);
+
+    fs.mkdirSync(path.join(dir, 'data', '1'), { recursive: true });
+    for (let i = 0; i < 3; ++i) writeWav(path.join(dir, 'data', '1', `take${i}.wav`), speechLike(22050, 5 + i, 40 + i), 22050);
+    fs.writeFileSync(path.join(dir, 'data', 'broken.wav'), 'RIFF');
+    const run = await preprocess(path.join(dir, 'data'), path.join(dir, 'out'), { threads: 2 });
+    expect(run.report.files.length).toBe(4);
+    const whole = `${JSON.stringify(run.report, null, 2)}\n`;
+    expect(fs.readFileSync(run.reportPath!, 'utf8')).toBe(whole);
+    expect([...reportJson(run.report)].join('')).toBe(whole);
+    const none = { ...run.report, files: [] };
+    expect([...reportJson(none)].join('')).toBe(`${JSON.stringify(none, null, 2)}\n`);
   });
 });
