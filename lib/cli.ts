@@ -14,6 +14,7 @@ import {
   loadConfigFile,
   mergeSettings,
   parseBooleanWord,
+  resolveOptions,
   parseCutMode,
   type PreprocessOptions,
   type Settings,
@@ -190,6 +191,33 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
     quiet: s.quiet ?? false,
     json: s.json ?? false,
   };
+}
+
+/**
+ * The run's plan from a config file and the command line, whose values replace the file's. A
+ * value the run would refuse (`"threads": 0`) is named with the file, unless the command line
+ * alone is refused too: the file's values are checked where the run checks them, not twice.
+ */
+export function planWithConfigFile(file: string, fromLine: Settings, cwd = process.cwd()): RunPlan {
+  const merged = mergeSettings(loadConfigFile(file), fromLine);
+  const check = (s: Settings) => {
+    const plan = planRun(s, cwd);
+    resolveOptions(plan.options, 1);
+    return plan;
+  };
+  try {
+    return check(merged);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    // Where the output and dataset come from is not in question here.
+    const lineAlone = { ...fromLine, dataset: merged.dataset, out: merged.out, modelName: merged.modelName };
+    try {
+      check(lineAlone);
+    } catch {
+      throw err;
+    }
+    throw new UsageError(`config file ${file}: ${err.message}`);
+  }
 }
 
 /**
@@ -378,8 +406,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     )
     .action(async (dataset: string | undefined, o: Record<string, unknown>, cmd: Command) => {
       const fromLine = commandLineSettings(cmd, dataset);
-      const fromFile = typeof o.config === 'string' ? loadConfigFile(o.config) : {};
-      setExit(await runPreprocessCommand(planRun(mergeSettings(fromFile, fromLine))));
+      const plan = typeof o.config === 'string' ? planWithConfigFile(o.config, fromLine) : planRun(fromLine);
+      setExit(await runPreprocessCommand(plan));
     });
 
   program

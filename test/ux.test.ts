@@ -443,6 +443,10 @@ describe('config file', () => {
       ['bad choice', JSON.stringify({ cut: 'magic' }), /"cut" must be one of automatic, simple, skip/],
       ['not an object', JSON.stringify([1, 2]), /must hold a JSON object/],
       ['not JSON', '{ sr: 40000 ', /not valid JSON/],
+      // Values the run refuses, named with the file like the rest.
+      ['out of range', JSON.stringify({ threads: 0 }), /threads must be a whole number from 1 to 1024, got 0/],
+      ['overlap past the chunk', JSON.stringify({ overlap_len: 3.5 }), /chunk \(3 s\) must be longer than overlap \(3.5 s\)/],
+      ['strength out of range', JSON.stringify({ noise_reduction: true, noise_reduction_strength: 3 }), /noise reduction strength .* got 3/],
     ];
     cases.forEach(([label, text, message], i) => {
       const file = path.join(scratch.path, `config-bad/c${i}.json`);
@@ -453,6 +457,14 @@ describe('config file', () => {
       expect(r.stderr, label).toContain(file);
       expect(fs.existsSync(out), label).toBe(false);
     });
+    // A bad value on the command line is the command line's, not the file's.
+    const good = path.join(scratch.path, 'config-bad/good.json');
+    fs.writeFileSync(good, JSON.stringify({ threads: 2 }));
+    const flag = voxprep(['preprocess', dataset, '-o', out, '--config', good, '--threads', '0']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/threads must be a whole number from 1 to 1024, got 0/);
+    expect(flag.stderr).not.toContain(good);
+    expect(fs.existsSync(out)).toBe(false);
     const missing = voxprep(['preprocess', dataset, '-o', out, '--config', path.join(scratch.path, 'config-bad/none.json')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/not found/);
