@@ -196,7 +196,8 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
 /**
  * The run's plan from a config file and the command line, whose values replace the file's. A
  * value the run would refuse (`"threads": 0`) is named with the file, unless the command line
- * alone is refused too: the file's values are checked where the run checks them, not twice.
+ * alone is refused for the same reason. The values are held to the run's own rules
+ * (resolveOptions), not to a copy of them.
  */
 export function planWithConfigFile(file: string, fromLine: Settings, cwd = process.cwd()): RunPlan {
   const merged = mergeSettings(loadConfigFile(file), fromLine);
@@ -211,11 +212,13 @@ export function planWithConfigFile(file: string, fromLine: Settings, cwd = proce
     if (!(err instanceof UsageError)) throw err;
     // Where the output and dataset come from is not in question here.
     const lineAlone = { ...fromLine, dataset: merged.dataset, out: merged.out, modelName: merged.modelName };
+    let lineError: unknown;
     try {
       check(lineAlone);
-    } catch {
-      throw err;
+    } catch (e) {
+      lineError = e;
     }
+    if (lineError instanceof Error && lineError.message === err.message) throw err;
     throw new UsageError(`config file ${file}: ${err.message}`);
   }
 }

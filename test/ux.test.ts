@@ -465,6 +465,12 @@ describe('config file', () => {
     expect(flag.stderr).toMatch(/threads must be a whole number from 1 to 1024, got 0/);
     expect(flag.stderr).not.toContain(good);
     expect(fs.existsSync(out)).toBe(false);
+    // Both bad: the file's, found first, is named with the file.
+    const rate = path.join(scratch.path, 'config-bad/rate.json');
+    fs.writeFileSync(rate, JSON.stringify({ sample_rate: 5 }));
+    const both = voxprep(['preprocess', dataset, '-o', out, '--config', rate, '--threads', '0']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain(`config file ${rate}: sample rate must be`);
     const missing = voxprep(['preprocess', dataset, '-o', out, '--config', path.join(scratch.path, 'config-bad/none.json')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/not found/);
