@@ -23,7 +23,7 @@ export interface FileInfo {
   reason: string | null;
   /** The extension, lower case: wav, flac, mp3, … */
   format: string;
-  /** WAV only: pcm8, pcm16, pcm24, pcm32, float32, float64. */
+  /** WAV only: pcm8, pcm16, pcm24, pcm32, float32, float64, mulaw or alaw (G.711). */
   encoding: string | null;
   rate: number | null;
   channels: number | null;
@@ -109,11 +109,14 @@ export async function inspectFile(file: string): Promise<FileInfo> {
   }
 }
 
+/** The G.711 codings by their names; the others are said as "16-bit PCM", "32-bit float". */
+const ENCODING_NAMES: Record<string, string> = { mulaw: '8-bit µ-law', alaw: '8-bit A-law' };
+
 export function formatInfo(i: FileInfo): string {
   const lines = [i.file];
   if (i.status !== 'ok') lines.push(`  ${i.status}: ${i.reason ?? 'unknown reason'}`);
   if (i.rate !== null) {
-    const encoding = i.encoding ? `, ${i.encoding.replace(/^pcm/, '').replace(/^float/, '')}-bit ${i.encoding.startsWith('float') ? 'float' : 'PCM'}` : '';
+    const encoding = i.encoding ? `, ${ENCODING_NAMES[i.encoding] ?? `${i.encoding.replace(/^(pcm|float)/, '')}-bit ${i.encoding.startsWith('float') ? 'float' : 'PCM'}`}` : '';
     lines.push(
       `  format:    ${i.format.toUpperCase()}${encoding}`,
       `  rate:      ${i.rate} Hz`,

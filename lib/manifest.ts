@@ -152,6 +152,8 @@ export function storedResult(r: NativeFileResult | StoredResult): StoredResult {
     inputChannels: r.inputChannels,
     inputBits: r.inputBits,
     inputFloat: r.inputFloat,
+    // Records written before the coding was kept: PCM or float, as inputFloat says.
+    inputCoding: r.inputCoding ?? (r.inputFloat ? 'float' : 'pcm'),
     inputFrames: r.inputFrames,
     peak: r.peak,
     rms: r.rms,

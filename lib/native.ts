@@ -16,6 +16,8 @@ export interface NativeFileResult {
   inputChannels: number;
   inputBits: number;
   inputFloat: boolean;
+  /** How the samples are coded: a WAV's G.711 µ-law or A-law is 8 bits (inputBits) standing for 14 or 13. */
+  inputCoding: 'pcm' | 'float' | 'mulaw' | 'alaw';
   /** Frames the input declares; -1 for a decoded stream. */
   inputFrames: number;
   /** Peak and RMS of the signal after resampling and the high-pass, before normalization. */

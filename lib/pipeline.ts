@@ -686,6 +686,7 @@ export function pendingReport(f: { relative: string; sid: number; idx0: number }
     inputChannels: 0,
     inputBits: 0,
     inputFloat: false,
+    inputCoding: 'pcm',
     inputFrames: 0,
     peak: 0,
     rms: 0,

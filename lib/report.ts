@@ -313,7 +313,7 @@ export interface ReportFileEntry {
   source: {
     /** The file's extension, lower case, without the dot: wav, flac, mp3, ogg, … */
     format: string;
-    /** WAV only: pcm8, pcm16, pcm24, pcm32, float32, float64. */
+    /** WAV only: pcm8, pcm16, pcm24, pcm32, float32, float64, mulaw or alaw (G.711). */
     encoding: string | null;
     rate: number | null;
     channels: number | null;
@@ -376,13 +376,14 @@ export function dbfs(linear: number): number | null {
 }
 
 /** The source format: the extension, and for WAV the sample encoding. */
-export function sourceFormat(f: Pick<FileReport, 'relative' | 'inputBits' | 'inputFloat' | 'inputRate'>): {
+export function sourceFormat(f: Pick<FileReport, 'relative' | 'inputBits' | 'inputCoding' | 'inputRate'>): {
   format: string;
   encoding: string | null;
 } {
   const format = path.extname(f.relative).slice(1).toLowerCase();
-  const encoding = format === 'wav' && f.inputRate > 0 ? `${f.inputFloat ? 'float' : 'pcm'}${f.inputBits}` : null;
-  return { format, encoding };
+  if (format !== 'wav' || f.inputRate <= 0) return { format, encoding: null };
+  const companded = f.inputCoding === 'mulaw' || f.inputCoding === 'alaw';
+  return { format, encoding: companded ? f.inputCoding : `${f.inputCoding}${f.inputBits}` };
 }
 
 export function fileEntry(f: FileReport): ReportFileEntry {

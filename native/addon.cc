@@ -51,6 +51,7 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   o.Set("inputChannels", r.input_channels);
   o.Set("inputBits", r.input_bits);
   o.Set("inputFloat", r.input_float);
+  o.Set("inputCoding", r.input_coding);
   o.Set("inputFrames", double(r.input_frames));
   o.Set("peak", r.peak);
   o.Set("rms", r.rms);

@@ -406,7 +406,17 @@ describe('WAV forms (built byte by byte, output = input mixed to mono)', () => {
         expect(at).toBeGreaterThanOrEqual(0);
         expect(expected[at]).toBe(linear / 32768);
       }
-      checkForm(tag === 6 ? 'alaw' : 'mulaw', file, rate, expected);
+      const name = tag === 6 ? 'alaw' : 'mulaw';
+      checkForm(name, file, rate, expected);
+      // Named as such, not as 8-bit PCM: by the report (also when --resume keeps the file) and by info.
+      const out = path.join(tmp, name, 'out');
+      const encoding = () => JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).files[0].source.encoding;
+      expect(encoding()).toBe(name);
+      const again = voxprep('preprocess', path.join(tmp, name, 'dataset'), '-o', out, '--cut', 'skip', '--no-highpass', '--sr', String(rate), '--resume');
+      expect(again.stdout).toMatch(/resumed: +1 file completed by the earlier run/);
+      expect(encoding()).toBe(name);
+      const info = voxprep('info', path.join(tmp, name, 'dataset', `${name}.wav`));
+      expect(info.stdout).toContain(`format:    WAV, 8-bit ${tag === 6 ? 'A-law' : 'µ-law'}`);
     });
   }
 

@@ -723,6 +723,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   result.input_channels = info.channels;
   result.input_bits = info.bits;
   result.input_float = info.is_float;
+  result.input_coding = info.format == 7 ? "mulaw" : info.format == 6 ? "alaw" : info.is_float ? "float" : "pcm";
   result.input_frames = info.frames;
 
   // Too short to hold one RMS frame of the slicer: nothing a model can learn from.

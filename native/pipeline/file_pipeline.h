@@ -69,6 +69,9 @@ struct FileResult {
   double seconds = 0;          // samples / sample_rate
   int input_rate = 0, input_channels = 0, input_bits = 0;
   bool input_float = false;
+  // How the samples are coded: "pcm", "float", or a WAV's G.711 "mulaw" / "alaw" (8 bits
+  // that stand for 14 or 13).
+  std::string input_coding = "pcm";
   int64_t input_frames = 0;
   double peak = 0;             // after high-pass, before normalization
   double rms = 0;              // RMS over the whole file, same point
