@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { wavHeader } from './wav-header.js';
 
 // Where the corpus of `minutes` minutes is cached (makeCorpus makes it there once).
 export function corpusDir(root, minutes) {
@@ -74,20 +75,7 @@ function writeWav(file, form, seconds, rand) {
       else data.writeIntLE(Math.max(-(2 ** (form.bits - 1)), Math.min(2 ** (form.bits - 1) - 1, Math.round(s * 2 ** (form.bits - 1)))), at, bytes);
     }
   }
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(form.float ? 3 : 1, 20);
-  h.writeUInt16LE(form.channels, 22);
-  h.writeUInt32LE(form.rate, 24);
-  h.writeUInt32LE(form.rate * form.channels * bytes, 28);
-  h.writeUInt16LE(form.channels * bytes, 32);
-  h.writeUInt16LE(form.bits, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(data.length, 40);
-  fs.writeFileSync(file, Buffer.concat([h, data]));
+  fs.writeFileSync(file, Buffer.concat([wavHeader(data.length, form), data]));
 }
 
 export function timed(args) {

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { wavHeader } from './wav-header.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const datasetRel = 'demo-output/dataset';
@@ -80,21 +81,8 @@ function writeWav(file, mono, rate, { bits = 16, float = false, channels = 1 } =
       }
     }
   }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(float ? 3 : 1, 20);
-  header.writeUInt16LE(channels, 22);
-  header.writeUInt32LE(rate, 24);
-  header.writeUInt32LE(rate * channels * bytes, 28);
-  header.writeUInt16LE(channels * bytes, 32);
-  header.writeUInt16LE(bits, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, Buffer.concat([header, data]));
+  fs.writeFileSync(file, Buffer.concat([wavHeader(data.length, { rate, channels, bits, float }), data]));
 }
 
 const files = [

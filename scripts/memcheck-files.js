@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { wavHeader } from './wav-header.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const [few, many, limitKb] = [2500, 10000, 10].map((d, i) => Number(process.argv[2 + i] ?? d));
@@ -29,18 +30,7 @@ function dataset(count) {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.join(dir, '0'), { recursive: true });
   const bytes = Buffer.alloc(44 + frames * 2);
-  bytes.write('RIFF', 0, 'ascii');
-  bytes.writeUInt32LE(36 + frames * 2, 4);
-  bytes.write('WAVEfmt ', 8, 'ascii');
-  bytes.writeUInt32LE(16, 16);
-  bytes.writeUInt16LE(1, 20);
-  bytes.writeUInt16LE(1, 22);
-  bytes.writeUInt32LE(rate, 24);
-  bytes.writeUInt32LE(rate * 2, 28);
-  bytes.writeUInt16LE(2, 32);
-  bytes.writeUInt16LE(16, 34);
-  bytes.write('data', 36, 'ascii');
-  bytes.writeUInt32LE(frames * 2, 40);
+  wavHeader(frames * 2, { rate, channels: 1, bits: 16 }).copy(bytes);
   let seed = 777;
   const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296;
   for (let n = 0; n < count; ++n) {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { wavHeader } from './wav-header.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -28,20 +29,7 @@ if (!fs.existsSync(file) || fs.statSync(file).size !== 44 + frames * 2) {
   fs.mkdirSync(dataset, { recursive: true });
   process.stderr.write(`making ${minutes} min of audio in ${file}\n`);
   const fd = fs.openSync(file, 'w');
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + frames * 2, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(rate, 24);
-  header.writeUInt32LE(rate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(frames * 2, 40);
-  fs.writeSync(fd, header);
+  fs.writeSync(fd, wavHeader(frames * 2, { rate, channels: 1, bits: 16 }));
   // Voiced bursts with harmonics and pauses, written a block at a time.
   const block = Buffer.alloc(rate * 2 * 10);
   let seed = 12345;

@@ -337,6 +337,14 @@ static void remove_tree(const std::string& dir) {
   if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir.c_str());
 }
 
+// An empty output folder with its two slice folders (whatever was there before goes).
+static void fresh_output(const std::string& dir) {
+  remove_tree(dir);
+  mkdir(dir.c_str(), 0755);
+  mkdir((dir + "/" + OutputLayout::kSlicedDir).c_str(), 0755);
+  mkdir((dir + "/" + OutputLayout::kSliced16kDir).c_str(), 0755);
+}
+
 struct Config {
   const char* name;
   int rate;
@@ -366,10 +374,7 @@ static void engine_parity(const std::vector<FileJob>& jobs, const DeviceChoice& 
     std::string where[2];
     for (int side = 0; side < 2; ++side) {
       where[side] = scratch + "/" + c.name + (side ? "-device" : "-cpu");
-      remove_tree(where[side]);
-      mkdir(where[side].c_str(), 0755);
-      mkdir((where[side] + "/" + OutputLayout::kSlicedDir).c_str(), 0755);
-      mkdir((where[side] + "/" + OutputLayout::kSliced16kDir).c_str(), 0755);
+      fresh_output(where[side]);
       PipelineOptions o;
       o.sample_rate = c.rate;
       o.cut = c.cut;
@@ -494,10 +499,7 @@ static void device_failures(const std::vector<FileJob>& jobs, const std::string&
   // goes on to write the next file.
   {
     const std::string out = scratch + "/device-failures";
-    remove_tree(out);
-    mkdir(out.c_str(), 0755);
-    mkdir((out + "/" + OutputLayout::kSlicedDir).c_str(), 0755);
-    mkdir((out + "/" + OutputLayout::kSliced16kDir).c_str(), 0755);
+    fresh_output(out);
     PipelineOptions o;
     o.out_dir = out;
     FailingDevice dev;
@@ -593,17 +595,11 @@ static void device_failures(const std::vector<FileJob>& jobs, const std::string&
 static void engine_handover(const std::vector<FileJob>& jobs, const DeviceChoice& device, const std::string& label,
                             const std::string& scratch) {
   const std::string out = scratch + "/handover";
-  auto fresh = [&] {
-    remove_tree(out);
-    mkdir(out.c_str(), 0755);
-    mkdir((out + "/" + OutputLayout::kSlicedDir).c_str(), 0755);
-    mkdir((out + "/" + OutputLayout::kSliced16kDir).c_str(), 0755);
-  };
   PipelineOptions o;
   o.out_dir = out;
-  fresh();
+  fresh_output(out);
   const auto kept = Engine::instance().run_batch(jobs, o, 2, device, nullptr);
-  fresh();
+  fresh_output(out);
   std::mutex mutex;
   std::vector<int> times(jobs.size(), 0);
   std::vector<FileResult> handed(jobs.size());
