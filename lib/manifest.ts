@@ -278,7 +278,7 @@ export async function readManifest(file: string): Promise<ManifestRead> {
     let header: ManifestHeader | undefined;
     const records = new Map<number, FileRecord>();
     let ignoredLines = 0;
-    for await (const line of lines(handle)) {
+    for await (const { text: line } of lines(handle)) {
       if (!header) {
         try {
           header = parseHeader(JSON.parse(line));
@@ -307,29 +307,42 @@ export async function readManifest(file: string): Promise<ManifestRead> {
   }
 }
 
+/** A line of a file: its text, and where its bytes are (the newline after them not counted). */
+interface Line {
+  text: string;
+  at: number;
+  bytes: number;
+}
+
 /**
  * A file's lines (UTF-8, split at each newline; the last one even when empty), read a block
- * at a time: a manifest of a million files is longer than the longest string JavaScript can
- * hold, so it is never read whole. A newline byte is never part of a longer UTF-8 character,
- * so each line decodes on its own.
+ * at a time from the start: a manifest of a million files is longer than the longest string
+ * JavaScript can hold, so it is never read whole. A newline byte is never part of a longer
+ * UTF-8 character, so each line decodes on its own.
  */
-async function* lines(handle: fsp.FileHandle): AsyncGenerator<string> {
+async function* lines(handle: fsp.FileHandle): AsyncGenerator<Line> {
   const block = Buffer.alloc(1 << 20);
   let carry: Buffer[] = [];
+  let blockAt = 0; // where the block was read from
+  let lineAt = 0;
   for (;;) {
-    const { bytesRead } = await handle.read(block, 0, block.length, null);
+    const { bytesRead } = await handle.read(block, 0, block.length, blockAt);
     if (bytesRead === 0) break;
     let from = 0;
     for (let nl = block.indexOf(10, from); nl !== -1 && nl < bytesRead; nl = block.indexOf(10, from)) {
       carry.push(block.subarray(from, nl));
-      yield Buffer.concat(carry).toString('utf8');
+      const bytes = Buffer.concat(carry);
+      yield { text: bytes.toString('utf8'), at: lineAt, bytes: bytes.length };
       carry = [];
       from = nl + 1;
+      lineAt = blockAt + from;
     }
     // The start of a line that goes on in the next block: copied, as the block is reused.
     if (from < bytesRead) carry.push(Buffer.from(block.subarray(from, bytesRead)));
+    blockAt += bytesRead;
   }
-  yield Buffer.concat(carry).toString('utf8');
+  const bytes = Buffer.concat(carry);
+  yield { text: bytes.toString('utf8'), at: lineAt, bytes: bytes.length };
 }
 
 /** How two headers differ in what shapes the outputs; empty when they agree. */
@@ -435,13 +448,17 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i:
 
 /**
  * The manifest of a run under way: created with its header (and the records a resumed run
- * keeps), appended to as files end, consolidated at the end.
+ * keeps), appended to as files end, consolidated at the end from what it holds. The records
+ * are not kept in memory as well (for a million files, about a gigabyte of JavaScript heap),
+ * except those that could not be appended.
  */
 export class Journal {
   private chain: Promise<void> = Promise.resolve();
   private handle: fsp.FileHandle | undefined;
   /** The first write error, after which nothing more is appended. */
   error: string | undefined;
+  /** Records the file does not hold (their append failed, or came after a failure), for the consolidation. */
+  private readonly unwritten = new Map<number, FileRecord>();
 
   private constructor(
     readonly file: string,
@@ -460,10 +477,14 @@ export class Journal {
   append(record: FileRecord): Promise<void> {
     const line = Buffer.from(`${recordLine(record)}\n`);
     this.chain = this.chain.then(async () => {
-      if (this.error !== undefined || !this.handle) return;
+      if (this.error !== undefined || !this.handle) {
+        this.unwritten.set(record.idx0, record);
+        return;
+      }
       try {
-        await this.handle.write(line);
+        await this.handle.writeFile(line); // all of it, from where the last append ended
       } catch (err) {
+        this.unwritten.set(record.idx0, record);
         this.error = `cannot append to the manifest ${this.file}: ${(err as Error).message}`;
         this.onError(this.error);
       }
@@ -471,17 +492,59 @@ export class Journal {
     return this.chain;
   }
 
-  /** Waits for the appends, then rewrites the manifest in its consolidated form. */
-  async finish(header: ManifestHeader, records: Iterable<FileRecord>): Promise<void> {
+  /**
+   * Waits for the appends, then rewrites the manifest in its consolidated form: `header`,
+   * then one line per file in idx0 order (the last of its records), each line as appended.
+   */
+  async finish(header: ManifestHeader): Promise<void> {
     await this.chain;
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
     try {
-      await writeAtomically(this.file, manifestLines(header, records), { sync: true });
+      await writeAtomically(this.file, this.consolidated(header), { sync: true });
     } catch (err) {
       const message = `cannot write the manifest ${this.file}: ${(err as Error).message} (the records appended during the run are kept)`;
       this.error ??= message;
       this.onError(message);
+    }
+  }
+
+  private async *consolidated(header: ManifestHeader): AsyncGenerator<string> {
+    const handle = await fsp.open(this.file, 'r');
+    try {
+      // Where each file's last record is; a line that does not parse (torn by a failed
+      // append) is left out, as readManifest leaves it.
+      const places = new Map<number, { at: number; bytes: number }>();
+      let first = true;
+      for await (const line of lines(handle)) {
+        if (first) {
+          first = false; // the header, written anew
+          continue;
+        }
+        if (line.text.trim() === '') continue;
+        let rec: FileRecord | undefined;
+        try {
+          rec = parseRecord(JSON.parse(line.text));
+        } catch {
+          rec = undefined;
+        }
+        if (rec && !this.unwritten.has(rec.idx0)) places.set(rec.idx0, { at: line.at, bytes: line.bytes });
+      }
+      yield `${headerLine(header)}\n`;
+      const order = [...places.keys(), ...this.unwritten.keys()].sort((a, b) => a - b);
+      for (const idx0 of order) {
+        const place = places.get(idx0);
+        if (!place) {
+          yield `${recordLine(this.unwritten.get(idx0)!)}\n`;
+          continue;
+        }
+        const bytes = Buffer.alloc(place.bytes);
+        const { bytesRead } = await handle.read(bytes, 0, place.bytes, place.at);
+        if (bytesRead !== place.bytes) throw new Error(`${this.file} changed while it was consolidated`);
+        yield `${bytes.toString('utf8')}\n`;
+      }
+    } finally {
+      await handle.close();
     }
   }
 }

@@ -511,9 +511,8 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     const runErrors: string[] = [];
     const { slicedDir, sliced16kDir } = addon.layout;
     for (const dir of [slicedDir, sliced16kDir]) await fs.mkdir(path.join(out, dir), { recursive: true });
-    const records = new Map<number, FileRecord>(plan.keep);
     const journal = keepManifest
-      ? await Journal.create(manifestFile, header, records.values(), (message) => {
+      ? await Journal.create(manifestFile, header, plan.keep.values(), (message) => {
           runErrors.push(message);
           // Without a manifest the work cannot be resumed: take no new file.
           if (Atomics.load(stop, 0) === 0) Atomics.store(stop, 0, 1);
@@ -558,7 +557,6 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
             return;
           }
           if (!rec) return;
-          records.set(rec.idx0, rec);
           await journal.append(rec);
         });
         previous = task.catch(() => undefined);
@@ -632,7 +630,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     } finally {
       await hasher?.close();
     }
-    if (journal) await journal.finish(header, records.values());
+    if (journal) await journal.finish(header);
 
     const files = scope.map((f) => reports.get(f.idx0)!);
     // In idx0 order, as the reference sums them.

@@ -36,7 +36,11 @@ const WRITE_BLOCK = 1 << 20;
  * file entries) is written a block at a time, never joined: a dataset of a million files
  * makes a manifest past the longest string JavaScript can hold.
  */
-export async function writeAtomically(file: string, text: string | Iterable<string>, opts: { sync?: boolean } = {}): Promise<void> {
+export async function writeAtomically(
+  file: string,
+  text: string | Iterable<string> | AsyncIterable<string>,
+  opts: { sync?: boolean } = {},
+): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.voxprep-tmp`);
   try {
     const handle = await fs.open(temp, 'w');
@@ -46,7 +50,7 @@ export async function writeAtomically(file: string, text: string | Iterable<stri
       } else {
         let block: string[] = [];
         let length = 0;
-        for (const piece of text) {
+        for await (const piece of text) {
           block.push(piece);
           length += piece.length;
           if (length >= WRITE_BLOCK) {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
-import { HashPool, OUTPUT_FILE, headerDifferences, readManifest, type ManifestHeader } from '../lib/manifest.js';
+import { HashPool, Journal, OUTPUT_FILE, headerDifferences, manifestLines, readManifest, type ManifestHeader } from '../lib/manifest.js';
 import { reportJson, writeAtomically } from '../lib/report.js';
 import { native } from '../lib/native.js';
 import { lockOutput, type OutputLock } from '../lib/lock.js';
@@ -1060,5 +1060,47 @@ describe('many files: no result, manifest or report held or joined whole', () =>
     expect([...reportJson(run.report)].join('')).toBe(whole);
     const none = { ...run.report, files: [] };
     expect([...reportJson(none)].join('')).toBe(`${JSON.stringify(none, null, 2)}\n`);
+  });
+});
+
+describe('the manifest consolidated from itself', () => {
+  it('records whose append failed (and those after) are still in the consolidated manifest; a torn line is not', async () => {
+    const dir = path.join(scratch.path, 'journal-failure');
+    fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+    writeWav(path.join(dir, 'data', 'take.wav'), speechLike(16000, 4, 32), 16000);
+    const out = path.join(dir, 'out');
+    expect((await preprocess(path.join(dir, 'data'), out, { threads: 1 })).files[0].status).toBe('ok');
+    const first = await readManifest(path.join(out, MANIFEST));
+    if (first.state !== 'ok') throw new Error('no manifest');
+    const { header } = first.manifest;
+    const base = first.manifest.records.get(0)!;
+    const rec = (idx0: number) => ({ ...base, idx0, path: `0/take-${idx0}.wav` });
+
+    // Over 2 MiB of records appended out of order: consolidated in order, lines across blocks.
+    const many = path.join(dir, 'many.jsonl');
+    const long = (idx0: number) => ({ ...rec(idx0), path: `0/${'é'.repeat(idx0 % 700)}-${idx0}.wav` });
+    const big = await Journal.create(many, header, [long(0)], () => undefined);
+    // idx0 = 7i mod 3000 for i = 2999 … 1: each of 1 … 2999 once, scrambled (7 and 3000 share no factor).
+    for (let i = 2999; i >= 1; --i) await big.append(long((i * 7) % 3000));
+    await big.finish(header);
+    expect(fs.statSync(many).size).toBeGreaterThan(2 << 20);
+    const wanted = Array.from({ length: 3000 }, (_, idx0) => long(idx0));
+    expect(fs.readFileSync(many, 'utf8')).toBe([...manifestLines(header, wanted)].join(''));
+
+    const file = path.join(dir, 'journal.jsonl');
+    const errors: string[] = [];
+    const journal = await Journal.create(file, header, [rec(4)], (m) => errors.push(m));
+    await journal.append(rec(2));
+    await journal.append(rec(0));
+    // A torn line, as a failed append can leave, then the file's handle gone from under it.
+    fs.appendFileSync(file, '{"idx0":9,"pa');
+    await (journal as unknown as { handle: { close(): Promise<void> } }).handle.close();
+    await journal.append(rec(3)); // fails
+    await journal.append(rec(1)); // after the failure: not tried
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^cannot append to the manifest .*journal\.jsonl/);
+    await journal.finish(header);
+    const all = [0, 1, 2, 3, 4].map(rec);
+    expect(fs.readFileSync(file, 'utf8')).toBe([...manifestLines(header, all)].join(''));
   });
 });
