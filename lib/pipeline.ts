@@ -319,14 +319,17 @@ async function planOutput(args: {
     // and its outputs are all there as they were written. Its record may come from this run's
     // manifest or from another of the same options in the folder (shards before a whole run).
     const sources = [...(existing.state === 'ok' ? [existing.manifest] : []), ...compatible];
-    const byIdx0 = new Map<number, Map<string, FileRecord>>();
+    const byIdx0 = new Map<number, FileRecord[]>();
     for (const m of sources) {
       for (const r of m.records.values()) {
         const f = files[r.idx0];
         if (!r.complete || !inShard(r.idx0, shard) || f === undefined || f.relative !== r.path || f.sid !== r.sid) continue;
-        const recs = byIdx0.get(r.idx0) ?? new Map<string, FileRecord>();
-        recs.set(recordLine(r), r); // the same record in two manifests is checked once
-        byIdx0.set(r.idx0, recs);
+        const recs = byIdx0.get(r.idx0);
+        if (!recs) {
+          byIdx0.set(r.idx0, [r]);
+        } else if (!recs.some((other) => recordLine(other) === recordLine(r))) {
+          recs.push(r); // the same record in two manifests is checked once
+        }
       }
     }
     const entries = [...byIdx0.values()];
@@ -335,7 +338,7 @@ async function planOutput(args: {
     const hasher = new HashPool(options.threads);
     try {
       const verdicts = await mapLimit(entries, 2 * hasher.size, async (recs) => {
-        for (const rec of recs.values()) {
+        for (const rec of recs) {
           if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
           if (await verifyRecord(rec, files[rec.idx0].absolute, out, hasher)) return rec;
         }
