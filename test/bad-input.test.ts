@@ -120,6 +120,36 @@ function randomBytes(n: number, seed: number): Buffer {
   return b;
 }
 
+/** An Ogg file's pages (RFC 3533: 27-byte header, lacing values, body). */
+function oggPages(b: Buffer): Buffer[] {
+  const pages: Buffer[] = [];
+  for (let p = 0; p < b.length; ) {
+    if (b.toString('latin1', p, p + 4) !== 'OggS') throw new Error(`no page at byte ${p}`);
+    const segments = b[p + 26];
+    let body = 0;
+    for (let i = 0; i < segments; i++) body += b[p + 27 + i];
+    const end = p + 27 + segments + body;
+    pages.push(b.subarray(p, end));
+    p = end;
+  }
+  return pages;
+}
+
+/** A page moved to another logical stream: its serial number changed, its checksum made again. */
+function withSerial(page: Buffer, serial: number): Buffer {
+  const copy = Buffer.from(page);
+  copy.writeUInt32LE(serial, 14);
+  copy.writeUInt32LE(0, 22);
+  let crc = 0;
+  for (const byte of copy) {
+    crc ^= byte << 24;
+    for (let k = 0; k < 8; k++) crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
+    crc >>>= 0;
+  }
+  copy.writeUInt32LE(crc, 22);
+  return copy;
+}
+
 function write(dataset: string, relative: string, bytes: Buffer): string {
   const file = path.join(dataset, relative);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -530,9 +560,37 @@ describe('bad input (CLI)', () => {
       expect(warnings(run.stdout, rel).some((w) => /^1 page after [\d.]+ s damaged \(\d+ bytes fail the page checksum\): its audio is lost or damaged$/.test(w)), rel).toBe(true);
     }
     expect(warnings(run.stdout, 'half.ogg')).toContainEqual(expect.stringMatching(/^the stream ends inside a page, after [\d.]+ s \(the file was cut short\?\): the rest is lost$/));
+    // What the decoder makes of the page cut short still comes out (here a second of it).
+    const lastWhole = Number(/after ([\d.]+) s/.exec(warnings(run.stdout, 'half.ogg').join('\n'))![1]);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    expect(report.files.find((f: { path: string }) => f.path === 'half.ogg').seconds).toBeGreaterThan(lastWhole + 0.5);
     expect(warnings(run.stdout, 'last.ogg')).toContainEqual(
       expect.stringMatching(/^the last \d+ bytes, after [\d.]+ s, are damaged \(they fail the page checksum\): the end is lost or damaged$/),
     );
+  });
+
+  it('an Ogg file of two streams played together: only the first Vorbis stream decoded, the other named', () => {
+    const b = fs.readFileSync(GOLDEN_OGG);
+    const one = oggPages(b);
+    // A second stream: the same pages under another serial number, their pages interleaved
+    // with the first's after both first pages (as a muxer writes them).
+    const other = one.map((page) => withSerial(page, 0x5eca1));
+    const muxed: Buffer[] = [one[0], other[0]];
+    for (let i = 1; i < one.length; ++i) muxed.push(one[i], other[i]);
+    const dataset = fresh('ogg-muxed/dataset');
+    write(dataset, 'alone.ogg', b);
+    write(dataset, 'muxed.ogg', Buffer.concat(muxed));
+    const out = outFolder('ogg-muxed/out');
+    const run = voxprep(['preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '48000']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(warnings(run.stdout, 'alone.ogg')).toEqual([]);
+    expect(warnings(run.stdout, 'muxed.ogg')).toEqual([
+      'it holds another stream (Vorbis audio) beside the Vorbis audio, played with it: only the audio of the first Vorbis stream is used',
+    ]);
+    // The first stream's audio, as the file of it alone gives it (not both streams' packets as one).
+    for (const dir of [SLICED, SLICED_16K]) {
+      expect(fs.readFileSync(path.join(out, dir, '0_1_0.wav')).equals(fs.readFileSync(path.join(out, dir, '0_0_0.wav'))), dir).toBe(true);
+    }
   });
 
   it('file names that are not UTF-8 (another code page): each fails naming why, the rest goes on', () => {

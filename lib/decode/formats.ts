@@ -46,6 +46,19 @@ function describe(raw: RawDecoded, scale: number): Decoded {
   };
 }
 
+/** Two decoded stretches, one after the other. */
+function joinDecoded(a: Decoded, b: Decoded): Decoded {
+  if (a.frames === 0) return { ...b, errors: [...a.errors, ...b.errors] };
+  if (b.frames === 0) return { ...a, errors: [...a.errors, ...b.errors] };
+  const channels = a.channels.map((x, c) => {
+    const joined = new Float32Array(x.length + b.channels[c].length);
+    joined.set(x);
+    joined.set(b.channels[c], x.length);
+    return joined;
+  });
+  return { ...a, channels, frames: a.frames + b.frames, errors: [...a.errors, ...b.errors] };
+}
+
 /** Where a frame starts, in seconds, for messages. */
 const at = (samples: number, rate: number) => (rate > 0 ? ` (at ${(samples / rate).toFixed(2)} s)` : '');
 
@@ -159,18 +172,24 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     const { OggVorbisDecoder } = await import('@wasm-audio-decoders/ogg-vorbis');
     const d = new OggVorbisDecoder();
     await d.ready;
-    // The decoder passes over damaged pages and a stream cut short without a word.
-    const pages = new OggPageWatcher();
+    // The decoder passes over damaged pages and a stream cut short without a word, and takes
+    // every stream in the file for one: it gets the pages of one Vorbis stream (and whatever
+    // is damaged).
+    const watcher = new OggPageWatcher();
     return {
       name: 'Ogg Vorbis',
       decode: async (c) => {
-        const lost = pages.push(c);
-        const out = describe((await d.decode(c)) as RawDecoded, 1);
-        return { ...out, errors: [...out.errors, ...lost] };
+        const { warnings, bytes } = watcher.push(c);
+        const out = describe((await d.decode(bytes)) as RawDecoded, 1);
+        return { ...out, errors: [...out.errors, ...warnings] };
       },
-      flush: async () => describe((await d.flush()) as RawDecoded, 1),
+      flush: async () => {
+        const last = describe((await d.decode(watcher.rest())) as RawDecoded, 1);
+        const tail = describe((await d.flush()) as RawDecoded, 1);
+        return joinDecoded(last, tail);
+      },
       free: () => d.free(),
-      check: () => pages.end(),
+      check: () => watcher.end(),
     };
   }
   throw new Error(`no decoder for ${ext}`);

@@ -1,7 +1,12 @@
-// Watches an Ogg file's pages as they go to the decoder, so that damage is said: the npm
-// Vorbis decoder passes over a page whose checksum fails (dropping or decoding it) and a
-// file cut short in silence. (The granule positions are not compared with the samples
-// decoded: a valid file cut by stream copy starts at a granule past 0.)
+// Reads an Ogg file's pages on their way to the decoder. It says what is damaged: the npm
+// Vorbis decoder passes over a page whose checksum fails and a file cut short in silence.
+// (The granule positions are not compared with the samples decoded: a valid file cut by
+// stream copy starts at a granule past 0.) And it holds back the pages of every stream but
+// the Vorbis one being decoded: a file can hold several streams played together (a video's
+// Theora beside its Vorbis, two audio tracks), whose pages the decoder would take as one
+// stream's, decoding the second track's audio with the first one's setup (a file of two
+// 4-s tracks came out as 8 s of garbled audio). Everything else goes on as it came, damaged
+// bytes and a last page cut short included: the decoder makes what it can of them.
 // A page: "OggS", version, header type (0x04: the stream's last page), the granule position
 // (for Vorbis, the samples decoded up to the end of the page), serial, sequence number,
 // CRC-32 (polynomial 0x04c11db7, computed with its own field zeroed), the segment count and
@@ -40,13 +45,22 @@ export class OggPageWatcher {
   private streams = new Map<number, Stream>();
   private last: Stream | undefined; // the stream of the last good page
   private damagedBytes = 0; // skipped since the last good page while looking for a page
+  private decoded: number | undefined; // the serial of the Vorbis stream whose pages go to the decoder
+  private beside = new Map<number, string>(); // streams beside it (serial → what they hold), not yet said
+  private said = new Set<number>(); // serials of streams said to be beside it
 
-  /** Takes the next bytes of the stream; returns a warning for each loss it shows. */
-  push(chunk: Uint8Array): string[] {
+  /**
+   * Takes the next bytes of the file. Returns a warning for each loss it shows, and the bytes
+   * for the decoder: those taken so far, up to a page not yet complete, less the good pages
+   * of other streams than the Vorbis one being decoded.
+   */
+  push(chunk: Uint8Array): { warnings: string[]; bytes: Uint8Array } {
     const b = new Uint8Array(this.buf.length + chunk.length);
     b.set(this.buf);
     b.set(chunk, this.buf.length);
     const found: string[] = [];
+    const kept: Uint8Array[] = [];
+    let from = 0; // the first byte not yet kept or held back
     let p = 0;
     for (;;) {
       const start = findCapture(b, p);
@@ -66,11 +80,26 @@ export class OggPageWatcher {
         p += 1;
         continue;
       }
-      this.page(b, p, end, found);
+      if (!this.page(b, p, end, found)) {
+        kept.push(b.subarray(from, p));
+        from = end;
+      }
       p = end;
     }
+    kept.push(b.subarray(from, p));
     this.buf = b.slice(p);
-    return found;
+    const bytes = new Uint8Array(kept.reduce((n, k) => n + k.length, 0));
+    let at = 0;
+    for (const k of kept) {
+      bytes.set(k, at);
+      at += k.length;
+    }
+    return { warnings: found, bytes };
+  }
+
+  /** At the end of the file: what push() held, waiting for the rest of a page, for the decoder. */
+  rest(): Uint8Array {
+    return this.buf;
   }
 
   /** At the end of the file: a warning if its end is damaged or missing. */
@@ -85,15 +114,34 @@ export class OggPageWatcher {
     return undefined;
   }
 
-  private page(b: Uint8Array, p: number, end: number, found: string[]): void {
+  /** Follows a good page; whether it goes to the decoder (before a Vorbis stream is found, every page does). */
+  private page(b: Uint8Array, p: number, end: number, found: string[]): boolean {
     const serial = readU32(b, p + 14);
+    // The Vorbis identification header, on a stream's first page: packet type 1, "vorbis",
+    // version, channels, rate.
+    const q = p + 27 + b[p + 26];
+    const first = (b[p + 5] & 0x02) !== 0;
+    const vorbis = first && q + 16 <= end && b[q] === 1 && String.fromCharCode(...b.subarray(q + 1, q + 7)) === 'vorbis';
+    // Whether the stream being decoded has ended (before a chained link takes its serial again).
+    const decodedEnded = this.decoded === undefined || this.streams.get(this.decoded)!.ended;
     let stream = this.streams.get(serial);
-    if (!stream) {
-      stream = { nextSequence: 0, granule: 0, rate: 0, ended: false };
+    if (!stream || first) {
+      // A new stream, or a chained link that uses a serial again.
+      stream = { nextSequence: stream?.nextSequence ?? 0, granule: 0, rate: vorbis ? readU32(b, q + 12) : 0, ended: false };
       this.streams.set(serial, stream);
-      // The Vorbis identification header: packet type 1, "vorbis", version, channels, rate.
-      const q = p + 27 + b[p + 26];
-      if (q + 16 <= end && b[q] === 1 && String.fromCharCode(...b.subarray(q + 1, q + 7)) === 'vorbis') stream.rate = readU32(b, q + 12);
+    }
+    // The stream to decode: the first Vorbis stream, and after it has ended, the next (a
+    // chained file's next link). Streams beside it are passed over, and said.
+    if (first && vorbis && decodedEnded) this.decoded = serial;
+    else if (first) this.beside.set(serial, codecName(b.subarray(q, end)));
+    if (this.decoded !== undefined) {
+      for (const [other, codec] of this.beside) {
+        if (!this.said.has(other)) {
+          found.push(`it holds another stream (${codec}) beside the Vorbis audio, played with it: only the audio of the first Vorbis stream is used`);
+        }
+        this.said.add(other);
+      }
+      this.beside.clear();
     }
     // Pages that fail their checksum are skipped (here; the decoder drops or decodes them):
     // the next good page's sequence number says how many there were.
@@ -116,6 +164,7 @@ export class OggPageWatcher {
     if (!(low === 0xffffffff && high === 0xffffffff)) stream.granule = high * 2 ** 32 + low;
     if (b[p + 5] & 0x04) stream.ended = true;
     this.last = stream;
+    return this.decoded === undefined || serial === this.decoded;
   }
 
   private where(): string {
@@ -123,6 +172,17 @@ export class OggPageWatcher {
     if (!s) return 'the start';
     return s.rate > 0 ? `${(s.granule / s.rate).toFixed(2)} s` : `sample ${s.granule}`;
   }
+}
+
+/** What a stream holds, by its first packet. */
+function codecName(packet: Uint8Array): string {
+  const head = String.fromCharCode(...packet.subarray(0, 8));
+  if (head.startsWith('\x01vorbis')) return 'Vorbis audio';
+  if (head.startsWith('\x80theora')) return 'Theora video';
+  if (head.startsWith('OpusHead')) return 'Opus audio';
+  if (head.startsWith('\x7fFLAC')) return 'FLAC audio';
+  if (head.startsWith('Speex   ')) return 'Speex audio';
+  return 'of an unknown kind';
 }
 
 /** Where the page at `p` ends, or -1 when it is not all in `b`. */
