@@ -70,6 +70,8 @@ describe('decoder processes', () => {
     writeWav(path.join(ds, 'good.wav'), speechLike(16000, 2), 16000);
     fs.writeFileSync(path.join(ds, 'talk.m4a'), Buffer.alloc(1000));
     fs.writeFileSync(path.join(ds, 'note.ogg'), oggFirstPage('OpusHead'));
+    // A video's Opus sound, its first page after the Theora stream's.
+    fs.writeFileSync(path.join(ds, 'video.ogg'), Buffer.concat([oggFirstPage('\x80theora'), oggFirstPage('OpusHead')]));
     const emptyBin = path.join(tmp, 'bin');
     fs.mkdirSync(emptyBin);
     const out = path.join(tmp, 'out');
@@ -78,6 +80,7 @@ describe('decoder processes', () => {
     expect(r.stdout).toMatch(/skipped: talk\.m4a: \.m4a files need ffmpeg on PATH/);
     // An .ogg that holds Opus, not Vorbis: ffmpeg's too.
     expect(r.stdout).toMatch(/skipped: note\.ogg: Ogg Opus files need ffmpeg on PATH/);
+    expect(r.stdout).toMatch(/skipped: video\.ogg: Ogg Opus files need ffmpeg on PATH/);
     expect(fs.readdirSync(path.join(out, 'sliced_audios')).every((f) => f.startsWith('0_0_'))).toBe(true);
   });
 

@@ -51,9 +51,14 @@ function ffmpegPlan(file: string, what: string): DecodePlan {
   return { decoder: [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] };
 }
 
-/** The codec of an Ogg file's first stream, by its first packet; undefined when unknown or unreadable. */
+/**
+ * The audio codec of an Ogg file, by the first packets of the streams it opens with (their
+ * first pages come before any other): Vorbis if one of them is Vorbis (voxprep decodes that
+ * one), else the first other audio codec (a video's Opus sound behind its Theora); undefined
+ * when none is known or the file cannot be read.
+ */
 function oggCodec(file: string): string | undefined {
-  const head = Buffer.alloc(128);
+  const head = Buffer.alloc(1 << 16);
   let n = 0;
   try {
     const fd = fs.openSync(file, 'r');
@@ -65,11 +70,19 @@ function oggCodec(file: string): string | undefined {
   } catch {
     return undefined; // the decoder says why
   }
-  if (n < 28 || head.toString('latin1', 0, 4) !== 'OggS') return undefined;
-  const packet = head.subarray(27 + head[26], n).toString('latin1');
-  if (packet.startsWith('\x01vorbis')) return 'Vorbis';
-  if (packet.startsWith('OpusHead')) return 'Opus';
-  if (packet.startsWith('\x7fFLAC')) return 'FLAC';
-  if (packet.startsWith('Speex   ')) return 'Speex';
-  return undefined;
+  const codecs: string[] = [];
+  // Each first page (header type 0x02) at the start: 27 bytes, the lacing values, the body.
+  for (let p = 0; p + 27 <= n && head.toString('latin1', p, p + 4) === 'OggS' && head[p + 5] & 0x02; ) {
+    const body = p + 27 + head[p + 26];
+    if (body > n) break;
+    const packet = head.toString('latin1', body, Math.min(n, body + 8));
+    if (packet.startsWith('\x01vorbis')) codecs.push('Vorbis');
+    else if (packet.startsWith('OpusHead')) codecs.push('Opus');
+    else if (packet.startsWith('\x7fFLAC')) codecs.push('FLAC');
+    else if (packet.startsWith('Speex   ')) codecs.push('Speex');
+    let size = 0;
+    for (let i = 0; i < head[p + 26]; i++) size += head[p + 27 + i];
+    p = body + size;
+  }
+  return codecs.includes('Vorbis') ? 'Vorbis' : codecs[0];
 }
