@@ -143,9 +143,17 @@ export class OggPageWatcher {
       }
       this.beside.clear();
     }
+    const sequence = readU32(b, p + 18);
+    const passes = this.decoded === undefined || serial === this.decoded;
+    if (!passes) {
+      // A stream beside the one decoded: followed, so that its pages are known, but its
+      // losses are not the audio's (damage before it is said at the audio's next page).
+      stream.nextSequence = sequence + 1;
+      if (b[p + 5] & 0x04) stream.ended = true;
+      return false;
+    }
     // Pages that fail their checksum are skipped (here; the decoder drops or decodes them):
     // the next good page's sequence number says how many there were.
-    const sequence = readU32(b, p + 18);
     const missing = Math.max(0, sequence - stream.nextSequence);
     if (missing > 0 || this.damagedBytes > 0) {
       const where = this.where();
@@ -164,7 +172,7 @@ export class OggPageWatcher {
     if (!(low === 0xffffffff && high === 0xffffffff)) stream.granule = high * 2 ** 32 + low;
     if (b[p + 5] & 0x04) stream.ended = true;
     this.last = stream;
-    return this.decoded === undefined || serial === this.decoded;
+    return true;
   }
 
   private where(): string {
