@@ -556,6 +556,16 @@ describe('bad input (CLI)', () => {
     expect(counts(run.stdout)).toMatchObject({ files: 7, processed: 7, failed: 0 });
     expect(warnings(run.stdout, 'clean.ogg')).toEqual([]);
     expect(warnings(run.stdout, 'chained.ogg')).toEqual([]);
+    // The second link decoded as a file of its own (the decoder starts again at it, with its
+    // setup): the first link's samples twice, not shifted by the decoder's carried overlap.
+    const sliceOf = (rel: string) => {
+      const entry = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).files.find((f: { path: string }) => f.path === rel);
+      return readWav(path.join(out, SLICED, `0_${entry.idx0}_0.wav`)).samples;
+    };
+    const once = sliceOf('clean.ogg');
+    const twice = sliceOf('chained.ogg');
+    expect(twice.length).toBe(2 * once.length);
+    expect(Buffer.from(twice.buffer, twice.byteOffset, twice.byteLength).equals(Buffer.concat([Buffer.from(once.buffer, once.byteOffset, once.byteLength), Buffer.from(once.buffer, once.byteOffset, once.byteLength)]))).toBe(true);
     for (const rel of ['garbage.ogg', 'flipped.ogg', 'chained-damaged.ogg']) {
       expect(warnings(run.stdout, rel).some((w) => /^1 page after [\d.]+ s damaged \(\d+ bytes fail the page checksum\): its audio is lost or damaged$/.test(w)), rel).toBe(true);
     }

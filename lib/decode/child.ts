@@ -7,7 +7,7 @@
 // Usage: node child.js FILE
 import fs from 'node:fs';
 import path from 'node:path';
-import { decoderFor, type Decoded } from './formats.js';
+import { checkSameFormat, decoderFor, type Decoded } from './formats.js';
 
 const READ_BYTES = 1 << 18;
 
@@ -48,10 +48,8 @@ async function main(file: string): Promise<void> {
     if (!format) {
       format = { rate: d.rate, channels: d.channels.length };
       writeAll(1, header(d.rate, d.channels.length));
-    } else if (d.rate !== format.rate || d.channels.length !== format.channels) {
-      throw new Error(
-        `the stream changes format midway (${format.rate} Hz × ${format.channels} → ${d.rate} Hz × ${d.channels.length}); not supported`,
-      );
+    } else {
+      checkSameFormat(format, { rate: d.rate, channels: d.channels.length });
     }
     const ch = d.channels.length;
     const out = Buffer.alloc(d.frames * ch * 4);

@@ -46,10 +46,18 @@ function describe(raw: RawDecoded, scale: number): Decoded {
   };
 }
 
+/** Throws when `b` goes on from `a` in another rate or channel count (voxprep's streams keep one). */
+export function checkSameFormat(a: { rate: number; channels: number }, b: { rate: number; channels: number }): void {
+  if (a.rate !== b.rate || a.channels !== b.channels) {
+    throw new Error(`the stream changes format midway (${a.rate} Hz × ${a.channels} → ${b.rate} Hz × ${b.channels}); not supported`);
+  }
+}
+
 /** Two decoded stretches, one after the other. */
 function joinDecoded(a: Decoded, b: Decoded): Decoded {
   if (a.frames === 0) return { ...b, errors: [...a.errors, ...b.errors] };
   if (b.frames === 0) return { ...a, errors: [...a.errors, ...b.errors] };
+  checkSameFormat({ rate: a.rate, channels: a.channels.length }, { rate: b.rate, channels: b.channels.length });
   const channels = a.channels.map((x, c) => {
     const joined = new Float32Array(x.length + b.channels[c].length);
     joined.set(x);
@@ -179,8 +187,14 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     return {
       name: 'Ogg Vorbis',
       decode: async (c) => {
-        const { warnings, bytes } = watcher.push(c);
-        const out = describe((await d.decode(bytes)) as RawDecoded, 1);
+        const { warnings, links } = watcher.push(c);
+        let out = describe((await d.decode(links[0])) as RawDecoded, 1);
+        for (const link of links.slice(1)) {
+          // A chained file's next link has its own setup (and may change rate or channels):
+          // the decoder ends the last one and starts again, as for a file of its own.
+          out = joinDecoded(out, describe((await d.flush()) as RawDecoded, 1));
+          out = joinDecoded(out, describe((await d.decode(link)) as RawDecoded, 1));
+        }
         return { ...out, errors: [...out.errors, ...warnings] };
       },
       flush: async () => {

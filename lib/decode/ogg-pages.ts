@@ -52,14 +52,16 @@ export class OggPageWatcher {
   /**
    * Takes the next bytes of the file. Returns a warning for each loss it shows, and the bytes
    * for the decoder: those taken so far, up to a page not yet complete, less the good pages
-   * of other streams than the Vorbis one being decoded.
+   * of other streams than the Vorbis one being decoded; split where a chained file's next
+   * link starts (links[0] goes on with the link being decoded, each later one starts one:
+   * the decoder must start again there, with that link's own setup).
    */
-  push(chunk: Uint8Array): { warnings: string[]; bytes: Uint8Array } {
+  push(chunk: Uint8Array): { warnings: string[]; links: Uint8Array[] } {
     const b = new Uint8Array(this.buf.length + chunk.length);
     b.set(this.buf);
     b.set(chunk, this.buf.length);
     const found: string[] = [];
-    const kept: Uint8Array[] = [];
+    const links: Uint8Array[][] = [[]];
     let from = 0; // the first byte not yet kept or held back
     let p = 0;
     for (;;) {
@@ -80,21 +82,17 @@ export class OggPageWatcher {
         p += 1;
         continue;
       }
-      if (!this.page(b, p, end, found)) {
-        kept.push(b.subarray(from, p));
-        from = end;
+      const verdict = this.page(b, p, end, found);
+      if (verdict !== 'decode') {
+        links[links.length - 1].push(b.subarray(from, p));
+        if (verdict === 'next link') links.push([]);
+        from = verdict === 'next link' ? p : end;
       }
       p = end;
     }
-    kept.push(b.subarray(from, p));
+    links[links.length - 1].push(b.subarray(from, p));
     this.buf = b.slice(p);
-    const bytes = new Uint8Array(kept.reduce((n, k) => n + k.length, 0));
-    let at = 0;
-    for (const k of kept) {
-      bytes.set(k, at);
-      at += k.length;
-    }
-    return { warnings: found, bytes };
+    return { warnings: found, links: links.map(concat) };
   }
 
   /** At the end of the file: what push() held, waiting for the rest of a page, for the decoder. */
@@ -114,8 +112,11 @@ export class OggPageWatcher {
     return undefined;
   }
 
-  /** Follows a good page; whether it goes to the decoder (before a Vorbis stream is found, every page does). */
-  private page(b: Uint8Array, p: number, end: number, found: string[]): boolean {
+  /**
+   * Follows a good page: whether it goes to the decoder (before a Vorbis stream is found,
+   * every page does), is held back (another stream's), or starts a chained file's next link.
+   */
+  private page(b: Uint8Array, p: number, end: number, found: string[]): 'decode' | 'hold back' | 'next link' {
     const serial = readU32(b, p + 14);
     // The Vorbis identification header, on a stream's first page: packet type 1, "vorbis",
     // version, channels, rate.
@@ -132,6 +133,7 @@ export class OggPageWatcher {
     }
     // The stream to decode: the first Vorbis stream, and after it has ended, the next (a
     // chained file's next link). Streams beside it are passed over, and said.
+    const nextLink = first && vorbis && decodedEnded && this.decoded !== undefined;
     if (first && vorbis && decodedEnded) this.decoded = serial;
     else if (first) this.beside.set(serial, codecName(b.subarray(q, end)));
     if (this.decoded !== undefined) {
@@ -150,7 +152,7 @@ export class OggPageWatcher {
       // losses are not the audio's (damage before it is said at the audio's next page).
       stream.nextSequence = sequence + 1;
       if (b[p + 5] & 0x04) stream.ended = true;
-      return false;
+      return 'hold back';
     }
     // Pages that fail their checksum are skipped (here; the decoder drops or decodes them):
     // the next good page's sequence number says how many there were.
@@ -172,7 +174,7 @@ export class OggPageWatcher {
     if (!(low === 0xffffffff && high === 0xffffffff)) stream.granule = high * 2 ** 32 + low;
     if (b[p + 5] & 0x04) stream.ended = true;
     this.last = stream;
-    return true;
+    return nextLink ? 'next link' : 'decode';
   }
 
   private where(): string {
@@ -180,6 +182,16 @@ export class OggPageWatcher {
     if (!s) return 'the start';
     return s.rate > 0 ? `${(s.granule / s.rate).toFixed(2)} s` : `sample ${s.granule}`;
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** What a stream holds, by its first packet. */
