@@ -534,6 +534,36 @@ describe('bad input (CLI)', () => {
     }
   });
 
+  it('an MP3 behind tags that hold frame-like bytes, or behind a tag over 64 KB: read as the plain file (channels, audio, loss check)', () => {
+    const b = fs.readFileSync(GOLDEN_MP3); // stereo, behind an ID3v2 tag of its own
+    /** An ID3v2.4 tag around `body` (its size in the syncsafe form). */
+    const id3 = (body: Buffer) => {
+      const size = body.length;
+      const head = Buffer.from([0x49, 0x44, 0x33, 4, 0, 0, (size >> 21) & 0x7f, (size >> 14) & 0x7f, (size >> 7) & 0x7f, size & 0x7f]);
+      return Buffer.concat([head, body]);
+    };
+    // Inside a second tag, the bytes of a mono MPEG-1 Layer III frame header (as an Exif JPEG
+    // can hold), with no frame after it.
+    const fake = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe1]), Buffer.from([0xff, 0xfb, 0x90, 0xc4]), Buffer.alloc(300, 0x11)]);
+    const dataset = fresh('mp3-tags/dataset');
+    write(dataset, 'plain.mp3', b);
+    write(dataset, 'two-tags.mp3', Buffer.concat([id3(Buffer.alloc(40)), id3(fake), b]));
+    write(dataset, 'big-tag.mp3', Buffer.concat([id3(Buffer.alloc(200_000)), b]));
+    write(dataset, 'big-tag-corrupt.mp3', Buffer.concat([id3(Buffer.alloc(200_000)), corruptMp3()]));
+    const out = outFolder('mp3-tags/out');
+    const run = voxprep(['preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '44100']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const entry = (rel: string) => report.files.find((f: { path: string }) => f.path === rel);
+    const slice = (rel: string) => fs.readFileSync(path.join(out, SLICED, `0_${entry(rel).idx0}_0.wav`));
+    for (const rel of ['two-tags.mp3', 'big-tag.mp3']) {
+      expect(entry(rel).source.channels, rel).toBe(2);
+      expect(warnings(run.stdout, rel), rel).toEqual([]);
+      expect(slice(rel).equals(slice('plain.mp3')), rel).toBe(true);
+    }
+    expect(warnings(run.stdout, 'big-tag-corrupt.mp3').some((w) => CORRUPTION_WARNING.mp3.test(w))).toBe(true);
+  });
+
   it('an Ogg Vorbis file with damaged pages or cut short: processed, the loss said (the decoder passes over both in silence)', () => {
     const b = fs.readFileSync(GOLDEN_OGG);
     const dataset = fresh('ogg-damage/dataset');

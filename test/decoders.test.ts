@@ -178,5 +178,36 @@ describe('decoder processes', () => {
       ['stereo.mp3', 2],
     ]);
   });
+  it.skipIf(!ffmpeg)('a mono MP3 with a stereo one joined to its end: the stereo part mixed to mono, not a channel of it lost', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    // Left and right unlike each other: the stereo part's mix is not either channel.
+    const left = speechLike(44100, 2, 21);
+    const right = speechLike(44100, 2, 22);
+    const stereo = new Float64Array(left.length * 2);
+    left.forEach((v, i) => {
+      stereo[2 * i] = v;
+      stereo[2 * i + 1] = right[i];
+    });
+    writeWav(path.join(tmp, 'm.wav'), speechLike(44100, 1.5, 23), 44100);
+    writeWav(path.join(tmp, 's.wav'), stereo, 44100, { channels: 2 });
+    for (const [src, name, channels] of [['m.wav', 'm.mp3', '1'], ['s.wav', 's.mp3', '2']]) {
+      const made = spawnSync(ffmpeg!, ['-nostdin', '-loglevel', 'error', '-i', path.join(tmp, src), '-ac', channels, '-write_xing', '0', '-id3v2_version', '0', path.join(tmp, name)]);
+      expect(made.status, String(made.stderr)).toBe(0);
+    }
+    fs.copyFileSync(path.join(tmp, 's.mp3'), path.join(ds, 'b-stereo.mp3'));
+    fs.writeFileSync(path.join(ds, 'a-joined.mp3'), Buffer.concat([fs.readFileSync(path.join(tmp, 'm.mp3')), fs.readFileSync(path.join(tmp, 's.mp3'))]));
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '44100']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/warning: a-joined\.mp3: stereo frames follow mono ones \(files joined end to end\?\): mixed to mono as they come/);
+    // The joined file's end is the stereo file's mix (within float32 rounding of the mean).
+    const joined = readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples;
+    const alone = readWav(path.join(out, 'sliced_audios', '0_1_0.wav')).samples;
+    const tail = joined.subarray(joined.length - alone.length);
+    let worst = 0;
+    for (let i = 0; i < alone.length; i++) worst = Math.max(worst, Math.abs(tail[i] - alone[i]));
+    expect(worst).toBeLessThan(1e-6);
+  });
   if (!ffmpeg) console.log('decoders.test: no ffmpeg on PATH; the real-ffmpeg tests are skipped (the stand-in tests still run)');
 });

@@ -1,6 +1,7 @@
 // The npm WebAssembly decoders behind one small streaming interface, with the corrections
 // that make their output agree with libsndfile's (the golden reference's decoder).
 import { FlacFrameSplitter } from './flac-frames.js';
+import { MpegHead } from './mpeg-head.js';
 import { OggPageWatcher } from './ogg-pages.js';
 export interface Decoded {
   channels: Float32Array[];
@@ -136,6 +137,7 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     const head = new MpegHead();
     let errorCount = 0;
     let rate = 0;
+    let mixedStereo = false;
     return {
       name: 'MP3',
       decode: async (c) => {
@@ -151,7 +153,18 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
         errorCount += n;
         if (out.rate) rate = out.rate;
         // mpg123 gives a mono stream as two equal channels: the file's one is what it holds.
-        if (out.channels.length === 2 && head.mono()) out.channels = out.channels.slice(0, 1);
+        // Stereo frames after mono ones (files joined end to end) are mixed to it, as the
+        // engine would mix them, rather than losing a channel.
+        if (out.channels.length === 2 && head.mono()) {
+          const [left, right] = out.channels;
+          if (!left.every((v, i) => v === right[i])) {
+            out.channels = [left.map((v, i) => (v + right[i]) / 2)];
+            if (!mixedStereo) out.errors = [...out.errors, 'stereo frames follow mono ones (files joined end to end?): mixed to mono as they come'];
+            mixedStereo = true;
+          } else {
+            out.channels = [left];
+          }
+        }
         return out;
       },
       flush: async () => EMPTY,
@@ -207,60 +220,4 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     };
   }
   throw new Error(`no decoder for ${ext}`);
-}
-
-/**
- * The first bytes of an MP3 stream, enough for its Xing/Info and LAME headers: how many
- * samples the encoder declared (frames × samples per frame − encoder delay − padding).
- */
-class MpegHead {
-  private bytes = new Uint8Array(0);
-  push(chunk: Uint8Array): void {
-    if (this.bytes.length >= 1 << 16) return;
-    const joined = new Uint8Array(Math.min(1 << 16, this.bytes.length + chunk.length));
-    joined.set(this.bytes.subarray(0, joined.length));
-    if (this.bytes.length < joined.length) joined.set(chunk.subarray(0, joined.length - this.bytes.length), this.bytes.length);
-    this.bytes = joined;
-  }
-
-  /** Where the first frame header starts (after an ID3v2 tag), or -1 while unknown. */
-  private firstFrame(): number {
-    const b = this.bytes;
-    let p = 0;
-    if (b.length >= 10 && b[0] === 0x49 && b[1] === 0x44 && b[2] === 0x33) {
-      p = 10 + ((b[6] & 0x7f) << 21) + ((b[7] & 0x7f) << 14) + ((b[8] & 0x7f) << 7) + (b[9] & 0x7f);
-    }
-    while (p + 4 < b.length && !(b[p] === 0xff && (b[p + 1] & 0xe0) === 0xe0)) p++;
-    return p + 4 < b.length ? p : -1;
-  }
-
-  /** Whether the first frame's channel mode is single channel. */
-  mono(): boolean {
-    const p = this.firstFrame();
-    return p >= 0 && this.bytes[p + 3] >> 6 === 3;
-  }
-
-  declaredSamples(): number | undefined {
-    const b = this.bytes;
-    const p = this.firstFrame();
-    if (p < 0) return undefined;
-    const version = (b[p + 1] >> 3) & 3; // 3: MPEG-1
-    const layer = (b[p + 1] >> 1) & 3; // 1: Layer III
-    if (layer !== 1) return undefined;
-    const mono = b[p + 3] >> 6 === 3;
-    const side = version === 3 ? (mono ? 17 : 32) : mono ? 9 : 17;
-    const x = p + 4 + side;
-    const tag = String.fromCharCode(...b.subarray(x, x + 4));
-    if (tag !== 'Xing' && tag !== 'Info') return undefined;
-    const flags = (b[x + 4] << 24) | (b[x + 5] << 16) | (b[x + 6] << 8) | b[x + 7];
-    if (!(flags & 1)) return undefined;
-    const frames = ((b[x + 8] << 24) >>> 0) + (b[x + 9] << 16) + (b[x + 10] << 8) + b[x + 11];
-    let q = x + 12 + (flags & 2 ? 4 : 0) + (flags & 4 ? 100 : 0) + (flags & 8 ? 4 : 0);
-    if (String.fromCharCode(...b.subarray(q, q + 4)) !== 'LAME' && String.fromCharCode(...b.subarray(q, q + 4)) !== 'Lavc') return undefined;
-    q += 21;
-    if (q + 3 > b.length) return undefined;
-    const delay = (b[q] << 4) | (b[q + 1] >> 4);
-    const padding = ((b[q + 1] & 0x0f) << 8) | b[q + 2];
-    return frames * (version === 3 ? 1152 : 576) - delay - padding;
-  }
 }
