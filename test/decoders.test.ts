@@ -53,15 +53,30 @@ function oggFirstPage(packet: string): Buffer {
   return Buffer.concat([head, body]);
 }
 
+/** The start of a FLAC file: "fLaC" and a last STREAMINFO block (44.1 kHz mono, `bits` per sample, 4096-sample blocks). */
+function flacHead(bits: number): Buffer {
+  const info = Buffer.alloc(34);
+  info.writeUInt16BE(4096, 0);
+  info.writeUInt16BE(4096, 2);
+  // 20 bits of rate, 3 of channels − 1, 5 of bits − 1, 36 of total samples (0: unknown).
+  info.writeUInt32BE(((44100 << 12) | (0 << 9) | ((bits - 1) << 4)) >>> 0, 10);
+  return Buffer.concat([Buffer.from('fLaC', 'latin1'), Buffer.from([0x80, 0, 0, 34]), info]);
+}
+
 describe('decoder processes', () => {
   it('decodes FLAC, MP3 and Ogg Vorbis files in a dataset (exit 0, slices for each)', () => {
     const ds = path.join(tmp, 'ds');
     fs.mkdirSync(ds);
     for (const f of ['1/echo_48k.flac', '2/foxtrot_441.mp3', '2/golf_48k.ogg']) fs.copyFileSync(path.join(GOLDEN, f), path.join(ds, path.basename(f)));
+    // The FLAC again behind an ID3v2 tag (taggers put one in front; libFLAC skips it).
+    const tag = Buffer.concat([Buffer.from('ID3\x04\x00\x00\x00\x00\x08\x00', 'latin1'), Buffer.alloc(1024, 0x41)]);
+    fs.writeFileSync(path.join(ds, 'tagged.flac'), Buffer.concat([tag, fs.readFileSync(path.join(GOLDEN, '1/echo_48k.flac'))]));
     const out = path.join(tmp, 'out');
     const r = cli([ds, '-o', out, '--cut', 'skip']);
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(fs.readdirSync(path.join(out, 'sliced_audios')).sort()).toEqual(['0_0_0.wav', '0_1_0.wav', '0_2_0.wav']);
+    expect(fs.readdirSync(path.join(out, 'sliced_audios')).sort()).toEqual(['0_0_0.wav', '0_1_0.wav', '0_2_0.wav', '0_3_0.wav']);
+    // echo_48k.flac is idx0 0, tagged.flac 3.
+    expect(fs.readFileSync(path.join(out, 'sliced_audios', '0_3_0.wav')).equals(fs.readFileSync(path.join(out, 'sliced_audios', '0_0_0.wav')))).toBe(true);
   });
 
   it('lists formats that need ffmpeg as skipped, with the reason, when ffmpeg is not on PATH', () => {
@@ -72,6 +87,8 @@ describe('decoder processes', () => {
     fs.writeFileSync(path.join(ds, 'note.ogg'), oggFirstPage('OpusHead'));
     // A video's Opus sound, its first page after the Theora stream's.
     fs.writeFileSync(path.join(ds, 'video.ogg'), Buffer.concat([oggFirstPage('\x80theora'), oggFirstPage('OpusHead')]));
+    // A 12-bit FLAC (its STREAMINFO says so): the npm decoder cannot give such samples, ffmpeg can.
+    fs.writeFileSync(path.join(ds, 'twelve.flac'), flacHead(12));
     const emptyBin = path.join(tmp, 'bin');
     fs.mkdirSync(emptyBin);
     const out = path.join(tmp, 'out');
@@ -81,6 +98,7 @@ describe('decoder processes', () => {
     // An .ogg that holds Opus, not Vorbis: ffmpeg's too.
     expect(r.stdout).toMatch(/skipped: note\.ogg: Ogg Opus files need ffmpeg on PATH/);
     expect(r.stdout).toMatch(/skipped: video\.ogg: Ogg Opus files need ffmpeg on PATH/);
+    expect(r.stdout).toMatch(/skipped: twelve\.flac: 12-bit FLAC files need ffmpeg on PATH/);
     expect(fs.readdirSync(path.join(out, 'sliced_audios')).every((f) => f.startsWith('0_0_'))).toBe(true);
   });
 

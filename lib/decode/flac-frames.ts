@@ -92,14 +92,21 @@ export class FlacFrameSplitter {
     return this.collect(true);
   }
 
-  /** Parses "fLaC" and the metadata blocks; false while more bytes are needed. */
+  /** Parses "fLaC" and the metadata blocks (after any ID3v2 tags, which taggers put in front); false while more bytes are needed. */
   private readMetadata(): boolean {
     const b = this.buf;
-    if (b.length < 4) return false;
-    if (b[0] !== 0x66 || b[1] !== 0x4c || b[2] !== 0x61 || b[3] !== 0x43) {
+    let start = 0;
+    // An ID3v2 tag: "ID3", version, flags (0x10: a footer follows), syncsafe size.
+    while (b.length >= start + 3 && b[start] === 0x49 && b[start + 1] === 0x44 && b[start + 2] === 0x33) {
+      if (b.length < start + 10) return false;
+      const footer = b[start + 5] & 0x10 ? 10 : 0;
+      start += 10 + footer + ((b[start + 6] & 0x7f) << 21) + ((b[start + 7] & 0x7f) << 14) + ((b[start + 8] & 0x7f) << 7) + (b[start + 9] & 0x7f);
+    }
+    if (b.length < start + 4) return false;
+    if (b[start] !== 0x66 || b[start + 1] !== 0x4c || b[start + 2] !== 0x61 || b[start + 3] !== 0x43) {
       throw new Error('not a valid FLAC file (no "fLaC" marker)');
     }
-    let p = 4;
+    let p = start + 4;
     for (;;) {
       if (p + 4 > b.length) return false;
       const last = (b[p] & 0x80) !== 0;

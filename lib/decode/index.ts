@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../native.js';
 import { FFMPEG_EXTENSIONS } from '../walk.js';
+import { FlacFrameSplitter } from './flac-frames.js';
 import { WASM_FORMATS } from './formats.js';
 
 export type DecodePlan = { decoder?: string[] } | { skip: string };
@@ -39,6 +40,11 @@ export function decodePlan(file: string): DecodePlan {
     const codec = oggCodec(file);
     if (codec !== 'Vorbis' && codec !== undefined) return ffmpegPlan(file, `Ogg ${codec}`);
   }
+  if (ext === '.flac') {
+    // The npm decoder gives infinities for samples of other sizes than 8, 16, 24 and 32 bits.
+    const bits = flacBitsPerSample(file);
+    if (bits !== undefined && ![8, 16, 24, 32].includes(bits)) return ffmpegPlan(file, `${bits}-bit FLAC`);
+  }
   if ((WASM_FORMATS as readonly string[]).includes(ext)) return { decoder: [process.execPath, CHILD, file] };
   if ((FFMPEG_EXTENSIONS as readonly string[]).includes(ext)) return ffmpegPlan(file, ext);
   return { skip: `${ext} is not an audio format voxprep reads` };
@@ -49,6 +55,24 @@ function ffmpegPlan(file: string, what: string): DecodePlan {
   if (!ffmpeg) return { skip: `${what} files need ffmpeg on PATH, and none was found` };
   // Raw float samples in a WAV stream, all channels, no resampling: voxprep does the rest.
   return { decoder: [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] };
+}
+
+/** The sample size a FLAC file's STREAMINFO declares; undefined when it cannot be read (the decoder says why). */
+function flacBitsPerSample(file: string): number | undefined {
+  const head = Buffer.alloc(1 << 20); // the metadata, behind an ID3v2 tag with cover art too
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const n = fs.readSync(fd, head, 0, head.length, 0);
+      const splitter = new FlacFrameSplitter();
+      splitter.push(head.subarray(0, n));
+      return splitter.info?.bitsPerSample;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
 }
 
 /**
