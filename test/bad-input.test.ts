@@ -550,6 +550,11 @@ describe('bad input (CLI)', () => {
     write(dataset, 'two-tags.mp3', Buffer.concat([id3(Buffer.alloc(40)), id3(fake), b]));
     write(dataset, 'big-tag.mp3', Buffer.concat([id3(Buffer.alloc(200_000)), b]));
     write(dataset, 'big-tag-corrupt.mp3', Buffer.concat([id3(Buffer.alloc(200_000)), corruptMp3()]));
+    // Joined to itself with a tag between holding two frame headers of another rate (22.05 kHz,
+    // 64 kbps: 208 bytes apart): a tag, not a change of rate.
+    const otherRate = Buffer.alloc(600, 0x11);
+    for (const at of [0, 208]) Buffer.from([0xff, 0xf3, 0x80, 0xc4]).copy(otherRate, at);
+    write(dataset, 'joined.mp3', Buffer.concat([b, id3(otherRate), b]));
     const out = outFolder('mp3-tags/out');
     const run = voxprep(['preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '44100']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -562,6 +567,7 @@ describe('bad input (CLI)', () => {
       expect(slice(rel).equals(slice('plain.mp3')), rel).toBe(true);
     }
     expect(warnings(run.stdout, 'big-tag-corrupt.mp3').some((w) => CORRUPTION_WARNING.mp3.test(w))).toBe(true);
+    expect(entry('joined.mp3').status).toBe('ok');
   });
 
   it('an Ogg Vorbis file with damaged pages or cut short: processed, the loss said (the decoder passes over both in silence)', () => {

@@ -227,5 +227,20 @@ describe('decoder processes', () => {
     for (let i = 0; i < alone.length; i++) worst = Math.max(worst, Math.abs(tail[i] - alone[i]));
     expect(worst).toBeLessThan(1e-6);
   });
+  it.skipIf(!ffmpeg)('MP3s of two rates joined end to end fail, saying so (all of it was labelled with one rate, part played at the wrong speed)', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    writeWav(path.join(tmp, 'a.wav'), speechLike(44100, 2, 31), 44100);
+    const parts = [['44.mp3', '44100'], ['22.mp3', '22050']].map(([name, rate]) => {
+      const made = spawnSync(ffmpeg!, ['-nostdin', '-loglevel', 'error', '-i', path.join(tmp, 'a.wav'), '-ar', rate, path.join(tmp, name)]);
+      expect(made.status, String(made.stderr)).toBe(0);
+      return fs.readFileSync(path.join(tmp, name));
+    });
+    fs.writeFileSync(path.join(ds, 'joined.mp3'), Buffer.concat(parts));
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/failed: joined\.mp3: the stream changes sample rate midway \(44100 Hz → 22050 Hz: files joined end to end\?\); not supported/);
+  });
   if (!ffmpeg) console.log('decoders.test: no ffmpeg on PATH; the real-ffmpeg tests are skipped (the stand-in tests still run)');
 });

@@ -1,6 +1,8 @@
-// The start of an MP3 file, read by voxprep beside the decoder: its first frame's channel mode
-// (mpg123 gives a mono stream as two equal channels) and the length its Xing/Info and LAME
-// headers declare (for the loss check).
+// An MP3 file read by voxprep beside the decoder: its first frame's channel mode (mpg123
+// gives a mono stream as two equal channels), the length its Xing/Info and LAME headers
+// declare (for the loss check), and its frames' sample rate from there on: the decoder labels
+// all it returns from one call with one rate, so files of two rates joined end to end came
+// out partly at the wrong speed (or failed, as the change fell inside a read or between two).
 //
 // The first frame is the first valid frame header (MPEG-1, 2 or 2.5, Layer I to III, a
 // bitrate and rate from the tables) whose frame is followed by another valid header of the
@@ -45,34 +47,96 @@ function frameLength(b: Uint8Array, p: number): number {
   return Math.floor((perSlot * bitrate) / rate) + padding;
 }
 
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 /** Whether the headers at `p` and `q` are of one stream: the same version, layer and rate. */
 function sameStream(b: Uint8Array, p: number, q: number): boolean {
   return (b[p + 1] & 0x1e) === (b[q + 1] & 0x1e) && ((b[p + 2] >> 2) & 3) === ((b[q + 2] >> 2) & 3);
+}
+
+/** The ID3v2 tag at `p`: its whole length, or 0 when none starts there (-1: not all of its header read yet). */
+function id3Length(b: Uint8Array, p: number): number {
+  if (!(p + 3 <= b.length && b[p] === 0x49 && b[p + 1] === 0x44 && b[p + 2] === 0x33)) return 0;
+  if (p + 10 > b.length) return -1;
+  const footer = b[p + 5] & 0x10 ? 10 : 0;
+  return 10 + footer + ((b[p + 6] & 0x7f) << 21) + ((b[p + 7] & 0x7f) << 14) + ((b[p + 8] & 0x7f) << 7) + (b[p + 9] & 0x7f);
 }
 
 export class MpegHead {
   private bytes = new Uint8Array(0);
   private first = -1; // where the first frame starts, once found
   private searching = true;
+  // Following the frames from the first on: the bytes from `walkAt` on (not yet walked), how
+  // many to pass over first (the rest of a tag), and the frames' rate.
+  private walk = new Uint8Array(0);
+  private skip = 0;
+  private rate = 0;
 
+  /** Takes the next bytes; throws when frames of another sample rate follow the first ones. */
   push(chunk: Uint8Array): void {
     const keep = this.first >= 0 ? this.first + AFTER_FIRST : SEARCH_LIMIT;
-    if (this.bytes.length >= keep) return;
-    const joined = new Uint8Array(Math.min(keep, this.bytes.length + chunk.length));
-    joined.set(this.bytes);
-    joined.set(chunk.subarray(0, joined.length - this.bytes.length), this.bytes.length);
-    this.bytes = joined;
-    if (this.searching) this.search();
+    if (this.bytes.length < keep) {
+      const joined = new Uint8Array(Math.min(keep, this.bytes.length + chunk.length));
+      joined.set(this.bytes);
+      joined.set(chunk.subarray(0, joined.length - this.bytes.length), this.bytes.length);
+      const before = this.bytes.length;
+      this.bytes = joined;
+      if (this.searching) {
+        this.search();
+        // Found: the walk starts at the first frame, with what of the file is already here.
+        if (this.first >= 0) this.follow(concat(this.bytes.subarray(this.first), chunk.subarray(joined.length - before)));
+        return;
+      }
+    }
+    if (this.first >= 0) this.follow(chunk);
+  }
+
+  /**
+   * Walks frame to frame; where a frame is not followed by another of its stream (damage, a
+   * tag between joined files), looks on a byte at a time for one that is, passing over tags.
+   */
+  private follow(chunk: Uint8Array): void {
+    const b = concat(this.walk, chunk);
+    let p = Math.min(this.skip, b.length);
+    this.skip -= p;
+    while (p + 4 <= b.length) {
+      const tag = id3Length(b, p);
+      if (tag < 0) break;
+      if (tag > 0) {
+        if (p + tag > b.length) {
+          this.skip = p + tag - b.length;
+          p = b.length;
+          break;
+        }
+        p += tag;
+        continue;
+      }
+      const length = frameLength(b, p);
+      if (length > 0 && p + length + 4 > b.length) break; // its follower not read yet
+      if (length > 0 && frameLength(b, p + length) > 0 && sameStream(b, p, p + length)) {
+        const rate = RATES[(b[p + 1] >> 3) & 3][(b[p + 2] >> 2) & 3];
+        if (this.rate !== 0 && rate !== this.rate) {
+          throw new Error(`the stream changes sample rate midway (${this.rate} Hz → ${rate} Hz: files joined end to end?); not supported`);
+        }
+        this.rate = rate;
+        p += length;
+        continue;
+      }
+      p++;
+    }
+    this.walk = b.slice(p);
   }
 
   private search(): void {
     const b = this.bytes;
     let p = 0;
-    // ID3v2 tags, one or more: "ID3", version, flags (0x10: a footer follows), syncsafe size.
-    while (p + 10 <= b.length && b[p] === 0x49 && b[p + 1] === 0x44 && b[p + 2] === 0x33) {
-      const footer = b[p + 5] & 0x10 ? 10 : 0;
-      p += 10 + footer + ((b[p + 6] & 0x7f) << 21) + ((b[p + 7] & 0x7f) << 14) + ((b[p + 8] & 0x7f) << 7) + (b[p + 9] & 0x7f);
-    }
+    // ID3v2 tags, one or more.
+    for (let tag = id3Length(b, p); tag > 0; tag = id3Length(b, p)) p += tag;
     for (; p + 4 <= b.length; p++) {
       const length = frameLength(b, p);
       if (length === 0) continue;
