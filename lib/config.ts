@@ -175,6 +175,9 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+/** The most samples a simple-cut setting's windows may hold at once (each holds its own until written). */
+export const MAX_OPEN_WINDOW_SAMPLES = 1 << 21;
+
 export function resolveOptions(input: PreprocessOptions, defaultThreads: number): ResolvedOptions {
   const o = { ...DEFAULTS, threads: defaultThreads, ...stripUndefined(input) };
   const sr = finite('sample rate', o.sampleRate);
@@ -193,8 +196,23 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
   if (chunk <= 0) throw new UsageError(`chunk must be more than 0 seconds, got ${chunk}`);
   if (overlap < 0) throw new UsageError(`overlap must be 0 seconds or more, got ${overlap}`);
   // The cut works in whole samples, as the reference truncates them.
-  if (Math.trunc(sr * chunk) <= Math.trunc(sr * overlap)) {
+  const chunkSamples = Math.trunc(sr * chunk);
+  const overlapSamples = Math.trunc(sr * overlap);
+  if (chunkSamples === 0) throw new UsageError(`chunk (${chunk} s) is less than one sample at ${sr} Hz`);
+  if (chunkSamples <= overlapSamples) {
     throw new UsageError(`chunk (${chunk} s) must be longer than overlap (${overlap} s)`);
+  }
+  // Each simple window is held as it fills, so an overlap near the chunk keeps many open at
+  // once (chunk 1 s, overlap 0.99995 s: 20 000 of them, 13 GB; 100 windows of 5 s at 48 kHz
+  // took 1.2 GB). Applio's own range, chunk 0.5 to 5 s and overlap up to 0.4 s, holds at most
+  // 2 windows of 5 s.
+  const openWindows = Math.ceil(chunkSamples / (chunkSamples - overlapSamples));
+  if (o.cut === 'simple' && openWindows * chunkSamples > MAX_OPEN_WINDOW_SAMPLES) {
+    throw new UsageError(
+      `overlap (${overlap} s) so near chunk (${chunk} s) keeps ${openWindows} windows open at once ` +
+        `(${((openWindows * chunkSamples) / sr).toFixed(1)} s of audio held, more than the ${(MAX_OPEN_WINDOW_SAMPLES / sr).toFixed(1)} s allowed at ${sr} Hz): ` +
+        'use a smaller overlap or a shorter chunk',
+    );
   }
   const denoise = finite('denoise', o.denoise);
   if (denoise < 0 || denoise > 1) throw new UsageError(`denoise must be from 0 (no noise reduction) to 1, got ${denoise}`);

@@ -330,20 +330,26 @@ describe('voxprep preprocess (CLI)', () => {
   it('exits 2 on bad usage and writes nothing', () => {
     const dataset = fresh('usage/dataset');
     putWav(dataset, 'v.wav', speechLike(16000, 1, 5), 16000);
-    const cases: [string, string[]][] = [
-      ['unknown --cut', ['--cut', 'magic']],
-      ['--sr 1000', ['--sr', '1000']],
-      ['--chunk 0', ['--cut', 'simple', '--chunk', '0']],
-      ['--overlap > --chunk', ['--cut', 'simple', '--chunk', '1', '--overlap', '2']],
-      ['--threads 0', ['--threads', '0']],
+    const cases: [string, string[], RegExp][] = [
+      ['unknown --cut', ['--cut', 'magic'], /--cut/],
+      ['--sr 1000', ['--sr', '1000'], /sample rate/],
+      ['--chunk 0', ['--cut', 'simple', '--chunk', '0'], /chunk must be more than 0 seconds/],
+      ['--chunk under a sample', ['--cut', 'simple', '--chunk', '0.00001', '--overlap', '0'], /chunk \(0\.00001 s\) is less than one sample at 40000 Hz/],
+      ['--overlap > --chunk', ['--cut', 'simple', '--chunk', '1', '--overlap', '2'], /must be longer than overlap/],
+      // Each window is held as it fills: this one would hold 200 at once (about 250 MB).
+      ['--overlap near --chunk', ['--cut', 'simple', '--chunk', '1', '--overlap', '0.995'], /keeps 200 windows open at once \(200\.0 s of audio held, more than the 52\.4 s allowed at 40000 Hz\)/],
+      ['--threads 0', ['--threads', '0'], /threads/],
     ];
-    cases.forEach(([label, extra], i) => {
+    cases.forEach(([label, extra, message], i) => {
       const out = path.join(scratch.path, `usage/out${i}`);
       const r = voxprep('preprocess', dataset, '-o', out, ...extra);
       expect(r.code, label).toBe(2);
-      expect(r.stderr.length, label).toBeGreaterThan(0);
+      expect(r.stderr, label).toMatch(message);
       expect(fs.existsSync(out), label).toBe(false);
     });
+    // The same overlap with the automatic cut, which ignores it: taken.
+    const automatic = voxprep('preprocess', dataset, '-o', path.join(scratch.path, 'usage/out-automatic'), '--chunk', '1', '--overlap', '0.995');
+    expect(automatic.code, automatic.stderr).toBe(0);
 
     const missingOut = path.join(scratch.path, 'usage/out-missing');
     const missing = voxprep('preprocess', path.join(scratch.path, 'usage/no-such-dataset'), '-o', missingOut);
