@@ -16,8 +16,12 @@ export interface NativeFileResult {
   inputChannels: number;
   inputBits: number;
   inputFloat: boolean;
-  /** How the samples are coded: a WAV's G.711 µ-law or A-law is 8 bits (inputBits) standing for 14 or 13. */
-  inputCoding: 'pcm' | 'float' | 'mulaw' | 'alaw';
+  /**
+   * How the samples are coded: a WAV's G.711 µ-law or A-law is 8 bits (inputBits) standing for
+   * 14 or 13. (The pipeline sets 'decoded' for a WAV that ffmpeg decoded from an encoding the
+   * WAV reader does not take: the rate, channels and samples are the file's, the coding is not known.)
+   */
+  inputCoding: 'pcm' | 'float' | 'mulaw' | 'alaw' | 'decoded';
   /** Frames the input declares; -1 for a decoded stream. */
   inputFrames: number;
   /** Peak and RMS of the signal after resampling and the high-pass, before normalization. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { checkOptionKeys, OPTION_KEYS, requireBoolean, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
 import { lockOutput } from './lock.js';
 import { native, type DeviceChoice, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
-import { decodePlan } from './decode/index.js';
+import { decodePlan, ffmpegDecoder } from './decode/index.js';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -129,6 +129,8 @@ export class RunStoppedError extends Error {
 const SLICE_FILE = new RegExp(`^${SLICE_NAME}$`);
 const SLICE_TEMP = new RegExp(`^\\.${SLICE_NAME}\\.voxprep-tmp$`);
 const TEMP_FILE = /\.voxprep-tmp$/;
+/** What the WAV reader says of an encoding it does not read (ffmpeg may). */
+const WAV_ENCODING_REFUSED = /^unsupported (WAV encoding|sample size)\b/;
 /** What the engine says of a file it never started, or abandoned: no outcome to record. */
 const UNATTEMPTED = /^(not started|interrupted)\b/;
 
@@ -593,30 +595,55 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
           ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
           : r;
-      await addon.processBatch(
-        jobs.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
-        {
-          sampleRate: options.sampleRate,
-          cut: options.cut,
-          highpass: options.highpass,
-          normalize: options.normalize,
-          chunk: options.chunk,
-          overlap: options.overlap,
-          denoise: options.denoise,
-          outDir: out,
-          device: options.device,
-        },
-        options.threads,
-        (index, raw) => {
-          const { file } = jobs[index];
-          const r = settle(raw);
-          record(file, r);
-          const report = toReport(file, r);
-          reports.set(file.idx0, report);
-          onProgress?.({ done: ++done, total: todo.length, file: report });
-        },
-        stop,
-      );
+      // WAV files in an encoding the native reader does not take (ADPCM, 12- or 20-bit PCM, …)
+      // go to ffmpeg when it is on PATH, in a second batch: finding them up front would open
+      // every WAV once more before the run (4 s for 40 000 files here).
+      const ffmpegAgain: DatasetFile[] = [];
+      let writeFailure: string | undefined;
+      const runBatch = (batch: typeof jobs) =>
+        addon.processBatch(
+          batch.map(({ file, decoder }) => ({ path: file.absolute, sid: file.sid, idx0: file.idx0, ...(decoder ? { decoder } : {}) })),
+          {
+            sampleRate: options.sampleRate,
+            cut: options.cut,
+            highpass: options.highpass,
+            normalize: options.normalize,
+            chunk: options.chunk,
+            overlap: options.overlap,
+            denoise: options.denoise,
+            outDir: out,
+            device: options.device,
+          },
+          options.threads,
+          (index, raw) => {
+            const { file, decoder } = batch[index];
+            if (!decoder && raw.status === 'failed' && WAV_ENCODING_REFUSED.test(raw.error ?? '') && ffmpegDecoder(file.absolute)) {
+              ffmpegAgain.push(file);
+              return;
+            }
+            if (raw.writeError) writeFailure ??= raw.error;
+            // A WAV that ffmpeg decoded: its stream is ffmpeg's float, not the file's coding.
+            const r = settle(decoder && file.absolute.toLowerCase().endsWith('.wav') ? { ...raw, inputCoding: 'decoded' } : raw);
+            record(file, r);
+            const report = toReport(file, r);
+            reports.set(file.idx0, report);
+            onProgress?.({ done: ++done, total: todo.length, file: report });
+          },
+          stop,
+        );
+      await runBatch(jobs);
+      if (ffmpegAgain.length > 0) {
+        if (writeFailure === undefined) {
+          await runBatch(ffmpegAgain.map((file) => ({ file, decoder: ffmpegDecoder(file.absolute) })));
+        } else {
+          // As the engine says of the files it does not start after a write failure.
+          for (const file of ffmpegAgain) {
+            const r: FileReport = { ...pendingReport(file), status: 'skipped', error: `not started: an earlier file could not be written (${writeFailure})` };
+            reports.set(file.idx0, r);
+            onProgress?.({ done: ++done, total: todo.length, file: r });
+          }
+        }
+      }
       await Promise.all(pending);
       for (const idx0 of changed) {
         const r = reports.get(idx0)!;

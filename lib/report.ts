@@ -385,7 +385,7 @@ export function sourceFormat(f: Pick<FileReport, 'relative' | 'inputBits' | 'inp
   encoding: string | null;
 } {
   const format = path.extname(f.relative).slice(1).toLowerCase();
-  if (format !== 'wav' || f.inputRate <= 0) return { format, encoding: null };
+  if (format !== 'wav' || f.inputRate <= 0 || f.inputCoding === 'decoded') return { format, encoding: null };
   const companded = f.inputCoding === 'mulaw' || f.inputCoding === 'alaw';
   return { format, encoding: companded ? f.inputCoding : `${f.inputCoding}${f.inputBits}` };
 }

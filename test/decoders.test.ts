@@ -121,6 +121,48 @@ describe('decoder processes', () => {
     for (let i = 0; i < x.length; i++) expect(Math.abs(y[i] - Math.fround(x[i]))).toBeLessThan(1e-9);
   });
 
+  it('a WAV in an encoding the reader does not take (12-bit PCM here) goes to ffmpeg when there is one, else fails saying why', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    // 12-bit samples in 16-bit containers, as some recorders write them.
+    const twelve = Buffer.alloc(44 + 2 * 8000);
+    twelve.write('RIFF', 0, 'ascii');
+    twelve.writeUInt32LE(36 + 2 * 8000, 4);
+    twelve.write('WAVEfmt ', 8, 'ascii');
+    twelve.writeUInt32LE(16, 16);
+    twelve.writeUInt16LE(1, 20);
+    twelve.writeUInt16LE(1, 22);
+    twelve.writeUInt32LE(16000, 24);
+    twelve.writeUInt32LE(32000, 28);
+    twelve.writeUInt16LE(2, 32);
+    twelve.writeUInt16LE(12, 34);
+    twelve.write('data', 36, 'ascii');
+    twelve.writeUInt32LE(2 * 8000, 40);
+    fs.writeFileSync(path.join(ds, 'twelve.wav'), twelve);
+    const x = speechLike(16000, 1.5, 6);
+    writeWav(path.join(ds, 'plain.wav'), x, 16000, { float: true, bits: 32 });
+    // Without ffmpeg: failed, with the reader's reason.
+    const emptyBin = path.join(tmp, 'empty-bin');
+    fs.mkdirSync(emptyBin);
+    const without = cli([ds, '-o', path.join(tmp, 'out-without'), '--cut', 'skip'], { ...process.env, PATH: emptyBin });
+    expect(without.stdout).toMatch(/failed: twelve\.wav: unsupported sample size: 12 bits for format tag 1/);
+    // With a stand-in ffmpeg that "decodes" it into plain.wav's stream: processed as that, in a
+    // second batch after the first, its encoding not claimed to be the stream's.
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'ffmpeg'), `#!/bin/sh\nexec cat '${path.join(ds, 'plain.wav')}'\n`);
+    fs.chmodSync(path.join(bin, 'ffmpeg'), 0o755);
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out, '--cut', 'skip', '--json', '--quiet'], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.files.map((f: { path: string; status: string; source: { encoding: string | null } }) => [f.path, f.status, f.source.encoding])).toEqual([
+      ['plain.wav', 'ok', 'float32'],
+      ['twelve.wav', 'ok', null],
+    ]);
+    expect(fs.readFileSync(path.join(out, 'sliced_audios', '0_1_0.wav')).equals(fs.readFileSync(path.join(out, 'sliced_audios', '0_0_0.wav')))).toBe(true);
+  });
+
   it('decodes an .ogg holding Opus through ffmpeg (here a stand-in replaying a WAV stream)', () => {
     const ds = path.join(tmp, 'ds');
     fs.mkdirSync(ds);

@@ -51,10 +51,15 @@ export function decodePlan(file: string): DecodePlan {
 }
 
 function ffmpegPlan(file: string, what: string): DecodePlan {
+  const decoder = ffmpegDecoder(file);
+  return decoder ? { decoder } : { skip: `${what} files need ffmpeg on PATH, and none was found` };
+}
+
+/** The ffmpeg command that decodes `file` for the engine, or undefined when there is no ffmpeg. */
+export function ffmpegDecoder(file: string): string[] | undefined {
   const ffmpeg = findFfmpeg();
-  if (!ffmpeg) return { skip: `${what} files need ffmpeg on PATH, and none was found` };
   // Raw float samples in a WAV stream, all channels, no resampling: voxprep does the rest.
-  return { decoder: [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] };
+  return ffmpeg ? [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] : undefined;
 }
 
 /** The sample size a FLAC file's STREAMINFO declares; undefined when it cannot be read (the decoder says why). */
