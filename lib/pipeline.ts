@@ -129,8 +129,8 @@ export class RunStoppedError extends Error {
 const SLICE_FILE = new RegExp(`^${SLICE_NAME}$`);
 const SLICE_TEMP = new RegExp(`^\\.${SLICE_NAME}\\.voxprep-tmp$`);
 const TEMP_FILE = /\.voxprep-tmp$/;
-/** What the WAV reader says of an encoding it does not read (ffmpeg may). */
-const WAV_ENCODING_REFUSED = /^unsupported (WAV encoding|sample size)\b/;
+/** What the WAV reader (and the FLAC decoder process) say of an encoding they do not read (ffmpeg may). */
+const ENCODING_REFUSED = /^unsupported (WAV encoding|sample size)\b/;
 /** What the engine says of a file it never started, or abandoned: no outcome to record. */
 const UNATTEMPTED = /^(not started|interrupted)\b/;
 
@@ -595,9 +595,10 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
           ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
           : r;
-      // WAV files in an encoding the native reader does not take (ADPCM, 12- or 20-bit PCM, …)
-      // go to ffmpeg when it is on PATH, in a second batch: finding them up front would open
-      // every WAV once more before the run (4 s for 40 000 files here).
+      // WAV files in an encoding the native reader does not take (ADPCM, 12- or 20-bit PCM, …),
+      // and FLAC of sample sizes the npm decoder does not, go to ffmpeg when it is on PATH, in
+      // a second batch: finding them up front would open every such file once more before the
+      // run (4 s for 40 000 files here).
       const ffmpegAgain: DatasetFile[] = [];
       let writeFailure: string | undefined;
       const runBatch = (batch: typeof jobs) =>
@@ -617,7 +618,8 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           options.threads,
           (index, raw) => {
             const { file, decoder } = batch[index];
-            if (!decoder && raw.status === 'failed' && WAV_ENCODING_REFUSED.test(raw.error ?? '') && ffmpegDecoder(file.absolute)) {
+            const ffmpeg = ffmpegDecoder(file.absolute);
+            if (ffmpeg && decoder?.[0] !== ffmpeg[0] && raw.status === 'failed' && ENCODING_REFUSED.test(raw.error ?? '')) {
               ffmpegAgain.push(file);
               return;
             }

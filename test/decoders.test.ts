@@ -98,7 +98,7 @@ describe('decoder processes', () => {
     // An .ogg that holds Opus, not Vorbis: ffmpeg's too.
     expect(r.stdout).toMatch(/skipped: note\.ogg: Ogg Opus files need ffmpeg on PATH/);
     expect(r.stdout).toMatch(/skipped: video\.ogg: Ogg Opus files need ffmpeg on PATH/);
-    expect(r.stdout).toMatch(/skipped: twelve\.flac: 12-bit FLAC files need ffmpeg on PATH/);
+    expect(r.stdout).toMatch(/failed: twelve\.flac: unsupported sample size: 12 bits in a FLAC file/);
     expect(fs.readdirSync(path.join(out, 'sliced_audios')).every((f) => f.startsWith('0_0_'))).toBe(true);
   });
 
@@ -121,7 +121,7 @@ describe('decoder processes', () => {
     for (let i = 0; i < x.length; i++) expect(Math.abs(y[i] - Math.fround(x[i]))).toBeLessThan(1e-9);
   });
 
-  it('a WAV in an encoding the reader does not take (12-bit PCM here) goes to ffmpeg when there is one, else fails saying why', () => {
+  it('a WAV or FLAC in an encoding its reader does not take (12-bit here) goes to ffmpeg when there is one, else fails saying why', () => {
     const ds = path.join(tmp, 'ds');
     fs.mkdirSync(ds);
     // 12-bit samples in 16-bit containers, as some recorders write them.
@@ -139,6 +139,8 @@ describe('decoder processes', () => {
     twelve.write('data', 36, 'ascii');
     twelve.writeUInt32LE(2 * 8000, 40);
     fs.writeFileSync(path.join(ds, 'twelve.wav'), twelve);
+    // And a 12-bit FLAC (its STREAMINFO is all the decoder process reads of it before it refuses).
+    fs.writeFileSync(path.join(ds, 'twelve.flac'), flacHead(12));
     const x = speechLike(16000, 1.5, 6);
     writeWav(path.join(ds, 'plain.wav'), x, 16000, { float: true, bits: 32 });
     // Without ffmpeg: failed, with the reader's reason.
@@ -146,6 +148,7 @@ describe('decoder processes', () => {
     fs.mkdirSync(emptyBin);
     const without = cli([ds, '-o', path.join(tmp, 'out-without'), '--cut', 'skip'], { ...process.env, PATH: emptyBin });
     expect(without.stdout).toMatch(/failed: twelve\.wav: unsupported sample size: 12 bits for format tag 1/);
+    expect(without.stdout).toMatch(/failed: twelve\.flac: unsupported sample size: 12 bits in a FLAC file/);
     // With a stand-in ffmpeg that "decodes" it into plain.wav's stream: processed as that, in a
     // second batch after the first, its encoding not claimed to be the stream's.
     const bin = path.join(tmp, 'bin');
@@ -158,9 +161,12 @@ describe('decoder processes', () => {
     const report = JSON.parse(r.stdout);
     expect(report.files.map((f: { path: string; status: string; source: { encoding: string | null } }) => [f.path, f.status, f.source.encoding])).toEqual([
       ['plain.wav', 'ok', 'float32'],
+      ['twelve.flac', 'ok', null],
       ['twelve.wav', 'ok', null],
     ]);
-    expect(fs.readFileSync(path.join(out, 'sliced_audios', '0_1_0.wav')).equals(fs.readFileSync(path.join(out, 'sliced_audios', '0_0_0.wav')))).toBe(true);
+    for (const twin of ['0_1_0.wav', '0_2_0.wav']) {
+      expect(fs.readFileSync(path.join(out, 'sliced_audios', twin)).equals(fs.readFileSync(path.join(out, 'sliced_audios', '0_0_0.wav'))), twin).toBe(true);
+    }
   });
 
   it('decodes an .ogg holding Opus through ffmpeg (here a stand-in replaying a WAV stream)', () => {

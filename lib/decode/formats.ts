@@ -81,6 +81,10 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
     let frameNumber = 0;
     let position = 0; // samples before the next frame: decoded, and those of dropped frames where the block size is fixed
     const run = async (frames: Uint8Array[]): Promise<Decoded> => {
+      // The decoder gives infinities for other sample sizes than these: said in the words the
+      // WAV reader uses, which the run takes as ffmpeg's to decode (lib/pipeline.ts).
+      const bits = splitter.info?.bitsPerSample;
+      if (bits !== undefined && ![8, 16, 24, 32].includes(bits)) throw new Error(`unsupported sample size: ${bits} bits in a FLAC file`);
       const errors: string[] = [];
       const channels: Float32Array[][] = [];
       let frames_ = 0, rate = 0, bitDepth = 0;

@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../native.js';
 import { FFMPEG_EXTENSIONS } from '../walk.js';
-import { FlacFrameSplitter } from './flac-frames.js';
 import { WASM_FORMATS } from './formats.js';
 
 export type DecodePlan = { decoder?: string[] } | { skip: string };
@@ -40,11 +39,6 @@ export function decodePlan(file: string): DecodePlan {
     const codec = oggCodec(file);
     if (codec !== 'Vorbis' && codec !== undefined) return ffmpegPlan(file, `Ogg ${codec}`);
   }
-  if (ext === '.flac') {
-    // The npm decoder gives infinities for samples of other sizes than 8, 16, 24 and 32 bits.
-    const bits = flacBitsPerSample(file);
-    if (bits !== undefined && ![8, 16, 24, 32].includes(bits)) return ffmpegPlan(file, `${bits}-bit FLAC`);
-  }
   if ((WASM_FORMATS as readonly string[]).includes(ext)) return { decoder: [process.execPath, CHILD, file] };
   if ((FFMPEG_EXTENSIONS as readonly string[]).includes(ext)) return ffmpegPlan(file, ext);
   return { skip: `${ext} is not an audio format voxprep reads` };
@@ -62,24 +56,6 @@ export function ffmpegDecoder(file: string): string[] | undefined {
   return ffmpeg ? [ffmpeg, '-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vn', '-map', '0:a:0', '-f', 'wav', '-c:a', 'pcm_f32le', 'pipe:1'] : undefined;
 }
 
-/** The sample size a FLAC file's STREAMINFO declares; undefined when it cannot be read (the decoder says why). */
-function flacBitsPerSample(file: string): number | undefined {
-  const head = Buffer.alloc(1 << 20); // the metadata, behind an ID3v2 tag with cover art too
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const n = fs.readSync(fd, head, 0, head.length, 0);
-      const splitter = new FlacFrameSplitter();
-      splitter.push(head.subarray(0, n));
-      return splitter.info?.bitsPerSample;
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The audio codec of an Ogg file, by the first packets of the streams it opens with (their
  * first pages come before any other): Vorbis if one of them is Vorbis (voxprep decodes that
@@ -87,7 +63,7 @@ function flacBitsPerSample(file: string): number | undefined {
  * when none is known or the file cannot be read.
  */
 function oggCodec(file: string): string | undefined {
-  const head = Buffer.alloc(1 << 16);
+  const head = Buffer.alloc(1 << 12); // the first pages of every stream are short
   let n = 0;
   try {
     const fd = fs.openSync(file, 'r');
