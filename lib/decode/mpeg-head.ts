@@ -71,8 +71,9 @@ export class MpegHead {
   private bytes = new Uint8Array(0);
   private first = -1; // where the first frame starts, once found
   private searching = true;
-  // Following the frames from the first on: the bytes from `walkAt` on (not yet walked), how
-  // many to pass over first (the rest of a tag), and the frames' rate.
+  private scanFrom = 0; // where the search goes on when more bytes come (none before is a first frame)
+  // Following the frames from the first on: the bytes not yet walked, how many to pass over
+  // first (the rest of a tag), and the frames' rate.
   private walk = new Uint8Array(0);
   private skip = 0;
   private rate = 0;
@@ -134,9 +135,12 @@ export class MpegHead {
 
   private search(): void {
     const b = this.bytes;
-    let p = 0;
-    // ID3v2 tags, one or more.
-    for (let tag = id3Length(b, p); tag > 0; tag = id3Length(b, p)) p += tag;
+    let p = this.scanFrom;
+    // ID3v2 tags, one or more (at the start; elsewhere the scan goes on where it stopped).
+    for (let tag = id3Length(b, p); tag !== 0; tag = id3Length(b, p)) {
+      if (tag < 0) return; // its header is not all here yet
+      p += tag;
+    }
     for (; p + 4 <= b.length; p++) {
       const length = frameLength(b, p);
       if (length === 0) continue;
@@ -147,6 +151,7 @@ export class MpegHead {
         return;
       }
     }
+    this.scanFrom = p;
     if (b.length >= SEARCH_LIMIT) this.searching = false; // none: nothing is said of the stream
   }
 
