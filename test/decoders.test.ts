@@ -121,7 +121,7 @@ describe('decoder processes', () => {
     for (let i = 0; i < x.length; i++) expect(Math.abs(y[i] - Math.fround(x[i]))).toBeLessThan(1e-9);
   });
 
-  it('a WAV or FLAC in an encoding its reader does not take (12-bit here) goes to ffmpeg when there is one, else fails saying why', () => {
+  it('a WAV or FLAC in an encoding its reader does not take (12-bit, RIFX) goes to ffmpeg when there is one, else fails saying why', () => {
     const ds = path.join(tmp, 'ds');
     fs.mkdirSync(ds);
     // 12-bit samples in 16-bit containers, as some recorders write them.
@@ -139,8 +139,10 @@ describe('decoder processes', () => {
     twelve.write('data', 36, 'ascii');
     twelve.writeUInt32LE(2 * 8000, 40);
     fs.writeFileSync(path.join(ds, 'twelve.wav'), twelve);
-    // And a 12-bit FLAC (its STREAMINFO is all the decoder process reads of it before it refuses).
+    // And a 12-bit FLAC (its STREAMINFO is all the decoder process reads of it before it refuses),
+    // and a big-endian WAV (RIFX: its first 12 bytes are all the reader reads of it).
     fs.writeFileSync(path.join(ds, 'twelve.flac'), flacHead(12));
+    fs.writeFileSync(path.join(ds, 'rifx.wav'), Buffer.concat([Buffer.from('RIFX\x00\x00\x10\x24WAVE', 'latin1'), Buffer.alloc(64)]));
     const x = speechLike(16000, 1.5, 6);
     writeWav(path.join(ds, 'plain.wav'), x, 16000, { float: true, bits: 32 });
     // Without ffmpeg: failed, with the reader's reason.
@@ -149,6 +151,7 @@ describe('decoder processes', () => {
     const without = cli([ds, '-o', path.join(tmp, 'out-without'), '--cut', 'skip'], { ...process.env, PATH: emptyBin });
     expect(without.stdout).toMatch(/failed: twelve\.wav: unsupported sample size: 12 bits for format tag 1/);
     expect(without.stdout).toMatch(/failed: twelve\.flac: unsupported sample size: 12 bits in a FLAC file/);
+    expect(without.stdout).toMatch(/failed: rifx\.wav: unsupported WAV encoding \(big-endian RIFX\)/);
     // With a stand-in ffmpeg that "decodes" it into plain.wav's stream: processed as that, in a
     // second batch after the first, its encoding not claimed to be the stream's.
     const bin = path.join(tmp, 'bin');
@@ -161,10 +164,11 @@ describe('decoder processes', () => {
     const report = JSON.parse(r.stdout);
     expect(report.files.map((f: { path: string; status: string; source: { encoding: string | null } }) => [f.path, f.status, f.source.encoding])).toEqual([
       ['plain.wav', 'ok', 'float32'],
+      ['rifx.wav', 'ok', null],
       ['twelve.flac', 'ok', null],
       ['twelve.wav', 'ok', null],
     ]);
-    for (const twin of ['0_1_0.wav', '0_2_0.wav']) {
+    for (const twin of ['0_1_0.wav', '0_2_0.wav', '0_3_0.wav']) {
       expect(fs.readFileSync(path.join(out, 'sliced_audios', twin)).equals(fs.readFileSync(path.join(out, 'sliced_audios', '0_0_0.wav'))), twin).toBe(true);
     }
   });

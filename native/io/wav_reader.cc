@@ -180,6 +180,8 @@ void WavReader::parse_header() {
   unsigned char riff[12];
   if (!read_exact(riff, 12)) fail(pos_ == 0 ? "empty file" : "not a WAV file: too short");
   const bool rf64 = std::memcmp(riff, "RF64", 4) == 0;
+  // Said as an encoding this reader does not take, which the run hands to ffmpeg when it can.
+  if (std::memcmp(riff, "RIFX", 4) == 0 && std::memcmp(riff + 8, "WAVE", 4) == 0) fail("unsupported WAV encoding (big-endian RIFX)");
   if ((!rf64 && std::memcmp(riff, "RIFF", 4) != 0) || std::memcmp(riff + 8, "WAVE", 4) != 0) {
     fail("not a WAV file: no RIFF/WAVE header");
   }
