@@ -628,6 +628,10 @@ describe('bad input (CLI)', () => {
     write(dataset, 'muxed.ogg', Buffer.concat(muxed));
     // A page of the other stream missing: not a loss of the audio decoded.
     write(dataset, 'muxed-gap.ogg', Buffer.concat(muxed.filter((page) => page !== other[Math.floor(other.length / 2)])));
+    // An Ogg Skeleton stream (an index of the others) in front: nothing played, nothing said.
+    const fishead = Buffer.concat([Buffer.from('fishead\0', 'latin1'), Buffer.alloc(56)]);
+    const skeletonPage = Buffer.concat([Buffer.from('OggS', 'latin1'), Buffer.from([0, 0x06]), Buffer.alloc(20), Buffer.from([1, fishead.length]), fishead]);
+    write(dataset, 'skeleton.ogg', Buffer.concat([withSerial(skeletonPage, 0x51e1), b]));
     const out = outFolder('ogg-muxed/out');
     const run = voxprep(['preprocess', dataset, '-o', out, '--cut', 'skip', '--no-highpass', '--sr', '48000']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -638,8 +642,9 @@ describe('bad input (CLI)', () => {
       ]);
     }
     // The first stream's audio, as the file of it alone gives it (not both streams' packets as one).
+    expect(warnings(run.stdout, 'skeleton.ogg')).toEqual([]);
     for (const dir of [SLICED, SLICED_16K]) {
-      for (const name of ['0_1_0.wav', '0_2_0.wav']) {
+      for (const name of ['0_1_0.wav', '0_2_0.wav', '0_3_0.wav']) {
         expect(fs.readFileSync(path.join(out, dir, name)).equals(fs.readFileSync(path.join(out, dir, '0_0_0.wav'))), `${dir}/${name}`).toBe(true);
       }
     }

@@ -135,7 +135,10 @@ export class OggPageWatcher {
     // chained file's next link). Streams beside it are passed over, and said.
     const nextLink = first && vorbis && decodedEnded && this.decoded !== undefined;
     if (first && vorbis && decodedEnded) this.decoded = serial;
-    else if (first) this.beside.set(serial, codecName(b.subarray(q, end)));
+    // An Ogg Skeleton stream (an index of the others, "fishead") holds nothing played: not said.
+    else if (first && !String.fromCharCode(...b.subarray(q, Math.min(end, q + 8))).startsWith('fishead\0')) {
+      this.beside.set(serial, codecName(b.subarray(q, end)));
+    }
     if (this.decoded !== undefined) {
       for (const [other, codec] of this.beside) {
         if (!this.said.has(other)) {
