@@ -31,13 +31,14 @@ import {
 } from './manifest.js';
 import { native } from './native.js';
 import {
+  datasetFacts,
   fileReportFromRecord,
   listOrEmpty,
   realOrResolved,
   scanSlices,
   type PreprocessResult,
 } from './pipeline.js';
-import { MODEL_INFO, buildReport, datasetWarnings, notingFailure, refuseUnusableModelInfo, writeAtomically, writeModelInfo, writeReport } from './report.js';
+import { MODEL_INFO, buildReport, notingFailure, refuseUnusableModelInfo, writeAtomically, writeModelInfo, writeReport } from './report.js';
 
 export interface MergeOptions {
   /** Remove voxprep slices in OUT_DIR that no shard wrote, and replace a manifest of other options there. Default false. */
@@ -294,10 +295,6 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
     const manifestPath = wholeFile;
     await writeAtomically(manifestPath, manifestLines(header, ordered.map((o) => o.rec)), { sync: true });
     const files = ordered.map(({ rec }) => fileReportFromRecord(rec));
-    const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
-    const runErrors: string[] = [];
-    const modelInfoPath = await notingFailure(runErrors, writeModelInfo(out, totalSeconds).then(() => path.join(out, MODEL_INFO)));
-
     const reports = (await Promise.all(shards.map(shardReport))).filter((r) => r !== undefined);
     const threads = Math.max(1, ...reports.map((r) => r.threads));
     const options: ResolvedOptions = {
@@ -312,7 +309,10 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
       threads,
       overwrite: Boolean(opts.overwrite),
     };
-    const warnings = header.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
+    const facts = datasetFacts(files, header.unreadable, options);
+    const runErrors: string[] = [];
+    const modelInfoPath = await notingFailure(runErrors, writeModelInfo(out, facts.totalSeconds).then(() => path.join(out, MODEL_INFO)));
+
     const base = {
       datasetDir: reports.find((r) => r.dataset !== '')?.dataset ?? '',
       outDir: out,
@@ -320,10 +320,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
       threads,
       files,
       skippedFolders: header.skippedFolders,
-      warnings,
-      datasetWarnings: datasetWarnings({ files, options, warnings }),
-      slices: files.reduce((n, f) => n + f.slices, 0),
-      totalSeconds,
+      ...facts,
       // The shards ran side by side: the longest one is the run's wall time.
       wallSeconds: Math.max(0, ...reports.map((r) => r.wallSeconds)),
       layout: { slicedDir, sliced16kDir },

@@ -618,10 +618,12 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           options.threads,
           (index, raw) => {
             const { file, decoder } = batch[index];
-            const ffmpeg = ffmpegDecoder(file.absolute);
-            if (ffmpeg && decoder?.[0] !== ffmpeg[0] && raw.status === 'failed' && ENCODING_REFUSED.test(raw.error ?? '')) {
-              ffmpegAgain.push(file);
-              return;
+            if (raw.status === 'failed' && ENCODING_REFUSED.test(raw.error ?? '')) {
+              const ffmpeg = ffmpegDecoder(file.absolute);
+              if (ffmpeg && decoder?.[0] !== ffmpeg[0]) {
+                ffmpegAgain.push(file);
+                return;
+              }
             }
             if (raw.writeError) writeFailure ??= raw.error;
             // A WAV that ffmpeg decoded: its stream is ffmpeg's float, not the file's coding.
@@ -665,13 +667,11 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     if (journal) await journal.finish(header);
 
     const files = scope.map((f) => reports.get(f.idx0)!);
-    // In idx0 order, as the reference sums them.
-    const totalSeconds = files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0);
-    const warnings = walked.unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
+    const facts = datasetFacts(files, walked.unreadable, options);
     // A shard knows only part of the dataset: `voxprep merge` writes model_info.json.
     const modelInfoPath = shard
       ? undefined
-      : await notingFailure(runErrors, writeModelInfo(out, totalSeconds).then(() => path.join(out, MODEL_INFO)));
+      : await notingFailure(runErrors, writeModelInfo(out, facts.totalSeconds).then(() => path.join(out, MODEL_INFO)));
 
     const base = {
       datasetDir: dataset,
@@ -680,10 +680,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       threads: options.threads,
       files,
       skippedFolders: walked.skippedFolders,
-      warnings,
-      datasetWarnings: datasetWarnings({ files, options, warnings }),
-      slices: files.reduce((n, f) => n + f.slices, 0),
-      totalSeconds,
+      ...facts,
       wallSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       layout: { slicedDir, sliced16kDir },
       shard,
@@ -701,6 +698,25 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * What a run's result (and a merge's) derives from its files: the dataset total (in idx0 order,
+ * as the reference sums it), the slices, the folders that could not be listed, and the dataset
+ * warnings.
+ */
+export function datasetFacts(
+  files: FileReport[],
+  unreadable: { relative: string; reason: string }[],
+  options: ResolvedOptions,
+): Pick<PreprocessResult, 'totalSeconds' | 'slices' | 'warnings' | 'datasetWarnings'> {
+  const warnings = unreadable.map((u) => `cannot list ${u.relative}: ${u.reason}`);
+  return {
+    totalSeconds: files.reduce((sum, f) => (f.loaded ? sum + f.seconds : sum), 0),
+    slices: files.reduce((n, f) => n + f.slices, 0),
+    warnings,
+    datasetWarnings: datasetWarnings({ files, options, warnings }),
+  };
 }
 
 export function pendingReport(f: { relative: string; sid: number; idx0: number }): FileReport {
