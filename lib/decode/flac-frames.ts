@@ -5,6 +5,8 @@
 // whose fields agree with STREAMINFO; it ends where the next such header begins.
 // (Layouts from the FLAC format specification.)
 
+import { id3Length } from './id3.js';
+
 export interface StreamInfo {
   minBlock: number;
   maxBlock: number;
@@ -96,11 +98,9 @@ export class FlacFrameSplitter {
   private readMetadata(): boolean {
     const b = this.buf;
     let start = 0;
-    // An ID3v2 tag: "ID3", version, flags (0x10: a footer follows), syncsafe size.
-    while (b.length >= start + 3 && b[start] === 0x49 && b[start + 1] === 0x44 && b[start + 2] === 0x33) {
-      if (b.length < start + 10) return false;
-      const footer = b[start + 5] & 0x10 ? 10 : 0;
-      start += 10 + footer + ((b[start + 6] & 0x7f) << 21) + ((b[start + 7] & 0x7f) << 14) + ((b[start + 8] & 0x7f) << 7) + (b[start + 9] & 0x7f);
+    for (let tag = id3Length(b, start); tag !== 0; tag = id3Length(b, start)) {
+      if (tag < 0) return false;
+      start += tag;
     }
     if (b.length < start + 4) return false;
     if (b[start] !== 0x66 || b[start + 1] !== 0x4c || b[start + 2] !== 0x61 || b[start + 3] !== 0x43) {

@@ -8,7 +8,8 @@
 // bitrate and rate from the tables) whose frame is followed by another valid header of the
 // same stream, after any ID3v2 tags. A byte pair 0xFF 0xE? alone is not one: tags hold
 // them (an Exif JPEG in a second ID3v2 tag begins FF D8 FF E1), and junk before the audio
-// does too. (Layouts from ISO/IEC 11172-3 and 13818-3, and the ID3v2.4 structure.)
+// does too. (Layouts from ISO/IEC 11172-3 and 13818-3.)
+import { id3Length } from './id3.js';
 
 /** Kilobits per second by bitrate index: [MPEG-1, MPEG-2 and 2.5] × [Layer I, II, III]. */
 const BITRATES = [
@@ -47,24 +48,9 @@ function frameLength(b: Uint8Array, p: number): number {
   return Math.floor((perSlot * bitrate) / rate) + padding;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
 /** Whether the headers at `p` and `q` are of one stream: the same version, layer and rate. */
 function sameStream(b: Uint8Array, p: number, q: number): boolean {
   return (b[p + 1] & 0x1e) === (b[q + 1] & 0x1e) && ((b[p + 2] >> 2) & 3) === ((b[q + 2] >> 2) & 3);
-}
-
-/** The ID3v2 tag at `p`: its whole length, or 0 when none starts there (-1: not all of its header read yet). */
-function id3Length(b: Uint8Array, p: number): number {
-  if (!(p + 3 <= b.length && b[p] === 0x49 && b[p + 1] === 0x44 && b[p + 2] === 0x33)) return 0;
-  if (p + 10 > b.length) return -1;
-  const footer = b[p + 5] & 0x10 ? 10 : 0;
-  return 10 + footer + ((b[p + 6] & 0x7f) << 21) + ((b[p + 7] & 0x7f) << 14) + ((b[p + 8] & 0x7f) << 7) + (b[p + 9] & 0x7f);
 }
 
 export class MpegHead {
@@ -90,7 +76,7 @@ export class MpegHead {
       if (this.searching) {
         this.search();
         // Found: the walk starts at the first frame, with what of the file is already here.
-        if (this.first >= 0) this.follow(concat(this.bytes.subarray(this.first), chunk.subarray(joined.length - before)));
+        if (this.first >= 0) this.follow(Buffer.concat([this.bytes.subarray(this.first), chunk.subarray(joined.length - before)]));
         return;
       }
     }
@@ -102,7 +88,7 @@ export class MpegHead {
    * tag between joined files), looks on a byte at a time for one that is, passing over tags.
    */
   private follow(chunk: Uint8Array): void {
-    const b = concat(this.walk, chunk);
+    const b = Buffer.concat([this.walk, chunk]);
     let p = Math.min(this.skip, b.length);
     this.skip -= p;
     while (p + 4 <= b.length) {

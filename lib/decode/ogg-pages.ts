@@ -92,7 +92,7 @@ export class OggPageWatcher {
     }
     links[links.length - 1].push(b.subarray(from, p));
     this.buf = b.slice(p);
-    return { warnings: found, links: links.map(concat) };
+    return { warnings: found, links: links.map((parts) => Buffer.concat(parts)) };
   }
 
   /** At the end of the file: what push() held, waiting for the rest of a page, for the decoder. */
@@ -185,16 +185,6 @@ export class OggPageWatcher {
     if (!s) return 'the start';
     return s.rate > 0 ? `${(s.granule / s.rate).toFixed(2)} s` : `sample ${s.granule}`;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /** What a stream holds, by its first packet. */
