@@ -79,21 +79,25 @@ function conflicts(name: string, shard: ShardSpec | null): boolean {
   return Number(m[2]) !== shard.count; // shards of one run share the folder
 }
 
-/** Creates the output folder (and its parents); whether it made the folder itself. */
+/**
+ * Creates the output folder and its missing parents, one at a time; whether it made the
+ * folder itself. Not Node's recursive mkdir: where mkdir says ENOENT under a folder that
+ * exists (procfs: `-o /proc/x`), that retries the parent and the child forever and never
+ * settles. Here the first folder that cannot be made names the reason.
+ */
 async function makeFolder(out: string, outLabel: string): Promise<boolean> {
-  try {
-    return (await fs.mkdir(out, { recursive: true })) !== undefined;
-  } catch (err) {
-    // A recursive mkdir says ENOENT for a read-only or forbidden parent: the first folder
-    // missing, made alone, says why.
-    let missing = out;
-    while (!(await exists(path.dirname(missing))) && path.dirname(missing) !== missing) missing = path.dirname(missing);
-    const cause = await fs.mkdir(missing).then(
-      () => fs.rmdir(missing).then(() => err as Error),
-      (e: Error) => e,
-    );
-    throw new UsageError(`cannot create the output folder ${outLabel}: ${cause.message}`);
+  const missing: string[] = [];
+  for (let at = path.resolve(out); !(await exists(at)); at = path.dirname(at)) {
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
   }
+  for (const dir of missing) {
+    await fs.mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      // Made meanwhile by another run (into the same folder, or beside it): fine.
+      if (err.code !== 'EEXIST') throw new UsageError(`cannot create the output folder ${outLabel}: ${err.message}`);
+    });
+  }
+  return missing.length > 0;
 }
 
 async function exists(p: string): Promise<boolean> {

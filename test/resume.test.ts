@@ -733,6 +733,18 @@ describe('one run at a time in an output folder', () => {
     expect(under.code).toBe(2);
     expect(under.stderr).toMatch(/^voxprep: cannot create the output folder .*\/file\/out: ENOTDIR/);
     expect(fs.readdirSync(base).sort()).toEqual(['file', 'link']);
+    // Under /proc, mkdir says ENOENT although /proc exists: Node's recursive mkdir retried
+    // that forever (at full CPU, and a single SIGTERM did not end the waiting run).
+    const proc = spawnSync(process.execPath, [BIN, 'preprocess', ds, '-o', '/proc/voxprep-out/sub'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+      killSignal: 'SIGKILL',
+      env: ENV,
+    });
+    expect(proc.signal, 'still running after 30 s').toBeNull();
+    expect(proc.status).toBe(2);
+    expect(proc.stderr).toBe("voxprep: cannot create the output folder /proc/voxprep-out/sub: ENOENT: no such file or directory, mkdir '/proc/voxprep-out'\n");
 
     // A dataset in a slice folder of OUT would get the slices among its recordings; one
     // elsewhere in OUT is fine.
