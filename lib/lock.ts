@@ -6,9 +6,12 @@
 // another count).
 //
 // A lock file appears whole: written under a name of its own, then hard-linked into place,
-// which fails if a lock is there. A lock whose process is gone is moved aside before it is
-// replaced, and what was moved is checked to be that lock: a run that took it over in
-// between gets its lock back, so that two runs never both hold one.
+// which fails if a lock is there. A lock whose process is gone is removed only by a run
+// holding the lock's breaker (`<lock>.break`, taken the same way, held for a read and an
+// unlink) that finds the same stale lock there: of several runs that saw it stale, one
+// removes it, and none removes a lock another run has taken since, so that two runs never
+// both hold one. (Moving the lock aside and putting back what turned out to be a live one
+// was not enough: with three runs, a third could take the folder while the lock was aside.)
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -136,9 +139,9 @@ async function takeFile(file: string, holder: Holder, outLabel: string): Promise
 async function clearIfStale(file: string, outLabel: string): Promise<void> {
   const other = await look(file);
   if (other === 'gone') return;
-  if (other === 'unreadable' || isAlive(other.holder) || !(await removeIfStill(file, other.text))) {
-    throw busy(outLabel, file, other);
-  }
+  if (other === 'unreadable' || isAlive(other.holder)) throw busy(outLabel, file, other);
+  const now = await removeIfStill(file, other.text, outLabel);
+  if (now !== 'gone') throw busy(outLabel, file, now);
 }
 
 async function look(file: string): Promise<Seen | 'gone' | 'unreadable'> {
@@ -158,21 +161,54 @@ async function look(file: string): Promise<Seen | 'gone' | 'unreadable'> {
 }
 
 /**
- * Removes the stale lock `file` if it still holds `text`; false when another run's lock had
- * replaced it (which is then put back).
+ * Removes the stale lock `file` if it still holds `text`, under the lock's breaker; 'gone'
+ * when it was removed (or was gone), else the lock now there (another run took the folder).
  */
-async function removeIfStill(file: string, text: string): Promise<boolean> {
-  const aside = `${file}.${process.pid}.stale`;
+async function removeIfStill(file: string, text: string, outLabel: string): Promise<Seen | 'unreadable' | 'gone'> {
+  const breaker = `${file}.break`;
+  const mine = `${breaker}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+  await fs.writeFile(mine, `${JSON.stringify(holder)}\n`).catch((err: Error) => {
+    throw new UsageError(`cannot write in the output folder ${outLabel}: ${err.message}`);
+  });
   try {
-    await fs.rename(file, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw err;
+    await takeBreaker(breaker, mine, file, outLabel);
+    try {
+      const now = await look(file);
+      if (now === 'gone' || now === 'unreadable' || now.text !== text) return now;
+      await fs.rm(file, { force: true });
+      return 'gone';
+    } finally {
+      await fs.rm(breaker, { force: true });
+    }
+  } finally {
+    await fs.rm(mine, { force: true });
   }
-  const moved = await fs.readFile(aside, 'utf8').catch(() => undefined);
-  if (moved !== text) await fs.link(aside, file).catch(() => {});
-  await fs.rm(aside, { force: true });
-  return moved === text;
+}
+
+/**
+ * Links `mine` as the breaker. Another run holds it only for a read and an unlink, so this
+ * waits for it; a breaker whose run is gone (killed in between) is removed after a while.
+ */
+async function takeBreaker(breaker: string, mine: string, file: string, outLabel: string): Promise<void> {
+  const waitMs = 5;
+  for (let waited = 0; ; waited += waitMs) {
+    try {
+      await fs.link(mine, breaker);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new UsageError(`cannot write in the output folder ${outLabel}: ${(err as Error).message}`);
+      }
+    }
+    if (waited >= 2000) {
+      const other = await look(breaker);
+      if (other === 'unreadable' || (other !== 'gone' && isAlive(other.holder))) throw busy(outLabel, breaker, other);
+      await fs.rm(breaker, { force: true });
+      waited = 0;
+    }
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
 }
 
 /** Whether the holder may still run: on another host there is no telling, so it may. */

@@ -758,21 +758,37 @@ describe('one run at a time in an output folder', () => {
     expect(voxprep(['preprocess', path.join(out, 'raw'), '-o', out]).code).toBe(0);
   });
 
-  it('two runs taking the folder at the same moment: exactly one gets it, whatever lock was there (none, stale, empty)', async () => {
+  it('runs taking the folder at the same moment: exactly one gets it, whatever lock was there (none, stale, empty)', async () => {
     const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
     const stale = JSON.stringify({ pid: gone, host: os.hostname(), started: 'then' });
-    // In one process, the two interleave at every await: the lock's own steps race.
-    for (const before of [undefined, stale, '']) {
-      for (let round = 0; round < 25; round++) {
-        const dir = fresh(`race/inproc-${round}`);
-        if (before !== undefined) fs.writeFileSync(path.join(dir, '.voxprep.lock'), before);
-        const got = await Promise.allSettled([lockOutput(dir, null, dir), lockOutput(dir, null, dir)]);
-        const held = got.filter((g) => g.status === 'fulfilled');
-        expect(held.length, `lock before: ${JSON.stringify(before)}`).toBe(1);
-        await (held[0] as PromiseFulfilledResult<OutputLock>).value.release();
-        expect(fs.readdirSync(dir)).toEqual([]);
+    // In one process, two to four runs interleave at every await: the lock's own steps race.
+    // (Three on a stale lock got two holders in about one round in twenty when the stale
+    // lock was moved aside and a live one put back: hence 100 rounds.)
+    for (const runs of [2, 3, 4]) {
+      for (const before of [undefined, stale, '']) {
+        for (let round = 0; round < (runs === 2 ? 25 : 100); round++) {
+          const dir = fresh(`race/inproc-${round}`);
+          if (before !== undefined) fs.writeFileSync(path.join(dir, '.voxprep.lock'), before);
+          const got = await Promise.allSettled(Array.from({ length: runs }, () => lockOutput(dir, null, dir)));
+          const held = got.filter((g) => g.status === 'fulfilled');
+          expect(held.length, `${runs} runs, lock before: ${JSON.stringify(before)}`).toBe(1);
+          await (held[0] as PromiseFulfilledResult<OutputLock>).value.release();
+          expect(fs.readdirSync(dir)).toEqual([]);
+        }
       }
     }
+    // A breaker left by a run killed while clearing a stale lock is cleared after a while;
+    // one whose run lives (here: stopped there) makes the folder busy, named.
+    const dir = fresh('race/breaker');
+    fs.writeFileSync(path.join(dir, '.voxprep.lock'), stale);
+    fs.writeFileSync(path.join(dir, '.voxprep.lock.break'), stale);
+    const lock = await lockOutput(dir, null, dir);
+    await lock.release();
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.writeFileSync(path.join(dir, '.voxprep.lock'), stale);
+    fs.writeFileSync(path.join(dir, '.voxprep.lock.break'), JSON.stringify({ pid: process.pid, host: os.hostname(), started: 'now' }));
+    await expect(lockOutput(dir, null, dir)).rejects.toThrow(`${dir} is in use by another run (process ${process.pid} on ${os.hostname()}, started now): wait for it to end, or choose another output folder (if no such run is left, remove ${path.join(dir, '.voxprep.lock.break')})`);
+    expect(fs.readdirSync(dir).sort()).toEqual(['.voxprep.lock', '.voxprep.lock.break']);
     // In two processes started together, each holding the folder a while: never both at once.
     const holder = path.join(scratch.path, 'race/holder.mjs');
     fs.writeFileSync(
