@@ -37,10 +37,13 @@ export const EXIT_SIGINT = 130;
 export const EXIT_SIGTERM = 143;
 const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: EXIT_SIGHUP, SIGINT: EXIT_SIGINT, SIGTERM: EXIT_SIGTERM };
 
+/** A decimal number, as Applio's Python reads one: not hex (0x9C40), binary or octal as Number() would take. */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
 function number(label: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${label} must be a number.`);
+    if (!DECIMAL.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError(`${label} must be a decimal number.`);
     return n;
   };
 }

@@ -339,6 +339,9 @@ describe('voxprep preprocess (CLI)', () => {
       // Each window is held as it fills: this one would hold 200 at once (about 250 MB).
       ['--overlap near --chunk', ['--cut', 'simple', '--chunk', '1', '--overlap', '0.995'], /keeps 200 windows open at once \(200\.0 s of audio held, more than the 52\.4 s allowed at 40000 Hz\)/],
       ['--threads 0', ['--threads', '0'], /threads/],
+      // Number() would take these as 40000 and 2.
+      ['--sr in hex', ['--sr', '0x9C40'], /option '--sr <hz>' argument '0x9C40' is invalid\. --sr must be a decimal number\./],
+      ['--threads in binary', ['--threads', '0b10'], /--threads must be a decimal number/],
     ];
     cases.forEach(([label, extra, message], i) => {
       const out = path.join(scratch.path, `usage/out${i}`);
