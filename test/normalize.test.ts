@@ -61,10 +61,15 @@ describe('normalization', () => {
     fs.mkdirSync(dataset);
     writeWav(path.join(dataset, 'a_loud.wav'), tone(2.4), SR, { bits: 32, float: true });
     writeWav(path.join(dataset, 'b_too_loud.wav'), tone(3.0), SR, { bits: 32, float: true });
+    // One float32 step above the limit: printed with the digits that show it.
+    const edge = new Float64Array(SR).fill(0.5);
+    edge[100] = Math.fround(2.5 + 2 ** -21);
+    writeWav(path.join(dataset, 'c_just_too_loud.wav'), edge, SR, { bits: 32, float: true });
     const out = path.join(scratch.path, 'pre-out');
     const r = run(dataset, out, '--cut', 'skip', '--normalize', 'pre');
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/rejected: b_too_loud\.wav: .*peak 3(\.0+)? is above 2\.5/);
+    expect(r.stdout).toMatch(/rejected: b_too_loud\.wav: .*peak 3 is above 2\.5/);
+    expect(r.stdout).toMatch(/rejected: c_just_too_loud\.wav: .*peak 2\.5000005 is above 2\.5/);
     expect(fs.readdirSync(path.join(out, 'sliced_audios'))).toEqual(['0_0_0.wav']);
     expectNormalizedByPeak(tone(2.4), readWav(path.join(out, 'sliced_audios', '0_0_0.wav')).samples);
   });

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <memory>
@@ -89,10 +91,21 @@ void add_squares_and_peak(const double* x, size_t n, double* sums, double* peak)
   *peak = lanes_max(p);
 }
 
+// A refused peak as printed: six significant digits, or as many as it takes to show that it
+// is above the limit (2.50000024 is not "2.500000").
+std::string peak_above_limit(double peak) {
+  char text[32];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, peak);
+    if (std::strtod(text, nullptr) > kMaxNormalizablePeak) break;
+  }
+  return text;
+}
+
 // Why a signal with this peak cannot be normalized, or empty if it can.
 std::string normalization_refusal(double peak) {
   if (peak == 0) return "silent (peak 0): normalizing would divide by zero";
-  if (peak > kMaxNormalizablePeak) return "peak " + std::to_string(peak) + " is above 2.5";
+  if (peak > kMaxNormalizablePeak) return "peak " + peak_above_limit(peak) + " is above 2.5";
   return "";
 }
 
