@@ -271,16 +271,21 @@ export function datasetWarnings(r: Pick<PreprocessResult, 'files' | 'options' | 
     });
   }
 
-  // Applio's slicer writes nothing for a file that never rises above its threshold; without a
-  // word, a silent file (or one whose channels cancel when mixed to mono) looked processed.
+  // Applio's slicer writes nothing for a file that never rises above its threshold, and its
+  // simple cut nothing for one shorter than a window; without a word, such a file looked
+  // processed.
   const empty = ok.filter((f) => f.slices === 0 && droppedSegments(f) === 0);
   if (empty.length > 0) {
+    const one = empty.length === 1;
+    const why =
+      r.options.cut === 'simple'
+        ? `${one ? 'it is' : 'they are'} shorter than one ${r.options.chunk} s window, and the simple cut drops a ` +
+          'window shorter than the chunk length (as Applio does)'
+        : `nothing in ${one ? 'it' : 'them'} rose above the slicer's threshold (−42 dB) for long enough ` +
+          '(silence, or channels that cancel when mixed to mono)';
     out.push({
       code: 'no-slices',
-      message:
-        `${plural(empty.length, 'file')} gave no slices: nothing in ${empty.length === 1 ? 'it' : 'them'} rose above the ` +
-        "slicer's threshold (−42 dB) for long enough (silence, or channels that cancel when mixed to mono); " +
-        `${empty.length === 1 ? 'its' : 'their'} duration still counts in total_seconds`,
+      message: `${plural(empty.length, 'file')} gave no slices: ${why}; ${one ? 'its' : 'their'} duration still counts in total_seconds`,
       files: empty.map((f) => f.relative),
     });
   }

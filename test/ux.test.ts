@@ -246,6 +246,18 @@ describe('report.json', () => {
     const w = report.warnings.find((x: { code: string }) => x.code === 'no-slices');
     expect(w.files).toEqual(['cancel.wav', 'quiet.wav', 'silent.wav']);
     expect(w.message).toMatch(/^3 files gave no slices: .*cancel when mixed to mono/);
+
+    // The simple cut: a loud file shorter than one window gives none either, for that reason.
+    const short = fresh('empty/short');
+    putWav(short, 'short.wav', speechLike(40000, 2, 16), 40000);
+    putWav(short, 'long.wav', speechLike(40000, 4, 17), 40000);
+    const simple = voxprep(['preprocess', short, '-o', path.join(scratch.path, 'empty/out-simple'), '--cut', 'simple', '--json', '--quiet']);
+    expect(simple.code, simple.stderr).toBe(0);
+    const s = JSON.parse(simple.stdout).warnings.find((x: { code: string }) => x.code === 'no-slices');
+    expect(s.files).toEqual(['short.wav']);
+    expect(s.message).toBe(
+      '1 file gave no slices: it is shorter than one 3 s window, and the simple cut drops a window shorter than the chunk length (as Applio does); its duration still counts in total_seconds',
+    );
   });
 
   it('raises no warning but the short-dataset one on an ordinary dataset; --json --quiet prints only the JSON', () => {
