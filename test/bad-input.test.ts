@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { readWav, speechLike, writeWav } from './helpers/wav.js';
 import { preprocess } from '../lib/index.js';
 import { temporaries } from './helpers/scratch.js';
+import { xxh64 } from './helpers/xxh64.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'voxprep.js');
@@ -424,6 +425,42 @@ describe('bad input (CLI)', () => {
     }
     expect(temporaries(out)).toEqual([]);
     for (const rel of good) expectProcessed(run.stdout, out, rel, idx0.get(rel)!);
+  });
+
+  it('a fmt chunk after the data chunk (some writers put it last): read as the same file in the usual order', () => {
+    const dataset = fresh('fmt-last/dataset');
+    const out = outFolder('fmt-last/out');
+    fs.mkdirSync(path.join(dataset, '0'));
+    fs.mkdirSync(path.join(dataset, '1'));
+    const usual = path.join(dataset, '0', 'take.wav');
+    writeWav(usual, speechLike(22050, 4, 81), 22050, { channels: 1 });
+    // The same chunks, data first: RIFF header, then data, then fmt.
+    const bytes = fs.readFileSync(usual);
+    const chunks = new Map<string, Buffer>();
+    for (let at = 12; at + 8 <= bytes.length; ) {
+      const size = bytes.readUInt32LE(at + 4);
+      chunks.set(bytes.toString('latin1', at, at + 4), bytes.subarray(at, at + 8 + size + (size & 1)));
+      at += 8 + size + (size & 1);
+    }
+    const reordered = Buffer.concat([bytes.subarray(0, 12), chunks.get('data')!, chunks.get('fmt ')!]);
+    write(path.join(dataset, '1'), 'take.wav', reordered);
+
+    const run = voxprep(['preprocess', dataset, '-o', out, '--threads', '1']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(counts(run.stdout)).toMatchObject({ files: 2, processed: 2, failed: 0 });
+    const names = list(path.join(out, SLICED));
+    const first = names.filter((n) => n.startsWith('0_0_'));
+    expect(first.length).toBeGreaterThan(0);
+    expect(names.filter((n) => n.startsWith('1_1_'))).toEqual(first.map((n) => n.replace(/^0_0_/, '1_1_')));
+    for (const dir of [SLICED, SLICED_16K]) {
+      for (const n of first) {
+        expect(fs.readFileSync(path.join(out, dir, n.replace(/^0_0_/, '1_1_'))).equals(fs.readFileSync(path.join(out, dir, n))), n).toBe(true);
+      }
+    }
+    // The manifest's checksum of the reordered file is of its bytes (read again for it, as
+    // the reader went back to the audio).
+    const record = fs.readFileSync(path.join(out, 'voxprep-manifest.jsonl'), 'utf8').split('\n').find((l) => l.includes('"1/take.wav"'))!;
+    expect(JSON.parse(record).input.xxh64).toBe(xxh64(reordered));
   });
 
   it('a header with zero channels is failed', () => {

@@ -191,10 +191,25 @@ void WavReader::parse_header() {
   bool have_fmt = false;
   uint16_t format = 0;
   int64_t rf64_data_size = -1;
+  // A data chunk met before the fmt chunk (some writers put fmt after the audio): where it
+  // starts and its declared size, read once fmt is found.
+  int64_t early_data_at = -1;
+  uint32_t early_data_size = 0;
   for (;;) {
     unsigned char hdr[8];
-    if (!read_exact(hdr, 8)) fail(have_fmt ? "no data chunk" : "no fmt chunk");
-    const uint32_t size = le32(hdr + 4);
+    uint32_t size;
+    if (have_fmt && early_data_at >= 0) {
+      // Back to the audio. The bytes are no longer read in order: no running checksum (the
+      // run then reads the file for it itself).
+      if (std::fseek(file_, long(early_data_at), SEEK_SET) != 0) fail("data chunk before fmt chunk");
+      pos_ = early_data_at;
+      checksumming_ = false;
+      std::memcpy(hdr, "data", 4);
+      size = early_data_size;
+    } else {
+      if (!read_exact(hdr, 8)) fail(have_fmt ? "no data chunk" : "no fmt chunk");
+      size = le32(hdr + 4);
+    }
     if (std::memcmp(hdr, "ds64", 4) == 0 && rf64) {
       unsigned char ds64[28];
       if (size < 24 || !read_exact(ds64, 24)) fail("truncated ds64 chunk");
@@ -238,7 +253,19 @@ void WavReader::parse_header() {
       if (block_align_ != info_.channels * (info_.bits / 8)) fail("inconsistent block alignment in fmt chunk");
       have_fmt = true;
     } else if (std::memcmp(hdr, "data", 4) == 0) {
-      if (!have_fmt) fail("data chunk before fmt chunk");
+      if (!have_fmt) {
+        // Looked past only in a file whose size covers the declared data, so that the fmt
+        // chunk can be after it and the audio read again.
+        const int64_t end = pos_ + int64_t(size) + (size & 1);
+        if (early_data_at >= 0 || rf64 || size == kUnknownSize || file_size_ < 0 || end >= file_size_ ||
+            std::fseek(file_, long(end), SEEK_SET) != 0) {
+          fail("data chunk before fmt chunk");
+        }
+        early_data_at = pos_;
+        early_data_size = size;
+        pos_ = end;
+        continue;
+      }
       data_start_ = pos_;
       if (rf64 && size == kUnknownSize && rf64_data_size >= 0) {
         data_bytes_ = rf64_data_size;
