@@ -172,6 +172,8 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
     throw new UsageError('no dataset folder: give it as the first argument (voxprep preprocess DATASET …) or with --dataset-path');
   }
   let out = s.out;
+  // An empty name would put the outputs straight into logs/.
+  if (s.modelName === '') throw new UsageError('the model name (--model-name) must not be empty');
   if (out === undefined && s.modelName !== undefined) out = path.resolve(cwd, 'logs', s.modelName);
   if (out === undefined) throw new UsageError('no output folder: give -o OUT_DIR, or --model-name NAME to write into logs/NAME');
   return {

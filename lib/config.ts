@@ -232,6 +232,21 @@ export function requireBoolean(name: string, value: unknown): asserts value is b
   if (typeof value !== 'boolean') throw new UsageError(`${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
+/** A folder argument: a non-empty string (an empty one resolves to the current folder). */
+export function requirePath(what: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${what} must be given as a path, got ${JSON.stringify(value)}`);
+}
+
+export function requireObject(what: string, value: unknown): asserts value is object {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(`${what} must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+  }
+}
+
+export function requireCallback(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') throw new UsageError(`${name} must be a function, got ${typeof value}`);
+}
+
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

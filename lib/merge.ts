@@ -11,7 +11,7 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { UsageError, type ResolvedOptions, type ShardSpec } from './config.js';
+import { requirePath, UsageError, type ResolvedOptions, type ShardSpec } from './config.js';
 import { lockOutput } from './lock.js';
 import {
   MANIFEST_FILE,
@@ -124,6 +124,8 @@ function sample(items: (string | number)[], n = 5): string {
 export async function mergeShards(shardDirs: string[], outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
   const { slicedDir, sliced16kDir } = native().layout;
   if (shardDirs.length === 0) throw new UsageError('no shard folder given: voxprep merge SHARD_DIR... -o OUT_DIR');
+  for (const dir of shardDirs) requirePath('a shard folder', dir);
+  requirePath('the output folder', outDir);
   const out = path.resolve(outDir);
   const outStat = await fsp.stat(out).catch(() => undefined);
   if (outStat && !outStat.isDirectory()) throw new UsageError(`the output path ${outDir} exists and is not a folder`);

@@ -3,7 +3,7 @@
 // gathers the per-file results.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { checkOptionKeys, OPTION_KEYS, requireBoolean, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
+import { checkOptionKeys, OPTION_KEYS, requireBoolean, requireCallback, requireObject, requirePath, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
 import { lockOutput } from './lock.js';
 import { native, type DeviceChoice, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
 import { decodePlan, ffmpegDecoder } from './decode/index.js';
@@ -454,15 +454,41 @@ export function fileReportFromRecord(rec: FileRecord): FileReport {
 export async function runPreprocess(datasetDir: string, outDir: string, input: RunOptions = {}): Promise<PreprocessResult> {
   const started = process.hrtime.bigint();
   const addon = native();
+  requirePath('the dataset folder', datasetDir);
+  requirePath('the output folder', outDir);
+  requireObject('the options', input);
   checkOptionKeys(input, [...OPTION_KEYS, ...RUN_ONLY_KEYS]);
   const { onProgress, onStart, report: writeReportFile = true, manifest: keepManifest = true, stop: givenStop, ...rest } = input;
   requireBoolean('report', writeReportFile);
   requireBoolean('manifest', keepManifest);
+  requireCallback('onProgress', onProgress);
+  requireCallback('onStart', onStart);
+  if (givenStop !== undefined && !(givenStop instanceof Int32Array && givenStop.buffer instanceof SharedArrayBuffer && givenStop.length > 0)) {
+    throw new UsageError('stop must be an Int32Array over a SharedArrayBuffer');
+  }
   const options = resolveOptions(rest, addon.engineInfo().defaultThreads);
   // Before anything changes: `cuda` without a usable GPU stops here.
   const device = chooseDevice(addon, options.device);
   const stop = givenStop ?? new Int32Array(new SharedArrayBuffer(4));
   const shard = options.shard;
+  // A callback that throws stops the run as the stop flag does (no new file starts, those in
+  // flight finish, the manifest and the report are written), and the run then rejects with
+  // its error. Thrown into the engine's completion callback, it was lost (Node only warned),
+  // and from onStart it left the manifest open.
+  let callbackFailure: { error: unknown } | undefined;
+  const guarded =
+    <E>(fn: ((event: E) => void) | undefined) =>
+    (event: E) => {
+      if (!fn || callbackFailure) return;
+      try {
+        fn(event);
+      } catch (error) {
+        callbackFailure = { error };
+        if (Atomics.load(stop, 0) === 0) Atomics.store(stop, 0, 1);
+      }
+    };
+  const announceStart = guarded(onStart);
+  const progress = guarded(onProgress);
 
   const dataset = path.resolve(datasetDir);
   const stat = await fs.stat(dataset).catch(() => undefined);
@@ -531,7 +557,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     const reports = new Map<number, FileReport>();
     for (const rec of plan.keep.values()) reports.set(rec.idx0, fileReportFromRecord(rec));
     const todo = scope.filter((f) => !plan.keep.has(f.idx0));
-    onStart?.({ total: todo.length, resumed: plan.keep.size, device });
+    announceStart({ total: todo.length, resumed: plan.keep.size, device });
 
     // Each input's size and modification time before it is read: a file that changes while it
     // is processed is not recorded as complete.
@@ -578,7 +604,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           const r: FileReport = { ...pendingReport(f), ...ended };
           reports.set(f.idx0, r);
           record(f, r);
-          onProgress?.({ done: ++done, total: todo.length, file: r });
+          progress({ done: ++done, total: todo.length, file: r });
         } else {
           jobs.push({ file: f, decoder: plan.decoder });
         }
@@ -631,7 +657,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
             record(file, r);
             const report = toReport(file, r);
             reports.set(file.idx0, report);
-            onProgress?.({ done: ++done, total: todo.length, file: report });
+            progress({ done: ++done, total: todo.length, file: report });
           },
           stop,
         );
@@ -644,7 +670,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           for (const file of ffmpegAgain) {
             const r: FileReport = { ...pendingReport(file), status: 'skipped', error: `not started: an earlier file could not be written (${writeFailure})` };
             reports.set(file.idx0, r);
-            onProgress?.({ done: ++done, total: todo.length, file: r });
+            progress({ done: ++done, total: todo.length, file: r });
           }
         }
       }
@@ -694,6 +720,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     };
     const report = buildReport(base);
     const reportPath = writeReportFile ? await notingFailure(runErrors, writeReport(out, report, reportName(shard))) : undefined;
+    if (callbackFailure) throw callbackFailure.error;
     return { ...base, report, ...(reportPath ? { reportPath } : {}) };
   } finally {
     await lock.release();

@@ -534,6 +534,64 @@ describe('library API', () => {
     expect(fs.existsSync(path.join(out, 'report.json'))).toBe(true);
   });
 
+  it('preprocess() refuses empty paths, non-object options and non-function callbacks before anything is written', async () => {
+    const dataset = fresh('api-args/dataset');
+    putWav(dataset, 'x.wav', speechLike(40000, 2, 48), 40000);
+    const out = path.join(scratch.path, 'api-args/out');
+    const cases: [string, () => Promise<unknown>, string][] = [
+      ['empty output path', () => preprocess(dataset, ''), 'the output folder must be given as a path, got ""'],
+      ['empty dataset path', () => preprocess('', out), 'the dataset folder must be given as a path, got ""'],
+      ['null options', () => preprocess(dataset, out, null as never), 'the options must be an object, got null'],
+      ['onProgress 5', () => preprocess(dataset, out, { onProgress: 5 as never }), 'onProgress must be a function, got number'],
+      ['onStart 5', () => preprocess(dataset, out, { onStart: 5 as never }), 'onStart must be a function, got number'],
+      ['stop 5', () => preprocess(dataset, out, { stop: 5 as never }), 'stop must be an Int32Array over a SharedArrayBuffer'],
+    ];
+    for (const [label, call, message] of cases) {
+      await expect(call(), label).rejects.toMatchObject({ name: 'UsageError', message });
+      expect(fs.existsSync(out), label).toBe(false);
+    }
+    // On the command line: -o "" wrote into the current folder, --model_name "" into logs/.
+    const cwd = fresh('api-args/cwd');
+    for (const args of [['-o', ''], ['--model_name', '']]) {
+      const r = spawnSync(process.execPath, [BIN, 'preprocess', dataset, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(fs.readdirSync(cwd), args.join(' ')).toEqual([]);
+    }
+  });
+
+  it('a callback that throws stops the run as the stop flag does, and the run rejects with its error; --resume finishes it', async () => {
+    const dataset = fresh('api-throw/dataset');
+    for (let i = 0; i < 3; i++) putWav(dataset, `t${i}.wav`, speechLike(40000, 2, 60 + i), 40000);
+    const whole = path.join(scratch.path, 'api-throw/whole');
+    await preprocess(dataset, whole, { threads: 1, device: 'cpu' });
+    for (const callback of ['onProgress', 'onStart'] as const) {
+      const out = path.join(scratch.path, `api-throw/${callback}`);
+      const error = new Error(`${callback} failed`);
+      let calls = 0;
+      const thrower = () => {
+        calls++;
+        throw error;
+      };
+      await expect(preprocess(dataset, out, { threads: 1, device: 'cpu', [callback]: thrower })).rejects.toBe(error);
+      expect(calls, callback).toBe(1);
+      // Stopped, as after a signal: the report and the manifest are written. (From onStart no
+      // file starts; from onProgress the files already started finish, how many depends on
+      // timing.)
+      const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+      const ok = report.files.filter((f: { status: string }) => f.status === 'ok').length;
+      if (callback === 'onStart') expect(ok).toBe(0);
+      else expect(ok).toBeGreaterThanOrEqual(1);
+      const resumed = await preprocess(dataset, out, { threads: 1, device: 'cpu', resume: true });
+      expect(resumed.files.map((f) => f.status)).toEqual(['ok', 'ok', 'ok']);
+      for (const dir of [SLICED, SLICED_16K]) {
+        expect(list(path.join(out, dir)), callback).toEqual(list(path.join(whole, dir)));
+        for (const name of list(path.join(whole, dir))) {
+          expect(fs.readFileSync(path.join(out, dir, name)).equals(fs.readFileSync(path.join(whole, dir, name))), name).toBe(true);
+        }
+      }
+    }
+  });
+
   it('preprocess() takes its switches only as true or false: overwrite: "false" leaves an earlier run alone', async () => {
     const dataset = fresh('api-switches/dataset');
     putWav(dataset, 'x.wav', speechLike(40000, 2, 45), 40000);
