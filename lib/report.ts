@@ -586,7 +586,10 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
   }
   if (r.skippedFolders.length > 0) {
     lines.push(c.yellow(`skipped folders (${r.skippedFolders.length}):`));
-    for (const folder of r.skippedFolders) lines.push(`  skipped folder:   ${folder}/ (its name is not a speaker id)`);
+    for (const folder of r.skippedFolders) {
+      const why = /^\d+$/.test(path.basename(folder)) ? 'its number is too large for a speaker id' : 'its name is not a speaker id';
+      lines.push(`  skipped folder:   ${folder}/ (${why})`);
+    }
   }
   const writeFailure = r.files.find((f) => f.writeError);
   if (writeFailure) {

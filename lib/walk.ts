@@ -28,6 +28,17 @@ export interface Dataset {
 
 const SPEAKER_ID = /^\d+$/;
 
+/**
+ * The speaker id a folder's name gives, if any. Numbers past 2^53 − 1 are not taken: they
+ * cannot be held exactly (9007199254740993 became 9007199254740992, and past 2^63 two
+ * folders fell on one negative id in the file names).
+ */
+export function speakerId(name: string): number | undefined {
+  if (!SPEAKER_ID.test(name)) return undefined;
+  const sid = Number.parseInt(name, 10);
+  return Number.isSafeInteger(sid) ? sid : undefined;
+}
+
 function isAudio(name: string): boolean {
   const ext = path.extname(name).toLowerCase();
   return (AUDIO_EXTENSIONS as readonly string[]).includes(ext);
@@ -84,7 +95,7 @@ export async function walkDataset(root: string): Promise<Dataset> {
       return;
     }
     const name = path.basename(relative);
-    const sid = relative === '' ? 0 : SPEAKER_ID.test(name) ? Number.parseInt(name, 10) : undefined;
+    const sid = relative === '' ? 0 : speakerId(name);
     for (const entry of entries) {
       const abs = path.join(dir, entry.name);
       const rel = relative === '' ? entry.name : `${relative}/${entry.name}`;

@@ -145,6 +145,9 @@ describe('voxprep preprocess (CLI)', () => {
       putWav(dataset, f.rel, x, f.rate);
     }
     putWav(dataset, 'misc/m.wav', speechLike(16000, 1, 99), 16000); // not a speaker id: skipped
+    // Past 2^53 − 1 a number cannot be held exactly: 2^53 + 1 became 2^53, and 2^63 fell on a
+    // negative id in the file names. Skipped too, saying why.
+    putWav(dataset, '9007199254740993/m.wav', speechLike(16000, 1, 98), 16000);
 
     const sr = 40000;
     const order = byteSort(inputs.map((f) => f.rel));
@@ -153,7 +156,8 @@ describe('voxprep preprocess (CLI)', () => {
 
     const r = voxprep('preprocess', dataset, '-o', out);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/skipped folder:\s+misc\//);
+    expect(r.stdout).toMatch(/skipped folder:\s+misc\/ \(its name is not a speaker id\)/);
+    expect(r.stdout).toMatch(/skipped folder:\s+9007199254740993\/ \(its number is too large for a speaker id\)/);
     expect(r.stdout).toContain('5 files: 5 processed, 0 failed, 0 rejected');
 
     // Nothing but the two slice folders, model_info.json and voxprep's report.json and run manifest.
