@@ -37,7 +37,7 @@ interface Seen {
 }
 
 export interface OutputLock {
-  /** Removes the lock file (and the output folder, if the lock made it and it stayed empty). */
+  /** Removes the lock file (and the folders the lock made, if they stayed empty). */
   release(): Promise<void>;
 }
 
@@ -58,7 +58,8 @@ export async function lockOutput(out: string, shard: ShardSpec | null, outLabel:
   let held = false;
   const release = async () => {
     if (held) await fs.rm(own, { force: true });
-    if (made) await fs.rmdir(out).catch(() => {});
+    // The folders it made, if they stayed empty (a run refused before writing leaves none).
+    for (const dir of [...made].reverse()) if (!(await fs.rmdir(dir).then(() => true, () => false))) break;
   };
   try {
     const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
@@ -83,12 +84,12 @@ function conflicts(name: string, shard: ShardSpec | null): boolean {
 }
 
 /**
- * Creates the output folder and its missing parents, one at a time; whether it made the
- * folder itself. Not Node's recursive mkdir: where mkdir says ENOENT under a folder that
+ * Creates the output folder and its missing parents, one at a time; the folders it made,
+ * outermost first. Not Node's recursive mkdir: where mkdir says ENOENT under a folder that
  * exists (procfs: `-o /proc/x`), that retries the parent and the child forever and never
  * settles. Here the first folder that cannot be made names the reason.
  */
-async function makeFolder(out: string, outLabel: string): Promise<boolean> {
+async function makeFolder(out: string, outLabel: string): Promise<string[]> {
   const missing: string[] = [];
   for (let at = path.resolve(out); !(await exists(at)); at = path.dirname(at)) {
     missing.unshift(at);
@@ -100,7 +101,7 @@ async function makeFolder(out: string, outLabel: string): Promise<boolean> {
       if (err.code !== 'EEXIST') throw new UsageError(`cannot create the output folder ${outLabel}: ${err.message}`);
     });
   }
-  return missing.length > 0;
+  return missing;
 }
 
 async function exists(p: string): Promise<boolean> {

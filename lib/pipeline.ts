@@ -44,7 +44,7 @@ import {
   type Report,
 } from './report.js';
 import { voxprepVersion } from './version.js';
-import { walkDataset, type DatasetFile } from './walk.js';
+import { AUDIO_EXTENSIONS, walkDataset, type Dataset, type DatasetFile } from './walk.js';
 
 export interface FileReport extends Omit<NativeFileResult, 'status' | 'error' | 'checksums' | 'inputChecksum'> {
   relative: string;
@@ -451,6 +451,16 @@ export function fileReportFromRecord(rec: FileRecord): FileReport {
   };
 }
 
+function noRecordings(datasetDir: string, walked: Dataset): string {
+  const skipped = walked.skippedFolders.length
+    ? `; skipped, as their names are not speaker numbers: ${walked.skippedFolders.map((f) => `${f}/`).join(', ')}`
+    : '';
+  return (
+    `no recordings in ${datasetDir}: voxprep reads ${AUDIO_EXTENSIONS.join(' ')} files in it (speaker 0) and in ` +
+    `folders named by a speaker number${skipped}`
+  );
+}
+
 export async function runPreprocess(datasetDir: string, outDir: string, input: RunOptions = {}): Promise<PreprocessResult> {
   const started = process.hrtime.bigint();
   const addon = native();
@@ -514,6 +524,9 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
   const lock = await lockOutput(out, shard, outDir);
   try {
     const walked = await walkDataset(dataset);
+    // Nothing to train on is a mistake (the wrong folder, speakers in folders not named by
+    // numbers), not a run that went well: an exit 0 and an empty dataset hid it.
+    if (walked.files.length === 0) throw new UsageError(noRecordings(datasetDir, walked));
     const header: ManifestHeader = {
       voxprep: 'manifest',
       format: MANIFEST_FORMAT,

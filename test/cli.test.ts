@@ -358,6 +358,22 @@ describe('voxprep preprocess (CLI)', () => {
     const automatic = voxprep('preprocess', dataset, '-o', path.join(scratch.path, 'usage/out-automatic'), '--chunk', '1', '--overlap', '0.995');
     expect(automatic.code, automatic.stderr).toBe(0);
 
+    // Nothing to train on (the wrong folder, speakers in folders not named by numbers) ran
+    // with exit 0 into an empty dataset; now refused, the output folder (and its missing
+    // parents) left unmade.
+    const noAudio = fresh('usage/no-audio');
+    putWav(noAudio, 'alice/a.wav', speechLike(16000, 1, 6), 16000);
+    fs.writeFileSync(path.join(noAudio, 'notes.txt'), 'takes\n');
+    for (const [dir, skipped] of [[noAudio, '; skipped, as their names are not speaker numbers: alice/'], [fresh('usage/empty'), '']]) {
+      const target = path.join(scratch.path, 'usage/new-parent/out');
+      const none = voxprep('preprocess', dir, '-o', target);
+      expect(none.code, dir).toBe(2);
+      expect(none.stderr).toBe(
+        `voxprep: no recordings in ${dir}: voxprep reads .wav .mp3 .flac .ogg .m4a .aac .opus .wma .aiff .aif .webm files in it (speaker 0) and in folders named by a speaker number${skipped}\n`,
+      );
+      expect(fs.existsSync(path.join(scratch.path, 'usage/new-parent')), dir).toBe(false);
+    }
+
     const missingOut = path.join(scratch.path, 'usage/out-missing');
     const missing = voxprep('preprocess', path.join(scratch.path, 'usage/no-such-dataset'), '-o', missingOut);
     expect(missing.code).toBe(2);
