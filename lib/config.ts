@@ -282,7 +282,7 @@ export const DEFAULT_NOISE_REDUCTION_STRENGTH = 0.7;
  * --noise-reduction True with --noise-reduction-strength P (0.7 when not given). Applio's
  * strength alone changes nothing, as in Applio. A --denoise that its Applio twins contradict
  * (--noise-reduction False, or another strength) is a UsageError, as is a strength outside
- * (0, 1].
+ * (0, 1], whether or not noise reduction is on.
  */
 export function denoiseStrength(s: Settings): number {
   const inRange = (p: number, what: string) => {
@@ -291,6 +291,8 @@ export function denoiseStrength(s: Settings): number {
     }
     return p;
   };
+  // A strength out of range is refused even with noise reduction off: it is a mistake either way.
+  if (s.noiseReductionStrength !== undefined) inRange(s.noiseReductionStrength, 'the noise reduction strength (--noise-reduction-strength)');
   if (s.denoise !== undefined) {
     if (s.noiseReduction === false) {
       throw new UsageError(`--denoise ${s.denoise} and --noise-reduction False disagree; give one of them`);

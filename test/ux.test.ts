@@ -425,6 +425,9 @@ describe("Applio's flags", () => {
       ['--denoise 0', [dataset, '--model-name', 'm', '--denoise', '0'], /more than 0 and at most 1.*got 0/],
       ['--denoise 1.5', [dataset, '--model-name', 'm', '--denoise', '1.5'], /more than 0 and at most 1.*got 1.5/],
       ['strength 0', [dataset, '--model-name', 'm', '--noise_reduction', 'True', '--noise_reduction_strength', '0'], /more than 0 and at most 1/],
+      // With noise reduction off as well: a strength of 5 was taken without a word.
+      ['strength 5, off', [dataset, '--model-name', 'm', '--noise_reduction_strength', '5'], /more than 0 and at most 1.*got 5/],
+      ['strength -1, False', [dataset, '--model-name', 'm', '--noise_reduction', 'False', '--noise_reduction_strength', '-1'], /more than 0 and at most 1.*got -1/],
       ['--denoise vs False', [dataset, '--model-name', 'm', '--denoise', '0.5', '--noise_reduction', 'False'], /--denoise 0.5 and --noise-reduction False disagree/],
       ['--denoise vs strength', [dataset, '--model-name', 'm', '--denoise', '0.5', '--noise_reduction_strength', '0.7'], /disagree \(0.5 vs 0.7\)/],
       ['--sr vs --sample-rate', [dataset, '--model-name', 'm', '--sr', '32000', '--sample-rate', '40000'], /--sr and --sample-rate disagree/],
