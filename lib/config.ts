@@ -208,10 +208,11 @@ export function resolveOptions(input: PreprocessOptions, defaultThreads: number)
   // 2 windows of 5 s.
   const openWindows = Math.ceil(chunkSamples / (chunkSamples - overlapSamples));
   if (o.cut === 'simple' && openWindows * chunkSamples > MAX_OPEN_WINDOW_SAMPLES) {
+    // A chunk too long on its own is refused too: say so, not that the overlap is near it.
     throw new UsageError(
-      `overlap (${overlap} s) so near chunk (${chunk} s) keeps ${openWindows} windows open at once ` +
+      `chunk ${chunk} s with overlap ${overlap} s keeps ${openWindows} window${openWindows === 1 ? '' : 's'} open at once ` +
         `(${((openWindows * chunkSamples) / sr).toFixed(1)} s of audio held, more than the ${(MAX_OPEN_WINDOW_SAMPLES / sr).toFixed(1)} s allowed at ${sr} Hz): ` +
-        'use a smaller overlap or a shorter chunk',
+        (openWindows > 1 ? 'use a smaller overlap or a shorter chunk' : 'use a shorter chunk'),
     );
   }
   const denoise = finite('denoise', o.denoise);

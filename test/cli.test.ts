@@ -341,7 +341,9 @@ describe('voxprep preprocess (CLI)', () => {
       ['--chunk under a sample', ['--cut', 'simple', '--chunk', '0.00001', '--overlap', '0'], /chunk \(0\.00001 s\) is less than one sample at 40000 Hz/],
       ['--overlap > --chunk', ['--cut', 'simple', '--chunk', '1', '--overlap', '2'], /must be longer than overlap/],
       // Each window is held as it fills: this one would hold 200 at once (about 250 MB).
-      ['--overlap near --chunk', ['--cut', 'simple', '--chunk', '1', '--overlap', '0.995'], /keeps 200 windows open at once \(200\.0 s of audio held, more than the 52\.4 s allowed at 40000 Hz\)/],
+      ['--overlap near --chunk', ['--cut', 'simple', '--chunk', '1', '--overlap', '0.995'], /keeps 200 windows open at once \(200\.0 s of audio held, more than the 52\.4 s allowed at 40000 Hz\): use a smaller overlap or a shorter chunk$/m],
+      // A chunk too long on its own: the overlap is not to blame.
+      ['--chunk 60', ['--cut', 'simple', '--chunk', '60', '--overlap', '0'], /chunk 60 s with overlap 0 s keeps 1 window open at once \(60\.0 s of audio held, more than the 52\.4 s allowed at 40000 Hz\): use a shorter chunk$/m],
       ['--threads 0', ['--threads', '0'], /threads/],
       // Number() would take these as 40000 and 2.
       ['--sr in hex', ['--sr', '0x9C40'], /option '--sr <hz>' argument '0x9C40' is invalid\. --sr must be a decimal number\./],
