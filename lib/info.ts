@@ -33,6 +33,8 @@ export interface FileInfo {
   duration: number | null;
   /** Peak of the mono mix (mean of the channels), measured at `rate` Hz. */
   peak: { linear: number; dbfs: number | null; rate: number } | null;
+  /** What a run would warn of in this file (a header that claims more than the file holds, a damaged stream, …). */
+  warnings: string[];
 }
 
 async function onePass(file: string, work: string, sampleRate: number): Promise<FileReport | undefined> {
@@ -66,6 +68,7 @@ export async function inspectFile(file: string): Promise<FileInfo> {
     frames: null,
     duration: null,
     peak: null,
+    warnings: [],
   };
   const st = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => err);
   if (st instanceof Error) return { ...empty, reason: st.code === 'ENOENT' ? 'no such file' : st.message };
@@ -103,6 +106,7 @@ export async function inspectFile(file: string): Promise<FileInfo> {
         measured.report.status === 'ok'
           ? { linear: measured.report.peak, dbfs: dbfs(measured.report.peak), rate: measured.rate }
           : null,
+      warnings: first.warnings,
     };
   } finally {
     await fs.rm(work, { recursive: true, force: true });
@@ -133,5 +137,6 @@ export function formatInfo(i: FileInfo): string {
     const where = i.peak.rate === i.rate ? 'of the mono mix' : `of the mono mix resampled to ${i.peak.rate} Hz`;
     lines.push(`  peak:      ${level} (${i.peak.linear.toFixed(4)}) ${where}`);
   }
+  for (const w of i.warnings) lines.push(`  warning:   ${w}`);
   return lines.join('\n');
 }

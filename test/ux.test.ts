@@ -553,6 +553,17 @@ describe('voxprep info and doctor', () => {
     expect(text.stdout).toMatch(/duration: +1\.500 s/);
     expect(text.stdout).toMatch(/24-bit PCM/);
 
+    expect(info.warnings).toEqual([]);
+
+    // A file's own warnings, as a run would give them: a header claiming more than is there.
+    putWav(dir, 'cut.wav', speechLike(44100, 1.5, 32), 44100, { bits: 16 });
+    const cut = path.join(dir, 'cut.wav');
+    fs.writeFileSync(cut, fs.readFileSync(cut).subarray(0, 44 + 2 * 20000));
+    const shortened = voxprep(['info', cut, '--json']);
+    const message = 'the header declares 66150 frames but the file holds 20000; read what is there';
+    expect(JSON.parse(shortened.stdout)[0]).toMatchObject({ status: 'ok', frames: 20000, warnings: [message] });
+    expect(voxprep(['info', cut]).stdout).toContain(`\n  warning:   ${message}`);
+
     const bad = voxprep(['info', path.join(dir, 'missing.wav'), '--json']);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)[0]).toMatchObject({ status: 'failed', reason: 'no such file' });
