@@ -436,7 +436,8 @@ export function loadConfigFile(file: string): Settings {
   }
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    // A byte-order mark (some editors save one) is not JSON, but says nothing against the file.
+    data = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new UsageError(`${where} is not valid JSON: ${(err as Error).message}`);
   }

@@ -494,9 +494,11 @@ describe('config file', () => {
   it('takes the options from the file; command-line flags override it', () => {
     const dataset = ordinaryDataset('config-ok/dataset');
     const dir = fresh('config-ok/conf');
-    // Paths in the file are relative to its folder.
+    // Paths in the file are relative to its folder. Saved with a byte-order mark, as some
+    // Windows editors do (it was refused as invalid JSON).
     fs.writeFileSync(
       path.join(dir, 'voxprep.json'),
+      '\uFEFF' +
       JSON.stringify({
         $schema: 'ignored',
         dataset: '../dataset',
