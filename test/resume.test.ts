@@ -822,8 +822,14 @@ try {
             }),
         ),
       );
-      const held = runs.map((r) => JSON.parse(r)).filter((r) => r.refused === undefined);
-      expect(held.length, runs.join('')).toBe(1);
+      // One holds the folder while the other is refused; on a loaded machine the second may
+      // come only after the first let go, and then take it in turn: never both at once.
+      const held: { from: number; to: number }[] = runs.map((r) => JSON.parse(r)).filter((r) => r.refused === undefined);
+      expect(held.length, runs.join('')).toBeGreaterThanOrEqual(1);
+      if (held.length === 2) {
+        const [a, b] = held.sort((x, y) => x.from - y.from);
+        expect(b.from, runs.join('')).toBeGreaterThanOrEqual(a.to);
+      }
       expect(fs.readdirSync(dir)).toEqual([]);
     }
   });
