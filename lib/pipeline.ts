@@ -626,12 +626,13 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         ...pendingReport(f),
         ...r,
       });
-      // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes) reaches the decoder
-      // processes (FLAC, MP3, ffmpeg) too; one that has not yet set itself to ignore it dies of it,
-      // possibly before this process has seen the signal. Such a file was interrupted, not broken:
-      // it gets no record, and --resume does it again.
+      // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes, or a closing
+      // terminal's SIGHUP) reaches the decoder processes (FLAC, MP3, ffmpeg) too; one that has
+      // not yet set itself to ignore it dies of it, possibly before this process has seen the
+      // signal. Such a file was interrupted, not broken: it gets no record, and --resume does it
+      // again.
       const settle = (r: NativeFileResult): NativeFileResult =>
-        r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated)\b/.test(r.error ?? '')
+        r.status === 'failed' && /decoder killed by signal (Interrupt|Terminated|Hangup)\b/.test(r.error ?? '')
           ? { ...r, status: 'skipped', error: `interrupted: a signal ended its decoder (${r.error}); run again with --resume`, slices: 0, sliceNames: [] }
           : r;
       // WAV files in an encoding the native reader does not take (ADPCM, 12- or 20-bit PCM, …),

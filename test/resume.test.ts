@@ -56,6 +56,8 @@ interface Step {
   signal: NodeJS.Signals;
   /** Run once the signal is sent, with the run's process. */
   also?: (child: ChildProcess) => void;
+  /** Signal the run's whole process group (its decoder processes too), as a terminal does. */
+  group?: boolean;
 }
 
 /** Runs the CLI with the test progress hook and sends each step's signal when its moment comes. */
@@ -65,17 +67,20 @@ function voxprepSignalled(args: string[], steps: Step[]): Promise<Run & { sent: 
       cwd: ROOT,
       env: { ...ENV, VOXPREP_TEST_PROGRESS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own, for signals to the group.
+      detached: steps.some((s) => s.group),
     });
     let stdout = '';
     let stderr = '';
     let sent = 0;
     const check = () => {
       while (sent < steps.length) {
-        const { when, signal } = steps[sent];
+        const { when, signal, group } = steps[sent];
         const done = Math.max(0, ...[...stderr.matchAll(/^voxprep-test: done (\d+)\//gm)].map((m) => Number(m[1])));
         const due = typeof when === 'number' ? done >= when : when.test(stderr);
         if (!due) return;
-        child.kill(signal);
+        if (group) process.kill(-child.pid!, signal);
+        else child.kill(signal);
         steps[sent].also?.(child);
         sent++;
       }
@@ -315,6 +320,31 @@ describe('interrupted runs and --resume', () => {
     const resumed = voxprep(['preprocess', ds, '-o', out, '--threads', '2', '--resume', '--device', device]);
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     expect(resumedCount(resumed.stdout)).toBe(processed);
+    expectSameOutputs(out, whole);
+  });
+
+  it('SIGHUP to the whole process group (a terminal closing) with compressed files: no file fails of its decoder getting it; --resume completes the run', async () => {
+    // The FLAC, MP3 and Vorbis decoders run as child processes in the run's process group.
+    const golden = path.resolve(ROOT, '..', 'shared', 'golden', 'dataset');
+    const ds = fresh('hup-group/dataset');
+    for (let copy = 0; copy < 4; copy++) {
+      for (const rel of ['1/echo_48k.flac', '2/foxtrot_441.mp3', '2/golf_48k.ogg']) {
+        const to = path.join(ds, path.dirname(rel), `${copy}_${path.basename(rel)}`);
+        fs.mkdirSync(path.dirname(to), { recursive: true });
+        fs.copyFileSync(path.join(golden, rel), to);
+      }
+    }
+    const whole = path.join(scratch.path, 'hup-group/whole');
+    const out = path.join(scratch.path, 'hup-group/out');
+    expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '2']).code).toBe(0);
+    const r = await voxprepSignalled(['preprocess', ds, '-o', out, '--threads', '2'], [{ when: 1, signal: 'SIGHUP', group: true }]);
+    expect(r.code, r.stdout + r.stderr).toBe(129);
+    // Decoders that died of it failed their files ("decoder killed by signal Hangup"), and
+    // those records made merge take a shard as finished with them missing.
+    expect(r.stdout).toMatch(/^voxprep: 12 files: \d+ processed, 0 failed, 0 rejected, [1-9]\d* skipped$/m);
+    expectOnlyRecordedSlices(out);
+    const resumed = voxprep(['preprocess', ds, '-o', out, '--threads', '2', '--resume']);
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     expectSameOutputs(out, whole);
   });
 

@@ -77,12 +77,11 @@ async function main(file: string): Promise<void> {
   if (mismatch) process.stderr.write(`warning: ${mismatch}\n`);
 }
 
-// A Ctrl-C on a terminal signals the whole process group, this decoder with it; but the run
-// decides what becomes of the files in flight (they finish on the first signal), and ends this
-// process itself (SIGKILL) when it abandons one. If the run is gone, the next write fails
-// (EPIPE) and this process exits.
-process.on('SIGINT', () => {});
-process.on('SIGTERM', () => {});
+// A Ctrl-C on a terminal (or the terminal closing: SIGHUP) signals the whole process group,
+// this decoder with it; but the run decides what becomes of the files in flight (they finish
+// on the first signal), and ends this process itself (SIGKILL) when it abandons one. If the
+// run is gone, the next write fails (EPIPE) and this process exits.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
 
 const file = process.argv[2];
 main(file).then(
