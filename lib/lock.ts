@@ -75,6 +75,17 @@ export async function lockOutput(out: string, shard: ShardSpec | null, outLabel:
   return { release };
 }
 
+/**
+ * The holder of `shard`'s lock in `dir` (a whole run's for null) while its run may still be
+ * going, else undefined: for a merge to say "still running" rather than "not finished".
+ */
+export async function liveHolder(dir: string, shard: ShardSpec | null): Promise<string | undefined> {
+  const seen = await look(path.join(dir, lockName(shard)));
+  if (seen === 'gone' || seen === 'unreadable' || !isAlive(seen.holder)) return undefined;
+  const h = seen.holder;
+  return `process ${h.pid} on ${h.host}, started ${h.started}`;
+}
+
 /** Whether the lock file `name` keeps a run of `shard` out of the folder. */
 function conflicts(name: string, shard: ShardSpec | null): boolean {
   const m = LOCK_FILE.exec(name);

@@ -12,7 +12,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { requirePath, UsageError, type ResolvedOptions, type ShardSpec } from './config.js';
-import { lockOutput } from './lock.js';
+import { liveHolder, lockOutput } from './lock.js';
 import {
   MANIFEST_FILE,
   SHARD_MANIFEST_FILE,
@@ -215,6 +215,11 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
       if (!r || (r.status === 'ok' && !r.complete)) missing.push(i);
     }
     if (missing.length > 0) {
+      // A shard still at work (in a folder shared with the merge, say) is not to be resumed.
+      const running = await liveHolder(s.dir, s.spec);
+      if (running) {
+        throw new UsageError(`${label(s)} is still running (${running}): ${missing.length} of its ${owned.length} files have no result yet; merge once it has ended`);
+      }
       throw new UsageError(
         `${label(s)} has not finished: ${missing.length} of its ${owned.length} files have no result (idx0 ${sample(missing)}); ` +
           'run it again with --resume, then merge',
@@ -261,7 +266,10 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
     // Files already in place are checksummed where they are (one at a time per core, up to the pool's most).
     const hasher = new HashPool(os.availableParallelism());
     try {
-      await mapLimit(tasks, 2 * hasher.size, async ({ o, shard }) => {
+      const toCopy: typeof tasks = [];
+      const others: string[] = []; // slices by these names already there, with other bytes
+      await mapLimit(tasks, 2 * hasher.size, async (task) => {
+        const { o, shard } = task;
         const dst = outputPath(out, o);
         // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
         if (await hasher.matches(dst, o.size, o.xxh64)) {
@@ -272,6 +280,20 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
           problems.push(`${o.file} (shard ${shard.spec.index}/${count}) is missing from ${shard.dir} or differs from what the shard recorded`);
           return;
         }
+        if (await fsp.lstat(dst).then(() => true, () => false)) others.push(o.file);
+        toCopy.push(task);
+      });
+      // A file by a slice's name that no shard wrote (Applio's own slices, a run whose manifest
+      // is gone) is the user's: replaced only with --overwrite, or where OUT_DIR holds this
+      // run's manifest (then it is a damaged copy of what the merge writes).
+      if (others.length > 0 && !opts.overwrite && whole.state !== 'ok') {
+        throw new UsageError(
+          `${outDir} holds ${others.length} file(s) by the names of the shards' slices but with other contents ` +
+            `(${sample(others.sort(), 3)}); pass --overwrite to replace them, or merge into another folder`,
+        );
+      }
+      await mapLimit(toCopy, 2 * hasher.size, async ({ o, shard }) => {
+        const dst = outputPath(out, o);
         try {
           await copyVerified(outputPath(shard.dir, o), dst, o, hasher);
           copied++;

@@ -579,6 +579,37 @@ describe('--shard K/N and voxprep merge', () => {
     expect(twice.stderr).toMatch(/shard 3\/3 is in two folders/);
     expect(fs.existsSync(partial)).toBe(false);
 
+    // A shard with files left: still running (its lock held by a live process), or stopped.
+    const running = path.join(scratch.path, 'shards/running3');
+    fs.cpSync(dirs[2], running, { recursive: true });
+    const shardManifest = path.join(running, 'voxprep-manifest.shard-3-of-3.jsonl');
+    fs.writeFileSync(shardManifest, `${fs.readFileSync(shardManifest, 'utf8').split('\n')[0]}\n`);
+    const lockFile = path.join(running, '.voxprep.shard-3-of-3.lock');
+    fs.writeFileSync(lockFile, JSON.stringify({ pid: process.pid, host: os.hostname(), started: 'now' }));
+    const busy = voxprep(['merge', dirs[0], dirs[1], running, '-o', partial]);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr).toBe(
+      `voxprep: shard 3/3 (${shardManifest}) is still running (process ${process.pid} on ${os.hostname()}, started now): 3 of its 3 files have no result yet; merge once it has ended\n`,
+    );
+    fs.rmSync(lockFile);
+    const stopped = voxprep(['merge', dirs[0], dirs[1], running, '-o', partial]);
+    expect(stopped.code).toBe(2);
+    expect(stopped.stderr).toMatch(/shard 3\/3 .* has not finished: 3 of its 3 files have no result .*run it again with --resume, then merge/);
+    expect(fs.existsSync(partial)).toBe(false);
+
+    // A file by a slice's name that no shard wrote (Applio's own slices, say) is the user's:
+    // the merge refuses it without --overwrite (it replaced it).
+    const theirs = path.join(scratch.path, 'shards/theirs');
+    const name = manifest(dirs[1], 'voxprep-manifest.shard-2-of-3.jsonl').records.find((r) => r.complete)!.outputs[0].file;
+    fs.mkdirSync(path.dirname(path.join(theirs, name)), { recursive: true });
+    fs.writeFileSync(path.join(theirs, name), 'my own take\n');
+    const refused = voxprep(['merge', ...dirs, '-o', theirs]);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(`holds 1 file(s) by the names of the shards' slices but with other contents (${name}); pass --overwrite`);
+    expect(fs.readFileSync(path.join(theirs, name), 'utf8')).toBe('my own take\n');
+    expect(voxprep(['merge', ...dirs, '-o', theirs, '--overwrite']).code).toBe(1); // broken.wav, as the whole run
+    expectSameOutputs(theirs, whole);
+
     const merged = path.join(scratch.path, 'shards/merged');
     const m = voxprep(['merge', ...dirs, '-o', merged]);
     expect(m.code, m.stdout + m.stderr).toBe(1); // as the whole run: broken.wav failed
