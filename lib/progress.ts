@@ -3,7 +3,7 @@
 // onProgress callbacks (once per finished file).
 import cliProgress from 'cli-progress';
 import pc from 'picocolors';
-import type { ProgressEvent } from './pipeline.js';
+import { isUnattempted, type ProgressEvent } from './pipeline.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'none';
 
@@ -54,11 +54,20 @@ class Tally {
   total = 0;
   done = 0;
   audio = 0;
+  /** Files a stop left unstarted (or abandoned): reported, but not done. */
+  unstarted = 0;
 
   add(e: ProgressEvent): void {
     this.total = e.total;
     this.done = e.done;
     if (e.file.loaded) this.audio += e.file.seconds;
+    if (isUnattempted(e.file)) this.unstarted++;
+  }
+
+  /** The files processed, and after a stop how many were not: "11/120 files" then "(109 not started)". */
+  files(): string {
+    const stopped = this.unstarted > 0 ? ` (${this.unstarted} not started: stopped)` : '';
+    return `${this.done - this.unstarted}/${this.total} files${stopped}`;
   }
 
   elapsed(): number {
@@ -77,6 +86,7 @@ class Tally {
    * the start-up alone said hours for a run of seconds).
    */
   eta(): string {
+    if (this.unstarted > 0) return '-';
     if (this.done >= this.total) return compactDuration(0);
     if (this.done < Math.max(2, this.total / 50)) return '-';
     return compactDuration((this.elapsed() / this.done) * (this.total - this.done));
@@ -94,7 +104,7 @@ export function createProgress(opts: ProgressOptions): ProgressDisplay {
       {
         stream: opts.stream,
         format:
-          `${c.cyan('{bar}')} {value}/{total} files | {audio} audio | {speed} real time | ETA {remaining} | ${c.bold('{device}')}`,
+          `${c.cyan('{bar}')} {files} | {audio} audio | {speed} real time | ETA {remaining} | ${c.bold('{device}')}`,
         barsize: 14,
         barCompleteChar: '\u2588',
         barIncompleteChar: '\u2591',
@@ -107,7 +117,7 @@ export function createProgress(opts: ProgressOptions): ProgressDisplay {
       cliProgress.Presets.shades_classic,
     );
     let started = false;
-    const payload = () => ({ audio: audioText(tally.audio), speed: tally.speed(), remaining: tally.eta(), device });
+    const payload = () => ({ files: tally.files(), audio: audioText(tally.audio), speed: tally.speed(), remaining: tally.eta(), device });
     return {
       start(total, on) {
         tally.total = total;
@@ -132,7 +142,7 @@ export function createProgress(opts: ProgressOptions): ProgressDisplay {
   let last: bigint | undefined;
   let printedFinal = false;
   const line = () =>
-    `voxprep: ${tally.done}/${tally.total} files, ${audioText(tally.audio)} audio, ` +
+    `voxprep: ${tally.files()}, ${audioText(tally.audio)} audio, ` +
     `${tally.speed()} real time, ETA ${tally.eta()}, device ${device}\n`;
   return {
     start(total, on) {

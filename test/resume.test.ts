@@ -313,6 +313,10 @@ describe('interrupted runs and --resume', () => {
     const processed = report.totals.processed as number;
     expect(processed).toBeGreaterThanOrEqual(2);
     expect(processed).toBeLessThan(9);
+    // The last progress line counts what was done, not the files the stop left (it said 9/9
+    // files, ETA 0s).
+    const lastLine = [...r.stderr.matchAll(/^voxprep: \d+\/9 files.*$/gm)].at(-1)![0];
+    expect(lastLine).toMatch(new RegExp(`^voxprep: ${processed}/9 files \\(${9 - processed} not started: stopped\\), .* ETA -, device \\S+$`));
     // The consolidated manifest records exactly the processed files, and nothing else is in OUT.
     expect(expectRecordsBacked(out).length).toBe(processed);
     expectOnlyRecordedSlices(out);
