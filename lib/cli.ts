@@ -11,7 +11,7 @@ import {
   UsageError,
   applioSpelling,
   denoiseStrength,
-  loadConfigFile,
+  readConfigFile,
   mergeSettings,
   parseBooleanWord,
   resolveOptions,
@@ -205,7 +205,8 @@ export function planRun(s: Settings, cwd = process.cwd()): RunPlan {
  * (resolveOptions), not to a copy of them.
  */
 export function planWithConfigFile(file: string, fromLine: Settings, cwd = process.cwd()): RunPlan {
-  const merged = mergeSettings(loadConfigFile(file), fromLine);
+  const fromFile = readConfigFile(file);
+  const merged = mergeSettings(fromFile.settings, fromLine);
   const check = (s: Settings) => {
     const plan = planRun(s, cwd);
     resolveOptions(plan.options, 1);
@@ -224,7 +225,18 @@ export function planWithConfigFile(file: string, fromLine: Settings, cwd = proce
       lineError = e;
     }
     if (lineError instanceof Error && lineError.message === err.message) throw err;
-    throw new UsageError(`config file ${file}: ${err.message}`);
+    // The file's keys without which the run would be taken: named as written ("cpu_cores").
+    const blamed = Object.entries(fromFile.keys).filter(([setting]) => {
+      try {
+        check({ ...merged, [setting]: undefined });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const names = blamed.map(([, key]) => `"${key}"`);
+    const keys = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : (names[0] ?? '');
+    throw new UsageError(`config file ${file}${keys ? `, ${keys}` : ''}: ${err.message}`);
   }
 }
 

@@ -426,6 +426,11 @@ function describe(v: unknown): string {
  * Paths in it are relative to the file's folder. Throws UsageError naming the file and key.
  */
 export function loadConfigFile(file: string): Settings {
+  return readConfigFile(file).settings;
+}
+
+/** A config file's settings, and the key (as written) that set each. */
+export function readConfigFile(file: string): { settings: Settings; keys: Partial<Record<keyof Settings, string>> } {
   const where = `config file ${file}`;
   let text: string;
   try {
@@ -462,7 +467,7 @@ export function loadConfigFile(file: string): Settings {
     setBy[spec.setting] = rawKey;
     (settings as Record<string, unknown>)[spec.setting] = converted;
   }
-  return settings;
+  return { settings, keys: setBy };
 }
 
 /** chunk_len → chunk-len for Applio's underscore spellings; anything else unchanged. */

@@ -458,10 +458,12 @@ describe('config file', () => {
       ['bad choice', JSON.stringify({ cut: 'magic' }), /"cut" must be one of automatic, simple, skip/],
       ['not an object', JSON.stringify([1, 2]), /must hold a JSON object/],
       ['not JSON', '{ sr: 40000 ', /not valid JSON/],
-      // Values the run refuses, named with the file like the rest.
-      ['out of range', JSON.stringify({ threads: 0 }), /threads must be a whole number from 1 to 1024, got 0/],
-      ['overlap past the chunk', JSON.stringify({ overlap_len: 3.5 }), /chunk \(3 s\) must be longer than overlap \(3.5 s\)/],
-      ['strength out of range', JSON.stringify({ noise_reduction: true, noise_reduction_strength: 3 }), /noise reduction strength .* got 3/],
+      // Values the run refuses, named with the file and the key as written, like the rest.
+      ['out of range', JSON.stringify({ threads: 0 }), /\.json, "threads": threads must be a whole number from 1 to 1024, got 0/],
+      ['out of range, Applio key', JSON.stringify({ cpu_cores: 1.5 }), /\.json, "cpu_cores": threads must be a whole number from 1 to 1024, got 1.5/],
+      ['overlap past the chunk', JSON.stringify({ overlap_len: 3.5 }), /\.json, "overlap_len": chunk \(3 s\) must be longer than overlap \(3.5 s\)/],
+      ['strength out of range', JSON.stringify({ noise_reduction: true, noise_reduction_strength: 3 }), /\.json, "noise_reduction_strength": the noise reduction strength .* got 3/],
+      ['two keys together', JSON.stringify({ cut: 'simple', chunk: 60, overlap: 0 }), /\.json, "cut" and "chunk": chunk 60 s with overlap 0 s keeps 1 window open/],
     ];
     cases.forEach(([label, text, message], i) => {
       const file = path.join(scratch.path, `config-bad/c${i}.json`);
