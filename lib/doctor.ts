@@ -123,12 +123,12 @@ export function formatDoctor(d: DoctorReport): string {
     `  threads:       ${d.threads ? `${d.threads.default} (files processed at once by default)` : 'unknown'}`,
     `  cuda:          ${
       d.cuda.compiled
-        ? `compiled in for ${d.cuda.architectures.join(', ')}`
+        ? `compiled in for ${d.cuda.architectures.join(', ')}${d.cuda.runtime ? ` (CUDA runtime ${d.cuda.runtime}, linked in)` : ''}`
         : d.addon.loaded
           ? 'not compiled in (this build has no CUDA kernels)'
           : 'unknown (the addon did not load)'
     }`,
-    `  cuda driver:   ${d.cuda.compiled ? (d.cuda.driver ? `CUDA ${d.cuda.driver} (runtime ${d.cuda.runtime})` : 'none found') : 'not looked up'}`,
+    `  cuda driver:   ${d.cuda.compiled ? (d.cuda.driver ? `CUDA ${d.cuda.driver}` : 'none found') : 'not looked up'}`,
     `  cuda devices:  ${
       d.cuda.devices
         ? d.cuda.devices.map((g) => `${g.index}: ${g.name} (sm ${g.computeCapability}, ${(g.memoryBytes / 2 ** 30).toFixed(0)} GiB)`).join(', ') || 'none'
