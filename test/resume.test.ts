@@ -429,7 +429,8 @@ describe('interrupted runs and --resume', () => {
     expect(r.stdout).toMatch(/write error: f2\.wav: .*\n.*--resume/);
     // The log has a line for f2's failure, none for each file the stop left unstarted.
     expect(r.stderr).toMatch(/^voxprep: failed: f2\.wav: /m);
-    expect(r.stderr).not.toMatch(/not started/);
+    expect(r.stderr).not.toMatch(/^voxprep: \w+: \S+\.wav: not started/m);
+    expect(r.stderr).toMatch(/^voxprep: 3\/5 files \(2 not started: stopped\), /m);
     // Nothing of f2 (idx0 2) nor of the files after it; the two before are recorded.
     expect(walkFiles(out, { missingIsEmpty: true }).filter((f) => /^sliced_audios(_16k)?\/0_[234]_/.test(f))).toEqual([]);
     // The cause gone, --resume finishes the job.
