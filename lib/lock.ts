@@ -62,8 +62,7 @@ export async function lockOutput(out: string, shard: ShardSpec | null, outLabel:
     for (const dir of [...made].reverse()) if (!(await fs.rmdir(dir).then(() => true, () => false))) break;
   };
   try {
-    const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
-    await takeFile(own, holder, outLabel);
+    await takeFile(own, outLabel);
     held = true;
     for (const name of await fs.readdir(out)) {
       if (name !== lockName(shard) && conflicts(name, shard)) await clearIfStale(path.join(out, name), outLabel);
@@ -122,28 +121,38 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** Puts a lock holding `holder` at `file`; a stale one is replaced, a live one refused. */
-async function takeFile(file: string, holder: Holder, outLabel: string): Promise<void> {
-  const text = `${JSON.stringify(holder)}\n`;
-  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  await fs.writeFile(temp, text).catch((err: Error) => {
-    throw new UsageError(`cannot write in the output folder ${outLabel}: ${err.message}`);
-  });
+/** Puts this run's lock at `file`; a stale one is replaced, a live one refused. */
+async function takeFile(file: string, outLabel: string): Promise<void> {
+  const temp = await ownCopy(file, outLabel);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await fs.link(temp, file);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new UsageError(`cannot write in the output folder ${outLabel}: ${(err as Error).message}`);
-        }
-      }
+      if (await linkIfFree(temp, file, outLabel)) return;
       await clearIfStale(file, outLabel);
     }
     throw busy(outLabel, file, 'unreadable');
   } finally {
     await fs.rm(temp, { force: true });
+  }
+}
+
+/** This run as a lock file's holder, written whole under a name of its own beside `file`. */
+async function ownCopy(file: string, outLabel: string): Promise<string> {
+  const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  await fs.writeFile(temp, `${JSON.stringify(holder)}\n`).catch((err: Error) => {
+    throw new UsageError(`cannot write in the output folder ${outLabel}: ${err.message}`);
+  });
+  return temp;
+}
+
+/** Hard-links `from` as `to`; false when `to` is there already. */
+async function linkIfFree(from: string, to: string, outLabel: string): Promise<boolean> {
+  try {
+    await fs.link(from, to);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new UsageError(`cannot write in the output folder ${outLabel}: ${(err as Error).message}`);
   }
 }
 
@@ -178,11 +187,7 @@ async function look(file: string): Promise<Seen | 'gone' | 'unreadable'> {
  */
 async function removeIfStill(file: string, text: string, outLabel: string): Promise<Seen | 'unreadable' | 'gone'> {
   const breaker = `${file}.break`;
-  const mine = `${breaker}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
-  await fs.writeFile(mine, `${JSON.stringify(holder)}\n`).catch((err: Error) => {
-    throw new UsageError(`cannot write in the output folder ${outLabel}: ${err.message}`);
-  });
+  const mine = await ownCopy(breaker, outLabel);
   try {
     await takeBreaker(breaker, mine, file, outLabel);
     try {
@@ -205,14 +210,7 @@ async function removeIfStill(file: string, text: string, outLabel: string): Prom
 async function takeBreaker(breaker: string, mine: string, file: string, outLabel: string): Promise<void> {
   const waitMs = 5;
   for (let waited = 0; ; waited += waitMs) {
-    try {
-      await fs.link(mine, breaker);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new UsageError(`cannot write in the output folder ${outLabel}: ${(err as Error).message}`);
-      }
-    }
+    if (await linkIfFree(mine, breaker, outLabel)) return;
     if (waited >= 2000) {
       const other = await look(breaker);
       if (other === 'unreadable' || (other !== 'gone' && isAlive(other.holder))) throw busy(outLabel, breaker, other);
