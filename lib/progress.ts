@@ -64,7 +64,7 @@ class Tally {
     if (isUnattempted(e.file)) this.unstarted++;
   }
 
-  /** The files processed, and after a stop how many were not: "11/120 files" then "(109 not started)". */
+  /** The files done, and after a stop how many it left: "11/120 files (109 not started: stopped)". */
   files(): string {
     const stopped = this.unstarted > 0 ? ` (${this.unstarted} not started: stopped)` : '';
     return `${this.done - this.unstarted}/${this.total} files${stopped}`;

@@ -33,7 +33,7 @@ const SPEAKER_ID = /^\d+$/;
  * cannot be held exactly (9007199254740993 became 9007199254740992, and past 2^63 two
  * folders fell on one negative id in the file names).
  */
-export function speakerId(name: string): number | undefined {
+function speakerId(name: string): number | undefined {
   if (!SPEAKER_ID.test(name)) return undefined;
   const sid = Number.parseInt(name, 10);
   return Number.isSafeInteger(sid) ? sid : undefined;
