@@ -79,6 +79,75 @@ describe('decoder processes', () => {
     expect(fs.readFileSync(path.join(out, 'sliced_audios', '0_3_0.wav')).equals(fs.readFileSync(path.join(out, 'sliced_audios', '0_0_0.wav')))).toBe(true);
   });
 
+  it('decodes FLAC frames whose headers take the sample rate or size from STREAMINFO (code 0), as the same file coded in full', () => {
+    // The golden FLAC with every frame header's rate code, then also its size code, set to 0
+    // ("as STREAMINFO says") and the frame's CRC-8 and CRC-16 made again. The npm decoder,
+    // fed frames alone, failed every such frame.
+    const crc8 = (b: Uint8Array) => {
+      let c = 0;
+      for (const x of b) {
+        c ^= x;
+        for (let k = 0; k < 8; k++) c = c & 0x80 ? ((c << 1) ^ 0x07) & 0xff : (c << 1) & 0xff;
+      }
+      return c;
+    };
+    const crc16 = (b: Uint8Array) => {
+      let c = 0;
+      for (const x of b) {
+        c ^= x << 8;
+        for (let k = 0; k < 8; k++) c = c & 0x8000 ? ((c << 1) ^ 0x8005) & 0xffff : (c << 1) & 0xffff;
+      }
+      return c;
+    };
+    const original = fs.readFileSync(path.join(GOLDEN, '1/echo_48k.flac'));
+    // The metadata blocks, then frames: each found by its sync code, header CRC-8 and CRC-16.
+    let at = 4;
+    for (let last = false; !last; at += 4 + original.readUIntBE(at + 1, 3)) last = (original[at] & 0x80) !== 0;
+    const headerLength = (f: Uint8Array) => {
+      let p = 4 + (f[4] < 0x80 ? 1 : Math.clz32(~(f[4] << 24)));
+      p += [0, 0, 0, 0, 0, 0, 1, 2][f[2] >> 4] ?? 0;
+      p += (f[2] & 15) === 12 ? 1 : (f[2] & 15) >= 13 ? 2 : 0;
+      return p;
+    };
+    const starts: number[] = [];
+    for (let p = at; p < original.length - 6; p++) {
+      if (original[p] === 0xff && (original[p + 1] & 0xfe) === 0xf8 && crc8(original.subarray(p, p + headerLength(original.subarray(p)))) === original[p + headerLength(original.subarray(p))]) starts.push(p);
+    }
+    const frames: Buffer[] = [];
+    for (let i = 0, from = at; from < original.length; i++) {
+      const to = starts.find((q) => q > from && crc16(original.subarray(from, q - 2)) === original.readUInt16BE(q - 2)) ?? original.length;
+      frames.push(Buffer.from(original.subarray(from, to)));
+      from = to;
+    }
+    expect(frames.length).toBeGreaterThan(50);
+    expect(frames.reduce((n, f) => n + f.length, at)).toBe(original.length);
+    const recoded = (size: boolean) =>
+      Buffer.concat([
+        original.subarray(0, at),
+        ...frames.map((f) => {
+          const g = Buffer.from(f);
+          g[2] &= 0xf0; // sample rate: from STREAMINFO (48 kHz had its own code, with no bytes after)
+          if (size) g[3] &= 0xf1; // sample size: from STREAMINFO
+          const h = headerLength(g);
+          g[h] = crc8(g.subarray(0, h));
+          g.writeUInt16BE(crc16(g.subarray(0, g.length - 2)), g.length - 2);
+          return g;
+        }),
+      ]);
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    fs.writeFileSync(path.join(ds, 'a.flac'), original);
+    fs.writeFileSync(path.join(ds, 'b_rate0.flac'), recoded(false));
+    fs.writeFileSync(path.join(ds, 'c_rate0_size0.flac'), recoded(true));
+    const out = path.join(tmp, 'out');
+    const r = cli([ds, '-o', out, '--cut', 'skip', '--threads', '1']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    for (const dir of ['sliced_audios', 'sliced_audios_16k']) {
+      const a = fs.readFileSync(path.join(out, dir, '0_0_0.wav'));
+      for (const name of ['0_1_0.wav', '0_2_0.wav']) expect(fs.readFileSync(path.join(out, dir, name)).equals(a), `${dir}/${name}`).toBe(true);
+    }
+  });
+
   it('lists formats that need ffmpeg as skipped, with the reason, when ffmpeg is not on PATH', () => {
     const ds = path.join(tmp, 'ds');
     fs.mkdirSync(ds);

@@ -71,6 +71,63 @@ export function frameHeaderLength(b: Uint8Array, at: number, info: StreamInfo | 
   return p + 1 - at;
 }
 
+const CRC16 = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let k = 0; k < 8; k++) c = c & 0x8000 ? ((c << 1) ^ 0x8005) & 0xffff : (c << 1) & 0xffff;
+    table[i] = c;
+  }
+  return table;
+})();
+
+function crc16(b: Uint8Array, from: number, to: number): number {
+  let c = 0;
+  for (let i = from; i < to; i++) c = ((c << 8) & 0xffff) ^ CRC16[(c >> 8) ^ b[i]];
+  return c;
+}
+
+/** A sample rate as a frame header codes it: the 4-bit code and the bytes after the header's fixed part; null where it cannot. */
+function rateCoding(rate: number): [number, number[]] | null {
+  const table = [0, 88200, 176400, 192000, 8000, 16000, 22050, 24000, 32000, 44100, 48000, 96000];
+  const code = table.indexOf(rate);
+  if (code > 0) return [code, []];
+  if (rate % 1000 === 0 && rate / 1000 <= 0xff) return [12, [rate / 1000]];
+  if (rate <= 0xffff) return [13, [rate >> 8, rate & 0xff]];
+  if (rate % 10 === 0 && rate / 10 <= 0xffff) return [14, [(rate / 10) >> 8, (rate / 10) & 0xff]];
+  return null;
+}
+
+/**
+ * The frame with a sample rate or size that its header takes "from STREAMINFO" (code 0)
+ * written out, and its CRCs made again; the frame itself where neither is so, or where the
+ * stream's values have no code. The npm decoder, given frames alone, has no STREAMINFO to
+ * look them up in, and failed every such frame (a valid, if rare, form: libFLAC writes it
+ * for sample sizes without a code of their own, and for some rates).
+ */
+export function withExplicitFormat(frame: Uint8Array, info: StreamInfo): Uint8Array {
+  const rateCode = frame[2] & 0x0f;
+  const sizeCode = (frame[3] >> 1) & 0x07;
+  if (rateCode !== 0 && sizeCode !== 0) return frame;
+  const headerLength = frameHeaderLength(frame, 0, info) - 1; // without its CRC-8
+  if (headerLength < 0) return frame;
+  const rate = rateCode === 0 ? rateCoding(info.sampleRate) : [rateCode, []] as [number, number[]];
+  const size = sizeCode === 0 ? [0, 8, 12, 0, 16, 20, 24, 32].indexOf(info.bitsPerSample) : sizeCode;
+  if (!rate || size <= 0) return frame;
+  // The rate's bytes, where it has some, come last in the header: after the block size's.
+  const header = [...frame.subarray(0, headerLength), ...rate[1]];
+  header[2] = (frame[2] & 0xf0) | rate[0];
+  header[3] = (frame[3] & 0xf1) | (size << 1);
+  const out = new Uint8Array(header.length + 1 + frame.length - headerLength - 1);
+  out.set(header);
+  out[header.length] = crc8(out, 0, header.length);
+  out.set(frame.subarray(headerLength + 1, frame.length - 2), header.length + 1);
+  const c = crc16(out, 0, out.length - 2);
+  out[out.length - 2] = c >> 8;
+  out[out.length - 1] = c & 0xff;
+  return out;
+}
+
 /** Streaming splitter: push() bytes, get whole frames back; end() returns the last one. */
 export class FlacFrameSplitter {
   info: StreamInfo | undefined;

@@ -1,6 +1,6 @@
 // The npm WebAssembly decoders behind one small streaming interface, with the corrections
 // that make their output agree with libsndfile's (the golden reference's decoder).
-import { FlacFrameSplitter } from './flac-frames.js';
+import { FlacFrameSplitter, withExplicitFormat } from './flac-frames.js';
 import { MpegHead } from './mpeg-head.js';
 import { OggPageWatcher } from './ogg-pages.js';
 export interface Decoded {
@@ -89,7 +89,7 @@ export async function decoderFor(ext: string): Promise<StreamDecoder> {
       const channels: Float32Array[][] = [];
       let frames_ = 0, rate = 0, bitDepth = 0;
       for (const frame of frames) {
-        const raw = (await d.decodeFrames([frame])) as RawDecoded;
+        const raw = (await d.decodeFrames([splitter.info ? withExplicitFormat(frame, splitter.info) : frame])) as RawDecoded;
         if (raw.errors.length > 0 || raw.samplesDecoded === 0) {
           errors.push(`frame ${frameNumber}${at(position, splitter.info?.sampleRate ?? 0)} is corrupt (${raw.errors[0]?.message ?? 'no audio'}); it was dropped`);
           // After some corrupt frames the decoder yields nothing for every frame that follows.
