@@ -4,9 +4,17 @@ import path from 'node:path';
 
 /** Extensions the reference accepts, compared case-insensitively. */
 export const REFERENCE_EXTENSIONS = ['.wav', '.mp3', '.flac', '.ogg'] as const;
+/** Ogg audio under its other name (voice messages are often .oga): read as an .ogg is. */
+export const OGG_ALIASES = ['.oga'] as const;
 /** Further formats voxprep takes when an ffmpeg binary is on PATH. */
 export const FFMPEG_EXTENSIONS = ['.m4a', '.aac', '.opus', '.wma', '.aiff', '.aif', '.webm'] as const;
-export const AUDIO_EXTENSIONS = [...REFERENCE_EXTENSIONS, ...FFMPEG_EXTENSIONS] as const;
+export const AUDIO_EXTENSIONS = [...REFERENCE_EXTENSIONS, ...OGG_ALIASES, ...FFMPEG_EXTENSIONS] as const;
+
+/** A file's extension, lower case, as the decoders know it (.oga as .ogg). */
+export function decodingExtension(file: string): string {
+  const ext = path.extname(file).toLowerCase();
+  return (OGG_ALIASES as readonly string[]).includes(ext) ? '.ogg' : ext;
+}
 
 export interface DatasetFile {
   /** Path relative to the dataset folder, with '/' separators. */

@@ -371,7 +371,7 @@ describe('voxprep preprocess (CLI)', () => {
       const none = voxprep('preprocess', dir, '-o', target);
       expect(none.code, dir).toBe(2);
       expect(none.stderr).toBe(
-        `voxprep: no recordings in ${dir}: voxprep reads .wav .mp3 .flac .ogg .m4a .aac .opus .wma .aiff .aif .webm files in it (speaker 0) and in folders named by a speaker number${skipped}\n`,
+        `voxprep: no recordings in ${dir}: voxprep reads .wav .mp3 .flac .ogg .oga .m4a .aac .opus .wma .aiff .aif .webm files in it (speaker 0) and in folders named by a speaker number${skipped}\n`,
       );
       expect(fs.existsSync(path.join(scratch.path, 'usage/new-parent')), dir).toBe(false);
     }

@@ -71,12 +71,16 @@ describe('decoder processes', () => {
     // The FLAC again behind an ID3v2 tag (taggers put one in front; libFLAC skips it).
     const tag = Buffer.concat([Buffer.from('ID3\x04\x00\x00\x00\x00\x08\x00', 'latin1'), Buffer.alloc(1024, 0x41)]);
     fs.writeFileSync(path.join(ds, 'tagged.flac'), Buffer.concat([tag, fs.readFileSync(path.join(GOLDEN, '1/echo_48k.flac'))]));
+    // The Ogg file again as .oga, Ogg audio's other name (voice messages): it was ignored.
+    fs.copyFileSync(path.join(GOLDEN, '2/golf_48k.ogg'), path.join(ds, 'voice.OGA'));
     const out = path.join(tmp, 'out');
     const r = cli([ds, '-o', out, '--cut', 'skip']);
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(fs.readdirSync(path.join(out, 'sliced_audios')).sort()).toEqual(['0_0_0.wav', '0_1_0.wav', '0_2_0.wav', '0_3_0.wav']);
-    // echo_48k.flac is idx0 0, tagged.flac 3.
-    expect(fs.readFileSync(path.join(out, 'sliced_audios', '0_3_0.wav')).equals(fs.readFileSync(path.join(out, 'sliced_audios', '0_0_0.wav')))).toBe(true);
+    expect(fs.readdirSync(path.join(out, 'sliced_audios')).sort()).toEqual(['0_0_0.wav', '0_1_0.wav', '0_2_0.wav', '0_3_0.wav', '0_4_0.wav']);
+    // echo_48k.flac is idx0 0, tagged.flac 3; golf_48k.ogg 2, voice.OGA 4.
+    const slice = (idx0: number) => fs.readFileSync(path.join(out, 'sliced_audios', `0_${idx0}_0.wav`));
+    expect(slice(3).equals(slice(0))).toBe(true);
+    expect(slice(4).equals(slice(2))).toBe(true);
   });
 
   it('decodes FLAC frames whose headers take the sample rate or size from STREAMINFO (code 0), as the same file coded in full', () => {

@@ -6,8 +6,8 @@
 //
 // Usage: node child.js FILE
 import fs from 'node:fs';
-import path from 'node:path';
 import { checkSameFormat, decoderFor, type Decoded } from './formats.js';
+import { decodingExtension } from '../walk.js';
 
 const READ_BYTES = 1 << 18;
 
@@ -39,7 +39,7 @@ function writeAll(fd: number, buf: Buffer): void {
 }
 
 async function main(file: string): Promise<void> {
-  const decoder = await decoderFor(path.extname(file).toLowerCase());
+  const decoder = await decoderFor(decodingExtension(file));
   let format: { rate: number; channels: number } | undefined;
   let frames = 0;
   const emit = (d: Decoded) => {

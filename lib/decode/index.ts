@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../native.js';
-import { FFMPEG_EXTENSIONS } from '../walk.js';
+import { decodingExtension, FFMPEG_EXTENSIONS } from '../walk.js';
 import { WASM_FORMATS } from './formats.js';
 
 export type DecodePlan = { decoder?: string[] } | { skip: string };
@@ -32,7 +32,7 @@ export function findFfmpeg(): string | null {
 }
 
 export function decodePlan(file: string): DecodePlan {
-  const ext = path.extname(file).toLowerCase();
+  const ext = decodingExtension(file);
   if (ext === '.wav') return {};
   if (ext === '.ogg') {
     // Ogg holds other codecs than Vorbis too (voice messages are often Opus): ffmpeg's.
