@@ -11,7 +11,7 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { requirePath, UsageError, type ResolvedOptions, type ShardSpec } from './config.js';
+import { checkOptionKeys, requireBoolean, requireObject, requirePath, UsageError, type ResolvedOptions, type ShardSpec } from './config.js';
 import { liveHolder, lockOutput } from './lock.js';
 import {
   MANIFEST_FILE,
@@ -123,9 +123,14 @@ function sample(items: (string | number)[], n = 5): string {
 
 export async function mergeShards(shardDirs: string[], outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
   const { slicedDir, sliced16kDir } = native().layout;
+  if (!Array.isArray(shardDirs)) throw new UsageError(`the shard folders must be given as an array of paths, got ${typeof shardDirs}`);
   if (shardDirs.length === 0) throw new UsageError('no shard folder given: voxprep merge SHARD_DIR... -o OUT_DIR');
   for (const dir of shardDirs) requirePath('a shard folder', dir);
   requirePath('the output folder', outDir);
+  requireObject('the options', opts);
+  checkOptionKeys(opts, ['overwrite']);
+  // A string such as 'false' is truthy: taken loosely, it would replace what OUT_DIR holds.
+  if (opts.overwrite !== undefined) requireBoolean('overwrite', opts.overwrite);
   const out = path.resolve(outDir);
   const outStat = await fsp.stat(out).catch(() => undefined);
   if (outStat && !outStat.isDirectory()) throw new UsageError(`the output path ${outDir} exists and is not a folder`);

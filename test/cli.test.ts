@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { putWav, readWav, speechLike } from './helpers/wav.js';
-import { preprocess } from '../lib/index.js';
+import { mergeShards, preprocess } from '../lib/index.js';
 import { BIN, ROOT, scratchFolder, walkFiles } from './helpers/scratch.js';
 
 const SLICED = 'sliced_audios';
@@ -556,7 +556,7 @@ describe('library API', () => {
     expect(fs.existsSync(path.join(out, 'report.json'))).toBe(true);
   });
 
-  it('preprocess() refuses empty paths, non-object options and non-function callbacks before anything is written', async () => {
+  it('preprocess() and mergeShards() refuse empty paths, non-object options, loose switches and non-function callbacks before anything is written', async () => {
     const dataset = fresh('api-args/dataset');
     putWav(dataset, 'x.wav', speechLike(40000, 2, 48), 40000);
     const out = path.join(scratch.path, 'api-args/out');
@@ -567,6 +567,11 @@ describe('library API', () => {
       ['onProgress 5', () => preprocess(dataset, out, { onProgress: 5 as never }), 'onProgress must be a function, got number'],
       ['onStart 5', () => preprocess(dataset, out, { onStart: 5 as never }), 'onStart must be a function, got number'],
       ['stop 5', () => preprocess(dataset, out, { stop: 5 as never }), 'stop must be an Int32Array over a SharedArrayBuffer'],
+      // mergeShards alike: overwrite: 'false' is truthy, and would have replaced what OUT holds.
+      ['merge, overwrite "false"', () => mergeShards([dataset], out, { overwrite: 'false' as never }), 'overwrite must be true or false, got "false"'],
+      ['merge, null options', () => mergeShards([dataset], out, null as never), 'the options must be an object, got null'],
+      ['merge, a path for the list', () => mergeShards(dataset as never, out), 'the shard folders must be given as an array of paths, got string'],
+      ['merge, empty output path', () => mergeShards([dataset], ''), 'the output folder must be given as a path, got ""'],
     ];
     for (const [label, call, message] of cases) {
       await expect(call(), label).rejects.toMatchObject({ name: 'UsageError', message });
