@@ -372,6 +372,7 @@ Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), 
       band_.reset(new Resampler(design_->cascade->band));
       step_.reset(new Resampler(design_->cascade->step));
     }
+    exact_silence_ = fft_ || band_;
   }
   reset();
 }
@@ -379,6 +380,8 @@ Resampler::Resampler(int rate_in, int rate_out, Form form) : rate_in_(rate_in), 
 void Resampler::reset() {
   n_in_ = n_out_ = 0;
   buf_.clear();
+  zero_from_ = kBeforeSignal;  // the signal is zero before its first sample
+  zero_runs_.clear();
   if (band_) {
     band_->reset();
     step_->reset();
@@ -404,6 +407,101 @@ void Resampler::reset() {
 
 template <class Out>
 void Resampler::push(const double* in, size_t n, Out& out) {
+  const size_t at = out.size();
+  const int64_t first = n_out_;
+  note_zero_runs(in, n);
+  push_samples(in, n, out);
+  silence_outputs(out, at, first, false);
+}
+
+template <class Out>
+void Resampler::finish(Out& out) {
+  const size_t at = out.size();
+  const int64_t first = n_out_;
+  finish_samples(out);
+  silence_outputs(out, at, first, true);
+}
+
+template <class Out>
+void Resampler::push_all(const double* in, size_t n, Out& out) {
+  const size_t at = out.size();
+  const int64_t first = n_out_;
+  note_zero_runs(in, n);
+  push_all_samples(in, n, out);
+  silence_outputs(out, at, first, true);
+}
+
+namespace {
+// The first i in [from, n) with x[i] == 0 (±0), or with x[i] != 0, else n: 64 samples at a
+// time by a vectorized test, then one by one within the 64 that hold it. Speech holds no
+// exact zero in the common case: one pass at memory speed.
+template <bool kZero>
+__attribute__((always_inline)) inline size_t next_where(const double* x, size_t from, size_t n) {
+  constexpr size_t kStep = 64;
+  size_t i = from;
+  for (; i + kStep <= n; i += kStep) {
+    int found = 0;
+    for (size_t k = 0; k < kStep; ++k) found |= (x[i + k] == 0.0) == kZero;
+    if (found) break;
+  }
+  for (; i < n; ++i) {
+    if ((x[i] == 0.0) == kZero) return i;
+  }
+  return n;
+}
+__attribute__((target_clones("avx2", "default")))
+size_t next_zero(const double* x, size_t from, size_t n) { return next_where<true>(x, from, n); }
+__attribute__((target_clones("avx2", "default")))
+size_t next_nonzero(const double* x, size_t from, size_t n) { return next_where<false>(x, from, n); }
+}  // namespace
+
+void Resampler::note_zero_runs(const double* in, size_t n) {
+  if (!exact_silence_) return;
+  const int64_t base = n_in_;  // stream position of in[0]
+  for (size_t i = 0; i < n;) {
+    if (zero_from_ == kNoRun) {
+      i = next_zero(in, i, n);
+      if (i < n) zero_from_ = base + int64_t(i);
+      continue;
+    }
+    i = next_nonzero(in, i, n);
+    if (i == n) break;  // the run goes on into the next block
+    // Shorter runs cannot hold an output's whole support (2·half inputs at least).
+    if (zero_from_ == kBeforeSignal || base + int64_t(i) - zero_from_ >= 2 * int64_t(design_->half)) {
+      zero_runs_.emplace_back(zero_from_, base + int64_t(i));
+    }
+    zero_from_ = kNoRun;
+  }
+}
+
+template <class Out>
+void Resampler::silence_outputs(Out& out, size_t at, int64_t first, bool ended) {
+  if (!exact_silence_) return;
+  const ResamplerDesign& d = *design_;
+  const int64_t last = n_out_;  // outputs [first, last) are out[at ...]
+  // Output k sits at τ = k·down/up inputs; its coefficients are nonzero for the inputs j with
+  // |τ − j| ≤ half. It is exactly zero when all of those lie in a zero run [a, b): when
+  // k·down > (a − 1 + half)·up and k·down < (b − half)·up.
+  auto silence = [&](int64_t a, int64_t b) {
+    const int64_t k_lo = a == kBeforeSignal ? first : floor_div((a - 1 + d.half) * d.up, d.down) + 1;
+    const int64_t k_hi = b == kAfterSignal ? last - 1 : -floor_div(-(b - d.half) * d.up, d.down) - 1;
+    for (int64_t k = std::max(k_lo, first); k <= std::min(k_hi, last - 1); ++k) out[at + size_t(k - first)] = 0.0;
+  };
+  for (const auto& [a, b] : zero_runs_) silence(a, b);
+  // The run the input ends in: as far as the input goes, or for ever once it has ended.
+  if (zero_from_ != kNoRun) silence(zero_from_, ended ? kAfterSignal : n_in_);
+  // After the end the signal is zero.
+  if (ended && zero_from_ == kNoRun) silence(n_in_, kAfterSignal);
+  // Runs that no later output can reach.
+  zero_runs_.erase(std::remove_if(zero_runs_.begin(), zero_runs_.end(),
+                                  [&](const std::pair<int64_t, int64_t>& r) {
+                                    return -floor_div(-(r.second - d.half) * d.up, d.down) - 1 < last;
+                                  }),
+                   zero_runs_.end());
+}
+
+template <class Out>
+void Resampler::push_samples(const double* in, size_t n, Out& out) {
   if (!design_) {
     append_samples(out, in, n);
     n_in_ += int64_t(n);
@@ -448,10 +546,10 @@ void Resampler::band_to_step(const double* in, size_t n, bool last, Out& out) {
 }
 
 template <class Out>
-void Resampler::push_all(const double* in, size_t n, Out& out) {
+void Resampler::push_all_samples(const double* in, size_t n, Out& out) {
   if (!fft_ || n_in_ != 0) {
-    push(in, n, out);
-    return finish(out);
+    push_samples(in, n, out);
+    return finish_samples(out);
   }
   // The FFT form reads the caller's samples in place (zeros around them), in the same
   // blocks as push() and finish() would: the same bits, without copying the input.
@@ -477,7 +575,7 @@ void Resampler::pad_to_length(Out& out) {
 }
 
 template <class Out>
-void Resampler::finish(Out& out) {
+void Resampler::finish_samples(Out& out) {
   if (!design_) return;
   const int64_t computed = computed_at_end();
   if (band_) {

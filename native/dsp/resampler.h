@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "dsp/aligned.h"
@@ -133,6 +134,27 @@ class Resampler {
  private:
   // One stage of the cascade form: its design, run in the FFT form if it has one.
   explicit Resampler(std::shared_ptr<const ResamplerDesign> stage);
+  // push(), finish() and push_all() without the exact silence below.
+  template <class Out>
+  void push_samples(const double* in, size_t n, Out& out);
+  template <class Out>
+  void finish_samples(Out& out);
+  template <class Out>
+  void push_all_samples(const double* in, size_t n, Out& out);
+  // Exact silence: the FFT and cascade forms leave rounding residue (about 1e-18) where the
+  // direct form, the GPU's, gives exact zeros: at outputs whose inputs are all zero. In a
+  // stretch of digital silence the slicer's "first quietest frame" then fell on another frame
+  // than on the GPU path (a cut 90 ms away). The zero runs of the input are noted, and the
+  // outputs whose whole support lies in one are set to 0, as the direct form computes them.
+  void note_zero_runs(const double* in, size_t n);
+  template <class Out>
+  void silence_outputs(Out& out, size_t at, int64_t first, bool ended);
+  static constexpr int64_t kNoRun = INT64_MIN;             // the input ends in a nonzero sample
+  static constexpr int64_t kBeforeSignal = INT64_MIN + 1;  // a run from before the signal's start
+  static constexpr int64_t kAfterSignal = INT64_MAX;       // a run to after its end
+  bool exact_silence_ = false;
+  int64_t zero_from_ = kBeforeSignal;
+  std::vector<std::pair<int64_t, int64_t>> zero_runs_;  // closed runs [a, b), stream positions
   template <class Out>
   void produce(Out& out, int64_t limit_out);
   // Runs what `n` samples just appended to buf_ allow (push() without the copy).
