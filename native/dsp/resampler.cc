@@ -405,30 +405,30 @@ void Resampler::reset() {
   }
 }
 
-template <class Out>
-void Resampler::push(const double* in, size_t n, Out& out) {
+// Runs `produce` (which appends outputs), the zero runs of `in` noted first, and then sets
+// to 0 the outputs it made whose whole support lies in one.
+template <class Out, class Produce>
+void Resampler::silenced(const double* in, size_t n, Out& out, bool ended, Produce produce) {
   const size_t at = out.size();
   const int64_t first = n_out_;
   note_zero_runs(in, n);
-  push_samples(in, n, out);
-  silence_outputs(out, at, first, false);
+  produce();
+  silence_outputs(out, at, first, ended);
+}
+
+template <class Out>
+void Resampler::push(const double* in, size_t n, Out& out) {
+  silenced(in, n, out, false, [&] { push_samples(in, n, out); });
 }
 
 template <class Out>
 void Resampler::finish(Out& out) {
-  const size_t at = out.size();
-  const int64_t first = n_out_;
-  finish_samples(out);
-  silence_outputs(out, at, first, true);
+  silenced(nullptr, 0, out, true, [&] { finish_samples(out); });
 }
 
 template <class Out>
 void Resampler::push_all(const double* in, size_t n, Out& out) {
-  const size_t at = out.size();
-  const int64_t first = n_out_;
-  note_zero_runs(in, n);
-  push_all_samples(in, n, out);
-  silence_outputs(out, at, first, true);
+  silenced(in, n, out, true, [&] { push_all_samples(in, n, out); });
 }
 
 namespace {

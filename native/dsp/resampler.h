@@ -146,6 +146,8 @@ class Resampler {
   // stretch of digital silence the slicer's "first quietest frame" then fell on another frame
   // than on the GPU path (a cut 90 ms away). The zero runs of the input are noted, and the
   // outputs whose whole support lies in one are set to 0, as the direct form computes them.
+  template <class Out, class Produce>
+  void silenced(const double* in, size_t n, Out& out, bool ended, Produce produce);
   void note_zero_runs(const double* in, size_t n);
   template <class Out>
   void silence_outputs(Out& out, size_t at, int64_t first, bool ended);
