@@ -47,6 +47,9 @@ export interface MergeOptions {
   report?: boolean;
 }
 
+/** MergeOptions' keys (a record, so that the compiler holds it to the interface). */
+const MERGE_OPTION_KEYS = Object.keys({ overwrite: true, report: true } satisfies Record<keyof MergeOptions, true>) as (keyof MergeOptions)[];
+
 export interface MergedShard extends ShardSpec {
   /** The shard's folder, as given. */
   dir: string;
@@ -128,9 +131,10 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
   for (const dir of shardDirs) requirePath('a shard folder', dir);
   requirePath('the output folder', outDir);
   requireObject('the options', opts);
-  checkOptionKeys(opts, ['overwrite']);
-  // A string such as 'false' is truthy: taken loosely, it would replace what OUT_DIR holds.
-  if (opts.overwrite !== undefined) requireBoolean('overwrite', opts.overwrite);
+  checkOptionKeys(opts, MERGE_OPTION_KEYS);
+  // A string such as 'false' is truthy: taken loosely, `overwrite: 'false'` would replace what
+  // OUT_DIR holds.
+  for (const key of MERGE_OPTION_KEYS) if (opts[key] !== undefined) requireBoolean(key, opts[key]);
   const out = path.resolve(outDir);
   const outStat = await fsp.stat(out).catch(() => undefined);
   if (outStat && !outStat.isDirectory()) throw new UsageError(`the output path ${outDir} exists and is not a folder`);

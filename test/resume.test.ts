@@ -742,6 +742,11 @@ describe('library API', () => {
     expect(merged.totalSeconds).toBe(full.totalSeconds);
     expect(merged.runErrors).toEqual([]);
     expectSameOutputs(path.join(scratch.path, 'api/merged'), whole);
+    // Its options: report: false writes no report.json (and is not taken for an unknown key).
+    const quiet = await mergeShards(shardDirs, path.join(scratch.path, 'api/merged-quiet'), { report: false, overwrite: false });
+    expect(quiet.reportPath).toBeUndefined();
+    expect(fs.existsSync(path.join(scratch.path, 'api/merged-quiet', 'report.json'))).toBe(false);
+    expectSameOutputs(path.join(scratch.path, 'api/merged-quiet'), whole);
 
     // model_info.json that cannot be written at the end (here a folder where its temporary
     // goes): a merge error, the report still written, as a run does.
