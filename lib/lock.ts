@@ -81,7 +81,11 @@ export async function lockOutput(out: string, shard: ShardSpec | null, outLabel:
 export async function liveHolder(dir: string, shard: ShardSpec | null): Promise<string | undefined> {
   const seen = await look(path.join(dir, lockName(shard)));
   if (seen === 'gone' || seen === 'unreadable' || !isAlive(seen.holder)) return undefined;
-  const h = seen.holder;
+  return holderText(seen.holder);
+}
+
+/** A lock's holder as the messages name it. */
+function holderText(h: Holder): string {
   return `process ${h.pid} on ${h.host}, started ${h.started}`;
 }
 
@@ -189,7 +193,7 @@ async function removeIfStill(file: string, text: string, outLabel: string): Prom
   const breaker = `${file}.break`;
   const mine = await ownCopy(breaker, outLabel);
   try {
-    await takeBreaker(breaker, mine, file, outLabel);
+    await takeBreaker(breaker, mine, outLabel);
     try {
       const now = await look(file);
       if (now === 'gone' || now === 'unreadable' || now.text !== text) return now;
@@ -207,7 +211,7 @@ async function removeIfStill(file: string, text: string, outLabel: string): Prom
  * Links `mine` as the breaker. Another run holds it only for a read and an unlink, so this
  * waits for it; a breaker whose run is gone (killed in between) is removed after a while.
  */
-async function takeBreaker(breaker: string, mine: string, file: string, outLabel: string): Promise<void> {
+async function takeBreaker(breaker: string, mine: string, outLabel: string): Promise<void> {
   const waitMs = 5;
   for (let waited = 0; ; waited += waitMs) {
     if (await linkIfFree(mine, breaker, outLabel)) return;
@@ -235,7 +239,7 @@ function isAlive(h: Holder): boolean {
 
 function busy(outLabel: string, file: string, seen: Seen | 'unreadable' | 'gone'): UsageError {
   const h = typeof seen === 'string' ? undefined : seen.holder;
-  const who = h && h.pid > 0 ? `another run (process ${h.pid} on ${h.host}, started ${h.started})` : 'another run';
+  const who = h && h.pid > 0 ? `another run (${holderText(h)})` : 'another run';
   return new UsageError(
     `${outLabel} is in use by ${who}: wait for it to end, or choose another output folder ` +
       `(if no such run is left, remove ${file})`,
