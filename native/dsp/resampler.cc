@@ -482,9 +482,11 @@ void Resampler::silence_outputs(Out& out, size_t at, int64_t first, bool ended) 
   // Output k sits at τ = k·down/up inputs; its coefficients are nonzero for the inputs j with
   // |τ − j| ≤ half. It is exactly zero when all of those lie in a zero run [a, b): when
   // k·down > (a − 1 + half)·up and k·down < (b − half)·up.
+  // The last output a run ending at b holds whole.
+  auto last_inside = [&](int64_t b) { return -floor_div(-(b - d.half) * d.up, d.down) - 1; };
   auto silence = [&](int64_t a, int64_t b) {
     const int64_t k_lo = a == kBeforeSignal ? first : floor_div((a - 1 + d.half) * d.up, d.down) + 1;
-    const int64_t k_hi = b == kAfterSignal ? last - 1 : -floor_div(-(b - d.half) * d.up, d.down) - 1;
+    const int64_t k_hi = b == kAfterSignal ? last - 1 : last_inside(b);
     for (int64_t k = std::max(k_lo, first); k <= std::min(k_hi, last - 1); ++k) out[at + size_t(k - first)] = 0.0;
   };
   for (const auto& [a, b] : zero_runs_) silence(a, b);
@@ -494,9 +496,7 @@ void Resampler::silence_outputs(Out& out, size_t at, int64_t first, bool ended) 
   if (ended && zero_from_ == kNoRun) silence(n_in_, kAfterSignal);
   // Runs that no later output can reach.
   zero_runs_.erase(std::remove_if(zero_runs_.begin(), zero_runs_.end(),
-                                  [&](const std::pair<int64_t, int64_t>& r) {
-                                    return -floor_div(-(r.second - d.half) * d.up, d.down) - 1 < last;
-                                  }),
+                                  [&](const std::pair<int64_t, int64_t>& r) { return last_inside(r.second) < last; }),
                    zero_runs_.end());
 }
 
