@@ -8,6 +8,7 @@ import type { OutputOptions } from './manifest.js';
 import type { FileStatus } from './native.js';
 import type { FileReport, PreprocessResult } from './pipeline.js';
 import { voxprepVersion } from './version.js';
+import { skippedFolderReason } from './walk.js';
 
 export const MODEL_INFO = 'model_info.json';
 /** How the engine names a file it never started (the run was stopped, or an earlier file could not be written). */
@@ -586,10 +587,7 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
   }
   if (r.skippedFolders.length > 0) {
     lines.push(c.yellow(`skipped folders (${r.skippedFolders.length}):`));
-    for (const folder of r.skippedFolders) {
-      const why = /^\d+$/.test(path.basename(folder)) ? 'its number is too large for a speaker id' : 'its name is not a speaker id';
-      lines.push(`  skipped folder:   ${folder}/ (${why})`);
-    }
+    for (const folder of r.skippedFolders) lines.push(`  skipped folder:   ${folder}/ (${skippedFolderReason(folder)})`);
   }
   const writeFailure = r.files.find((f) => f.writeError);
   if (writeFailure) {

@@ -47,6 +47,11 @@ function speakerId(name: string): number | undefined {
   return Number.isSafeInteger(sid) ? sid : undefined;
 }
 
+/** Why the audio in a skipped folder (a relative path) was not taken, as the summary says it. */
+export function skippedFolderReason(folder: string): string {
+  return SPEAKER_ID.test(path.basename(folder)) ? 'its number is too large for a speaker id' : 'its name is not a speaker id';
+}
+
 function isAudio(name: string): boolean {
   const ext = path.extname(name).toLowerCase();
   return (AUDIO_EXTENSIONS as readonly string[]).includes(ext);
