@@ -1,5 +1,8 @@
 #include "dsp/fft.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -161,54 +164,70 @@ inline void butterfly(double& ar, double& ai, double& br, double& bi, double wr,
 // the pair's twiddles are ω² (pass h), ω and −iω (pass 2h); a radix-4 step applies ω², ω and
 // ω³ (from its own table) to three inputs and combines them with additions alone: three
 // complex multiplications where two radix-2 passes take four. The same operations in the
-// same order on every instruction set: the same bits. (AVX-512 is left out: on the machines
-// measured, its 8-wide vectors ran these short loops slower than AVX2.)
-__attribute__((target_clones("avx2", "default")))
-void later_passes(double* __restrict re, double* __restrict im, int m, const double* __restrict radix4) {
+// same order on every instruction set and at either vector width: the same bits.
+template <class V>
+inline __attribute__((always_inline)) void radix4_step(double* __restrict ar, double* __restrict ai, int h,
+                                                       const double* __restrict w, int j) {
+  const double* w1r = w;  // ω
+  const double* w1i = w + h;
+  const double* w2r = w + 2 * h;  // ω²
+  const double* w2i = w + 3 * h;
+  const double* w3r = w + 4 * h;  // ω³
+  const double* w3i = w + 5 * h;
+  double* br = ar + h;
+  double* bi = ai + h;
+  double* cr = ar + 2 * h;
+  double* ci = ai + 2 * h;
+  double* dr = ar + 3 * h;
+  double* di = ai + 3 * h;
+  auto ld = [](const double* p) { return load_lanes<V>(p); };
+  const V a_r = ld(ar + j), a_i = ld(ai + j);
+  const V br_j = ld(br + j), bi_j = ld(bi + j);
+  const V cr_j = ld(cr + j), ci_j = ld(ci + j);
+  const V dr_j = ld(dr + j), di_j = ld(di + j);
+  // b·ω², c·ω, d·ω³
+  const V b_r = br_j * ld(w2r + j) - bi_j * ld(w2i + j);
+  const V b_i = br_j * ld(w2i + j) + bi_j * ld(w2r + j);
+  const V c_r = cr_j * ld(w1r + j) - ci_j * ld(w1i + j);
+  const V c_i = cr_j * ld(w1i + j) + ci_j * ld(w1r + j);
+  const V d_r = dr_j * ld(w3r + j) - di_j * ld(w3i + j);
+  const V d_i = dr_j * ld(w3i + j) + di_j * ld(w3r + j);
+  const V s_r = a_r + b_r, s_i = a_i + b_i;  // a + b·ω²
+  const V t_r = a_r - b_r, t_i = a_i - b_i;  // a − b·ω²
+  const V u_r = c_r + d_r, u_i = c_i + d_i;  // c·ω + d·ω³
+  const V v_r = c_r - d_r, v_i = c_i - d_i;  // c·ω − d·ω³
+  store_lanes(ar + j, s_r + u_r);
+  store_lanes(ai + j, s_i + u_i);
+  store_lanes(cr + j, s_r - u_r);
+  store_lanes(ci + j, s_i - u_i);
+  // t ∓ i·v
+  store_lanes(br + j, t_r + v_i);
+  store_lanes(bi + j, t_i - v_r);
+  store_lanes(dr + j, t_r - v_i);
+  store_lanes(di + j, t_i + v_r);
+}
+
+// The passes, `V`'s lanes at a time (four where h is 4, narrower than eight).
+template <class V>
+inline __attribute__((always_inline)) void later_passes(double* __restrict re, double* __restrict im, int m,
+                                                        const double* __restrict radix4) {
   for (int h = three_first_passes(m) ? 8 : 4; h < m; radix4 += 6 * h, h *= 4) {
-    const double* w1r = radix4;  // ω
-    const double* w1i = radix4 + h;
-    const double* w2r = radix4 + 2 * h;  // ω²
-    const double* w2i = radix4 + 3 * h;
-    const double* w3r = radix4 + 4 * h;  // ω³
-    const double* w3i = radix4 + 5 * h;
     for (int k = 0; k < m; k += 4 * h) {
-      double* ar = re + k;
-      double* ai = im + k;
-      double* br = ar + h;
-      double* bi = ai + h;
-      double* cr = ar + 2 * h;
-      double* ci = ai + 2 * h;
-      double* dr = ar + 3 * h;
-      double* di = ai + 3 * h;
-      for (int j = 0; j < h; j += 4) {
-        const Vec4 a_r = load4(ar + j), a_i = load4(ai + j);
-        const Vec4 br_j = load4(br + j), bi_j = load4(bi + j);
-        const Vec4 cr_j = load4(cr + j), ci_j = load4(ci + j);
-        const Vec4 dr_j = load4(dr + j), di_j = load4(di + j);
-        // b·ω², c·ω, d·ω³
-        const Vec4 b_r = br_j * load4(w2r + j) - bi_j * load4(w2i + j);
-        const Vec4 b_i = br_j * load4(w2i + j) + bi_j * load4(w2r + j);
-        const Vec4 c_r = cr_j * load4(w1r + j) - ci_j * load4(w1i + j);
-        const Vec4 c_i = cr_j * load4(w1i + j) + ci_j * load4(w1r + j);
-        const Vec4 d_r = dr_j * load4(w3r + j) - di_j * load4(w3i + j);
-        const Vec4 d_i = dr_j * load4(w3i + j) + di_j * load4(w3r + j);
-        const Vec4 s_r = a_r + b_r, s_i = a_i + b_i;  // a + b·ω²
-        const Vec4 t_r = a_r - b_r, t_i = a_i - b_i;  // a − b·ω²
-        const Vec4 u_r = c_r + d_r, u_i = c_i + d_i;  // c·ω + d·ω³
-        const Vec4 v_r = c_r - d_r, v_i = c_i - d_i;  // c·ω − d·ω³
-        store4(ar + j, s_r + u_r);
-        store4(ai + j, s_i + u_i);
-        store4(cr + j, s_r - u_r);
-        store4(ci + j, s_i - u_i);
-        // t ∓ i·v
-        store4(br + j, t_r + v_i);
-        store4(bi + j, t_i - v_r);
-        store4(dr + j, t_r - v_i);
-        store4(di + j, t_i + v_r);
+      if (h < lanes_of<V>) {
+        for (int j = 0; j < h; j += 4) radix4_step<Vec4>(re + k, im + k, h, radix4, j);
+      } else {
+        for (int j = 0; j < h; j += lanes_of<V>) radix4_step<V>(re + k, im + k, h, radix4, j);
       }
     }
   }
+}
+__attribute__((target_clones("avx2", "default")))
+void later_passes4(double* __restrict re, double* __restrict im, int m, const double* __restrict radix4) {
+  later_passes<Vec4>(re, im, m, radix4);
+}
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void later_passes8(double* __restrict re, double* __restrict im, int m, const double* __restrict radix4) {
+  later_passes<Vec8>(re, im, m, radix4);
 }
 
 // One bin of the split step: from the pair Z[k] = p, Z[m−k] = q, the bin's twiddle (c, s)
@@ -226,22 +245,36 @@ inline __attribute__((always_inline)) void split_bin(T pr, T pi, T qr, T qi, T c
   }
 }
 
-// Bins 1 … m − 1 of the split step, four to a vector: the partners m − k of k … k + 3 are
-// the four values before m − k + 1, in reverse order.
-template <bool kForward>
+// Bins 1 … m − 1 of the split step, `V`'s lanes at a time (then four, then one by one): the
+// partners m − k of k … k + w − 1 are the w values before m − k + 1, in reverse order.
+template <class V>
+inline __attribute__((always_inline)) V reversed(V v) {
+  if constexpr (lanes_of<V> == 8) {
+    return __builtin_shufflevector(v, v, 7, 6, 5, 4, 3, 2, 1, 0);
+  } else {
+    return __builtin_shufflevector(v, v, 3, 2, 1, 0);
+  }
+}
+template <bool kForward, class V>
 inline __attribute__((always_inline)) void split_bins(const double* __restrict pr, const double* __restrict pi,
                                                       int m, const double* __restrict wc,
                                                       const double* __restrict ws, double* __restrict out_r,
                                                       double* __restrict out_i) {
   int k = 1;
-  for (; k + 4 <= m; k += 4) {
-    const Vec4 qr = load4(pr + m - k - 3), qi = load4(pi + m - k - 3);
-    Vec4 r, i;
-    split_bin<kForward>(load4(pr + k), load4(pi + k), __builtin_shufflevector(qr, qr, 3, 2, 1, 0),
-                        __builtin_shufflevector(qi, qi, 3, 2, 1, 0), load4(wc + k), load4(ws + k), r, i);
-    store4(out_r + k, r);
-    store4(out_i + k, i);
-  }
+  auto lanes = [&](auto width) {
+    using W = decltype(width);
+    constexpr int w = lanes_of<W>;
+    for (; k + w <= m; k += w) {
+      const W qr = load_lanes<W>(pr + m - k - (w - 1)), qi = load_lanes<W>(pi + m - k - (w - 1));
+      W r, i;
+      split_bin<kForward>(load_lanes<W>(pr + k), load_lanes<W>(pi + k), reversed(qr), reversed(qi),
+                          load_lanes<W>(wc + k), load_lanes<W>(ws + k), r, i);
+      store_lanes(out_r + k, r);
+      store_lanes(out_i + k, i);
+    }
+  };
+  lanes(V{});
+  lanes(Vec4{});
   for (; k < m; ++k) split_bin<kForward>(pr[k], pi[k], pr[m - k], pi[m - k], wc[k], ws[k], out_r[k], out_i[k]);
 }
 
@@ -249,24 +282,48 @@ inline __attribute__((always_inline)) void split_bins(const double* __restrict p
 // of the real x: with E = (Z[k] + conj Z[m−k]) / 2 and D = (Z[k] − conj Z[m−k]) / 2 (the
 // transforms of the even samples, and i times those of the odd ones), X[k] = E − i·W^k·D,
 // W = e^(−2πi/n).
-__attribute__((target_clones("avx2", "default")))
-void split_forward(const double* __restrict zr, const double* __restrict zi, int m, const double* __restrict wc,
-                   const double* __restrict ws, double* __restrict re, double* __restrict im) {
+template <class V>
+inline __attribute__((always_inline)) void split_forward(const double* __restrict zr, const double* __restrict zi,
+                                                         int m, const double* __restrict wc,
+                                                         const double* __restrict ws, double* __restrict re,
+                                                         double* __restrict im) {
   re[0] = zr[0] + zi[0];
   im[0] = 0;
   re[m] = zr[0] - zi[0];
   im[m] = 0;
-  split_bins<true>(zr, zi, m, wc, ws, re, im);
+  split_bins<true, V>(zr, zi, m, wc, ws, re, im);
+}
+__attribute__((target_clones("avx2", "default")))
+void split_forward4(const double* __restrict zr, const double* __restrict zi, int m, const double* __restrict wc,
+                    const double* __restrict ws, double* __restrict re, double* __restrict im) {
+  split_forward<Vec4>(zr, zi, m, wc, ws, re, im);
+}
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void split_forward8(const double* __restrict zr, const double* __restrict zi, int m, const double* __restrict wc,
+                    const double* __restrict ws, double* __restrict re, double* __restrict im) {
+  split_forward<Vec8>(zr, zi, m, wc, ws, re, im);
 }
 
 // The split step backwards: E = (X[k] + conj X[m−k]) / 2, O = conj(W^k)·(X[k] − conj X[m−k]) / 2,
 // Z[k] = E + i·O. Bins 0 and m are taken as real.
-__attribute__((target_clones("avx2", "default")))
-void split_inverse(const double* __restrict re, const double* __restrict im, int m, const double* __restrict wc,
-                   const double* __restrict ws, double* __restrict zr, double* __restrict zi) {
+template <class V>
+inline __attribute__((always_inline)) void split_inverse(const double* __restrict re, const double* __restrict im,
+                                                         int m, const double* __restrict wc,
+                                                         const double* __restrict ws, double* __restrict zr,
+                                                         double* __restrict zi) {
   zr[0] = 0.5 * (re[0] + re[m]);
   zi[0] = 0.5 * (re[0] - re[m]);
-  split_bins<false>(re, im, m, wc, ws, zr, zi);
+  split_bins<false, V>(re, im, m, wc, ws, zr, zi);
+}
+__attribute__((target_clones("avx2", "default")))
+void split_inverse4(const double* __restrict re, const double* __restrict im, int m, const double* __restrict wc,
+                    const double* __restrict ws, double* __restrict zr, double* __restrict zi) {
+  split_inverse<Vec4>(re, im, m, wc, ws, zr, zi);
+}
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void split_inverse8(const double* __restrict re, const double* __restrict im, int m, const double* __restrict wc,
+                    const double* __restrict ws, double* __restrict zr, double* __restrict zi) {
+  split_inverse<Vec8>(re, im, m, wc, ws, zr, zi);
 }
 
 // x[2k] = zr[k] · scale, x[2k + 1] = zi[k] · scale (m a multiple of 4).
@@ -281,6 +338,49 @@ void interleave_scaled(const double* __restrict zr, const double* __restrict zi,
 }
 
 }  // namespace
+
+namespace {
+std::atomic<int> g_vector_lanes{0};  // 0: not timed yet
+}  // namespace
+
+int vector_lanes() {
+  int lanes = g_vector_lanes.load(std::memory_order_relaxed);
+  if (lanes == 0) {
+    lanes = RealFft::time_vector_lanes();
+    int unset = 0;
+    // A test's choice (set_vector_lanes) made meanwhile stands.
+    if (!g_vector_lanes.compare_exchange_strong(unset, lanes)) lanes = unset;
+  }
+  return lanes;
+}
+
+void set_vector_lanes(int lanes) {
+  if (lanes != 0 && lanes != 4 && lanes != 8) throw std::invalid_argument("vector lanes must be 4 or 8 (or 0)");
+  g_vector_lanes.store(lanes);
+}
+
+int RealFft::time_vector_lanes() {
+  // The passes of a 1024-point complex transform (the resampler's transforms are 512 to 4096
+  // real points), each width in turn, the best of several rounds each: eight lanes only when
+  // clearly faster. A few tenths of a millisecond, once per process.
+  const int m = 1024;
+  const auto plan = plan_for(2 * m);
+  AlignedVector<double> start(2 * size_t(m)), work(2 * size_t(m));
+  // Values that stay normal numbers through every round (tiny ones would be denormal and slow).
+  for (size_t i = 0; i < start.size(); ++i) start[i] = 1e-100 * (1.0 + double((i * 7919) % 1000) / 1000.0);
+  double best[2] = {1e30, 1e30};
+  for (int round = 0; round < 6; ++round) {
+    for (int wide = 0; wide < 2; ++wide) {
+      std::copy(start.begin(), start.end(), work.begin());
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int rep = 0; rep < 24; ++rep) {
+        (wide ? later_passes8 : later_passes4)(work.data(), work.data() + m, m, plan->radix4.data());
+      }
+      best[wide] = std::min(best[wide], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  return best[1] < 0.95 * best[0] ? 8 : 4;
+}
 
 std::shared_ptr<const RealFft::Plan> RealFft::plan_for(int n) {
   // Few sizes are ever used; each plan is made once (a per-segment transform used to spend
@@ -365,7 +465,7 @@ template <class Load, class First>
 void RealFft::passes_from(Load load, First first, double* re, double* im) {
   if (m_ < kVectorFirstPasses) return small_transform(load, re, im);
   first(plan_->bitrev.data(), m_, re, im);
-  later_passes(re, im, m_, plan_->radix4.data());
+  (vector_lanes() == 8 ? later_passes8 : later_passes4)(re, im, m_, plan_->radix4.data());
 }
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
@@ -379,7 +479,7 @@ void RealFft::forward(const double* x, double* re, double* im, const double* win
       },
       [&](const int* rev, int m, double* zr, double* zi) { first_passes_windowed(rev, m, zr, zi, x, window); },
       part(0), part(1));
-  split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+  (vector_lanes() == 8 ? split_forward8 : split_forward4)(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
 void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re, double* im) {
@@ -394,7 +494,7 @@ void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re
         first_passes_strided(rev, m, zr, zi, x, stride);
       },
       part(0), part(1));
-  split_forward(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+  (vector_lanes() == 8 ? split_forward8 : split_forward4)(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
 void RealFft::inverse(const double* re, const double* im, double* x) { inverse(re, im, x, n_, 1); }
@@ -404,7 +504,7 @@ void RealFft::inverse(const double* re, const double* im, double* x, int count, 
   double* zi = part(1);
   double* ur = part(2);
   double* ui = part(3);
-  split_inverse(re, im, m_, plan_->sp_re.data(), plan_->sp_im.data(), ur, ui);
+  (vector_lanes() == 8 ? split_inverse8 : split_inverse4)(re, im, m_, plan_->sp_re.data(), plan_->sp_im.data(), ur, ui);
   // The inverse transform is the forward one with real and imaginary parts swapped: the
   // passes run into (zi, zr), reading u in bit-reversed order.
   passes_from(

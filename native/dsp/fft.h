@@ -15,6 +15,14 @@
 
 namespace voxprep {
 
+// How many doubles at a time the widest loops take (the FFT's radix-4 steps, the resampler's
+// spectra sums): 8 where the CPU runs eight-double vectors clearly faster than four (timed
+// once per process on the FFT's own loop: on some AVX-512 CPUs they are, on others slower),
+// else 4. Either way the same operations per lane: the same bits.
+int vector_lanes();
+// For tests: 4 or 8 from now on, or 0 to time it again at the next use.
+void set_vector_lanes(int lanes);
+
 class RealFft {
  public:
   // n: a power of two from 4 on.
@@ -31,6 +39,9 @@ class RealFft {
   void inverse(const double* re, const double* im, double* x);
   // The same, keeping only the first `count` samples, written to x[0], x[stride], …
   void inverse(const double* re, const double* im, double* x, int count, std::ptrdiff_t stride);
+
+  // vector_lanes()'s timing: 4 or 8.
+  static int time_vector_lanes();
 
  private:
   // What depends only on the size: read-only, shared by every transform of that size.

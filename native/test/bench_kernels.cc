@@ -16,6 +16,7 @@ using namespace voxprep;
 
 int main() {
   const double seconds = 60;
+  std::printf("vector lanes: %d (timed)\n", vector_lanes());
   // Each pair in its fastest form and in the direct form (the GPU's arithmetic), same run.
   const int pairs[][2] = {{48000, 40000}, {44100, 40000}, {22050, 40000}, {40000, 16000}, {16000, 40000}};
   for (auto& p : pairs) {

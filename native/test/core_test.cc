@@ -724,6 +724,41 @@ int main() {
                   worst_forward, worst_inverse);
     check(ok, line);
   }
+  // Four lanes and eight (vector_lanes(): the FFT's radix-4 steps and the resampler's spectra
+  // sums, timed once per process) give the same bits: FFTs of every size, and the pairs that
+  // run in the FFT and cascade forms.
+  {
+    const int timed = vector_lanes();
+    check(timed == 4 || timed == 8, "vector lanes timed: " + std::to_string(timed));
+    bool ok = true;
+    std::string where;
+    auto both = [&](auto run) {
+      set_vector_lanes(4);
+      const auto four = run();
+      set_vector_lanes(8);
+      const auto eight = run();
+      return four.size() == eight.size() && std::memcmp(four.data(), eight.data(), four.size() * sizeof(double)) == 0;
+    };
+    for (int n = 8; n <= 8192; n *= 2) {
+      const auto x = noise(size_t(n), 17);
+      const bool same = both([&] {
+        RealFft fft(n);
+        std::vector<double> re(static_cast<size_t>(fft.bins())), im(re), back(static_cast<size_t>(n)), all;
+        fft.forward(x.data(), re.data(), im.data());
+        fft.inverse(re.data(), im.data(), back.data());
+        for (auto* v : {&re, &im, &back}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      });
+      if (!same) ok = false, where += " fft " + std::to_string(n);
+    }
+    const auto signal = noise(96000 * 2 + 77, 19);
+    for (const auto& pair : {std::pair{48000, 40000}, std::pair{44100, 40000}, std::pair{40000, 16000}, std::pair{16000, 40000}}) {
+      const bool same = both([&] { return resample(signal.data(), signal.size(), pair.first, pair.second); });
+      if (!same) ok = false, where += " " + std::to_string(pair.first) + "->" + std::to_string(pair.second);
+    }
+    set_vector_lanes(0);
+    check(ok, "FFT and resampler: the same bits at four and eight vector lanes" + (ok ? "" : " (differ:" + where + ")"));
+  }
   // The FFT's other entry points against the plain ones, bit for bit (each has its own
   // vectorized load or store): a windowed forward against the forward of the product, a
   // strided forward against the forward of the gathered samples, and an inverse keeping
