@@ -142,58 +142,68 @@ void run_short_rows(const double* table, int64_t up, int64_t down, int lead, con
   }
 }
 
-// Y = Σ_q U_q · H_q over `parts` spectra of `bins` bins, `row` apart (the FFT form's
-// per-phase sum), `V`'s lanes of bins at a time, their sums held in registers over the parts;
-// the bins left over four at a time, then one by one. Every bin's sum in the same order at
-// any width: the same bits.
+// Y_r = Σ_q U_q · H_rq for every output phase r < `phases` (the FFT form's per-phase sums):
+// `parts` input spectra U_q and phases · parts filter spectra H_rq (row r · parts + q), of
+// `bins` bins, rows `row` apart. `V`'s lanes of bins at a time, then four, then one by one:
+// each lane's U values loaded once for every phase, each phase's sums held in registers over
+// the parts. Every bin's sum in the same order at any width: the same bits.
 template <class V>
 inline __attribute__((always_inline)) void accumulate_bins(const double* __restrict u_re, const double* __restrict u_im,
                                                            const double* __restrict h_re,
-                                                           const double* __restrict h_im, int parts, size_t row,
-                                                           int k, double* __restrict y_re, double* __restrict y_im) {
-  V sum_re = {}, sum_im = {};
-  for (int q = 0; q < parts; ++q) {
-    const size_t at = size_t(q) * row + size_t(k);
-    const V ur = load_lanes<V>(u_re + at), ui = load_lanes<V>(u_im + at);
-    const V hr = load_lanes<V>(h_re + at), hi = load_lanes<V>(h_im + at);
-    sum_re = sum_re + (ur * hr - ui * hi);
-    sum_im = sum_im + (ur * hi + ui * hr);
+                                                           const double* __restrict h_im, int phases, int parts,
+                                                           size_t row, int k, double* __restrict y_re,
+                                                           double* __restrict y_im) {
+  for (int r = 0; r < phases; ++r) {
+    V sum_re = {}, sum_im = {};
+    for (int q = 0; q < parts; ++q) {
+      const size_t at = size_t(q) * row + size_t(k);
+      const size_t h_at = size_t(r * parts + q) * row + size_t(k);
+      const V ur = load_lanes<V>(u_re + at), ui = load_lanes<V>(u_im + at);
+      const V hr = load_lanes<V>(h_re + h_at), hi = load_lanes<V>(h_im + h_at);
+      sum_re = sum_re + (ur * hr - ui * hi);
+      sum_im = sum_im + (ur * hi + ui * hr);
+    }
+    store_lanes(y_re + size_t(r) * row + size_t(k), sum_re);
+    store_lanes(y_im + size_t(r) * row + size_t(k), sum_im);
   }
-  store_lanes(y_re + k, sum_re);
-  store_lanes(y_im + k, sum_im);
 }
 template <class V>
 inline __attribute__((always_inline)) void accumulate_spectra(const double* __restrict u_re,
                                                               const double* __restrict u_im,
                                                               const double* __restrict h_re,
-                                                              const double* __restrict h_im, int parts, int bins,
-                                                              size_t row, double* __restrict y_re,
+                                                              const double* __restrict h_im, int phases, int parts,
+                                                              int bins, size_t row, double* __restrict y_re,
                                                               double* __restrict y_im) {
   int k = 0;
-  for (; k + lanes_of<V> <= bins; k += lanes_of<V>) accumulate_bins<V>(u_re, u_im, h_re, h_im, parts, row, k, y_re, y_im);
-  for (; k + 4 <= bins; k += 4) accumulate_bins<Vec4>(u_re, u_im, h_re, h_im, parts, row, k, y_re, y_im);
+  for (; k + lanes_of<V> <= bins; k += lanes_of<V>) {
+    accumulate_bins<V>(u_re, u_im, h_re, h_im, phases, parts, row, k, y_re, y_im);
+  }
+  for (; k + 4 <= bins; k += 4) accumulate_bins<Vec4>(u_re, u_im, h_re, h_im, phases, parts, row, k, y_re, y_im);
   for (; k < bins; ++k) {
-    double sum_re = 0, sum_im = 0;
-    for (int q = 0; q < parts; ++q) {
-      const size_t at = size_t(q) * row + size_t(k);
-      sum_re += u_re[at] * h_re[at] - u_im[at] * h_im[at];
-      sum_im += u_re[at] * h_im[at] + u_im[at] * h_re[at];
+    for (int r = 0; r < phases; ++r) {
+      double sum_re = 0, sum_im = 0;
+      for (int q = 0; q < parts; ++q) {
+        const size_t at = size_t(q) * row + size_t(k);
+        const size_t h_at = size_t(r * parts + q) * row + size_t(k);
+        sum_re += u_re[at] * h_re[h_at] - u_im[at] * h_im[h_at];
+        sum_im += u_re[at] * h_im[h_at] + u_im[at] * h_re[h_at];
+      }
+      y_re[size_t(r) * row + size_t(k)] = sum_re;
+      y_im[size_t(r) * row + size_t(k)] = sum_im;
     }
-    y_re[k] = sum_re;
-    y_im[k] = sum_im;
   }
 }
 __attribute__((target_clones("avx2", "default")))
 void accumulate_spectra4(const double* __restrict u_re, const double* __restrict u_im, const double* __restrict h_re,
-                         const double* __restrict h_im, int parts, int bins, size_t row, double* __restrict y_re,
-                         double* __restrict y_im) {
-  accumulate_spectra<Vec4>(u_re, u_im, h_re, h_im, parts, bins, row, y_re, y_im);
+                         const double* __restrict h_im, int phases, int parts, int bins, size_t row,
+                         double* __restrict y_re, double* __restrict y_im) {
+  accumulate_spectra<Vec4>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
 }
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void accumulate_spectra8(const double* __restrict u_re, const double* __restrict u_im, const double* __restrict h_re,
-                         const double* __restrict h_im, int parts, int bins, size_t row, double* __restrict y_re,
-                         double* __restrict y_im) {
-  accumulate_spectra<Vec8>(u_re, u_im, h_re, h_im, parts, bins, row, y_re, y_im);
+                         const double* __restrict h_im, int phases, int parts, int bins, size_t row,
+                         double* __restrict y_re, double* __restrict y_im) {
+  accumulate_spectra<Vec8>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
 }
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -260,10 +270,10 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
 }  // namespace
 
 struct Resampler::FftWork {
-  // Sized for the design's FFT plan: one spectrum row per input part.
+  // Sized for the design's FFT plan: one spectrum row per input part (u) and per output phase (y).
   explicit FftWork(const ResamplerDesign& d)
       : fft(d.fft->n), u(size_t(d.fft->n)), u_re(size_t(d.down * d.fft->row)), u_im(size_t(d.down * d.fft->row)),
-        y_re(size_t(d.fft->n / 2 + 1)), y_im(size_t(d.fft->n / 2 + 1)) {}
+        y_re(size_t(d.up * d.fft->row)), y_im(size_t(d.up * d.fft->row)) {}
   RealFft fft;
   AlignedVector<double> u, u_re, u_im, y_re, y_im;
 };
@@ -674,11 +684,11 @@ void Resampler::produce_blocks(Out& out, bool last, int64_t limit_out, const Inp
     // what is past the limit at the end taken off again.
     const size_t at = out.size();
     out.resize(at + size_t(L * B));
-    const auto accumulate_spectra = vector_lanes() == 8 ? accumulate_spectra8 : accumulate_spectra4;
+    (vector_lanes() == 8 ? accumulate_spectra8 : accumulate_spectra4)(w.u_re.data(), w.u_im.data(), p.h_re.data(),
+                                                                       p.h_im.data(), int(L), int(M), bins, row,
+                                                                       w.y_re.data(), w.y_im.data());
     for (int64_t r = 0; r < L; ++r) {
-      accumulate_spectra(w.u_re.data(), w.u_im.data(), p.h_re.data() + size_t(r * M) * row,
-                         p.h_im.data() + size_t(r * M) * row, int(M), bins, row, w.y_re.data(), w.y_im.data());
-      w.fft.inverse(w.y_re.data(), w.y_im.data(), out.data() + at + r, B, L);
+      w.fft.inverse(w.y_re.data() + size_t(r) * row, w.y_im.data() + size_t(r) * row, out.data() + at + r, B, L);
     }
     const int64_t take = last ? std::min<int64_t>(L * B, limit_out - n_out_) : L * B;
     out.resize(at + size_t(take));
