@@ -221,13 +221,12 @@ inline __attribute__((always_inline)) void later_passes(double* __restrict re, d
     }
   }
 }
-__attribute__((target_clones("avx2", "default")))
-void later_passes4(double* __restrict re, double* __restrict im, int m, const double* __restrict radix4) {
-  later_passes<Vec4>(re, im, m, radix4);
-}
+// At `lanes` (4 or 8: vector_lanes()) doubles a time, cloned per instruction set (as the split
+// steps below are).
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void later_passes8(double* __restrict re, double* __restrict im, int m, const double* __restrict radix4) {
-  later_passes<Vec8>(re, im, m, radix4);
+void later_passes_at(int lanes, double* __restrict re, double* __restrict im, int m, const double* __restrict radix4) {
+  if (lanes == 8) return later_passes<Vec8>(re, im, m, radix4);
+  later_passes<Vec4>(re, im, m, radix4);
 }
 
 // One bin of the split step: from the pair Z[k] = p, Z[m−k] = q, the bin's twiddle (c, s)
@@ -293,15 +292,12 @@ inline __attribute__((always_inline)) void split_forward(const double* __restric
   im[m] = 0;
   split_bins<true, V>(zr, zi, m, wc, ws, re, im);
 }
-__attribute__((target_clones("avx2", "default")))
-void split_forward4(const double* __restrict zr, const double* __restrict zi, int m, const double* __restrict wc,
-                    const double* __restrict ws, double* __restrict re, double* __restrict im) {
-  split_forward<Vec4>(zr, zi, m, wc, ws, re, im);
-}
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void split_forward8(const double* __restrict zr, const double* __restrict zi, int m, const double* __restrict wc,
-                    const double* __restrict ws, double* __restrict re, double* __restrict im) {
-  split_forward<Vec8>(zr, zi, m, wc, ws, re, im);
+void split_forward_at(int lanes, const double* __restrict zr, const double* __restrict zi, int m,
+                      const double* __restrict wc, const double* __restrict ws, double* __restrict re,
+                      double* __restrict im) {
+  if (lanes == 8) return split_forward<Vec8>(zr, zi, m, wc, ws, re, im);
+  split_forward<Vec4>(zr, zi, m, wc, ws, re, im);
 }
 
 // The split step backwards: E = (X[k] + conj X[m−k]) / 2, O = conj(W^k)·(X[k] − conj X[m−k]) / 2,
@@ -315,15 +311,12 @@ inline __attribute__((always_inline)) void split_inverse(const double* __restric
   zi[0] = 0.5 * (re[0] - re[m]);
   split_bins<false, V>(re, im, m, wc, ws, zr, zi);
 }
-__attribute__((target_clones("avx2", "default")))
-void split_inverse4(const double* __restrict re, const double* __restrict im, int m, const double* __restrict wc,
-                    const double* __restrict ws, double* __restrict zr, double* __restrict zi) {
-  split_inverse<Vec4>(re, im, m, wc, ws, zr, zi);
-}
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void split_inverse8(const double* __restrict re, const double* __restrict im, int m, const double* __restrict wc,
-                    const double* __restrict ws, double* __restrict zr, double* __restrict zi) {
-  split_inverse<Vec8>(re, im, m, wc, ws, zr, zi);
+void split_inverse_at(int lanes, const double* __restrict re, const double* __restrict im, int m,
+                      const double* __restrict wc, const double* __restrict ws, double* __restrict zr,
+                      double* __restrict zi) {
+  if (lanes == 8) return split_inverse<Vec8>(re, im, m, wc, ws, zr, zi);
+  split_inverse<Vec4>(re, im, m, wc, ws, zr, zi);
 }
 
 // x[2k] = zr[k] · scale, x[2k + 1] = zi[k] · scale (m a multiple of 4).
@@ -374,7 +367,7 @@ int RealFft::time_vector_lanes() {
       std::copy(start.begin(), start.end(), work.begin());
       const auto t0 = std::chrono::steady_clock::now();
       for (int rep = 0; rep < 24; ++rep) {
-        (wide ? later_passes8 : later_passes4)(work.data(), work.data() + m, m, plan->radix4.data());
+        later_passes_at(wide ? 8 : 4, work.data(), work.data() + m, m, plan->radix4.data());
       }
       best[wide] = std::min(best[wide], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -465,7 +458,7 @@ template <class Load, class First>
 void RealFft::passes_from(Load load, First first, double* re, double* im) {
   if (m_ < kVectorFirstPasses) return small_transform(load, re, im);
   first(plan_->bitrev.data(), m_, re, im);
-  (vector_lanes() == 8 ? later_passes8 : later_passes4)(re, im, m_, plan_->radix4.data());
+  later_passes_at(vector_lanes(), re, im, m_, plan_->radix4.data());
 }
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
@@ -479,7 +472,7 @@ void RealFft::forward(const double* x, double* re, double* im, const double* win
       },
       [&](const int* rev, int m, double* zr, double* zi) { first_passes_windowed(rev, m, zr, zi, x, window); },
       part(0), part(1));
-  (vector_lanes() == 8 ? split_forward8 : split_forward4)(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+  split_forward_at(vector_lanes(), part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
 void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re, double* im) {
@@ -494,7 +487,7 @@ void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re
         first_passes_strided(rev, m, zr, zi, x, stride);
       },
       part(0), part(1));
-  (vector_lanes() == 8 ? split_forward8 : split_forward4)(part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+  split_forward_at(vector_lanes(), part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
 void RealFft::inverse(const double* re, const double* im, double* x) { inverse(re, im, x, n_, 1); }
@@ -504,7 +497,7 @@ void RealFft::inverse(const double* re, const double* im, double* x, int count, 
   double* zi = part(1);
   double* ur = part(2);
   double* ui = part(3);
-  (vector_lanes() == 8 ? split_inverse8 : split_inverse4)(re, im, m_, plan_->sp_re.data(), plan_->sp_im.data(), ur, ui);
+  split_inverse_at(vector_lanes(), re, im, m_, plan_->sp_re.data(), plan_->sp_im.data(), ur, ui);
   // The inverse transform is the forward one with real and imaginary parts swapped: the
   // passes run into (zi, zr), reading u in bit-reversed order.
   passes_from(

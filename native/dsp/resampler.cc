@@ -193,17 +193,12 @@ inline __attribute__((always_inline)) void accumulate_spectra(const double* __re
     }
   }
 }
-__attribute__((target_clones("avx2", "default")))
-void accumulate_spectra4(const double* __restrict u_re, const double* __restrict u_im, const double* __restrict h_re,
-                         const double* __restrict h_im, int phases, int parts, int bins, size_t row,
-                         double* __restrict y_re, double* __restrict y_im) {
-  accumulate_spectra<Vec4>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
-}
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void accumulate_spectra8(const double* __restrict u_re, const double* __restrict u_im, const double* __restrict h_re,
-                         const double* __restrict h_im, int phases, int parts, int bins, size_t row,
-                         double* __restrict y_re, double* __restrict y_im) {
-  accumulate_spectra<Vec8>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
+void accumulate_spectra_at(int lanes, const double* __restrict u_re, const double* __restrict u_im,
+                           const double* __restrict h_re, const double* __restrict h_im, int phases, int parts,
+                           int bins, size_t row, double* __restrict y_re, double* __restrict y_im) {
+  if (lanes == 8) return accumulate_spectra<Vec8>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
+  accumulate_spectra<Vec4>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
 }
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -684,9 +679,8 @@ void Resampler::produce_blocks(Out& out, bool last, int64_t limit_out, const Inp
     // what is past the limit at the end taken off again.
     const size_t at = out.size();
     out.resize(at + size_t(L * B));
-    (vector_lanes() == 8 ? accumulate_spectra8 : accumulate_spectra4)(w.u_re.data(), w.u_im.data(), p.h_re.data(),
-                                                                       p.h_im.data(), int(L), int(M), bins, row,
-                                                                       w.y_re.data(), w.y_im.data());
+    accumulate_spectra_at(vector_lanes(), w.u_re.data(), w.u_im.data(), p.h_re.data(), p.h_im.data(), int(L), int(M),
+                          bins, row, w.y_re.data(), w.y_im.data());
     for (int64_t r = 0; r < L; ++r) {
       w.fft.inverse(w.y_re.data() + size_t(r) * row, w.y_im.data() + size_t(r) * row, out.data() + at + r, B, L);
     }
