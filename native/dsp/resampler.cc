@@ -461,45 +461,69 @@ void Resampler::push_all(const double* in, size_t n, Out& out) {
 }
 
 namespace {
-// The first i in [from, n) with x[i] == 0 (±0), or with x[i] != 0, else n: 64 samples at a
-// time by a vectorized test, then one by one within the 64 that hold it. Speech holds no
-// exact zero in the common case: one pass at memory speed.
-template <bool kZero>
-__attribute__((always_inline)) inline size_t next_where(const double* x, size_t from, size_t n) {
+// The first i in [from, n) with x[i] != 0, else n: 64 samples at a time by a vectorized
+// test, then one by one within the 64 that hold it.
+__attribute__((target_clones("avx2", "default")))
+size_t next_nonzero(const double* x, size_t from, size_t n) {
   constexpr size_t kStep = 64;
   size_t i = from;
   for (; i + kStep <= n; i += kStep) {
     int found = 0;
-    for (size_t k = 0; k < kStep; ++k) found |= (x[i + k] == 0.0) == kZero;
+    for (size_t k = 0; k < kStep; ++k) found |= x[i + k] != 0.0;
     if (found) break;
   }
   for (; i < n; ++i) {
-    if ((x[i] == 0.0) == kZero) return i;
+    if (x[i] != 0.0) return i;
   }
   return n;
 }
+// Where the zeros that [from, n) ends in begin: n when x[n − 1] != 0, from when all are zero.
 __attribute__((target_clones("avx2", "default")))
-size_t next_zero(const double* x, size_t from, size_t n) { return next_where<true>(x, from, n); }
-__attribute__((target_clones("avx2", "default")))
-size_t next_nonzero(const double* x, size_t from, size_t n) { return next_where<false>(x, from, n); }
+size_t trailing_zeros_from(const double* x, size_t from, size_t n) {
+  constexpr size_t kStep = 64;
+  size_t i = n;
+  for (; i >= from + kStep; i -= kStep) {
+    int found = 0;
+    for (size_t k = 1; k <= kStep; ++k) found |= x[i - k] != 0.0;
+    if (found) break;
+  }
+  for (; i > from; --i) {
+    if (x[i - 1] != 0.0) return i;
+  }
+  return from;
+}
 }  // namespace
 
 void Resampler::note_zero_runs(const double* in, size_t n) {
   if (!exact_silence_) return;
   const int64_t base = n_in_;  // stream position of in[0]
-  for (size_t i = 0; i < n;) {
-    if (zero_from_ == kNoRun) {
-      i = next_zero(in, i, n);
-      if (i < n) zero_from_ = base + int64_t(i);
-      continue;
-    }
-    i = next_nonzero(in, i, n);
-    if (i == n) break;  // the run goes on into the next block
-    // Shorter runs cannot hold an output's whole support (2·half inputs at least).
-    if (zero_from_ == kBeforeSignal || base + int64_t(i) - zero_from_ >= 2 * int64_t(design_->half)) {
-      zero_runs_.emplace_back(zero_from_, base + int64_t(i));
+  // Shorter runs cannot hold an output's whole support (2·half inputs at least).
+  const size_t shortest = size_t(std::max(1, 2 * design_->half));
+  size_t from = 0;
+  if (zero_from_ != kNoRun) {
+    // The run the last block ended in (or the zeros before the signal) goes on to here.
+    from = next_nonzero(in, 0, n);
+    if (from == n) return;  // and on into the next block
+    if (zero_from_ == kBeforeSignal || base + int64_t(from) - zero_from_ >= int64_t(shortest)) {
+      zero_runs_.emplace_back(zero_from_, base + int64_t(from));
     }
     zero_from_ = kNoRun;
+  }
+  // The zeros the block ends in stay open for the next block.
+  const size_t end = trailing_zeros_from(in, from, n);
+  if (end < n) zero_from_ = base + int64_t(end);
+  // Between, every run long enough to matter holds one of every `shortest`-th sample from
+  // `from` on: only those are looked at (speech holds few exact zeros, and the scan had been
+  // a pass over every input at memory speed), and each zero found is followed out to its
+  // run's ends. in[from − 1] (if any) and in[end − 1] are not zero.
+  for (size_t probe = from + shortest - 1; probe < end; probe += shortest) {
+    if (in[probe] != 0.0) continue;
+    size_t first = probe;
+    while (first > from && in[first - 1] == 0.0) --first;
+    const size_t after = next_nonzero(in, probe, end);
+    if (after - first >= shortest) zero_runs_.emplace_back(base + int64_t(first), base + int64_t(after));
+    probe = after - 1;  // the next probe `shortest` after the run's first nonzero sample
+    from = after;
   }
 }
 

@@ -432,8 +432,8 @@ int main() {
   // Digital silence: where all of an output's inputs are exact zeros the direct form (the
   // GPU's) gives exact zeros, and so must the FFT and cascade forms, streamed or not, and
   // nowhere else (their rounding residue there, about 1e-18, moved the slicer's cuts away
-  // from the GPU path's). Gaps shorter and longer than a filter's reach, one at the start,
-  // a signal ending in silence, and a signal of silence alone.
+  // from the GPU path's). Gaps shorter and longer than a filter's reach, some just longer,
+  // one at the start, a signal ending in silence, and a signal of silence alone.
   {
     const int pairs[][2] = {{48000, 40000}, {44100, 40000}, {40000, 16000}, {16000, 40000}, {22050, 48000}, {32000, 48000}};
     for (auto& p : pairs) {
@@ -443,6 +443,14 @@ int main() {
       for (size_t i = 15000; i < 21000; ++i) x[i] = 0;         // a pause
       for (size_t i = 27000; i < 27400; ++i) x[i] = -0.0;      // negative zeros count too
       for (size_t i = 36000; i < x.size(); ++i) x[i] = 0;      // ending in silence
+      // Runs just long enough to hold an output's whole support (2·half inputs, or a few
+      // more), at several offsets: the scan looks only at every 2·half-th sample.
+      const size_t reach = size_t(2 * ResamplerDesign::get(p[0], p[1])->half);
+      for (size_t j = 0; j < 4; ++j) {
+        for (size_t i = 0; i < reach + 1 + 2 * j; ++i) x[28000 + j * 2000 + 37 * j + i] = 0;
+      }
+      // One that starts where a pushed block (below) starts.
+      for (size_t i = 10200; i < 10200 + reach + 1; ++i) x[i] = 0;
       const std::vector<double> silent(5000, 0.0);
       for (const std::vector<double>* signal : {static_cast<const std::vector<double>*>(&x), &silent}) {
         const auto direct = resample(signal->data(), signal->size(), p[0], p[1], Resampler::Form::kDirect);
