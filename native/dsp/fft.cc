@@ -281,42 +281,28 @@ inline __attribute__((always_inline)) void split_bins(const double* __restrict p
 // of the real x: with E = (Z[k] + conj Z[m−k]) / 2 and D = (Z[k] − conj Z[m−k]) / 2 (the
 // transforms of the even samples, and i times those of the odd ones), X[k] = E − i·W^k·D,
 // W = e^(−2πi/n).
-template <class V>
-inline __attribute__((always_inline)) void split_forward(const double* __restrict zr, const double* __restrict zi,
-                                                         int m, const double* __restrict wc,
-                                                         const double* __restrict ws, double* __restrict re,
-                                                         double* __restrict im) {
-  re[0] = zr[0] + zi[0];
-  im[0] = 0;
-  re[m] = zr[0] - zi[0];
-  im[m] = 0;
-  split_bins<true, V>(zr, zi, m, wc, ws, re, im);
-}
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void split_forward_at(int lanes, const double* __restrict zr, const double* __restrict zi, int m,
                       const double* __restrict wc, const double* __restrict ws, double* __restrict re,
                       double* __restrict im) {
-  if (lanes == 8) return split_forward<Vec8>(zr, zi, m, wc, ws, re, im);
-  split_forward<Vec4>(zr, zi, m, wc, ws, re, im);
+  re[0] = zr[0] + zi[0];
+  im[0] = 0;
+  re[m] = zr[0] - zi[0];
+  im[m] = 0;
+  if (lanes == 8) return split_bins<true, Vec8>(zr, zi, m, wc, ws, re, im);
+  split_bins<true, Vec4>(zr, zi, m, wc, ws, re, im);
 }
 
 // The split step backwards: E = (X[k] + conj X[m−k]) / 2, O = conj(W^k)·(X[k] − conj X[m−k]) / 2,
 // Z[k] = E + i·O. Bins 0 and m are taken as real.
-template <class V>
-inline __attribute__((always_inline)) void split_inverse(const double* __restrict re, const double* __restrict im,
-                                                         int m, const double* __restrict wc,
-                                                         const double* __restrict ws, double* __restrict zr,
-                                                         double* __restrict zi) {
-  zr[0] = 0.5 * (re[0] + re[m]);
-  zi[0] = 0.5 * (re[0] - re[m]);
-  split_bins<false, V>(re, im, m, wc, ws, zr, zi);
-}
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void split_inverse_at(int lanes, const double* __restrict re, const double* __restrict im, int m,
                       const double* __restrict wc, const double* __restrict ws, double* __restrict zr,
                       double* __restrict zi) {
-  if (lanes == 8) return split_inverse<Vec8>(re, im, m, wc, ws, zr, zi);
-  split_inverse<Vec4>(re, im, m, wc, ws, zr, zi);
+  zr[0] = 0.5 * (re[0] + re[m]);
+  zi[0] = 0.5 * (re[0] - re[m]);
+  if (lanes == 8) return split_bins<false, Vec8>(re, im, m, wc, ws, zr, zi);
+  split_bins<false, Vec4>(re, im, m, wc, ws, zr, zi);
 }
 
 // x[2k] = zr[k] · scale, x[2k + 1] = zi[k] · scale (m a multiple of 4).
