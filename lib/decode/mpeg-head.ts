@@ -53,6 +53,17 @@ function sameStream(b: Uint8Array, p: number, q: number): boolean {
   return (b[p + 1] & 0x1e) === (b[q + 1] & 0x1e) && ((b[p + 2] >> 2) & 3) === ((b[q + 2] >> 2) & 3);
 }
 
+/**
+ * The length of the frame at `p` when another header of its stream follows it (what makes it
+ * a frame, not two bytes that look like a header); 0 when not; -1 while the follower is not read yet.
+ */
+function followedFrame(b: Uint8Array, p: number): number {
+  const length = frameLength(b, p);
+  if (length === 0) return 0;
+  if (p + length + 4 > b.length) return -1;
+  return frameLength(b, p + length) > 0 && sameStream(b, p, p + length) ? length : 0;
+}
+
 export class MpegHead {
   private bytes = new Uint8Array(0);
   private first = -1; // where the first frame starts, once found
@@ -103,9 +114,9 @@ export class MpegHead {
         p += tag;
         continue;
       }
-      const length = frameLength(b, p);
-      if (length > 0 && p + length + 4 > b.length) break; // its follower not read yet
-      if (length > 0 && frameLength(b, p + length) > 0 && sameStream(b, p, p + length)) {
+      const length = followedFrame(b, p);
+      if (length < 0) break; // its follower not read yet
+      if (length > 0) {
         const rate = RATES[(b[p + 1] >> 3) & 3][(b[p + 2] >> 2) & 3];
         if (this.rate !== 0 && rate !== this.rate) {
           throw new Error(`the stream changes sample rate midway (${this.rate} Hz → ${rate} Hz: files joined end to end?); not supported`);
@@ -128,10 +139,9 @@ export class MpegHead {
       p += tag;
     }
     for (; p + 4 <= b.length; p++) {
-      const length = frameLength(b, p);
-      if (length === 0) continue;
-      if (p + length + 4 > b.length) break; // the next header is not read yet
-      if (frameLength(b, p + length) > 0 && sameStream(b, p, p + length)) {
+      const length = followedFrame(b, p);
+      if (length < 0) break; // the next header is not read yet
+      if (length > 0) {
         this.first = p;
         this.searching = false;
         return;
