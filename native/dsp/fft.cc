@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -474,6 +475,25 @@ void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re
       },
       part(0), part(1));
   split_forward_at(vector_lanes(), part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
+}
+
+void RealFft::complex_forward(const double* a, const double* b, double* re, double* im) {
+  passes_from(
+      [&](int j, double& r, double& i) {
+        r = a[j];
+        i = b[j];
+      },
+      [&](const int* rev, int m, double* zr, double* zi) { first_passes_split(rev, m, zr, zi, a, b); }, re, im);
+}
+
+void RealFft::complex_inverse(const double* a, const double* b, double* re, double* im) {
+  // The forward transform with real and imaginary parts swapped on the way in and out.
+  passes_from(
+      [&](int j, double& r, double& i) {
+        r = b[j];
+        i = a[j];
+      },
+      [&](const int* rev, int m, double* zr, double* zi) { first_passes_split(rev, m, zr, zi, b, a); }, im, re);
 }
 
 void RealFft::inverse(const double* re, const double* im, double* x) { inverse(re, im, x, n_, 1); }

@@ -40,6 +40,11 @@ class RealFft {
   // The same, keeping only the first `count` samples, written to x[0], x[stride], …
   void inverse(const double* re, const double* im, double* x, int count, std::ptrdiff_t stride);
 
+  // The complex transform inside: n/2 points z[j] = a[j] + i·b[j] → Z[k] (unscaled), and its
+  // inverse (unscaled: n/2 times numpy.fft.ifft). For MixedRealFft's rows.
+  void complex_forward(const double* a, const double* b, double* re, double* im);
+  void complex_inverse(const double* a, const double* b, double* re, double* im);
+
   // vector_lanes()'s timing: 4 or 8.
   static int time_vector_lanes();
 

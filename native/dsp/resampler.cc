@@ -11,6 +11,7 @@
 
 #include "dsp/fft.h"
 #include "dsp/kernels.h"
+#include "dsp/mixed_fft.h"
 #include "dsp/stream_buffer.h"
 #include "dsp/vec4.h"
 
@@ -20,6 +21,9 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 // Above this many table entries (doubles) coefficients are computed per output instead.
 constexpr int64_t kMaxTableEntries = int64_t{1} << 21;
+// The FFT form's transform: at least this many times the sub-filter span.
+constexpr int kSpanFactor = 6;
+constexpr int64_t kMaxTransform = int64_t{1} << 22;
 
 // Modified Bessel function of the first kind, order 0 (power series; converges fast for
 // the window shapes used here).
@@ -142,74 +146,34 @@ void run_short_rows(const double* table, int64_t up, int64_t down, int lead, con
   }
 }
 
-// Y_r = Σ_q U_q · H_rq for every output phase r < `phases` (the FFT form's per-phase sums):
-// `parts` input spectra U_q and phases · parts filter spectra H_rq (row r · parts + q), of
-// `bins` bins, rows `row` apart. `V`'s lanes of bins at a time, then four, then one by one:
-// each lane's U values loaded once for every phase, each phase's sums held in registers over
-// the parts. Every bin's sum in the same order at any width: the same bits.
-template <class V>
-inline __attribute__((always_inline)) void accumulate_bins(const double* __restrict u_re, const double* __restrict u_im,
-                                                           const double* __restrict h_re,
-                                                           const double* __restrict h_im, int phases, int parts,
-                                                           size_t row, int k, double* __restrict y_re,
-                                                           double* __restrict y_im) {
-  for (int r = 0; r < phases; ++r) {
-    V sum_re = {}, sum_im = {};
-    for (int q = 0; q < parts; ++q) {
-      const size_t at = size_t(q) * row + size_t(k);
-      const size_t h_at = size_t(r * parts + q) * row + size_t(k);
-      const V ur = load_lanes<V>(u_re + at), ui = load_lanes<V>(u_im + at);
-      const V hr = load_lanes<V>(h_re + h_at), hi = load_lanes<V>(h_im + h_at);
-      sum_re = sum_re + (ur * hr - ui * hi);
-      sum_im = sum_im + (ur * hi + ui * hr);
-    }
-    store_lanes(y_re + size_t(r) * row + size_t(k), sum_re);
-    store_lanes(y_im + size_t(r) * row + size_t(k), sum_im);
-  }
-}
-template <class V>
-inline __attribute__((always_inline)) void accumulate_spectra(const double* __restrict u_re,
-                                                              const double* __restrict u_im,
-                                                              const double* __restrict h_re,
-                                                              const double* __restrict h_im, int phases, int parts,
-                                                              int bins, size_t row, double* __restrict y_re,
-                                                              double* __restrict y_im) {
-  int k = 0;
-  for (; k + lanes_of<V> <= bins; k += lanes_of<V>) {
-    accumulate_bins<V>(u_re, u_im, h_re, h_im, phases, parts, row, k, y_re, y_im);
-  }
-  for (; k + 4 <= bins; k += 4) accumulate_bins<Vec4>(u_re, u_im, h_re, h_im, phases, parts, row, k, y_re, y_im);
-  for (; k < bins; ++k) {
-    for (int r = 0; r < phases; ++r) {
-      double sum_re = 0, sum_im = 0;
-      for (int q = 0; q < parts; ++q) {
-        const size_t at = size_t(q) * row + size_t(k);
-        const size_t h_at = size_t(r * parts + q) * row + size_t(k);
-        sum_re += u_re[at] * h_re[h_at] - u_im[at] * h_im[h_at];
-        sum_im += u_re[at] * h_im[h_at] + u_im[at] * h_re[h_at];
-      }
-      y_re[size_t(r) * row + size_t(k)] = sum_re;
-      y_im[size_t(r) * row + size_t(k)] = sum_im;
-    }
-  }
-}
+// The FFT form's one step between its transforms: output slot s = gain_re[s] · X_re[source[s]]
+// + i · gain_im[s] · X_im[source[s]] (the gain, with the sign of a conjugation folded into
+// the imaginary part's). Cloned for the vector gathers the CPU may have; the same bits in
+// every clone.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void accumulate_spectra_at(int lanes, const double* __restrict u_re, const double* __restrict u_im,
-                           const double* __restrict h_re, const double* __restrict h_im, int phases, int parts,
-                           int bins, size_t row, double* __restrict y_re, double* __restrict y_im) {
-  if (lanes == 8) return accumulate_spectra<Vec8>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
-  accumulate_spectra<Vec4>(u_re, u_im, h_re, h_im, phases, parts, bins, row, y_re, y_im);
+void apply_response(const int32_t* __restrict source, const double* __restrict gain_re,
+                    const double* __restrict gain_im, int slots, const double* __restrict x_re,
+                    const double* __restrict x_im, double* __restrict y_re, double* __restrict y_im) {
+  for (int s = 0; s < slots; ++s) {
+    y_re[s] = gain_re[s] * x_re[source[s]];
+    y_im[s] = gain_im[s] * x_im[source[s]];
+  }
 }
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-// The FFT form of a tabulated design, when it pays: few phases (the spectra take
-// up · down · (n/2 + 1) complex values) and sub-filters long enough to beat a dot product.
+// The FFT form, where both transform sizes have the form MixedRealFft takes (up and down
+// each a power of two times 3s, 5s and 7s: every pair among the common rates 8, 11.025, 16,
+// 22.05, 32, 44.1, 48 kHz … and the training rates, and the cascade's band stages).
 std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDesign& d) {
   const int64_t L = d.up, M = d.down;
-  if (!d.tabulated() || L * M > 64 || d.taps / M < 16) return nullptr;
-  // Output k = r + L·m (r < L) is centred on input a_r + M·m, a_r = floor(r·M/L), at phase
-  // p_r = r·M mod L; its tap i reads input a_r − lead + 1 + i + M·m = M·(m + s) + q.
+  if (L > 8192 || M > 8192 || !MixedRealFft::supported(int(8 * L)) || !MixedRealFft::supported(int(8 * M))) {
+    return nullptr;
+  }
+  // Output k = r + L·m (r < L) is centred on input a_r + M·m, a_r = floor(r·M/L); its taps
+  // reach inputs a_r − lead + 1 … a_r − lead + taps, that is M·(m + s) + q for s from s_lo to
+  // s_hi (q < M): a block of outputs m0·L … (m0 + B)·L − 1 needs the inputs from
+  // (m0 + s_lo)·M on, n·M of them, n = B + s_hi − s_lo.
   int64_t s_lo = INT64_MAX, s_hi = INT64_MIN;
   for (int64_t r = 0; r < L; ++r) {
     const int64_t a = r * M / L;
@@ -219,45 +183,63 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
   auto plan = std::make_shared<ResamplerDesign::FftPlan>();
   plan->span = int(s_hi - s_lo);
   plan->s_lo = s_lo;
-  // The transform at least six times the sub-filter span: a larger one wastes less of each
-  // block on the span but leaves the first-level cache (measured, interleaved runs in one
-  // process, against eight times: 2048 points instead of 4096 for the cascade's band stage
-  // from 44.1 and 22.05 kHz, 1024 instead of 2048 for 40 → 16 and 16 → 40 kHz, 5–7 % faster;
-  // 48 → 40 kHz keeps 512, which beats 256 by 9 %).
-  int n = 256;
-  while (n < 6 * (plan->span + 1)) n *= 2;
-  plan->n = n;
-  plan->block = n - plan->span;
-  const int bins = n / 2 + 1;
-  // Spectra rows (and so the input parts' spectra) 16 to 19 values longer than their bins
-  // and a whole number of vectors. Rows of exactly n/2 + 1 values lie a hair over a multiple
-  // of 4 KiB apart, so all of them fall together on or off the addresses the sums' stores
-  // use, modulo 4 KiB, and when on, the CPU takes their loads for reloads of those stores
-  // and waits (4K aliasing). Spread out, only some rows can. Over whole bench runs the sums
-  // took about a quarter fewer perf samples; alone, 40 → 16 kHz ran 15–20 % faster (and the
-  // cascade's band stage up to 12 % slower in a harness whose arrays fell elsewhere).
-  plan->row = (bins + 16 + 3) / 4 * 4;
-  const size_t row = size_t(plan->row);
-  plan->h_re.assign(size_t(L * M) * row, 0.0);
-  plan->h_im.assign(size_t(L * M) * row, 0.0);
-  RealFft fft(n);
-  std::vector<double> g(static_cast<size_t>(n));
-  for (int64_t r = 0; r < L; ++r) {
-    const int64_t a = r * M / L, p = r * M % L;
-    for (int64_t q = 0; q < M; ++q) {
-      // Sub-filter (r, q) over s − s_lo = 0 … span, time-reversed into a circular buffer so
-      // that the circular convolution gives the correlation the outputs are.
-      std::fill(g.begin(), g.end(), 0.0);
-      for (int i = 0; i < d.taps; ++i) {
-        const int64_t pos = a - d.lead + 1 + i;
-        const int64_t s = floor_div(pos, M);
-        if (pos - s * M != q) continue;
-        const int64_t dd = s - s_lo;
-        g[size_t((n - dd) % n)] = d.table()[size_t(p * d.taps + i)];
-      }
-      const size_t at = size_t(r * M + q) * row;
-      fft.forward(g.data(), plan->h_re.data() + at, plan->h_im.data() + at);
-    }
+  // n at least kSpanFactor times the span: a larger block wastes less on the span, a smaller
+  // one stays in the first-level cache.
+  int64_t n = 4;
+  while (n < kSpanFactor * (plan->span + 1)) n *= 2;
+  if (n * std::max(L, M) > kMaxTransform) return nullptr;
+  plan->n = int(n);
+  plan->block = int(n) - plan->span;
+  plan->n_in = int(n * M);
+  plan->n_out = int(n * L);
+  plan->out_from = int(-s_lo * L);
+
+  // The response at the transform's bins: the prototype h (an even function of time t in
+  // input samples, zero beyond `half`) has the transform H(f) = ∫ h(t)·cos(2πft) dt, here
+  // ½·Σ h(t)·cos(2πft) over half samples t ∈ ℤ/2, which differs from the integral by H's
+  // values 2, 4, … cycles per sample away: deep in the stop band. A block's outputs are the
+  // inverse transform of Y[c] = (L/M)·H(c/N)·X[c] (N = n·M): the direct form's sums but for
+  // the aliases the direct form folds in from the stop band (bins past the lower Nyquist
+  // frequency, each at most the stop band's −182 dB: below 1e-9 of the signal), which this
+  // form leaves out. H at the bins c/N is one real FFT of h on that grid, 2·N points.
+  constexpr int64_t K = 2;
+  const int64_t points = int64_t(plan->n_in) * K, reach = int64_t(d.half) * K;
+  if (points > INT32_MAX || 2 * reach >= points) return nullptr;
+  MixedRealFft grid_fft{int(points)};
+  std::vector<double> g(static_cast<size_t>(points), 0.0);
+  for (int64_t i = 0; i <= reach; ++i) {
+    const double v = d.coefficient(double(i) / double(K));
+    g[size_t(i)] = v;
+    if (i > 0) g[size_t(points - i)] = v;
+  }
+  std::vector<double> g_re(static_cast<size_t>(grid_fft.packed_size())), g_im(g_re.size());
+  grid_fft.forward(g.data(), g_re.data(), g_im.data());
+  const int bins = plan->n_out / 2;  // output bins 0 … n_out/2; inputs past N/2 get none
+  std::vector<double> response(static_cast<size_t>(bins + 1), 0.0);
+  for (int c = 0; c <= bins && 2 * c <= plan->n_in; ++c) {
+    bool conjugated;
+    response[size_t(c)] = double(L) / double(M) * g_re[size_t(grid_fft.slot(c, conjugated))] / double(K);
+  }
+  // Each slot of the inverse's packed spectrum: which bin it holds, and from where in the
+  // forward's packed spectrum that bin comes.
+  const MixedRealFft in(plan->n_in), out(plan->n_out);
+  plan->slots = out.packed_size();
+  plan->source.assign(size_t(plan->slots), 0);
+  plan->gain_re.assign(size_t(plan->slots), 0.0);
+  plan->gain_im.assign(size_t(plan->slots), 0.0);
+  for (int c = 0; c < plan->n_out; ++c) {
+    bool stored_conjugated;
+    const int slot = out.slot(c, stored_conjugated);
+    if (stored_conjugated) continue;  // not the bin this slot holds
+    // Y[c] = conj Y[n_out − c] past the middle (a real output).
+    const bool mirrored = 2 * c > plan->n_out;
+    const int bin = mirrored ? plan->n_out - c : c;
+    if (2 * bin > plan->n_in) continue;  // past the input's Nyquist frequency: zero
+    bool source_conjugated;
+    plan->source[size_t(slot)] = in.slot(bin, source_conjugated);
+    const double g = response[size_t(bin)];
+    plan->gain_re[size_t(slot)] = g;
+    plan->gain_im[size_t(slot)] = mirrored != source_conjugated ? -g : g;
   }
   return plan;
 }
@@ -265,12 +247,12 @@ std::shared_ptr<const ResamplerDesign::FftPlan> make_fft_plan(const ResamplerDes
 }  // namespace
 
 struct Resampler::FftWork {
-  // Sized for the design's FFT plan: one spectrum row per input part (u) and per output phase (y).
   explicit FftWork(const ResamplerDesign& d)
-      : fft(d.fft->n), u(size_t(d.fft->n)), u_re(size_t(d.down * d.fft->row)), u_im(size_t(d.down * d.fft->row)),
-        y_re(size_t(d.up * d.fft->row)), y_im(size_t(d.up * d.fft->row)) {}
-  RealFft fft;
-  AlignedVector<double> u, u_re, u_im, y_re, y_im;
+      : forward(d.fft->n_in), inverse(d.fft->n_out), block(size_t(d.fft->n_in)),
+        x_re(size_t(forward.packed_size())), x_im(size_t(forward.packed_size())),
+        y_re(size_t(d.fft->slots)), y_im(size_t(d.fft->slots)), y(size_t(d.fft->n_out)) {}
+  MixedRealFft forward, inverse;
+  AlignedVector<double> block, x_re, x_im, y_re, y_im, y;
 };
 
 int64_t resampled_length(int64_t n, int rate_in, int rate_out) {
@@ -678,38 +660,30 @@ void Resampler::produce_blocks(Out& out, bool last, int64_t limit_out, const Inp
   const ResamplerDesign::FftPlan& p = *d.fft;
   FftWork& w = *fft_;
   const int64_t L = d.up, M = d.down;
-  const int n = p.n, bins = n / 2 + 1, B = p.block;
-  const size_t row = size_t(p.row);
   // Blocks are anchored at output 0 (n_out_ is a multiple of L·B until the end), so a block's
   // inputs, and so its bits, do not depend on how the stream was cut into pushes.
   while (true) {
     const int64_t m0 = n_out_ / L;
-    const int64_t first_in = (m0 + p.s_lo) * M;              // input of u_q[0], q = 0
-    const int64_t last_in = (m0 + p.s_lo + n - 1) * M + M - 1;  // of u_q[n − 1], q = M − 1
+    const int64_t first_in = (m0 + p.s_lo) * M;
+    const int64_t last_in = first_in + p.n_in - 1;
     if (last ? n_out_ >= limit_out : last_in >= n_in_) break;
-    const bool inside = first_in >= in.base && last_in < in.base + in.size;
-    for (int64_t q = 0; q < M; ++q) {
-      if (inside) {
-        // The transform's input gather reads the polyphase part in place.
-        w.fft.forward_strided(in.data + (first_in + q - in.base), M, w.u_re.data() + q * row,
-                              w.u_im.data() + q * row);
-      } else {
-        double* u = w.u.data();
-        for (int t = 0; t < n; ++t) u[t] = in.at(first_in + int64_t(t) * M + q);
-        w.fft.forward(u, w.u_re.data() + q * row, w.u_im.data() + q * row);
-      }
+    const double* x;
+    if (first_in >= in.base && last_in < in.base + in.size) {
+      x = in.data + (first_in - in.base);  // read in place
+    } else {
+      double* b = w.block.data();
+      for (int t = 0; t < p.n_in; ++t) b[t] = in.at(first_in + t);
+      x = b;
     }
-    // Each phase's block straight into its places in `out` (every L-th output), whole, and
-    // what is past the limit at the end taken off again.
+    w.forward.forward(x, w.x_re.data(), w.x_im.data());
+    apply_response(p.source.data(), p.gain_re.data(), p.gain_im.data(), p.slots, w.x_re.data(), w.x_im.data(),
+                   w.y_re.data(), w.y_im.data());
+    w.inverse.inverse(w.y_re.data(), w.y_im.data(), w.y.data());
+    // The block's outputs, and at the end no more than the limit.
+    const int64_t take = last ? std::min<int64_t>(L * p.block, limit_out - n_out_) : L * p.block;
     const size_t at = out.size();
-    out.resize(at + size_t(L * B));
-    accumulate_spectra_at(vector_lanes(), w.u_re.data(), w.u_im.data(), p.h_re.data(), p.h_im.data(), int(L), int(M),
-                          bins, row, w.y_re.data(), w.y_im.data());
-    for (int64_t r = 0; r < L; ++r) {
-      w.fft.inverse(w.y_re.data() + size_t(r) * row, w.y_im.data() + size_t(r) * row, out.data() + at + r, B, L);
-    }
-    const int64_t take = last ? std::min<int64_t>(L * B, limit_out - n_out_) : L * B;
     out.resize(at + size_t(take));
+    std::copy(w.y.data() + p.out_from, w.y.data() + p.out_from + take, out.data() + at);
     n_out_ += take;
   }
 }

@@ -58,20 +58,24 @@ struct ResamplerDesign {
   bool tabulated() const;
   const AlignedVector<double>& table() const;
 
-  // The same filter run as FFT convolutions, for rate pairs with few phases (up · down
-  // small: 48000→40000, every pair to 16 kHz): the input split into its `down` polyphase
-  // parts, each output phase r a sum over them of correlations with sub-filters at the
-  // output rate, a block at a time. The same sums as the direct form, rounded differently
-  // (about 1e-15 of the signal), at a fraction of the work. Absent for other pairs.
+  // The same filter run by FFT, a block at a time, for pairs whose transform sizes MixedRealFft
+  // takes (see make_fft_plan): a block of n·down inputs transformed, each bin scaled by the
+  // filter's response, and the n·up bins of the output's band transformed back at the output
+  // rate. It equals the direct form's sums within the stop band's leakage (below 1e-9 of the
+  // signal), at a small fraction of the work. Absent for other pairs.
   struct FftPlan {
-    int n = 0;            // transform size
-    int block = 0;        // outputs per phase per block: n − span
-    int span = 0;         // sub-filter length − 1, in output-rate samples
-    int64_t s_lo = 0;     // first input polyphase sample a block reads, relative to its start
-    int row = 0;          // stride of the spectra rows below (a little over n/2 + 1: see make_fft_plan)
-    // Spectra of the time-reversed sub-filters, [r · down + q][bin], rows `row` apart: output
-    // phase r, input part q.
-    AlignedVector<double> h_re, h_im;
+    int n = 0;            // block length in steps of `down` inputs (and `up` outputs)
+    int block = 0;        // steps of output per block: n − span
+    int span = 0;         // the filter's reach, in steps
+    int64_t s_lo = 0;     // first step a block reads, relative to its first output's
+    int n_in = 0, n_out = 0;  // the transforms' sizes: n·down inputs, n·up outputs
+    int out_from = 0;     // the block's first output in the inverse transform's output
+    // The inverse transform's packed spectrum, slot by slot: the forward one's slot it takes
+    // and the gains for its real and imaginary parts (the response, and the sign of a
+    // conjugation).
+    int slots = 0;
+    std::vector<int32_t> source;
+    AlignedVector<double> gain_re, gain_im;
   };
   std::shared_ptr<const FftPlan> fft;
 
