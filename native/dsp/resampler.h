@@ -1,7 +1,8 @@
 // Band-limited rational resampler matching libsoxr's "very high quality" response.
 //
 // Design (once per rate pair, cached) is apart from the run: a Kaiser-windowed sinc
-// prototype sampled into a polyphase table; the run loop is a dot product per output.
+// prototype, run as FFT convolution block by block where the rates allow (FftPlan), else as
+// a cascade or as a polyphase table with a dot product per output (the direct form, the GPU's).
 // Output sample k sits at time k / rate_out (zero delay), the signal is taken as zero
 // before its first and after its last sample, and a whole stream yields exactly
 // ceil(n · rate_out / rate_in) samples (the reference's length rule). As in the reference,
@@ -51,10 +52,9 @@ struct ResamplerDesign {
   double beta = 0;           // Kaiser window shape
   double i0_beta = 1;        // I0(beta), the window's normalization (computed once)
   // taps × up coefficients, row p for output phase p / up, when `up` is small enough to
-  // tabulate (else coefficients are evaluated per output). Made on first use: the CPU runs
-  // the pairs with the most phases (44100 → 40000: 128 000 coefficients) in the cascade
-  // form, which never reads it, and its window evaluations were a good part of each run's
-  // start-up.
+  // tabulate (else coefficients are evaluated per output). Made on first use: the CPU's
+  // FFT and cascade forms never read it (44100 → 40000 would take 128 000 coefficients), and
+  // its window evaluations were a good part of each run's start-up.
   bool tabulated() const;
   const AlignedVector<double>& table() const;
 
@@ -79,12 +79,12 @@ struct ResamplerDesign {
   };
   std::shared_ptr<const FftPlan> fft;
 
-  // The cascade form, for pairs with many phases and so no FFT form (44100→40000 has 400
-  // phases over 441 inputs): the same band limit, at the same place, applied by FFT
-  // convolution while stepping up to u·rate_in (u = 2, or 1 when rate_out ≤ rate_in / 2),
+  // The cascade form, for pairs without an FFT form (rates with a prime factor above 7 in
+  // their ratio, such as 44101 → 40000): the same band limit, at the same place, applied in
+  // the FFT form while stepping up to u·rate_in (u = 2, or 1 when rate_out ≤ rate_in / 2),
   // then a short polyphase step to rate_out that is flat over the whole band and rejects the
-  // first stage's images (about 30 taps instead of 400). The response is this design's
-  // within about 1e-10 of the signal. Absent where the FFT form exists.
+  // first stage's images (32 taps instead of hundreds). The response is this design's within
+  // 1e-9 of the signal. Absent where the FFT form exists.
   struct Cascade {
     std::shared_ptr<const ResamplerDesign> band;  // rate_in → u·rate_in: this design's band edge, FFT form
     std::shared_ptr<const ResamplerDesign> step;  // u·rate_in → rate_out: flat to the band edge, short
@@ -145,8 +145,9 @@ class Resampler {
   void finish_samples(Out& out);
   template <class Out>
   void push_all_samples(const double* in, size_t n, Out& out);
-  // Exact silence: the FFT and cascade forms leave rounding residue (about 1e-18) where the
-  // direct form, the GPU's, gives exact zeros: at outputs whose inputs are all zero. In a
+  // Exact silence: the FFT and cascade forms leave a residue (rounding, and the FFT form's
+  // stop-band leakage from the rest of its block: up to about 1e-9 of that block's signal)
+  // where the direct form, the GPU's, gives exact zeros: at outputs whose inputs are all zero. In a
   // stretch of digital silence the slicer's "first quietest frame" then fell on another frame
   // than on the GPU path (a cut 90 ms away). The zero runs of the input are noted, and the
   // outputs whose whole support lies in one are set to 0, as the direct form computes them.
