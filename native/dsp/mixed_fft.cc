@@ -39,65 +39,65 @@ const Roots<P>& roots() {
 
 // Forward, real input: row 0 gets u0[j] = Σ x_s; row r (1 ≤ r ≤ P/2) the twiddled
 // u_r[j] = e^(−2πi·r·j/n)·Σ x_s·e^(−2πi·r·s/P). Rows r > P/2 are the conjugates.
-template <int P>
+template <int P, class V>
 inline __attribute__((always_inline)) void real_forward(const double* __restrict x, int m,
                                                         const double* __restrict tw_re,
                                                         const double* __restrict tw_im, double* __restrict u) {
   const Roots<P> w = roots<P>();
-  for (int j = 0; j < m; j += 4) {
-    Vec4 sum[P / 2 + 1], dif[P / 2 + 1];
-    const Vec4 x0 = load4(x + j);
-    Vec4 total = x0;
+  for (int j = 0; j < m; j += lanes_of<V>) {
+    V sum[P / 2 + 1], dif[P / 2 + 1];
+    const V x0 = load_lanes<V>(x + j);
+    V total = x0;
     for (int s = 1; s <= P / 2; ++s) {
-      const Vec4 a = load4(x + j + s * m), b = load4(x + j + (P - s) * m);
+      const V a = load_lanes<V>(x + j + s * m), b = load_lanes<V>(x + j + (P - s) * m);
       sum[s] = a + b;
       dif[s] = a - b;
       total = total + sum[s];
     }
-    store4(u + j, total);
+    store_lanes(u + j, total);
     for (int r = 1; r <= P / 2; ++r) {
-      Vec4 a = x0, b = Vec4{};
+      V a = x0, b = V{};
       for (int s = 1; s <= P / 2; ++s) {
         a = a + w.c[(r * s) % P] * sum[s];
         b = b - w.s[(r * s) % P] * dif[s];
       }
-      const Vec4 tr = load4(tw_re + (r - 1) * m + j), ti = load4(tw_im + (r - 1) * m + j);
+      const V tr = load_lanes<V>(tw_re + (r - 1) * m + j), ti = load_lanes<V>(tw_im + (r - 1) * m + j);
       double* row = u + (2 * r - 1) * m;
-      store4(row + j, a * tr - b * ti);
-      store4(row + m + j, a * ti + b * tr);
+      store_lanes(row + j, a * tr - b * ti);
+      store_lanes(row + m + j, a * ti + b * tr);
     }
   }
 }
 
 // Inverse, real output: from v0 (row 0's inverse, scaled by 1/m) and V_r (row r's, unscaled),
 // x[j + s·m] = v0[j]/P + Σ_r scale · Re(e^(2πi·r·s/P)·e^(2πi·r·j/n)·V_r[j]), scale = 2/n.
-template <int P>
+template <int P, class V>
 inline __attribute__((always_inline)) void real_inverse(const double* __restrict v, int m, double scale,
                                                         const double* __restrict tw_re,
                                                         const double* __restrict tw_im, double* __restrict x) {
   const Roots<P> w = roots<P>();
   const double inv_p = 1.0 / P;
-  for (int j = 0; j < m; j += 4) {
-    Vec4 pr[P / 2 + 1], pi[P / 2 + 1];
-    const Vec4 v0 = load4(v + j) * inv_p;
-    Vec4 x0 = v0;
+  for (int j = 0; j < m; j += lanes_of<V>) {
+    V pr[P / 2 + 1], pi[P / 2 + 1];
+    const V v0 = load_lanes<V>(v + j) * inv_p;
+    V x0 = v0;
     for (int r = 1; r <= P / 2; ++r) {
       const double* row = v + (2 * r - 1) * m;
-      const Vec4 vr = load4(row + j), vi = load4(row + m + j);
-      const Vec4 tr = load4(tw_re + (r - 1) * m + j), ti = load4(tw_im + (r - 1) * m + j);
+      const V vr = load_lanes<V>(row + j), vi = load_lanes<V>(row + m + j);
+      const V tr = load_lanes<V>(tw_re + (r - 1) * m + j), ti = load_lanes<V>(tw_im + (r - 1) * m + j);
       pr[r] = scale * (vr * tr + vi * ti);
       pi[r] = scale * (vi * tr - vr * ti);
       x0 = x0 + pr[r];
     }
-    store4(x + j, x0);
+    store_lanes(x + j, x0);
     for (int s = 1; s <= P / 2; ++s) {
-      Vec4 e = v0, f = Vec4{};
+      V e = v0, f = V{};
       for (int r = 1; r <= P / 2; ++r) {
         e = e + w.c[(r * s) % P] * pr[r];
         f = f + w.s[(r * s) % P] * pi[r];
       }
-      store4(x + j + s * m, e - f);
-      store4(x + j + (P - s) * m, e + f);
+      store_lanes(x + j + s * m, e - f);
+      store_lanes(x + j + (P - s) * m, e + f);
     }
   }
 }
@@ -105,39 +105,39 @@ inline __attribute__((always_inline)) void real_inverse(const double* __restrict
 // Forward, complex input a + i·b: row r (0 ≤ r < P; real parts at u + 2r·m, imaginary at
 // u + (2r + 1)·m) gets e^(−2πi·r·j/n)·Σ x_s·e^(−2πi·r·s/P); rows r and P − r from the same
 // sums: A − i·B and A + i·B.
-template <int P>
+template <int P, class V>
 inline __attribute__((always_inline)) void complex_forward(const double* __restrict a, const double* __restrict b,
                                                            int m, const double* __restrict tw_re,
                                                            const double* __restrict tw_im, double* __restrict u) {
   const Roots<P> w = roots<P>();
-  for (int j = 0; j < m; j += 4) {
-    Vec4 sr[P / 2 + 1], si[P / 2 + 1], dr[P / 2 + 1], di[P / 2 + 1];
-    const Vec4 x0r = load4(a + j), x0i = load4(b + j);
-    Vec4 tr0 = x0r, ti0 = x0i;
+  for (int j = 0; j < m; j += lanes_of<V>) {
+    V sr[P / 2 + 1], si[P / 2 + 1], dr[P / 2 + 1], di[P / 2 + 1];
+    const V x0r = load_lanes<V>(a + j), x0i = load_lanes<V>(b + j);
+    V tr0 = x0r, ti0 = x0i;
     for (int s = 1; s <= P / 2; ++s) {
-      const Vec4 ar = load4(a + j + s * m), ai = load4(b + j + s * m);
-      const Vec4 br = load4(a + j + (P - s) * m), bi = load4(b + j + (P - s) * m);
+      const V ar = load_lanes<V>(a + j + s * m), ai = load_lanes<V>(b + j + s * m);
+      const V br = load_lanes<V>(a + j + (P - s) * m), bi = load_lanes<V>(b + j + (P - s) * m);
       sr[s] = ar + br, si[s] = ai + bi;
       dr[s] = ar - br, di[s] = ai - bi;
       tr0 = tr0 + sr[s], ti0 = ti0 + si[s];
     }
-    store4(u + j, tr0);
-    store4(u + m + j, ti0);
+    store_lanes(u + j, tr0);
+    store_lanes(u + m + j, ti0);
     for (int r = 1; r <= P / 2; ++r) {
-      Vec4 Ar = x0r, Ai = x0i, Br = Vec4{}, Bi = Vec4{};
+      V Ar = x0r, Ai = x0i, Br = V{}, Bi = V{};
       for (int s = 1; s <= P / 2; ++s) {
         const double c = w.c[(r * s) % P], sn = w.s[(r * s) % P];
         Ar = Ar + c * sr[s], Ai = Ai + c * si[s];
         Br = Br + sn * dr[s], Bi = Bi + sn * di[s];
       }
-      const Vec4 lo_r = Ar + Bi, lo_i = Ai - Br;  // row r: A − i·B
-      const Vec4 hi_r = Ar - Bi, hi_i = Ai + Br;  // row P − r: A + i·B
-      const Vec4 t1r = load4(tw_re + (r - 1) * m + j), t1i = load4(tw_im + (r - 1) * m + j);
-      const Vec4 t2r = load4(tw_re + (P - r - 1) * m + j), t2i = load4(tw_im + (P - r - 1) * m + j);
-      store4(u + 2 * r * m + j, lo_r * t1r - lo_i * t1i);
-      store4(u + (2 * r + 1) * m + j, lo_r * t1i + lo_i * t1r);
-      store4(u + 2 * (P - r) * m + j, hi_r * t2r - hi_i * t2i);
-      store4(u + (2 * (P - r) + 1) * m + j, hi_r * t2i + hi_i * t2r);
+      const V lo_r = Ar + Bi, lo_i = Ai - Br;  // row r: A − i·B
+      const V hi_r = Ar - Bi, hi_i = Ai + Br;  // row P − r: A + i·B
+      const V t1r = load_lanes<V>(tw_re + (r - 1) * m + j), t1i = load_lanes<V>(tw_im + (r - 1) * m + j);
+      const V t2r = load_lanes<V>(tw_re + (P - r - 1) * m + j), t2i = load_lanes<V>(tw_im + (P - r - 1) * m + j);
+      store_lanes(u + 2 * r * m + j, lo_r * t1r - lo_i * t1i);
+      store_lanes(u + (2 * r + 1) * m + j, lo_r * t1i + lo_i * t1r);
+      store_lanes(u + 2 * (P - r) * m + j, hi_r * t2r - hi_i * t2i);
+      store_lanes(u + (2 * (P - r) + 1) * m + j, hi_r * t2i + hi_i * t2r);
     }
   }
 }
@@ -145,74 +145,74 @@ inline __attribute__((always_inline)) void complex_forward(const double* __restr
 // Inverse, complex output, unscaled: with W_r[j] = e^(2πi·r·j/n)·V_r[j] (V_r: row r's inverse),
 // x[j + s·m] = Σ_r e^(2πi·r·s/P)·W_r[j]; points s and P − s from the same sums: E + i·F and
 // E − i·F.
-template <int P>
+template <int P, class V>
 inline __attribute__((always_inline)) void complex_inverse(const double* __restrict v, int m,
                                                            const double* __restrict tw_re,
                                                            const double* __restrict tw_im, double* __restrict a,
                                                            double* __restrict b) {
   const Roots<P> w = roots<P>();
-  for (int j = 0; j < m; j += 4) {
-    Vec4 sr[P / 2 + 1], si[P / 2 + 1], dr[P / 2 + 1], di[P / 2 + 1];
-    const Vec4 w0r = load4(v + j), w0i = load4(v + m + j);
-    Vec4 x0r = w0r, x0i = w0i;
+  for (int j = 0; j < m; j += lanes_of<V>) {
+    V sr[P / 2 + 1], si[P / 2 + 1], dr[P / 2 + 1], di[P / 2 + 1];
+    const V w0r = load_lanes<V>(v + j), w0i = load_lanes<V>(v + m + j);
+    V x0r = w0r, x0i = w0i;
     for (int r = 1; r <= P / 2; ++r) {
-      const Vec4 v1r = load4(v + 2 * r * m + j), v1i = load4(v + (2 * r + 1) * m + j);
-      const Vec4 v2r = load4(v + 2 * (P - r) * m + j), v2i = load4(v + (2 * (P - r) + 1) * m + j);
+      const V v1r = load_lanes<V>(v + 2 * r * m + j), v1i = load_lanes<V>(v + (2 * r + 1) * m + j);
+      const V v2r = load_lanes<V>(v + 2 * (P - r) * m + j), v2i = load_lanes<V>(v + (2 * (P - r) + 1) * m + j);
       // conj(twiddle)·V
-      const Vec4 t1r = load4(tw_re + (r - 1) * m + j), t1i = load4(tw_im + (r - 1) * m + j);
-      const Vec4 t2r = load4(tw_re + (P - r - 1) * m + j), t2i = load4(tw_im + (P - r - 1) * m + j);
-      const Vec4 w1r = v1r * t1r + v1i * t1i, w1i = v1i * t1r - v1r * t1i;
-      const Vec4 w2r = v2r * t2r + v2i * t2i, w2i = v2i * t2r - v2r * t2i;
+      const V t1r = load_lanes<V>(tw_re + (r - 1) * m + j), t1i = load_lanes<V>(tw_im + (r - 1) * m + j);
+      const V t2r = load_lanes<V>(tw_re + (P - r - 1) * m + j), t2i = load_lanes<V>(tw_im + (P - r - 1) * m + j);
+      const V w1r = v1r * t1r + v1i * t1i, w1i = v1i * t1r - v1r * t1i;
+      const V w2r = v2r * t2r + v2i * t2i, w2i = v2i * t2r - v2r * t2i;
       sr[r] = w1r + w2r, si[r] = w1i + w2i;
       dr[r] = w1r - w2r, di[r] = w1i - w2i;
       x0r = x0r + sr[r], x0i = x0i + si[r];
     }
-    store4(a + j, x0r);
-    store4(b + j, x0i);
+    store_lanes(a + j, x0r);
+    store_lanes(b + j, x0i);
     for (int s = 1; s <= P / 2; ++s) {
-      Vec4 Er = w0r, Ei = w0i, Fr = Vec4{}, Fi = Vec4{};
+      V Er = w0r, Ei = w0i, Fr = V{}, Fi = V{};
       for (int r = 1; r <= P / 2; ++r) {
         const double c = w.c[(r * s) % P], sn = w.s[(r * s) % P];
         Er = Er + c * sr[r], Ei = Ei + c * si[r];
         Fr = Fr + sn * dr[r], Fi = Fi + sn * di[r];
       }
-      store4(a + j + s * m, Er - Fi);
-      store4(b + j + s * m, Ei + Fr);
-      store4(a + j + (P - s) * m, Er + Fi);
-      store4(b + j + (P - s) * m, Ei - Fr);
+      store_lanes(a + j + s * m, Er - Fi);
+      store_lanes(b + j + s * m, Ei + Fr);
+      store_lanes(a + j + (P - s) * m, Er + Fi);
+      store_lanes(b + j + (P - s) * m, Ei - Fr);
     }
   }
 }
 
 // One pass for p = 3, 5 or 7, cloned per instruction set (the same bits in every clone: no
 // fused multiply-adds, see CMakeLists.txt).
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void real_forward_pass(int p, const double* x, int m, const double* tw_re, const double* tw_im, double* u) {
-  if (p == 3) return real_forward<3>(x, m, tw_re, tw_im, u);
-  if (p == 5) return real_forward<5>(x, m, tw_re, tw_im, u);
-  real_forward<7>(x, m, tw_re, tw_im, u);
-}
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void real_inverse_pass(int p, const double* v, int m, double scale, const double* tw_re, const double* tw_im,
-                       double* x) {
-  if (p == 3) return real_inverse<3>(v, m, scale, tw_re, tw_im, x);
-  if (p == 5) return real_inverse<5>(v, m, scale, tw_re, tw_im, x);
-  real_inverse<7>(v, m, scale, tw_re, tw_im, x);
-}
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void complex_forward_pass(int p, const double* a, const double* b, int m, const double* tw_re, const double* tw_im,
-                          double* u) {
-  if (p == 3) return complex_forward<3>(a, b, m, tw_re, tw_im, u);
-  if (p == 5) return complex_forward<5>(a, b, m, tw_re, tw_im, u);
-  complex_forward<7>(a, b, m, tw_re, tw_im, u);
-}
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void complex_inverse_pass(int p, const double* v, int m, const double* tw_re, const double* tw_im, double* a,
-                          double* b) {
-  if (p == 3) return complex_inverse<3>(v, m, tw_re, tw_im, a, b);
-  if (p == 5) return complex_inverse<5>(v, m, tw_re, tw_im, a, b);
-  complex_inverse<7>(v, m, tw_re, tw_im, a, b);
-}
+// At `lanes` (4 or 8: vector_lanes(), when m is a multiple of 8) doubles a time; the same
+// operations in each lane either way.
+#define VOXPREP_PASS(name, params, args)                                                  \
+  __attribute__((target_clones("avx512f", "avx2", "default"))) void name##_pass params { \
+    if (lanes == 8) {                                                                     \
+      if (p == 3) return name<3, Vec8> args;                                              \
+      if (p == 5) return name<5, Vec8> args;                                              \
+      return name<7, Vec8> args;                                                          \
+    }                                                                                     \
+    if (p == 3) return name<3, Vec4> args;                                                \
+    if (p == 5) return name<5, Vec4> args;                                                \
+    return name<7, Vec4> args;                                                            \
+  }
+VOXPREP_PASS(real_forward, (int lanes, int p, const double* x, int m, const double* tw_re, const double* tw_im, double* u),
+             (x, m, tw_re, tw_im, u))
+VOXPREP_PASS(real_inverse,
+             (int lanes, int p, const double* v, int m, double scale, const double* tw_re, const double* tw_im, double* x),
+             (v, m, scale, tw_re, tw_im, x))
+VOXPREP_PASS(complex_forward,
+             (int lanes, int p, const double* a, const double* b, int m, const double* tw_re, const double* tw_im, double* u),
+             (a, b, m, tw_re, tw_im, u))
+VOXPREP_PASS(complex_inverse,
+             (int lanes, int p, const double* v, int m, const double* tw_re, const double* tw_im, double* a, double* b),
+             (v, m, tw_re, tw_im, a, b))
+#undef VOXPREP_PASS
+
+int lanes_for(int m) { return m % 8 == 0 ? vector_lanes() : 4; }
 
 // The first pass's radix: the smallest odd factor of n (3, 5 or 7), or 1 for a power of two;
 // 0 when n is not of the form the transforms take.
@@ -282,7 +282,7 @@ int MixedComplexFft::slot(int c) const {
 
 void MixedComplexFft::forward(const double* a, const double* b, double* re, double* im) {
   if (p_ == 1) return leaf_->complex_forward(a, b, re, im);
-  complex_forward_pass(p_, a, b, m_, tw_->re.data(), tw_->im.data(), u_.data());
+  complex_forward_pass(lanes_for(m_), p_, a, b, m_, tw_->re.data(), tw_->im.data(), u_.data());
   for (int r = 0; r < p_; ++r) {
     const double* row = u_.data() + 2 * size_t(r) * size_t(m_);
     rows_->forward(row, row + m_, re + r * m_, im + r * m_);
@@ -295,7 +295,7 @@ void MixedComplexFft::inverse(const double* re, const double* im, double* a, dou
     double* row = u_.data() + 2 * size_t(r) * size_t(m_);
     rows_->inverse(re + r * m_, im + r * m_, row, row + m_);
   }
-  complex_inverse_pass(p_, u_.data(), m_, tw_->re.data(), tw_->im.data(), a, b);
+  complex_inverse_pass(lanes_for(m_), p_, u_.data(), m_, tw_->re.data(), tw_->im.data(), a, b);
 }
 
 bool MixedRealFft::supported(int n) { return first_radix(n) != 0; }
@@ -333,7 +333,7 @@ int MixedRealFft::slot(int c, bool& conjugated) const {
 void MixedRealFft::forward(const double* x, double* re, double* im) {
   if (p_ == 1) return leaf_->forward(x, re, im);
   double* u = u_.data();
-  real_forward_pass(p_, x, m_, tw_->re.data(), tw_->im.data(), u);
+  real_forward_pass(lanes_for(m_), p_, x, m_, tw_->re.data(), tw_->im.data(), u);
   row0_fft_->forward(u, re, im);
   for (int r = 1; r <= p_ / 2; ++r) {
     const double* row = u + (2 * r - 1) * m_;
@@ -351,7 +351,7 @@ void MixedRealFft::inverse(const double* re, const double* im, double* x) {
     const int at = row0_ + (r - 1) * m_;
     rows_->inverse(re + at, im + at, row, row + m_);
   }
-  real_inverse_pass(p_, v, m_, 2.0 / double(n_), tw_->re.data(), tw_->im.data(), x);
+  real_inverse_pass(lanes_for(m_), p_, v, m_, 2.0 / double(n_), tw_->re.data(), tw_->im.data(), x);
 }
 
 }  // namespace voxprep

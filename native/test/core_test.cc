@@ -814,9 +814,9 @@ int main() {
               MixedRealFft::supported(441 * 4),
           "mixed-radix FFT sizes: a power of two of at least 4 times 3s, 5s and 7s only");
   }
-  // Four lanes and eight (vector_lanes(): the FFT's radix-4 steps and the resampler's spectra
-  // sums, timed once per process) give the same bits: FFTs of every size, and the pairs that
-  // run in the FFT and cascade forms.
+  // Four lanes and eight (vector_lanes(): the FFT's radix-4 steps and the mixed-radix passes,
+  // timed once per process) give the same bits: FFTs of every size, mixed-radix ones with
+  // each odd factor, and the pairs that run in the FFT form (44.1 kHz's sizes hold 3s and 7s).
   {
     const int timed = vector_lanes();
     check(timed == 4 || timed == 8, "vector lanes timed: " + std::to_string(timed));
@@ -840,6 +840,18 @@ int main() {
         return all;
       });
       if (!same) ok = false, where += " fft " + std::to_string(n);
+    }
+    for (int n : {24, 40, 56, 96 * 7, 441 * 16, 400 * 32}) {
+      const auto x = noise(size_t(n), 23);
+      const bool same = both([&] {
+        MixedRealFft fft(n);
+        std::vector<double> re(static_cast<size_t>(fft.packed_size())), im(re), back(static_cast<size_t>(n)), all;
+        fft.forward(x.data(), re.data(), im.data());
+        fft.inverse(re.data(), im.data(), back.data());
+        for (auto* v : {&re, &im, &back}) all.insert(all.end(), v->begin(), v->end());
+        return all;
+      });
+      if (!same) ok = false, where += " mixed fft " + std::to_string(n);
     }
     const auto signal = noise(96000 * 2 + 77, 19);
     for (const auto& pair : {std::pair{48000, 40000}, std::pair{44100, 40000}, std::pair{40000, 16000}, std::pair{16000, 40000}}) {
