@@ -671,8 +671,13 @@ void Resampler::produce_blocks(Out& out, bool last, int64_t limit_out, const Inp
     if (first_in >= in.base && last_in < in.base + in.size) {
       x = in.data + (first_in - in.base);  // read in place
     } else {
+      // The part of the block the input has, zeros around it (the stream's edges).
       double* b = w.block.data();
-      for (int t = 0; t < p.n_in; ++t) b[t] = in.at(first_in + t);
+      const int64_t from = std::clamp(in.base - first_in, int64_t{0}, int64_t{p.n_in});
+      const int64_t to = std::clamp(in.base + in.size - first_in, from, int64_t{p.n_in});
+      std::fill(b, b + from, 0.0);
+      if (to > from) std::copy(in.data + (first_in + from - in.base), in.data + (first_in + to - in.base), b + from);
+      std::fill(b + to, b + p.n_in, 0.0);
       x = b;
     }
     w.forward.forward(x, w.x_re.data(), w.x_im.data());

@@ -180,7 +180,6 @@ class Resampler {
   struct Input {
     const double* data;
     int64_t base, size;
-    double at(int64_t i) const { return i >= base && i < base + size ? data[i - base] : 0.0; }
   };
   Input buffered() const { return Input{buf_.data(), buf_base_, int64_t(buf_.size())}; }
   // The FFT form: every block whose input is complete (or, at the end, every block up to
