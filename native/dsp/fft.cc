@@ -127,18 +127,6 @@ void first_passes_windowed(const int* rev, int m, double* re, double* im, const 
   });
 }
 
-// The same, the samples `stride` apart (a polyphase part read in place).
-__attribute__((target_clones("avx2", "default")))
-void first_passes_strided(const int* rev, int m, double* re, double* im, const double* __restrict x,
-                          std::ptrdiff_t stride) {
-  first_passes(rev, m, re, im, [&](int j, Vec4& r, Vec4& i) {
-    const double* p = x + 2 * std::ptrdiff_t(j) * stride;
-    const std::ptrdiff_t s = stride;
-    r = Vec4{p[0], p[2 * s], p[4 * s], p[6 * s]};
-    i = Vec4{p[s], p[3 * s], p[5 * s], p[7 * s]};
-  });
-}
-
 // The same, reading z[j] = a[j] + i·b[j].
 __attribute__((target_clones("avx2", "default")))
 void first_passes_split(const int* rev, int m, double* re, double* im, const double* __restrict a,
@@ -449,31 +437,25 @@ void RealFft::passes_from(Load load, First first, double* re, double* im) {
 }
 
 void RealFft::forward(const double* x, double* re, double* im, const double* window) {
-  if (!window) return forward_strided(x, 1, re, im);
-  // z[j] = y[2j] + i·y[2j+1], y[i] = x[i]·window[i], in bit-reversed order (a permutation that
-  // is its own inverse).
-  passes_from(
-      [&](int j, double& r, double& i) {
-        r = x[2 * j] * window[2 * j];
-        i = x[2 * j + 1] * window[2 * j + 1];
-      },
-      [&](const int* rev, int m, double* zr, double* zi) { first_passes_windowed(rev, m, zr, zi, x, window); },
-      part(0), part(1));
-  split_forward_at(vector_lanes(), part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
-}
-
-void RealFft::forward_strided(const double* x, std::ptrdiff_t stride, double* re, double* im) {
-  passes_from(
-      [&](int j, double& r, double& i) {
-        const std::ptrdiff_t at = 2 * std::ptrdiff_t(j) * stride;
-        r = x[at];
-        i = x[at + stride];
-      },
-      [&](const int* rev, int m, double* zr, double* zi) {
-        if (stride == 1) return first_passes_paired(rev, m, zr, zi, x);
-        first_passes_strided(rev, m, zr, zi, x, stride);
-      },
-      part(0), part(1));
+  // z[j] = y[2j] + i·y[2j+1] (y = x, or x[i]·window[i]), in bit-reversed order (a permutation
+  // that is its own inverse).
+  if (window) {
+    passes_from(
+        [&](int j, double& r, double& i) {
+          r = x[2 * j] * window[2 * j];
+          i = x[2 * j + 1] * window[2 * j + 1];
+        },
+        [&](const int* rev, int m, double* zr, double* zi) { first_passes_windowed(rev, m, zr, zi, x, window); },
+        part(0), part(1));
+  } else {
+    passes_from(
+        [&](int j, double& r, double& i) {
+          r = x[2 * j];
+          i = x[2 * j + 1];
+        },
+        [&](const int* rev, int m, double* zr, double* zi) { first_passes_paired(rev, m, zr, zi, x); }, part(0),
+        part(1));
+  }
   split_forward_at(vector_lanes(), part(0), part(1), m_, plan_->sp_re.data(), plan_->sp_im.data(), re, im);
 }
 
@@ -496,9 +478,7 @@ void RealFft::complex_inverse(const double* a, const double* b, double* re, doub
       [&](const int* rev, int m, double* zr, double* zi) { first_passes_split(rev, m, zr, zi, b, a); }, im, re);
 }
 
-void RealFft::inverse(const double* re, const double* im, double* x) { inverse(re, im, x, n_, 1); }
-
-void RealFft::inverse(const double* re, const double* im, double* x, int count, std::ptrdiff_t stride) {
+void RealFft::inverse(const double* re, const double* im, double* x) {
   double* zr = part(0);
   double* zi = part(1);
   double* ur = part(2);
@@ -513,13 +493,11 @@ void RealFft::inverse(const double* re, const double* im, double* x, int count, 
       },
       [&](const int* rev, int m, double* a, double* b) { first_passes_split(rev, m, a, b, ui, ur); }, zi, zr);
   const double scale = 1.0 / double(m_);  // a power of two: exact
-  if (count == n_ && stride == 1 && m_ % 4 == 0) return interleave_scaled(zr, zi, m_, scale, x);
-  const int pairs = count / 2;
-  for (int k = 0; k < pairs; ++k) {
-    x[2 * k * stride] = zr[k] * scale;
-    x[(2 * k + 1) * stride] = zi[k] * scale;
+  if (m_ % 4 == 0) return interleave_scaled(zr, zi, m_, scale, x);
+  for (int k = 0; k < m_; ++k) {
+    x[2 * k] = zr[k] * scale;
+    x[2 * k + 1] = zi[k] * scale;
   }
-  if (count % 2 == 1) x[2 * pairs * stride] = zr[pairs] * scale;
 }
 
 }  // namespace voxprep

@@ -32,13 +32,9 @@ class RealFft {
 
   // n samples → n/2 + 1 bins, unscaled (as numpy.fft.rfft); with `window`, of x[i]·window[i].
   void forward(const double* x, double* re, double* im, const double* window = nullptr);
-  // The same of x[0], x[stride], …, x[(n − 1)·stride] (a polyphase part read in place).
-  void forward_strided(const double* x, std::ptrdiff_t stride, double* re, double* im);
   // n/2 + 1 bins → n samples, scaled by 1/n (as numpy.fft.irfft: the imaginary parts of the
   // first and last bins are ignored).
   void inverse(const double* re, const double* im, double* x);
-  // The same, keeping only the first `count` samples, written to x[0], x[stride], …
-  void inverse(const double* re, const double* im, double* x, int count, std::ptrdiff_t stride);
 
   // The complex transform inside: n/2 points z[j] = a[j] + i·b[j] → Z[k] (unscaled), and its
   // inverse (unscaled: n/2 times numpy.fft.ifft). For MixedRealFft's rows.
