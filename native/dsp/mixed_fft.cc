@@ -33,7 +33,7 @@ const Roots<P>& roots() {
 }
 
 // The passes below take the points j, j + m, …, j + (P − 1)·m together (a row's j-th point
-// each), four j at a time in the lanes of a vector (m is a multiple of 4), s and P − s in
+// each), V's lanes of j at a time (four or eight; m is a multiple of them), s and P − s in
 // pairs: with θ = 2π·r·s/P, x_s·e^(−iθ) + x_(P−s)·e^(iθ) = cos θ·(x_s + x_(P−s)) −
 // i·sin θ·(x_s − x_(P−s)).
 
@@ -184,10 +184,10 @@ inline __attribute__((always_inline)) void complex_inverse(const double* __restr
   }
 }
 
-// One pass for p = 3, 5 or 7, cloned per instruction set (the same bits in every clone: no
-// fused multiply-adds, see CMakeLists.txt).
-// At `lanes` (4 or 8: vector_lanes(), when m is a multiple of 8) doubles a time; the same
-// operations in each lane either way.
+// Each pass for p = 3, 5 or 7 at `lanes` (4, or 8 where vector_lanes() says so and m is a
+// multiple of 8) doubles a time, cloned per instruction set: the same operations in each lane
+// at either width and in every clone (no fused multiply-adds, see CMakeLists.txt), so the
+// same bits.
 #define VOXPREP_PASS(name, params, args)                                                  \
   __attribute__((target_clones("avx512f", "avx2", "default"))) void name##_pass params { \
     if (lanes == 8) {                                                                     \
