@@ -37,6 +37,18 @@ const Roots<P>& roots() {
 // pairs: with θ = 2π·r·s/P, x_s·e^(−iθ) + x_(P−s)·e^(iθ) = cos θ·(x_s + x_(P−s)) −
 // i·sin θ·(x_s − x_(P−s)).
 
+// The two sums each pass forms over its pairs for one k (an output row, or an output
+// point): c_sum + Σ cos(2π·k·t/P)·c_in[t] and Σ sin(2π·k·t/P)·s_in[t], t = 1 … P/2.
+template <int P, class V>
+inline __attribute__((always_inline)) void pair_sums(const Roots<P>& w, int k, const V* c_in, const V* s_in, V& c_sum,
+                                                     V& s_sum) {
+  s_sum = V{};
+  for (int t = 1; t <= P / 2; ++t) {
+    c_sum = c_sum + w.c[(k * t) % P] * c_in[t];
+    s_sum = s_sum + w.s[(k * t) % P] * s_in[t];
+  }
+}
+
 // Forward, real input: row 0 gets u0[j] = Σ x_s; row r (1 ≤ r ≤ P/2) the twiddled
 // u_r[j] = e^(−2πi·r·j/n)·Σ x_s·e^(−2πi·r·s/P). Rows r > P/2 are the conjugates.
 template <int P, class V>
@@ -56,11 +68,9 @@ inline __attribute__((always_inline)) void real_forward(const double* __restrict
     }
     store_lanes(u + j, total);
     for (int r = 1; r <= P / 2; ++r) {
-      V a = x0, b = V{};
-      for (int s = 1; s <= P / 2; ++s) {
-        a = a + w.c[(r * s) % P] * sum[s];
-        b = b - w.s[(r * s) % P] * dif[s];
-      }
+      V a = x0, b;
+      pair_sums(w, r, sum, dif, a, b);
+      b = -b;
       const V tr = load_lanes<V>(tw_re + (r - 1) * m + j), ti = load_lanes<V>(tw_im + (r - 1) * m + j);
       double* row = u + (2 * r - 1) * m;
       store_lanes(row + j, a * tr - b * ti);
@@ -91,11 +101,8 @@ inline __attribute__((always_inline)) void real_inverse(const double* __restrict
     }
     store_lanes(x + j, x0);
     for (int s = 1; s <= P / 2; ++s) {
-      V e = v0, f = V{};
-      for (int r = 1; r <= P / 2; ++r) {
-        e = e + w.c[(r * s) % P] * pr[r];
-        f = f + w.s[(r * s) % P] * pi[r];
-      }
+      V e = v0, f;
+      pair_sums(w, s, pr, pi, e, f);
       store_lanes(x + j + s * m, e - f);
       store_lanes(x + j + (P - s) * m, e + f);
     }
@@ -124,12 +131,9 @@ inline __attribute__((always_inline)) void complex_forward(const double* __restr
     store_lanes(u + j, tr0);
     store_lanes(u + m + j, ti0);
     for (int r = 1; r <= P / 2; ++r) {
-      V Ar = x0r, Ai = x0i, Br = V{}, Bi = V{};
-      for (int s = 1; s <= P / 2; ++s) {
-        const double c = w.c[(r * s) % P], sn = w.s[(r * s) % P];
-        Ar = Ar + c * sr[s], Ai = Ai + c * si[s];
-        Br = Br + sn * dr[s], Bi = Bi + sn * di[s];
-      }
+      V Ar = x0r, Ai = x0i, Br, Bi;
+      pair_sums(w, r, sr, dr, Ar, Br);
+      pair_sums(w, r, si, di, Ai, Bi);
       const V lo_r = Ar + Bi, lo_i = Ai - Br;  // row r: A − i·B
       const V hi_r = Ar - Bi, hi_i = Ai + Br;  // row P − r: A + i·B
       const V t1r = load_lanes<V>(tw_re + (r - 1) * m + j), t1i = load_lanes<V>(tw_im + (r - 1) * m + j);
@@ -170,12 +174,9 @@ inline __attribute__((always_inline)) void complex_inverse(const double* __restr
     store_lanes(a + j, x0r);
     store_lanes(b + j, x0i);
     for (int s = 1; s <= P / 2; ++s) {
-      V Er = w0r, Ei = w0i, Fr = V{}, Fi = V{};
-      for (int r = 1; r <= P / 2; ++r) {
-        const double c = w.c[(r * s) % P], sn = w.s[(r * s) % P];
-        Er = Er + c * sr[r], Ei = Ei + c * si[r];
-        Fr = Fr + sn * dr[r], Fi = Fi + sn * di[r];
-      }
+      V Er = w0r, Ei = w0i, Fr, Fi;
+      pair_sums(w, s, sr, dr, Er, Fr);
+      pair_sums(w, s, si, di, Ei, Fi);
       store_lanes(a + j + s * m, Er - Fi);
       store_lanes(b + j + s * m, Ei + Fr);
       store_lanes(a + j + (P - s) * m, Er + Fi);
