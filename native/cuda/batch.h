@@ -73,22 +73,19 @@ VOXPREP_HD void normalize_at(const NormalizeLaunch& p, long long i) {
   v = kernels::normalize_sample(v, it.peak);
 }
 
-// The slicer's RMS frames first_frame .. first_frame + frames − 1 of a signal whose samples
-// from x_base on are at x; samples at or after `end` (the signal's end, once known) and
-// before 0 count as zeros.
+// The slicer's RMS frames first_frame .. first_frame + frames − 1 (kernels::frame_rms_at) of
+// a signal whose samples from x_base on are at x; samples at or after `end` (the signal's
+// end, once known) and before 0 count as zeros.
 struct RmsLaunch {
   const double* x;
   long long x_base, end;
   long long first_frame, frames;
-  long long hop, win;
+  long long hop;
   double* out;
 };
 
 VOXPREP_HD void rms_frame_at(const RmsLaunch& p, long long f) {
-  const long long t = p.first_frame + f;
-  const long long from = t * p.hop - p.win / 2, to = from + p.win;
-  const long long lo = from < 0 ? 0 : from, hi = to < p.end ? to : p.end;
-  p.out[f] = kernels::frame_rms(p.x - p.x_base, lo, hi, p.win);
+  p.out[f] = kernels::frame_rms_at(p.x - p.x_base, p.first_frame + f, p.hop, p.end);
 }
 
 }  // namespace batch

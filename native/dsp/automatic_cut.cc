@@ -10,27 +10,27 @@
 
 namespace voxprep {
 
-// Blocks of four samples of four frames loaded whole and transposed, so that lane j adds
-// frame j's squares one after another, as frame_rms() does; the groups of four frames run
-// side by side.
+// Blocks of four samples of four hops loaded whole and transposed, so that lane j adds hop
+// j's squares one after another, as hop_squares() does; the groups of four hops run side by
+// side.
 __attribute__((target_clones("avx2", "default")))
-void frame_rms_group(const double* x, long long lo, long long hop, long long win, double* out) {
-  static_assert(kRmsFrameGroup % 4 == 0, "whole vectors of frames");
-  constexpr int kVectors = kRmsFrameGroup / 4;
+void hop_squares_group(const double* x, long long lo, long long hop, double* out) {
+  static_assert(kHopGroup % 4 == 0, "whole vectors of hops");
+  constexpr int kVectors = kHopGroup / 4;
   Vec4 sums[kVectors] = {};
   long long k = 0;
-  for (; k + 4 <= win; k += 4) {
+  for (; k + 4 <= hop; k += 4) {
     for (int v = 0; v < kVectors; ++v) {
       const double* at = x + lo + 4 * v * hop + k;
       Vec4 s0 = load4(at), s1 = load4(at + hop), s2 = load4(at + 2 * hop), s3 = load4(at + 3 * hop);
-      transpose4(s0, s1, s2, s3);  // s_i: sample k + i of the four frames
+      transpose4(s0, s1, s2, s3);  // s_i: sample k + i of the four hops
       sums[v] = (((sums[v] + s0 * s0) + s1 * s1) + s2 * s2) + s3 * s3;
     }
   }
-  for (int j = 0; j < kRmsFrameGroup; ++j) {
+  for (int j = 0; j < kHopGroup; ++j) {
     double sum = sums[j / 4][j % 4];
-    for (long long i = k; i < win; ++i) sum += x[lo + j * hop + i] * x[lo + j * hop + i];
-    out[j] = kernels::frame_rms_of_sum(sum, win);
+    for (long long i = k; i < hop; ++i) sum += x[lo + j * hop + i] * x[lo + j * hop + i];
+    out[j] = sum;
   }
 }
 
@@ -67,35 +67,33 @@ void AutomaticCutter::push(const double* x, size_t n, const Emit& emit, const st
 void AutomaticCutter::took(size_t n, const Emit& emit, const std::vector<double>* frames) {
   if (hist_.size() != size_t(n_ - hist_base_) + n) throw std::logic_error("automatic cut: input() changed other than by appending");
   n_ += int64_t(n);
-  // Frame t covers samples [t·hop − win/2, t·hop − win/2 + win), zero before the start.
-  const int64_t pad = spec_.win / 2;
   size_t given = 0;
-  for (;;) {
-    const int64_t t = int64_t(rms_.size());
-    const int64_t from = t * spec_.hop - pad, to = from + spec_.win;
-    if (to > n_) break;
-    if (frames) {
+  if (frames) {
+    // Frame t covers samples [t·hop − win/2, t·hop − win/2 + win), zero before the start.
+    const int64_t pad = spec_.win / 2;
+    for (;;) {
+      const int64_t t = int64_t(rms_.size());
+      if (t * spec_.hop - pad + spec_.win > n_) break;
       if (given == frames->size()) throw std::logic_error("automatic cut: fewer RMS frames than samples");
       rms_.push_back((*frames)[given++]);
-    } else {
-      const double* signal = hist_.data() - hist_base_;  // indexed by signal position
-      if (from >= 0 && from + (kRmsFrameGroup - 1) * spec_.hop + spec_.win <= n_) {
-        // A group of whole frames at once, then walked one by one.
-        double group[kRmsFrameGroup];
-        frame_rms_group(signal, from, spec_.hop, spec_.win, group);
-        for (int j = 0; j < kRmsFrameGroup; ++j) {
-          rms_.push_back(group[j]);
-          walk_frame(t + j, emit);
-        }
-        continue;
-      }
-      // A frame short of a whole group waits for the next block (or finish()): alone, its sum
-      // is one long chain of dependent additions, about four times slower than in a group.
-      // Only the first frames, which reach into the zeros before the start, go one by one.
-      if (from >= 0) break;
-      rms_.push_back(kernels::frame_rms(signal, 0, to, spec_.win));
+      walk_frame(t, emit);
     }
-    walk_frame(t, emit);
+  } else {
+    // Whole hops' sums of squares, a group at a time (hops short of a whole group wait for
+    // the next block, or finish(): alone, a hop's sum is one long chain of dependent
+    // additions), then every frame whose four hops t − 2 … t + 1 are in.
+    const double* signal = hist_.data() - hist_base_;  // indexed by signal position
+    for (int64_t k = hops_end(); (k + kHopGroup) * spec_.hop <= n_; k += kHopGroup) {
+      double group[kHopGroup];
+      hop_squares_group(signal, k * spec_.hop, spec_.hop, group);
+      hops_.insert(hops_.end(), group, group + kHopGroup);
+    }
+    while (int64_t(rms_.size()) + 2 <= hops_end()) {
+      const int64_t t = int64_t(rms_.size());
+      rms_.push_back(frame_from_hops(t));
+      walk_frame(t, emit);
+    }
+    drop_front(hops_, hops_base_, int64_t(rms_.size()) - 2);
   }
   if (frames && given != frames->size()) throw std::logic_error("automatic cut: more RMS frames than samples");
   if (chunk_open_) {
@@ -108,6 +106,11 @@ void AutomaticCutter::took(size_t n, const Emit& emit, const std::vector<double>
     }
   }
   trim();
+}
+
+double AutomaticCutter::frame_from_hops(int64_t t) const {
+  auto hop = [&](int64_t k) { return k >= hops_base_ && k < hops_end() ? hops_[size_t(k - hops_base_)] : 0.0; };
+  return kernels::frame_rms_of_hops(hop(t - 2), hop(t - 1), hop(t), hop(t + 1), spec_.win);
 }
 
 void AutomaticCutter::walk_frame(int64_t i, const Emit& emit) {
@@ -186,11 +189,20 @@ void AutomaticCutter::finish(const Emit& emit) {
   // The frames that reach past the end (zeros there), then the end of the walk.
   const int64_t pad = spec_.win / 2;
   const int64_t total = 1 + (n_ + 2 * pad - spec_.win) / spec_.hop;
+  // The hops those frames need that are not in yet (all of them after frames given by the
+  // GPU), the last one cut at the end.
+  const int64_t first_needed = std::max<int64_t>(int64_t(rms_.size()) - 2, 0);
+  if (hops_end() < first_needed) {
+    hops_.clear();
+    hops_base_ = first_needed;
+  }
+  const double* x = hist_.data() - hist_base_;
+  for (int64_t k = hops_end(); k * spec_.hop < n_; ++k) {
+    hops_.push_back(kernels::hop_squares(x, k * spec_.hop, std::min((k + 1) * spec_.hop, n_)));
+  }
   while (int64_t(rms_.size()) < total) {
     const int64_t t = int64_t(rms_.size());
-    const int64_t from = t * spec_.hop - pad, to = std::min(from + spec_.win, n_);
-    const double* x = hist_.data() - hist_base_;
-    rms_.push_back(kernels::frame_rms(x, std::max<int64_t>(from, hist_base_), to, spec_.win));
+    rms_.push_back(frame_from_hops(t));
     walk_frame(t, emit);
   }
   // The reference compares the sample count with a frame count here: a tiny file is one chunk.

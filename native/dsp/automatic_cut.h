@@ -20,11 +20,11 @@
 
 namespace voxprep {
 
-// kRmsFrameGroup whole RMS frames of `win` samples, `hop` apart from x[lo]: kernels::
-// frame_rms()'s bits for each (its sum in index order), four frames to a vector. The
-// slicer's CPU loop.
-constexpr int kRmsFrameGroup = 8;
-void frame_rms_group(const double* x, long long lo, long long hop, long long win, double* out);
+// kHopGroup consecutive hops' sums of squares (`hop` samples each, from x[lo] on):
+// kernels::hop_squares()'s bits for each (its sum in index order), four hops to a vector. The
+// slicer's CPU loop: each RMS frame is then four hops' sums added (kernels::frame_rms_at).
+constexpr int kHopGroup = 8;
+void hop_squares_group(const double* x, long long lo, long long hop, double* out);
 
 class AutomaticCutter {
  public:
@@ -46,6 +46,9 @@ class AutomaticCutter {
 
  private:
   void walk_frame(int64_t i, const Emit& emit);
+  // The RMS frame t from the hops' sums of squares (hops before 0 or not held are zeros).
+  double frame_from_hops(int64_t t) const;
+  int64_t hops_end() const { return hops_base_ + int64_t(hops_.size()); }
   void add_tag(int64_t start, int64_t end, const Emit& emit);
   void emit_pieces(int64_t chunk_end, const Emit& emit);
   void maybe_freeze(int64_t i);
@@ -60,6 +63,8 @@ class AutomaticCutter {
   int64_t piece_ = 0;
 
   std::vector<double> rms_;       // every frame so far
+  std::vector<double> hops_;      // sums of squares of the hops from hops_base_ on (CPU frames)
+  int64_t hops_base_ = 0;
   SampleBuffer hist_;             // samples from hist_base_ to n_
   int64_t hist_base_ = 0, n_ = 0;
   bool frozen_ = false;           // a long silence run is open: the chunk's tail is kept aside

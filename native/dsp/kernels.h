@@ -90,19 +90,32 @@ VOXPREP_HD double polyphase_output(const double* table, int taps, long long phas
   return dot(table + phase * taps, window, taps);
 }
 
-// The slicer's RMS frame: sqrt of the sum of x[k]² over [lo, hi) divided by the frame's
-// full width `win` (samples outside the signal count as zeros), summed in index order.
-VOXPREP_HD double frame_rms_of_sum(double sum, long long win) {
+// The slicer's RMS frame t: sqrt of the sum of x[k]² over its `win` = 4·hop samples,
+// [(t − 2)·hop, (t + 2)·hop), divided by `win` (samples outside the signal [0, end) count as
+// zeros). The sum is taken by hops, so that consecutive frames share them: each hop-long
+// block's squares in index order, then the four blocks' sums in order.
+VOXPREP_HD double hop_squares(const double* x, long long lo, long long hi) {
+  double sum = 0;
+  for (long long k = lo; k < hi; ++k) sum += x[k] * x[k];
+  return sum;
+}
+VOXPREP_HD double frame_rms_of_hops(double h0, double h1, double h2, double h3, long long win) {
+  const double sum = ((h0 + h1) + h2) + h3;
 #if defined(__CUDA_ARCH__)
   return ::sqrt(sum / double(win));  // IEEE correctly rounded on the device too
 #else
   return std::sqrt(sum / double(win));
 #endif
 }
-VOXPREP_HD double frame_rms(const double* x, long long lo, long long hi, long long win) {
-  double sum = 0;
-  for (long long k = lo; k < hi; ++k) sum += x[k] * x[k];
-  return frame_rms_of_sum(sum, win);
+VOXPREP_HD double frame_rms_at(const double* x, long long t, long long hop, long long end) {
+  double h[4];
+  for (int i = 0; i < 4; ++i) {
+    long long lo = (t - 2 + i) * hop, hi = lo + hop;
+    if (lo < 0) lo = 0;
+    if (hi > end) hi = end;
+    h[i] = lo < hi ? hop_squares(x, lo, hi) : 0.0;
+  }
+  return frame_rms_of_hops(h[0], h[1], h[2], h[3], 4 * hop);
 }
 
 // The reference's normalization: x / peak · (0.9 · 0.75) + (1 − 0.75) · x.

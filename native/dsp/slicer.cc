@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "dsp/kernels.h"
 #include "dsp/stream_buffer.h"
@@ -63,6 +65,10 @@ SlicerSpec SlicerSpec::for_rate(int sample_rate) {
   s.min_length = round_half_even(sr * kMinLengthMs / 1000 / double(s.hop));
   s.min_interval = round_half_even(min_interval_samples / double(s.hop));
   s.max_sil_kept = round_half_even(sr * kMaxSilKeptMs / 1000 / double(s.hop));
+  // Frames are summed by hops (kernels::frame_rms_at): four of them, at every rate voxprep takes.
+  if (s.hop < 1 || s.win != 4 * s.hop) {
+    throw std::invalid_argument("slicer: at " + std::to_string(sample_rate) + " Hz a frame is not four hops");
+  }
   return s;
 }
 
@@ -86,11 +92,7 @@ void RmsFramer::compute_ready(int64_t available_to) {
     const int64_t to = from + spec_.win;
     if (!finished_ && to > available_to) break;
     // Samples outside [0, n) are the zero padding.
-    const int64_t lo = std::max<int64_t>(from, 0) - base_;
-    const int64_t hi = std::min<int64_t>(to, n_) - base_;
-    double sum = 0;
-    for (int64_t i = lo; i < hi; ++i) sum += buf_[size_t(i)] * buf_[size_t(i)];
-    rms_.push_back(std::sqrt(sum / double(spec_.win)));
+    rms_.push_back(kernels::frame_rms_at(buf_.data() - base_, t, spec_.hop, n_));
   }
   // Keep only what the next frame can reach.
   drop_front(buf_, base_, int64_t(rms_.size()) * spec_.hop - pad);

@@ -163,8 +163,7 @@ void DeviceSignalStage::run(bool last, Out& out, std::vector<double>* frames) {
     new_frames = std::max<int64_t>(ready - frames_done_, 0);
     if (new_frames > 0) {
       double* f = frames_dev_.ensure(size_t(new_frames));
-      device_.rms_frames(batch::RmsLaunch{sig, n_out_ - history_, total, frames_done_, new_frames, slicer_.hop,
-                                          slicer_.win, f});
+      device_.rms_frames(batch::RmsLaunch{sig, n_out_ - history_, total, frames_done_, new_frames, slicer_.hop, f});
     }
   }
   double* host = host_out_.ensure(size_t(count));

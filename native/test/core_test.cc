@@ -615,18 +615,17 @@ int main() {
     }
     check(same, "four interleaved dot products give dot()'s bits (lengths 1 to 705)");
   }
-  // frame_rms_group (the slicer's CPU loop) gives exactly frame_rms()'s bits (the GPU's).
+  // hop_squares_group (the slicer's CPU loop) gives exactly hop_squares()'s bits (the GPU's),
+  // and the frames the streaming cut makes from hops are frame_rms_at()'s (the GPU's).
   {
     const auto x = noise(40000, 11);
     bool same = true;
-    for (long long hop : {1, 441, 600}) {
-      for (long long win : {2400, 2399, 3}) {
-        double got[kRmsFrameGroup];
-        frame_rms_group(x.data(), 37, hop, win, got);
-        for (int j = 0; j < kRmsFrameGroup; ++j) same = same && got[j] == kernels::frame_rms(x.data(), 37 + j * hop, 37 + j * hop + win, win);
-      }
+    for (long long hop : {1, 3, 441, 600, 662}) {
+      double got[kHopGroup];
+      hop_squares_group(x.data(), 37, hop, got);
+      for (int j = 0; j < kHopGroup; ++j) same = same && got[j] == kernels::hop_squares(x.data(), 37 + j * hop, 37 + (j + 1) * hop);
     }
-    check(same, "a group of RMS frames at once gives frame_rms()'s bits (windows of 2400, 2399 and 3)");
+    check(same, "a group of hops' sums of squares at once gives hop_squares()'s bits (hops of 1, 3, 441, 600 and 662)");
   }
   // The resampler's FFT form against its direct form, for the pairs that have one: the same
   // sums but for the stop band's aliases, which the direct form folds in and the FFT form

@@ -164,7 +164,7 @@ static std::vector<double> frames_of(const std::vector<double>& y, int rate) {
   for (int64_t t = 0;; ++t) {
     const int64_t from = t * spec.hop - spec.win / 2, to = from + spec.win;
     if (to > int64_t(y.size())) break;
-    f.push_back(kernels::frame_rms(y.data(), std::max<int64_t>(from, 0), to, spec.win));
+    f.push_back(kernels::frame_rms_at(y.data(), t, spec.hop, int64_t(y.size())));
   }
   return f;
 }
