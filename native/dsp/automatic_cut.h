@@ -43,6 +43,8 @@ class AutomaticCutter {
   void finish(const Emit& emit);
   // Samples currently held (for tests of the memory bound).
   size_t held() const { return hist_.size() + frozen_samples_.size(); }
+  // The RMS frames so far (for tests: the batch slicer's, bit for bit).
+  const std::vector<double>& frames() const { return rms_; }
 
  private:
   void walk_frame(int64_t i, const Emit& emit);
