@@ -9,7 +9,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "dsp/fft.h"
 #include "dsp/kernels.h"
 #include "dsp/mixed_fft.h"
 #include "dsp/stream_buffer.h"
