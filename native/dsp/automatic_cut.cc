@@ -42,6 +42,11 @@ AutomaticCutter::AutomaticCutter(int sample_rate) : spec_(SlicerSpec::for_rate(s
   piece_ = int64_t(AutomaticPieceSpec::kPieceSeconds * sr);
 }
 
+AutomaticCutter::~AutomaticCutter() {
+  SpareBuffers<SampleBuffer>::give_back(std::move(hist_));
+  SpareBuffers<std::vector<double>>::give_back(std::move(frozen_samples_));
+}
+
 int64_t AutomaticCutter::next_piece_start() const { return chunk_begin_ + int64_t(step_ * double(piece_index_)); }
 
 const double* AutomaticCutter::samples(int64_t begin, int64_t end) const {

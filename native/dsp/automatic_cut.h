@@ -32,6 +32,9 @@ class AutomaticCutter {
   using Emit = std::function<void(const Segment&, const double*)>;
 
   explicit AutomaticCutter(int sample_rate);
+  ~AutomaticCutter();  // its sample buffers go back to the thread's spares
+  AutomaticCutter(const AutomaticCutter&) = delete;
+  AutomaticCutter& operator=(const AutomaticCutter&) = delete;
   // `frames`, when given, holds the RMS frames this block completes, computed elsewhere
   // (on the GPU) with the same function; otherwise they are computed here.
   void push(const double* x, size_t n, const Emit& emit, const std::vector<double>* frames = nullptr);
@@ -67,10 +70,10 @@ class AutomaticCutter {
   std::vector<double> rms_;       // every frame so far
   std::vector<double> hops_;      // sums of squares of the hops from hops_base_ on (CPU frames)
   int64_t hops_base_ = 0;
-  SampleBuffer hist_;             // samples from hist_base_ to n_
+  SampleBuffer hist_ = SpareBuffers<SampleBuffer>::take();  // samples from hist_base_ to n_
   int64_t hist_base_ = 0, n_ = 0;
   bool frozen_ = false;           // a long silence run is open: the chunk's tail is kept aside
-  std::vector<double> frozen_samples_;
+  std::vector<double> frozen_samples_ = SpareBuffers<std::vector<double>>::take();
   int64_t frozen_base_ = 0;
 
   // The slicer's walk.

@@ -4,8 +4,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <unistd.h>
+#include <vector>
 
 #include "io/io_thread.h"
 
@@ -43,6 +45,57 @@ void make_header(unsigned char* h, int rate, uint32_t frames) {
   put32(h + 54, data_bytes);
 }
 
+// Float buffers between output files: one is taken when a file's first samples come and given
+// back by the writing thread once written, instead of being allocated, grown (by doubling,
+// copying what it held) and freed for every file, each time with its pages faulted in anew.
+// Taken with room for a held file whole (kHoldFrames: address space; only the part written
+// is touched), so it never grows. Kept up to kMaxKept, process-wide (workers take them,
+// writing threads give them back).
+class SpareFloatBuffers {
+ public:
+  using FloatBuffer = std::vector<float, DefaultInitAllocator<float>>;
+  static FloatBuffer take() {
+    FloatBuffer b;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      auto& kept = list();
+      if (!kept.empty()) {
+        b = std::move(kept.back());
+        kept.pop_back();
+      } else {
+        ++allocated;
+      }
+    }
+    b.clear();
+    b.reserve(WavWriter::kHoldFrames);
+    return b;
+  }
+  static void give_back(FloatBuffer&& b) {
+    std::lock_guard<std::mutex> lock(mutex());
+    auto& kept = list();
+    if (kept.size() < kMaxKept && b.capacity() == WavWriter::kHoldFrames) kept.push_back(std::move(b));
+  }
+  // How many take() could not find kept and allocated.
+  static size_t allocated_so_far() {
+    std::lock_guard<std::mutex> lock(mutex());
+    return allocated;
+  }
+
+ private:
+  static constexpr size_t kMaxKept = 16;
+  static inline size_t allocated = 0;  // under the mutex
+  // Leaked on purpose, as the engine is: a writing thread may give one back while a process
+  // that is exiting runs the static destructors.
+  static std::mutex& mutex() {
+    static auto* m = new std::mutex();
+    return *m;
+  }
+  static std::vector<FloatBuffer>& list() {
+    static auto* kept = new std::vector<FloatBuffer>();
+    return *kept;
+  }
+};
+
 }  // namespace
 
 std::string temp_path_for(const std::string& final_path) {
@@ -72,7 +125,28 @@ void close_file(WavWriter::Disk& d, const std::string& name) {
   if (closed != 0) fail_writing(d, name);
 }
 
+// A held file, whole: created, written (header first) and closed, and checksummed.
+void write_held(WavWriter::Disk& d, const float* data, size_t frames, const std::string& temp, const std::string& name,
+                int rate) {
+  unsigned char header[kHeaderBytes];
+  make_header(header, rate, uint32_t(frames));
+  d.file = std::fopen(temp.c_str(), "wb");
+  if (!d.file) return fail(d, "cannot create " + temp + ": " + std::strerror(errno));
+  const bool wrote = std::fwrite(header, 1, kHeaderBytes, d.file) == kHeaderBytes &&
+                     std::fwrite(data, sizeof(float), frames, d.file) == frames && std::fflush(d.file) == 0;
+  if (!wrote) fail_writing(d, name);
+  close_file(d, name);
+  if (d.failed.load(std::memory_order_relaxed)) return;
+  Xxh64 h;
+  h.update(header, kHeaderBytes);
+  h.update(data, frames * sizeof(float));
+  d.checksum = FileChecksum{kHeaderBytes + frames * sizeof(float), h.digest()};
+  d.checksummed = true;
+}
+
 }  // namespace
+
+size_t WavWriter::float_buffers_allocated() { return SpareFloatBuffers::allocated_so_far(); }
 
 void WavWriter::Disk::wait_settled() {
   std::unique_lock<std::mutex> lock(mutex);
@@ -167,6 +241,7 @@ void WavWriter::write(const double* x, size_t n) {
   // buffer goes out only once more samples come (a file of exactly kHoldFrames is held).
   while (n > 0) {
     if (buffer_.size() == kHoldFrames) flush_buffer();
+    if (buffer_.capacity() == 0) buffer_ = SpareFloatBuffers::take();
     const size_t at = buffer_.size(), take = std::min(n, kHoldFrames - at);
     buffer_.resize(at + take);
     if (!to_float32_if_finite(x, take, buffer_.data() + at)) {
@@ -187,9 +262,12 @@ void WavWriter::flush_buffer() {
   frames_ += int64_t(buffer_.size());
   const size_t bytes = buffer_.size() * sizeof(float);
   post(
-      [data = std::move(buffer_), name = final_path_](Disk& d) {
-        if (!d.file || d.failed.load(std::memory_order_relaxed)) return;
-        if (std::fwrite(data.data(), sizeof(float), data.size(), d.file) != data.size()) fail_writing(d, name);
+      [data = std::move(buffer_), name = final_path_](Disk& d) mutable {
+        if (d.file && !d.failed.load(std::memory_order_relaxed) &&
+            std::fwrite(data.data(), sizeof(float), data.size(), d.file) != data.size()) {
+          fail_writing(d, name);
+        }
+        SpareFloatBuffers::give_back(std::move(data));
       },
       bytes);
   buffer_ = FloatBuffer();
@@ -203,22 +281,9 @@ void WavWriter::finish() {
     frames_ = int64_t(buffer_.size());
     const size_t bytes = buffer_.size() * sizeof(float);
     post(
-        [data = std::move(buffer_), temp = temp_path_, name = final_path_, rate = sample_rate_](Disk& d) {
-          unsigned char header[kHeaderBytes];
-          make_header(header, rate, uint32_t(data.size()));
-          d.file = std::fopen(temp.c_str(), "wb");
-          if (!d.file) return fail(d, "cannot create " + temp + ": " + std::strerror(errno));
-          const bool wrote = std::fwrite(header, 1, kHeaderBytes, d.file) == kHeaderBytes &&
-                             std::fwrite(data.data(), sizeof(float), data.size(), d.file) == data.size() &&
-                             std::fflush(d.file) == 0;
-          if (!wrote) fail_writing(d, name);
-          close_file(d, name);
-          if (d.failed.load(std::memory_order_relaxed)) return;
-          Xxh64 h;
-          h.update(header, kHeaderBytes);
-          h.update(data.data(), data.size() * sizeof(float));
-          d.checksum = FileChecksum{kHeaderBytes + data.size() * sizeof(float), h.digest()};
-          d.checksummed = true;
+        [data = std::move(buffer_), temp = temp_path_, name = final_path_, rate = sample_rate_](Disk& d) mutable {
+          write_held(d, data.data(), data.size(), temp, name, rate);
+          SpareFloatBuffers::give_back(std::move(data));
         },
         bytes + kHeaderBytes);
     buffer_ = FloatBuffer();

@@ -56,6 +56,9 @@ class WavWriter {
   void wait();    // waits until this file's operations have run; throws its failure as a WriteError
   void abort();   // removes the temporary file (and waits until it is gone)
   int64_t frames() const { return frames_; }
+  // For tests: how many float buffers writers have allocated so far in this process (they are
+  // reused between files, so this stays far below the number of files written).
+  static size_t float_buffers_allocated();
   const std::string& path() const { return final_path_; }
   const std::string& temp_path() const { return temp_path_; }
 

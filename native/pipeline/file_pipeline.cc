@@ -138,7 +138,11 @@ class SignalSource {
     read_ahead();
   }
   // The reading thread may still be in the reader.
-  ~SignalSource() { settle(); }
+  ~SignalSource() {
+    settle();
+    SpareBuffers<SampleBuffer>::give_back(std::move(ahead_));
+    SpareBuffers<SampleBuffer>::give_back(std::move(read_));
+  }
   SignalSource(const SignalSource&) = delete;
   SignalSource& operator=(const SignalSource&) = delete;
   // The slicer's RMS frames that the last block completed (device with frames only).
@@ -225,7 +229,7 @@ class SignalSource {
     reading_.post(
         [this, done] {
           try {
-            done->set_value(reader_.read_mono(ahead_.get(), kReadAheadFrames));
+            done->set_value(reader_.read_mono(ahead_.data(), kReadAheadFrames));
           } catch (...) {
             done->set_exception(std::current_exception());
           }
@@ -244,9 +248,14 @@ class SignalSource {
       read_ahead();
     }
     const size_t n = std::min(kReadBlockFrames, read_n_ - read_at_);
-    input_ = read_.get() + read_at_;
+    input_ = read_.data() + read_at_;
     read_at_ += n;
     return n;
+  }
+  static SampleBuffer read_buffer() {
+    SampleBuffer b = SpareBuffers<SampleBuffer>::take(kReadAheadFrames);
+    b.resize(kReadAheadFrames);
+    return b;
   }
   // Waits until the reading thread is out of the reader (its result, or error, dropped).
   void settle() const {
@@ -267,8 +276,9 @@ class SignalSource {
   // What the read in flight fills, and the frames read before it (read_n_ of them, from
   // read_at_ on not yet taken): left uninitialized, as zeroing them cost the reading thread
   // as much as decoding.
-  std::unique_ptr<double[]> ahead_{new double[kReadAheadFrames]};
-  std::unique_ptr<double[]> read_{new double[kReadAheadFrames]};
+  // (From the thread's spares: see SpareBuffers.)
+  SampleBuffer ahead_ = read_buffer();
+  SampleBuffer read_ = read_buffer();
   size_t read_n_ = 0;
   size_t read_at_ = 0;
 };
@@ -334,7 +344,10 @@ class SegmentOutput {
     if (device) device_stage_.emplace(*device, o.sample_rate, OutputLayout::kRate16k, DeviceSignalStage::Options{});
     else resampler_ = IdleResamplers::take(o.sample_rate, OutputLayout::kRate16k);
   }
-  ~SegmentOutput() { IdleResamplers::give_back(std::move(resampler_)); }
+  ~SegmentOutput() {
+    IdleResamplers::give_back(std::move(resampler_));
+    SpareBuffers<SampleBuffer>::give_back(std::move(scratch_));
+  }
   SegmentOutput(const SegmentOutput&) = delete;
   SegmentOutput& operator=(const SegmentOutput&) = delete;
 
@@ -392,7 +405,7 @@ class SegmentOutput {
   WavWriter sr_, at16k_;
   std::unique_ptr<Resampler> resampler_;
   std::optional<DeviceSignalStage> device_stage_;
-  SampleBuffer scratch_;
+  SampleBuffer scratch_ = SpareBuffers<SampleBuffer>::take();  // the 16 kHz samples
   StageTimes& times_;
 };
 

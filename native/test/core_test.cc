@@ -795,6 +795,43 @@ int main() {
       }
     }
   }
+  // Spare buffers between files: the smallest spare that holds what is asked, else the
+  // largest; at most kMaxSpares kept, the largest of those given back; each comes back empty.
+  {
+    using Spares = SpareBuffers<std::vector<int>>;  // a type no stage uses: this thread's list starts empty
+    auto grown = [](size_t capacity) {
+      std::vector<int> v;
+      v.reserve(capacity);
+      v.push_back(1);
+      return v;
+    };
+    for (size_t c : {100, 1000, 10000, 50}) Spares::give_back(grown(c));
+    Spares::give_back(grown(20));    // full, and smaller than any kept: dropped
+    Spares::give_back(grown(5000));  // full: replaces the 50
+    const auto a = Spares::take(500), b = Spares::take(), c = Spares::take(20000), d = Spares::take(5), e = Spares::take();
+    check(a.capacity() == 1000 && b.capacity() == 10000 && c.capacity() == 5000 && d.capacity() == 100 &&
+              e.capacity() == 0 && a.empty() && b.empty() && c.empty() && d.empty(),
+          "spare buffers: the smallest that fits, else the largest; the largest kept when full; handed out empty");
+  }
+  // A cutter starts from the buffer the one before it on the same thread grew (a file's
+  // stages do not grow their buffers, and fault their pages in, all over again).
+  {
+    size_t grew = 0, started = 1;
+    std::thread([&] {
+      const auto x = bursts(40000, {5, 0.2, 4, 0.6, 7}, 9);
+      {
+        AutomaticCutter first(40000);
+        first.push(x.data(), x.size(), [](const Segment&, const double*) {});
+        grew = first.input().capacity();
+      }
+      AutomaticCutter second(40000);
+      started = second.input().capacity();
+      if (!second.input().empty()) started = 0;
+    }).join();
+    check(grew > 0 && started == grew, "a second automatic cut on a thread starts with the first one's buffer (" +
+                                           std::to_string(started) + " samples of room, grown to " +
+                                           std::to_string(grew) + ")");
+  }
   // FFT: the real transform against a direct DFT, both in float64, sizes 8 to 4096.
   {
     const auto [worst_forward, worst_inverse] = worst_errors({8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096}, fft_against_dft);
@@ -1082,6 +1119,26 @@ int main() {
         }
       }
       check(early, "WAV writer: after a failure, the next write throws it");
+    }
+    // Float buffers go round: forty held files, written one after another, allocate only as
+    // many buffers as are in flight at once behind the writing thread.
+    {
+      const auto y = noise(100000, 36);
+      const size_t before = WavWriter::float_buffers_allocated();
+      {
+        OutputSet set;  // not published: removed at the end
+        for (int k = 0; k < 40; ++k) {
+          WavWriter w(std::string(dir) + "/round" + std::to_string(k) + ".wav", 40000);
+          w.write(y.data(), 60000);
+          w.write(y.data() + 60000, 40000);
+          w.finish();
+          set.add(w);
+        }
+        set.failure();
+      }
+      const size_t made = WavWriter::float_buffers_allocated() - before;
+      check(made >= 1 && made <= 8, "WAV writer: 40 files written with " + std::to_string(made) +
+                                        " float buffers allocated (at most 8)");
     }
     // A file written whole comes with its checksum, the same as read back from the disk; a
     // streamed one (past kHoldFrames) with none. Both hold their samples.
