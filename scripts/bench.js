@@ -2,7 +2,7 @@
 // `npm run bench`: voxprep's speed and memory on a deterministic speech-like corpus, with the
 // default options and with noise reduction (--denoise 0.7), against the I/O floor measured in
 // the same run (reading the inputs and writing as many output bytes, with no processing).
-// Prints one table.
+// Prints one table ("cores": CPU seconds over wall seconds, the cores a run kept busy).
 //
 // Usage: node scripts/bench.js [--minutes 40] [--repeat N] [--skip-floor] [--skip-denoise] [--corpus-only]
 //                               [-- '{"sampleRate":48000}']
@@ -84,12 +84,13 @@ const all = floor ? [floor, ...rows] : rows;
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 console.log(`\nvoxprep bench: ${(one.audio / 60).toFixed(1)} min of audio in ${listFiles(corpus).length} WAV files, ${os.cpus()[0]?.model ?? 'cpu'}, ${threadsAll} cores; ${repeat > 1 ? `each row the fastest of ${repeat} runs, the rows taking turns` : 'one run a row'}`);
-console.log(`${pad('run', 42)}${lpad('wall s', 9)}${lpad('CPU s', 9)}${lpad('peak MB', 9)}${lpad('x real', 9)}${lpad('vs 1 thr', 10)}${lpad('vs floor', 10)}`);
+console.log(`${pad('run', 42)}${lpad('wall s', 9)}${lpad('CPU s', 9)}${lpad('cores', 7)}${lpad('peak MB', 9)}${lpad('x real', 9)}${lpad('vs 1 thr', 10)}${lpad('vs floor', 10)}`);
 for (const r of all) {
   console.log(
     pad(r.name, 42) +
       lpad(r.wall.toFixed(2), 9) +
       lpad(r.cpu.toFixed(2), 9) +
+      lpad((r.cpu / r.wall).toFixed(2), 7) +
       lpad(r.rssMb.toFixed(0), 9) +
       lpad((r.audio / r.wall).toFixed(0), 9) +
       lpad((r.base.wall / r.wall).toFixed(2) + 'x', 10) +
@@ -110,4 +111,14 @@ for (const r of rows.filter((row) => row.threads === 1)) {
   }
 }
 const last = rows.filter((r) => r.kind === one.kind).at(-1);
+// "cores": CPU seconds over wall seconds, the cores a run kept busy on average. With 1 thread
+// voxprep's reading and writing threads (and the kernel's file work) run beside its worker,
+// so all threads together can be at most this many times faster on this machine.
+if (threadsAll > 1) {
+  const busy = one.cpu / one.wall;
+  console.log(
+    `scaling ceiling: with 1 thread voxprep keeps ${busy.toFixed(2)} cores busy, so on ${threadsAll} cores ${threadsAll} threads ` +
+      `can be at most ${(threadsAll / busy).toFixed(2)}x as fast (measured: ${(one.wall / last.wall).toFixed(2)}x)`,
+  );
+}
 console.log(`memory, ${threadsAll} threads vs 1: ${((last.rssMb / one.rssMb - 1) * 100).toFixed(0)}% higher`);
