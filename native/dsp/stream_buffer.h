@@ -4,6 +4,7 @@
 // shared by them all (drop_front). The vector type (SampleBuffer) grows without zero-filling.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -64,7 +65,8 @@ inline void drop_front(Buffer& buf, int64_t& base, int64_t keep_from) {
 // corpus (the kernel zeroing and mapping the pages). A stage takes its buffers from here when
 // it starts (empty, with the capacity an earlier one grew to) and gives them back when it
 // ends. At most kMaxSpares of a type stay per thread; the memory they hold is what the stages
-// held at their largest, which the stages bound.
+// held at their largest, which the stages bound, and release() frees them (a worker's share
+// of a run done).
 template <class Buffer>
 class SpareBuffers {
  public:
@@ -72,7 +74,7 @@ class SpareBuffers {
   // An empty buffer: the spare of least capacity that holds `at_least` elements, or else the
   // largest spare (to grow from), or else a new one.
   static Buffer take(size_t at_least = SIZE_MAX) {
-    auto& spares = list();
+    auto& spares = list().buffers;
     if (spares.empty()) return Buffer();
     size_t pick = 0;
     for (size_t i = 1; i < spares.size(); ++i) {
@@ -82,14 +84,16 @@ class SpareBuffers {
     }
     Buffer b = std::move(spares[pick]);
     spares.erase(spares.begin() + long(pick));
+    kept_.fetch_sub(1, std::memory_order_relaxed);
     b.clear();
     return b;
   }
   static void give_back(Buffer&& b) {
-    auto& spares = list();
+    auto& spares = list().buffers;
     if (b.capacity() == 0) return;
     if (spares.size() < kMaxSpares) {
       spares.push_back(std::move(b));
+      kept_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     // Full: keep the larger of the new one and the smallest kept.
@@ -99,12 +103,25 @@ class SpareBuffers {
     }
     if (spares[smallest].capacity() < b.capacity()) spares[smallest] = std::move(b);
   }
+  // Frees this thread's spares of the type.
+  static void release() { list().clear(); }
+  // For tests: the spares of the type kept now, in all threads.
+  static long kept() { return kept_.load(std::memory_order_relaxed); }
 
  private:
-  static std::vector<Buffer>& list() {
-    thread_local std::vector<Buffer> spares;
+  struct List {
+    std::vector<Buffer> buffers;
+    void clear() {
+      kept_.fetch_sub(long(buffers.size()), std::memory_order_relaxed);
+      std::vector<Buffer>().swap(buffers);
+    }
+    ~List() { clear(); }
+  };
+  static List& list() {
+    thread_local List spares;
     return spares;
   }
+  static inline std::atomic<long> kept_{0};
 };
 
 }  // namespace voxprep

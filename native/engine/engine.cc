@@ -174,6 +174,7 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
         done(i, std::move(r));
       }
       finish_batch();
+      release_kept_buffers();
       std::lock_guard<std::mutex> lock(shared->mutex);
       if (--shared->lanes_left == 0) shared->done.notify_all();
     });

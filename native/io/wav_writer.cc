@@ -75,6 +75,15 @@ class SpareFloatBuffers {
     auto& kept = list();
     if (kept.size() < kMaxKept && b.capacity() == WavWriter::kHoldFrames) kept.push_back(std::move(b));
   }
+  static void release() {
+    std::vector<FloatBuffer> dropped;
+    std::lock_guard<std::mutex> lock(mutex());
+    dropped.swap(list());
+  }
+  static size_t kept_now() {
+    std::lock_guard<std::mutex> lock(mutex());
+    return list().size();
+  }
   // How many take() could not find kept and allocated.
   static size_t allocated_so_far() {
     std::lock_guard<std::mutex> lock(mutex());
@@ -147,6 +156,8 @@ void write_held(WavWriter::Disk& d, const float* data, size_t frames, const std:
 }  // namespace
 
 size_t WavWriter::float_buffers_allocated() { return SpareFloatBuffers::allocated_so_far(); }
+void WavWriter::release_spare_buffers() { SpareFloatBuffers::release(); }
+size_t WavWriter::spare_buffers_kept() { return SpareFloatBuffers::kept_now(); }
 
 void WavWriter::Disk::wait_settled() {
   std::unique_lock<std::mutex> lock(mutex);

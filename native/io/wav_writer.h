@@ -59,6 +59,10 @@ class WavWriter {
   // For tests: how many float buffers writers have allocated so far in this process (they are
   // reused between files, so this stays far below the number of files written).
   static size_t float_buffers_allocated();
+  // Frees the float buffers kept for the next files (those still in use go when done).
+  static void release_spare_buffers();
+  // For tests: how many float buffers are kept for the next files now.
+  static size_t spare_buffers_kept();
   const std::string& path() const { return final_path_; }
   const std::string& temp_path() const { return temp_path_; }
 

@@ -928,6 +928,17 @@ std::string device_setup_error(const std::exception& e) {
   return std::string("the device could not be set up: ") + e.what();
 }
 
+void release_kept_buffers() {
+  SpareBuffers<SampleBuffer>::release();
+  SpareBuffers<std::vector<double>>::release();
+  WavWriter::release_spare_buffers();
+}
+
+long kept_buffers() {
+  return SpareBuffers<SampleBuffer>::kept() + SpareBuffers<std::vector<double>>::kept() +
+         long(WavWriter::spare_buffers_kept());
+}
+
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
                         size_t index) {
   if (device && !batch) {

@@ -812,6 +812,12 @@ int main() {
     check(a.capacity() == 1000 && b.capacity() == 10000 && c.capacity() == 5000 && d.capacity() == 100 &&
               e.capacity() == 0 && a.empty() && b.empty() && c.empty() && d.empty(),
           "spare buffers: the smallest that fits, else the largest; the largest kept when full; handed out empty");
+    Spares::give_back(grown(300));
+    Spares::give_back(grown(400));
+    const long kept = Spares::kept();
+    Spares::release();
+    check(kept == 2 && Spares::kept() == 0 && Spares::take().capacity() == 0,
+          "spare buffers: release() frees a thread's spares (" + std::to_string(kept) + " kept before)");
   }
   // A cutter starts from the buffer the one before it on the same thread grew (a file's
   // stages do not grow their buffers, and fault their pages in, all over again).

@@ -598,6 +598,7 @@ static void engine_handover(const std::vector<FileJob>& jobs, const DeviceChoice
   PipelineOptions o;
   o.out_dir = out;
   fresh_output(out);
+  release_kept_buffers();  // what this thread kept from files it ran itself (device_failures)
   const auto kept = Engine::instance().run_batch(jobs, o, 2, device, nullptr);
   fresh_output(out);
   std::mutex mutex;
@@ -614,6 +615,9 @@ static void engine_handover(const std::vector<FileJob>& jobs, const DeviceChoice
            handed[i].samples == kept[i].samples && handed[i].checksums.size() == kept[i].checksums.size() && !handed[i].deferred;
   }
   check(same && returned.empty(), label + ": with on_done, each file's result is handed over once, as kept without it, and the batch returns none");
+  // The buffers the workers kept from file to file are freed once the batch is done.
+  check(kept_buffers() == 0, label + ": no buffers kept between files once the batch is done (" +
+                                 std::to_string(kept_buffers()) + " kept)");
   remove_tree(out);
 }
 
