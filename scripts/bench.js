@@ -113,7 +113,8 @@ for (const r of rows.filter((row) => row.threads === 1)) {
 const last = rows.filter((r) => r.kind === one.kind).at(-1);
 // "cores": CPU seconds over wall seconds, the cores a run kept busy on average. With 1 thread
 // voxprep's reading and writing threads (and the kernel's file work) run beside its worker,
-// so all threads together can be at most this many times faster on this machine.
+// so with all threads it can be at most (cores / the 1-thread run's cores) times as fast on
+// this machine, however well the threads scale.
 if (threadsAll > 1) {
   const busy = one.cpu / one.wall;
   console.log(
