@@ -48,9 +48,9 @@ void make_header(unsigned char* h, int rate, uint32_t frames) {
 // Float buffers between output files: one is taken when a file's first samples come and given
 // back by the writing thread once written, instead of being allocated, grown (by doubling,
 // copying what it held) and freed for every file, each time with its pages faulted in anew.
-// Taken with room for a held file whole (kHoldFrames: address space; only the part written
-// is touched), so it never grows. Kept up to kMaxKept, process-wide (workers take them,
-// writing threads give them back).
+// Kept up to kMaxKept, process-wide (workers take them, writing threads give them back), with
+// the room they grew to, at most kHoldFrames (taken with room for kHoldFrames at once they ran
+// no faster, and each would hold address space a 16 kHz file never uses).
 class SpareFloatBuffers {
  public:
   using FloatBuffer = std::vector<float, DefaultInitAllocator<float>>;
@@ -67,13 +67,12 @@ class SpareFloatBuffers {
       }
     }
     b.clear();
-    b.reserve(WavWriter::kHoldFrames);
     return b;
   }
   static void give_back(FloatBuffer&& b) {
     std::lock_guard<std::mutex> lock(mutex());
     auto& kept = list();
-    if (kept.size() < kMaxKept && b.capacity() == WavWriter::kHoldFrames) kept.push_back(std::move(b));
+    if (kept.size() < kMaxKept && b.capacity() > 0) kept.push_back(std::move(b));
   }
   static void release() {
     std::vector<FloatBuffer> dropped;
@@ -254,6 +253,8 @@ void WavWriter::write(const double* x, size_t n) {
     if (buffer_.size() == kHoldFrames) flush_buffer();
     if (buffer_.capacity() == 0) buffer_ = SpareFloatBuffers::take();
     const size_t at = buffer_.size(), take = std::min(n, kHoldFrames - at);
+    // Grown by doubling, but never past kHoldFrames.
+    if (at + take > buffer_.capacity()) buffer_.reserve(std::min(kHoldFrames, std::max(2 * buffer_.capacity(), at + take)));
     buffer_.resize(at + take);
     if (!to_float32_if_finite(x, take, buffer_.data() + at)) {
       buffer_.resize(at);
