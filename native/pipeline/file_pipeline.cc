@@ -1,6 +1,7 @@
 #include "pipeline/file_pipeline.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -316,6 +317,7 @@ class IdleResamplers {
       if (idle[i]->rate_in() == rate_in && idle[i]->rate_out() == rate_out) {
         std::unique_ptr<Resampler> r = std::move(idle[i]);
         idle.erase(idle.begin() + long(i));
+        kept_.fetch_sub(1, std::memory_order_relaxed);
         r->reset();
         return r;
       }
@@ -324,14 +326,31 @@ class IdleResamplers {
   }
   static void give_back(std::unique_ptr<Resampler> r) {
     auto& idle = list();
-    if (r && idle.size() < kKept) idle.push_back(std::move(r));
+    if (r && idle.size() < kKept) {
+      idle.push_back(std::move(r));
+      kept_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
+  // Frees this thread's idle resamplers (see release_kept_buffers).
+  static void release() {
+    auto& idle = list();
+    kept_.fetch_sub(long(idle.size()), std::memory_order_relaxed);
+    std::vector<std::unique_ptr<Resampler>>().swap(idle);
+  }
+  // For tests: the idle resamplers kept now, in all threads.
+  static long kept() { return kept_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr size_t kKept = 4;  // segments open at once in one file: rarely more than two
+  static inline std::atomic<long> kept_{0};
   static std::vector<std::unique_ptr<Resampler>>& list() {
-    thread_local std::vector<std::unique_ptr<Resampler>> idle;
-    return idle;
+    // Released when the thread ends too, so that kept() stays the count.
+    struct List {
+      std::vector<std::unique_ptr<Resampler>> idle;
+      ~List() { kept_.fetch_sub(long(idle.size()), std::memory_order_relaxed); }
+    };
+    thread_local List list;
+    return list.idle;
   }
 };
 
@@ -929,13 +948,14 @@ std::string device_setup_error(const std::exception& e) {
 }
 
 void release_kept_buffers() {
+  IdleResamplers::release();
   SpareBuffers<SampleBuffer>::release();
   SpareBuffers<std::vector<double>>::release();
   WavWriter::release_spare_buffers();
 }
 
 long kept_buffers() {
-  return SpareBuffers<SampleBuffer>::kept() + SpareBuffers<std::vector<double>>::kept() +
+  return IdleResamplers::kept() + SpareBuffers<SampleBuffer>::kept() + SpareBuffers<std::vector<double>>::kept() +
          long(WavWriter::spare_buffers_kept());
 }
 

@@ -140,8 +140,8 @@ FileResult process_file(const FileJob& job, const PipelineOptions& options, Devi
 // The error of a file whose device (or its output batch) failed to set up.
 std::string device_setup_error(const std::exception& e);
 
-// Frees what the calling thread kept between files (its spare sample buffers) and the
-// writers' spare float buffers. A worker calls it when its share of a batch is done: the
+// Frees what the calling thread kept between files (its idle 16 kHz resamplers and spare
+// sample buffers) and the writers' spare float buffers. A worker calls it when its share of a batch is done: the
 // buffers save growing them anew for each file, but held on after the run they would sit in
 // memory unused (and add to the peak of whatever the process does next).
 void release_kept_buffers();
