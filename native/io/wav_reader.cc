@@ -380,6 +380,67 @@ template <int kBytes, class Load>
   else mono_of<kBytes, 0>(p, frames, ch, load, full_scale, out, clipped, check_finite, non_finite_at);
 }
 
+// 24-bit PCM, mono or stereo (the common recording formats), eight samples a step: the
+// compiler's loop above stays scalar on 3-byte samples (about 1.1 ns a stereo frame here,
+// a third of the bench's reading thread), where byte shuffles place each sample in a 32-bit
+// lane (0.4 ns). AVX2 only (the caller checks): without its shuffle the same code runs
+// slower than the scalar loop. Each sample is an integer below 2^23 in magnitude, so a
+// frame's sum is exact, and sum / 2^23 / channels (one multiplication by a power of two) are
+// the scalar loop's bits. Clipped frames are counted in the integer domain: |x| / 2^23 ≥
+// kFullScale exactly when |x| ≥ 8388352. Returns the frames done: whole steps, up to where
+// the last step's second 16-byte load would read past the data (the rest is the caller's).
+constexpr int32_t kClip24 = 8388352;
+static_assert(double(kClip24) / 8388608.0 == kFullScale, "the 24-bit clipping threshold is kFullScale's");
+template <int kChannels>
+__attribute__((target("avx2"))) size_t pcm24_in_lanes(const unsigned char* p, size_t frames, double* out,
+                                                      int64_t* clipped_frames) {
+  static_assert(kChannels == 1 || kChannels == 2, "mono or stereo");
+  typedef unsigned char Bytes16 __attribute__((vector_size(16)));
+  typedef unsigned char Bytes32 __attribute__((vector_size(32)));
+  typedef int32_t Int8 __attribute__((vector_size(32)));
+  typedef int32_t Int4 __attribute__((vector_size(16)));
+  typedef double Double4 __attribute__((vector_size(32)));
+  constexpr size_t kStepBytes = 24, kStepFrames = 8 / kChannels;
+  // Sample k's three bytes (and the next sample's first, shifted out below) into lane k; within
+  // each 16-byte half, as the shuffle works.
+  const Bytes32 place = {0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12,
+                         16, 17, 18, 19, 19, 20, 21, 22, 22, 23, 24, 25, 25, 26, 27, 28};
+  const size_t bytes = frames * kChannels * 3;
+  Int8 clipped = {};
+  size_t at = 0;
+  for (; at + kStepBytes + 4 <= bytes; at += kStepBytes) {
+    Bytes16 lo, hi;
+    std::memcpy(&lo, p + at, 16);
+    std::memcpy(&hi, p + at + 12, 16);
+    const Bytes32 both = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                                                 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+    typedef uint32_t Unsigned8 __attribute__((vector_size(32)));
+    const Int8 x = reinterpret_cast<Int8>(reinterpret_cast<Unsigned8>(__builtin_shuffle(both, place)) << 8) >> 8;
+    const Int8 over = (x >= kClip24) | (x <= -kClip24);  // -1 where clipped
+    double* o = out + at / (3 * kChannels);
+    if constexpr (kChannels == 1) {
+      clipped -= over;
+      const Int4 a = __builtin_shufflevector(x, x, 0, 1, 2, 3), b = __builtin_shufflevector(x, x, 4, 5, 6, 7);
+      const Double4 da = __builtin_convertvector(a, Double4) * (1.0 / 8388608.0);
+      const Double4 db = __builtin_convertvector(b, Double4) * (1.0 / 8388608.0);
+      std::memcpy(o, &da, 32);
+      std::memcpy(o + 4, &db, 32);
+    } else {
+      // Lanes 2k and 2k + 1 are frame k's channels.
+      const Int8 swapped = __builtin_shufflevector(x, x, 1, 0, 3, 2, 5, 4, 7, 6);
+      clipped -= over | __builtin_shufflevector(over, over, 1, 0, 3, 2, 5, 4, 7, 6);  // each frame twice
+      const Int8 sum = x + swapped;
+      const Int4 frame_sums = __builtin_shufflevector(sum, sum, 0, 2, 4, 6);
+      const Double4 d = __builtin_convertvector(frame_sums, Double4) * (1.0 / 16777216.0);
+      std::memcpy(o, &d, 32);
+    }
+  }
+  int64_t count = 0;
+  for (int k = 0; k < 8; ++k) count += clipped[k];
+  *clipped_frames += kChannels == 1 ? count : count / 2;
+  return at / kStepBytes * kStepFrames;
+}
+
 // Frames in the file's sample format → mono doubles, with the clipped frames counted and the
 // first non-finite frame found (-1: none; what was written from there on is not to be used).
 struct Decoded {
@@ -411,19 +472,26 @@ Decoded decode_to_mono(int format, int bits, int ch, const unsigned char* p, siz
   } else if (bytes == 2) {
     mono_any<2>(p, frames, ch, [](const unsigned char* q) { int16_t x; std::memcpy(&x, q, 2); return double(x) / 32768.0; }, kFullScale, out, c, false, nf);
   } else if (bytes == 3) {
+    // Most frames of mono and stereo in lanes, where the CPU has them; the rest here.
+    int64_t clipped_in_lanes = 0;
+    size_t done = 0;
+    if (ch == 1 && __builtin_cpu_supports("avx2")) done = pcm24_in_lanes<1>(p, frames, out, &clipped_in_lanes);
+    if (ch == 2 && __builtin_cpu_supports("avx2")) done = pcm24_in_lanes<2>(p, frames, out, &clipped_in_lanes);
+    const size_t block = size_t(ch) * 3;
+    const unsigned char* q = p + done * block;
+    const size_t rest = frames - done;  // at least one: the lanes leave the last frame
     // Each sample but the very last read as the four bytes from its own on, the fourth shifted
     // out: loads the vector loop can make. The last frame has no byte after it to read.
-    const size_t block = size_t(ch) * 3;
-    mono_any<3>(p, frames - 1, ch, [](const unsigned char* q) {
-      uint32_t x;
-      std::memcpy(&x, q, 4);
-      return double(int32_t(x << 8) >> 8) / 8388608.0;
-    }, kFullScale, out, c, false, nf);
+    mono_any<3>(q, rest - 1, ch, [](const unsigned char* x) {
+      uint32_t v;
+      std::memcpy(&v, x, 4);
+      return double(int32_t(v << 8) >> 8) / 8388608.0;
+    }, kFullScale, out + done, c, false, nf);
     int64_t clipped_last = 0;
-    mono_any<3>(p + (frames - 1) * block, 1, ch, [](const unsigned char* q) {
-      return double(int32_t(uint32_t(q[0]) << 8 | uint32_t(q[1]) << 16 | uint32_t(q[2]) << 24) >> 8) / 8388608.0;
+    mono_any<3>(q + (rest - 1) * block, 1, ch, [](const unsigned char* x) {
+      return double(int32_t(uint32_t(x[0]) << 8 | uint32_t(x[1]) << 16 | uint32_t(x[2]) << 24) >> 8) / 8388608.0;
     }, kFullScale, out + frames - 1, &clipped_last, false, nf);
-    d.clipped += clipped_last;
+    d.clipped += clipped_last + clipped_in_lanes;
   } else {
     mono_any<4>(p, frames, ch, [](const unsigned char* q) { int32_t x; std::memcpy(&x, q, 4); return double(x) / 2147483648.0; }, kFullScale, out, c, false, nf);
   }

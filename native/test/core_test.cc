@@ -1361,7 +1361,8 @@ int main() {
       put32(b, uint32_t(frames * size_t(f.channels * bytes)));
       values.clear();
       for (size_t i = 0; i < frames * size_t(f.channels); ++i) {
-        const bool full = rnd() % 50 == 0;  // now and then a sample at full scale
+        // Now and then a sample at full scale, and in some frames every channel at once.
+        const bool full = rnd() % 50 == 0 || i / size_t(f.channels) % 97 == 13;
         const bool last_channel = i % size_t(f.channels) == size_t(f.channels - 1);
         if (f.format == 3) {
           double v = full ? (rnd() % 2 ? 1.0 : -1.0) : (double(rnd()) / double(1 << 23) - 1.0) * 0.999;
@@ -1382,7 +1383,10 @@ int main() {
         } else {
           const int64_t top = int64_t(1) << (f.bits - 1);
           int64_t s;
-          if (full) s = rnd() % 2 ? top - 1 : -top;
+          // At full scale: the format's extremes, and either side of where clipping starts.
+          const int64_t clip_from = f.bits == 8 ? top - 1 : top / 32768 * 32767;
+          const int64_t edges[] = {top - 1, -top, clip_from, -clip_from, clip_from - 1, -(clip_from - 1)};
+          if (full) s = edges[rnd() % 6];
           else if (f.bits == 32) s = (int64_t(rnd()) - (1 << 23)) * 256;  // 24 random bits over the range
           else s = int64_t(rnd() % uint32_t(2 * top)) - top;
           const uint64_t u = f.bits == 8 ? uint64_t(s + 128) : uint64_t(s);
