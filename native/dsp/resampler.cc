@@ -442,6 +442,28 @@ void Resampler::push_all(const double* in, size_t n, Out& out) {
   silenced(in, n, out, true, [&] { push_all_samples(in, n, out); });
 }
 
+template <class Out>
+void Resampler::push_within(const double* in, size_t behind, size_t n, Out& out) {
+  const int64_t from = n_in_ - int64_t(behind);  // the array's first sample, in the stream
+  // Where the array does not reach back to the next block's first input (the first push of
+  // an array, and the stream's start), the blocks read from the copy.
+  if (!fft_ || from > next_block_input()) return push(in, n, out);
+  silenced(in, n, out, false, [&] {
+    n_in_ += int64_t(n);
+    const double* array = in - behind;
+    produce_blocks(out, false, 0, Input{array, from, n_in_ - from});
+    // From the next block's first input on: what it will need, at most a block's worth.
+    const int64_t keep = next_block_input();
+    buf_.clear();
+    append_samples(buf_, array + (keep - from), size_t(n_in_ - keep));
+    buf_base_ = keep;
+  });
+}
+
+int64_t Resampler::next_block_input() const {
+  return (n_out_ / design_->up + design_->fft->s_lo) * design_->down;
+}
+
 namespace {
 // The first i in [from, n) with x[i] != 0, else n: 64 samples at a time by a vectorized
 // test, then one by one within the 64 that hold it.
@@ -559,7 +581,7 @@ void Resampler::took(size_t n, Out& out) {
   if (fft_) {
     produce_blocks(out, false, 0, buffered());
     // Drop the input before the next block's first.
-    return trim((n_out_ / design_->up + design_->fft->s_lo) * design_->down);
+    return trim(next_block_input());
   }
   // Output k needs inputs up to floor(k·down/up) + half; produce every k that has them.
   const ResamplerDesign& d = *design_;
@@ -715,6 +737,8 @@ template void Resampler::finish(std::vector<double>&);
 template void Resampler::finish(SampleBuffer&);
 template void Resampler::push_all(const double*, size_t, std::vector<double>&);
 template void Resampler::push_all(const double*, size_t, SampleBuffer&);
+template void Resampler::push_within(const double*, size_t, size_t, std::vector<double>&);
+template void Resampler::push_within(const double*, size_t, size_t, SampleBuffer&);
 
 std::vector<double> resample(const double* in, size_t n, int rate_in, int rate_out, Resampler::Form form) {
   Resampler r(rate_in, rate_out, form);

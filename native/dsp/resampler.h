@@ -122,6 +122,14 @@ class Resampler {
   // zero-filling what the blocks then write).
   template <class Out>
   void push(const double* in, size_t n, Out& out);
+  // push() for samples that lie in a larger array which the caller leaves unchanged during
+  // the call: the `behind` samples before `in` are the stream's samples just before it
+  // (pushed earlier). The FFT form then reads its blocks there instead of from its own copy
+  // of the input (the pipeline's pushes, 16K samples each, had been copied whole into it),
+  // and keeps only what the next block needs of them: the array may be gone by the next
+  // push. The same bits as push().
+  template <class Out>
+  void push_within(const double* in, size_t behind, size_t n, Out& out);
   // Ends the stream (zeros after it) and appends the remaining outputs up to the length rule.
   template <class Out>
   void finish(Out& out);
@@ -131,6 +139,8 @@ class Resampler {
   template <class Out>
   void push_all(const double* in, size_t n, Out& out);
   bool passthrough() const { return design_ == nullptr; }
+  // Input samples the stream holds in its own buffer now (for tests).
+  size_t held_samples() const { return buf_.size(); }
   int rate_in() const { return rate_in_; }
   int rate_out() const { return rate_out_; }
   void reset();
@@ -186,6 +196,8 @@ class Resampler {
   // `limit_out`), appended whole.
   template <class Out>
   void produce_blocks(Out& out, bool last, int64_t limit_out, const Input& in);
+  // The FFT form: the stream position of the next block's first input.
+  int64_t next_block_input() const;
   // At the end: how many outputs the reference computes; then the zeros up to the length rule.
   int64_t computed_at_end() const;
   template <class Out>

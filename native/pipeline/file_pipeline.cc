@@ -208,7 +208,8 @@ class SignalSource {
     {
       StageTimer t(times_.resample);
       if (got > 0) {
-        resampler_->push(input_, got, block);
+        // The block lies in read_ after the ones taken from it before (read in place there).
+        resampler_->push_within(input_, size_t(input_ - read_.data()), got, block);
       } else {
         resampler_->finish(block);
         done_ = true;

@@ -568,6 +568,48 @@ int main() {
     bool same = streamed.size() == whole.size();
     for (size_t i = 0; same && i < whole.size(); ++i) same = streamed[i] == whole[i];
     check(same, "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) + " streams bit-exactly");
+    // Pushed from arrays the way the pipeline reads (push_within: each push preceded in its
+    // array by the pushes before it from the same array), the arrays of uneven lengths, some
+    // starting just before, at or just after where an FFT block's inputs start, each
+    // overwritten with NaNs once its pushes are done: the same samples. In between, the
+    // stream holds at most one block's inputs of its own.
+    {
+      const auto lx = noise(100003, 17);
+      const auto lwhole = resample(lx.data(), lx.size(), p[0], p[1]);
+      std::vector<size_t> starts;
+      for (size_t at = 5, len = 26; at < lx.size(); at += len, len = len * 2 + 11) starts.push_back(at);
+      if (const auto& plan = ResamplerDesign::get(p[0], p[1])->fft) {
+        const long long offsets[] = {1, 0, 3};
+        for (int j = 1; j <= 3; ++j) {
+          const long long at = (j * plan->block + plan->s_lo) * ResamplerDesign::get(p[0], p[1])->down + offsets[j - 1];
+          if (at > 0 && size_t(at) < lx.size()) starts.push_back(size_t(at));
+        }
+      }
+      std::sort(starts.begin(), starts.end());
+      starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+      starts.push_back(lx.size());
+      Resampler rw(p[0], p[1]);
+      std::vector<double> within;
+      size_t pos = 0, push_len = 1, most_held = 0;
+      for (size_t end : starts) {
+        std::vector<double> array(lx.begin() + long(pos), lx.begin() + long(end));
+        for (size_t at = 0; at < array.size(); at += push_len, push_len = push_len > 6000 ? 1 : push_len * 2 + 3) {
+          rw.push_within(array.data() + at, at, std::min(push_len, array.size() - at), within);
+        }
+        // Once an array is long enough that the blocks read in it, what the stream holds of its
+        // own is the next block's inputs at most.
+        const auto plan = ResamplerDesign::get(p[0], p[1])->fft;
+        if (plan && array.size() >= 2 * size_t(plan->n_in)) most_held = std::max(most_held, rw.held_samples());
+        std::fill(array.begin(), array.end(), std::nan(""));
+        pos = end;
+      }
+      rw.finish(within);
+      const auto d = ResamplerDesign::get(p[0], p[1]);
+      check(within == lwhole && (!d->fft || (most_held > 0 && most_held < size_t(d->fft->n_in))),
+            "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) +
+                " push_within (blocks read in the caller's array) gives push()'s samples, holding " +
+                std::to_string(most_held) + " samples of its own at most");
+    }
     // The whole signal in one call, read in place (push_all), on a stream used before: the
     // same samples again.
     std::vector<double> at_once;
