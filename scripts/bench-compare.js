@@ -10,7 +10,8 @@
 // built there once, with this tree's node_modules) or the folder of another built checkout.
 // Both must be built: this tree with `npm run build`. Each round runs every thread count
 // once with each build, the order swapped from one round to the next. The first round's
-// outputs of the two builds are compared file by file (the WAVs and model_info.json).
+// outputs of the two builds are compared file by file (the WAVs and model_info.json), and
+// WAVs that differ, sample by sample.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -57,19 +58,60 @@ function baseTree(spec) {
   return { dir, label };
 }
 
-// The files whose bytes must not depend on the build: every WAV and model_info.json.
+// The float32 samples of one of voxprep's outputs (its data chunk), or null if it has none.
+function outputSamples(bytes) {
+  for (let at = 12; at + 8 <= bytes.length; ) {
+    const id = bytes.toString('ascii', at, at + 4), size = bytes.readUInt32LE(at + 4);
+    if (id === 'data') {
+      const data = bytes.subarray(at + 8, at + 8 + size);
+      return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
+    }
+    at += 8 + size + (size & 1);
+  }
+  return null;
+}
+
+// The files whose bytes must not depend on the build: every WAV and model_info.json. For
+// WAVs that differ but have the same number of samples, by how much: the samples that differ,
+// the largest difference, and each file's signal-to-difference ratio (the base's output as the
+// signal), of which the lowest is reported.
 function compareOutputs(a, b) {
   const rel = (dir) =>
     listFiles(dir)
       .map((f) => path.relative(dir, f))
       .filter((f) => f.endsWith('.wav') || f === 'model_info.json')
       .sort();
-  const fa = rel(a), fb = rel(b);
+  const fa = new Set(rel(a)), fb = new Set(rel(b));
   const names = new Set([...fa, ...fb]);
-  const differ = [...names].filter(
-    (f) => !fa.includes(f) || !fb.includes(f) || !fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(b, f))),
-  );
-  return { files: names.size, differ };
+  const differ = [];
+  const by = { samples: 0, differing: 0, largest: 0, worstDb: Infinity, worstFile: null, unlike: 0 };
+  for (const f of names) {
+    if (!fa.has(f) || !fb.has(f)) {
+      differ.push(f);
+      ++by.unlike;
+      continue;
+    }
+    const x = fs.readFileSync(path.join(a, f)), y = fs.readFileSync(path.join(b, f));
+    if (x.equals(y)) continue;
+    differ.push(f);
+    const sx = f.endsWith('.wav') ? outputSamples(x) : null, sy = f.endsWith('.wav') ? outputSamples(y) : null;
+    if (!sx || !sy || sx.length !== sy.length) {
+      ++by.unlike;
+      continue;
+    }
+    let signal = 0, noise = 0;
+    for (let i = 0; i < sx.length; ++i) {
+      const d = sy[i] - sx[i];
+      if (d !== 0) ++by.differing;
+      by.largest = Math.max(by.largest, Math.abs(d));
+      signal += sx[i] * sx[i];
+      noise += d * d;
+    }
+    by.samples += sx.length;
+    const db = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+    if (db < by.worstDb) Object.assign(by, { worstDb: db, worstFile: f });
+  }
+  return { files: names.size, differ, by };
 }
 
 const base = baseTree(argv[0]);
@@ -141,3 +183,11 @@ console.log(
     ? `outputs (first round, ${threadCounts[0]} thread${threadCounts[0] > 1 ? 's' : ''}): all ${comparison.files} files byte-identical`
     : `outputs DIFFER (first round): ${comparison.differ.length} of ${comparison.files} files, e.g. ${comparison.differ.slice(0, 3).join(', ')}`,
 );
+if (comparison.by.samples > 0) {
+  const { by } = comparison;
+  console.log(
+    `  in those of the same length: ${by.differing} of ${by.samples} float32 samples differ, by at most ${by.largest.toExponential(1)}; ` +
+      `the lowest signal-to-difference ratio ${by.worstDb.toFixed(1)} dB (${by.worstFile})` +
+      (by.unlike ? `; ${by.unlike} file(s) missing on one side, of other lengths or not WAV` : ''),
+  );
+}
