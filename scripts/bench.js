@@ -34,6 +34,12 @@ if (argv.includes('--corpus-only')) process.exit(0);
 warmPageCache(corpus);
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-bench-'));
 const runner = path.join(root, 'scripts', 'bench-run.js');
+// A tmpfs's files are memory: with gigabytes of earlier outputs left in one, every row paid
+// for the kernel reclaiming memory (once, with 4 GB there, the floor took 0.77 s instead of
+// about 0.3). Said under the table, so that such a table is not taken for a comparable one.
+const kTmpfs = 0x01021994;
+const scratchFs = fs.statfsSync(scratch);
+const heldGb = scratchFs.type === kTmpfs ? ((scratchFs.blocks - scratchFs.bfree) * scratchFs.bsize) / 2 ** 30 : 0;
 const threadsAll = os.availableParallelism();
 
 // Each kind of run with 1 thread and with all cores; "vs 1 thr" compares with its own 1-thread row.
@@ -123,3 +129,9 @@ if (threadsAll > 1) {
   );
 }
 console.log(`memory, ${threadsAll} threads vs 1: ${((last.rssMb / one.rssMb - 1) * 100).toFixed(0)}% higher`);
+if (heldGb >= 1) {
+  console.log(
+    `warning: the scratch tmpfs (${os.tmpdir()}) held ${heldGb.toFixed(1)} GB of other files when the bench began; ` +
+      'the rows are slower than on an empty one and not comparable with its tables (empty it and run again)',
+  );
+}
