@@ -63,6 +63,8 @@ class WavWriter {
   static void release_spare_buffers();
   // For tests: how many float buffers are kept for the next files now.
   static size_t spare_buffers_kept();
+  // For tests: the bytes those hold.
+  static size_t spare_buffer_bytes_kept();
   const std::string& path() const { return final_path_; }
   const std::string& temp_path() const { return temp_path_; }
 

@@ -1188,6 +1188,34 @@ int main() {
       check(made >= 1 && made <= 8, "WAV writer: 40 files written with " + std::to_string(made) +
                                         " float buffers allocated (at most 8)");
     }
+    // A piece's two outputs, at the training rate and at 16 kHz, one pair after another: each
+    // file takes the kept buffer that fits it, so the two buffers keep their own sizes (taken
+    // last-in-first-out, the 16 kHz buffer went to the next training-rate file, which grew it).
+    {
+      WavWriter::release_spare_buffers();
+      const auto y = noise(120000, 37);
+      const size_t before = WavWriter::float_buffers_allocated();
+      {
+        OutputSet set;  // not published: removed at the end
+        for (int k = 0; k < 10; ++k) {
+          // Both files take their buffers before either is written (as a piece's two are).
+          WavWriter high(std::string(dir) + "/pair" + std::to_string(k) + ".wav", 40000);
+          WavWriter low(std::string(dir) + "/pair" + std::to_string(k) + "_16k.wav", 16000);
+          high.write(y.data(), 120000);
+          low.write(y.data(), 48000);
+          for (WavWriter* w : {&high, &low}) {
+            w->finish();
+            set.add(*w);
+          }
+          high.wait();
+          low.wait();
+        }
+      }
+      const size_t made = WavWriter::float_buffers_allocated() - before, bytes = WavWriter::spare_buffer_bytes_kept();
+      check(made == 2 && WavWriter::spare_buffers_kept() == 2 && bytes == 4 * (120000 + 48000),
+            "WAV writer: pairs of 120 000- and 48 000-sample files keep one buffer of each size (" + std::to_string(made) +
+                " allocated, " + std::to_string(bytes) + " bytes kept)");
+    }
     // A file written whole comes with its checksum, the same as read back from the disk; a
     // streamed one (past kHoldFrames) with none. Both hold their samples.
     {
