@@ -382,7 +382,7 @@ template <int kBytes, class Load>
 
 // 24-bit PCM, mono or stereo (the common recording formats), eight samples a step: the
 // compiler's loop above stays scalar on 3-byte samples (about 1.1 ns a stereo frame here,
-// a third of the bench's reading thread), where byte shuffles place each sample in a 32-bit
+// some 20% of the bench's reading thread), where byte shuffles place each sample in a 32-bit
 // lane (0.4 ns). AVX2 only (the caller checks): without its shuffle the same code runs
 // slower than the scalar loop. Each sample is an integer below 2^23 in magnitude, so a
 // frame's sum is exact, and sum / 2^23 / channels (one multiplication by a power of two) are
