@@ -60,6 +60,19 @@ inline void drop_front(Buffer& buf, int64_t& base, int64_t keep_from) {
   }
 }
 
+// Which of the kept `buffers` (non-empty) to hand out for `at_least` elements: the one of
+// least capacity that holds them, or else the largest (to grow from).
+template <class Buffer>
+size_t best_fitting(const std::vector<Buffer>& buffers, size_t at_least) {
+  size_t pick = 0;
+  for (size_t i = 1; i < buffers.size(); ++i) {
+    const size_t c = buffers[i].capacity(), best = buffers[pick].capacity();
+    const bool fits = c >= at_least, best_fits = best >= at_least;
+    if (fits ? !best_fits || c < best : !best_fits && c > best) pick = i;
+  }
+  return pick;
+}
+
 // Buffers kept between files, per thread and type: a stage's buffers grown anew for every
 // file, and their pages faulted in again, cost a worker about 3% of its time on the bench
 // corpus (the kernel zeroing and mapping the pages). A stage takes its buffers from here when
@@ -71,17 +84,11 @@ template <class Buffer>
 class SpareBuffers {
  public:
   static constexpr size_t kMaxSpares = 4;
-  // An empty buffer: the spare of least capacity that holds `at_least` elements, or else the
-  // largest spare (to grow from), or else a new one.
+  // An empty buffer: the best-fitting spare for `at_least` elements, or else a new one.
   static Buffer take(size_t at_least = SIZE_MAX) {
     auto& spares = list().buffers;
     if (spares.empty()) return Buffer();
-    size_t pick = 0;
-    for (size_t i = 1; i < spares.size(); ++i) {
-      const size_t c = spares[i].capacity(), best = spares[pick].capacity();
-      const bool fits = c >= at_least, best_fits = best >= at_least;
-      if (fits ? !best_fits || c < best : !best_fits && c > best) pick = i;
-    }
+    const size_t pick = best_fitting(spares, at_least);
     Buffer b = std::move(spares[pick]);
     spares.erase(spares.begin() + long(pick));
     kept_.fetch_sub(1, std::memory_order_relaxed);

@@ -64,12 +64,7 @@ class SpareFloatBuffers {
       std::lock_guard<std::mutex> lock(mutex());
       auto& kept = list();
       if (!kept.empty()) {
-        size_t pick = 0;
-        for (size_t i = 1; i < kept.size(); ++i) {
-          const size_t have = kept[i].capacity(), best = kept[pick].capacity();
-          const bool fits = have >= at_least, best_fits = best >= at_least;
-          if (fits ? !best_fits || have < best : !best_fits && have > best) pick = i;
-        }
+        const size_t pick = best_fitting(kept, at_least);
         b = std::move(kept[pick]);
         kept.erase(kept.begin() + long(pick));
       } else {
