@@ -708,9 +708,7 @@ void Resampler::produce_blocks(Out& out, bool last, int64_t limit_out, const Inp
     w.inverse.inverse(w.y_re.data(), w.y_im.data(), w.y.data());
     // The block's outputs, and at the end no more than the limit.
     const int64_t take = last ? std::min<int64_t>(L * p.block, limit_out - n_out_) : L * p.block;
-    const size_t at = out.size();
-    out.resize(at + size_t(take));
-    std::copy(w.y.data() + p.out_from, w.y.data() + p.out_from + take, out.data() + at);
+    append_samples(out, w.y.data() + p.out_from, size_t(take));
     n_out_ += take;
   }
 }
