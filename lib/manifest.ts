@@ -443,6 +443,29 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i:
   return out;
 }
 
+/**
+ * Removes `files` (absent ones are fine), several at a time: one at a time, each removal is a
+ * round trip through libuv's pool, and a rerun with --overwrite spent about 0.2 s on the
+ * previous run's 2000 slices (a quarter of the run), ten times what overlapping them takes.
+ * Every removal has ended when it returns or throws (the first error), so none can follow
+ * the writing that comes next.
+ */
+export async function removeFiles(files: readonly string[]): Promise<void> {
+  let failure: Error | undefined;
+  let next = 0;
+  const lane = async () => {
+    while (failure === undefined && next < files.length) {
+      const file = files[next++];
+      await fsp.unlink(file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') failure ??= err;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REMOVALS_AT_ONCE, files.length) }, lane));
+  if (failure) throw failure;
+}
+const REMOVALS_AT_ONCE = 16;
+
 // ---------------------------------------------------------------------------------------
 // Writing
 

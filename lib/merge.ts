@@ -23,6 +23,7 @@ import {
   mapLimit,
   outputPath,
   readManifest,
+  removeFiles,
   reportName,
   type FileRecord,
   type Manifest,
@@ -266,7 +267,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
 
     // The slices: copied from other folders, checked where they are.
     for (const dir of [slicedDir, sliced16kDir]) await fsp.mkdir(path.join(out, dir), { recursive: true });
-    for (const temp of scan.temporaries) await fsp.rm(temp, { force: true });
+    await removeFiles(scan.temporaries);
     const tasks: { o: OutputRecord; shard: FoundShard }[] = [];
     for (const { rec, shard } of ordered) for (const o of rec.outputs) tasks.push({ o, shard });
     const problems: string[] = [];
@@ -322,7 +323,7 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
           '(it redoes what does not match its record), then merge again',
       );
     }
-    for (const rel of stray) await fsp.rm(path.join(out, ...rel.split('/')), { force: true });
+    await removeFiles(stray.map((rel) => path.join(out, ...rel.split('/'))));
 
     // The whole run's manifest, model_info.json and report.
     const manifestPath = wholeFile;

@@ -23,6 +23,7 @@ import {
   outputPath,
   readManifest,
   recordLine,
+  removeFiles,
   reportName,
   SLICE_NAME,
   statInput,
@@ -564,7 +565,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           throw new Error(`cannot write the run manifest ${manifestFile}: ${err.message}`);
         })
       : undefined;
-    for (const file of plan.remove) await fs.rm(file, { force: true });
+    await removeFiles(plan.remove);
 
     const scope = walked.files.filter((f) => inShard(f.idx0, shard));
     const reports = new Map<number, FileReport>();
@@ -594,9 +595,8 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out, hasher) : outcomeRecord(file, r);
           if (rec === 'changed') {
             // Its slices may hold part of the old file and part of the new, or stop short.
-            for (const dir of [addon.layout.slicedDir, addon.layout.sliced16kDir]) {
-              for (const name of r.sliceNames) await fs.rm(path.join(out, dir, name), { force: true });
-            }
+            const { slicedDir, sliced16kDir } = addon.layout;
+            await removeFiles([slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => path.join(out, dir, name))));
             changed.add(file.idx0);
             return;
           }

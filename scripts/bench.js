@@ -51,13 +51,19 @@ for (const kind of kinds) {
   for (const threads of [1, threadsAll]) {
     plan.push({ name: `${kind.label}, ${threads} thread${threads > 1 ? 's' : ''}`, kind: kind.label, threads, options: kind.options, runs: [] });
   }
+  if (kind === kinds[0]) {
+    // The same run again into the 1-thread run's folder (bench-run passes overwrite), as a user
+    // reruns with other settings: it first removes the earlier run's 2000 slices.
+    const first = plan.length - 2;
+    plan.push({ name: `${kind.label}, 1 thread, rerun (--overwrite)`, kind: `${kind.label} rerun`, threads: 1, options: kind.options, runs: [], rerunOf: first });
+  }
 }
 const floorRow = skipFloor ? null : { name: 'I/O floor (read inputs, write outputs)', runs: [] };
 let outputs;
 for (let round = 1; round <= repeat; ++round) {
   for (const [row, p] of plan.entries()) {
     // A fresh folder for every run (outputs are removed only at the end: see below).
-    const out = path.join(scratch, `out-${row}-${round}`);
+    const out = path.join(scratch, `out-${p.rerunOf ?? row}-${round}`);
     process.stderr.write(`bench: round ${round}/${repeat}: ${p.name}\n`);
     const t = timed([process.execPath, runner, corpus, out, String(p.threads), JSON.stringify(p.options)]);
     const result = JSON.parse(t.stdout);
@@ -75,7 +81,7 @@ for (let round = 1; round <= repeat; ++round) {
 // Each row: its fastest run.
 const fastest = (row) => ({ ...row, ...row.runs.reduce((a, b) => (b.wall < a.wall ? b : a)) });
 const rows = plan.map(fastest);
-for (const row of rows) row.base = rows.find((r) => r.kind === row.kind && r.threads === 1);
+for (const row of rows) row.base = row.rerunOf !== undefined ? rows[row.rerunOf] : rows.find((r) => r.kind === row.kind && r.threads === 1);
 const floor = floorRow ? fastest(floorRow) : null;
 // Outputs are removed only now, after every measurement: on ext4 without a journal (as on
 // these machines) creating a file skips over every inode deleted in the last minutes, one
@@ -103,7 +109,7 @@ for (const r of all) {
       lpad(floor ? (r.wall / floor.wall).toFixed(1) + 'x' : '-', 10),
   );
 }
-for (const r of rows.filter((row) => row.threads === 1)) {
+for (const r of rows.filter((row) => row.threads === 1 && row.rerunOf === undefined)) {
   const sum = Object.values(r.stages).reduce((a, b) => a + b, 0);
   console.log(
     `stage shares (${r.name}, thread time): ` +

@@ -15,7 +15,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
-import { HashPool, Journal, OUTPUT_FILE, headerDifferences, manifestLines, readManifest, type ManifestHeader } from '../lib/manifest.js';
+import { HashPool, Journal, OUTPUT_FILE, headerDifferences, manifestLines, readManifest, removeFiles, type ManifestHeader } from '../lib/manifest.js';
 import { reportJson, writeAtomically } from '../lib/report.js';
 import { native } from '../lib/native.js';
 import { lockOutput, type OutputLock } from '../lib/lock.js';
@@ -1077,6 +1077,34 @@ describe('checksums', () => {
     const settled = await queued;
     expect(settled[0].status).toBe('fulfilled');
     expect(settled.slice(1).every((r) => r.status === 'rejected' && /hashing closed/.test(String(r.reason)))).toBe(true);
+  });
+});
+
+describe("removing an earlier run's files", () => {
+  it('removes every file named, absent ones included; on a failure, throws it only once no removal is under way', async () => {
+    const dir = path.join(scratch.path, 'remove');
+    fs.mkdirSync(dir, { recursive: true });
+    const made = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => {
+        const file = path.join(dir, `${tag}_${i}.wav`);
+        fs.writeFileSync(file, 'x');
+        return file;
+      });
+    const files = made(300, 'a');
+    await removeFiles([...files.slice(0, 150), path.join(dir, 'absent.wav'), ...files.slice(150)]);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    await removeFiles([]);
+
+    // A folder cannot be unlinked: the error names it. Had the call returned with removals
+    // still running, they would go on removing the files after it.
+    const folder = path.join(dir, 'a folder');
+    fs.mkdirSync(folder);
+    const more = made(200, 'b');
+    await expect(removeFiles([folder, ...more])).rejects.toThrow(`'${folder}'`);
+    const left = fs.readdirSync(dir).length;
+    expect(left).toBeGreaterThan(1);
+    await new Promise((wake) => setTimeout(wake, 200));
+    expect(fs.readdirSync(dir).length).toBe(left);
   });
 });
 
