@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -187,7 +189,7 @@ void interleave(const double* const* blocks, double* __restrict out, long long l
 
 // The inverse of interleave, adding what each block's start state contributes:
 // blocks[j][i] = in[i·kLanes + j] + Σ_k response[k][i] · start[k][j] (k in order), for the
-// first `used` blocks; response is Highpass::state_response_ (rows of `len`). The sum in the
+// first `used` blocks; response is Highpass::Tables::state_response (rows of `len`). The sum in the
 // lanes, where the blocks lie side by side, and the same operations in the same order on every
 // instruction set.
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -214,26 +216,41 @@ void deinterleave_adding(const double* __restrict in, const double* __restrict r
 
 }  // namespace
 
-Highpass::Highpass(double sample_rate) : design_(HighpassDesign::butterworth(sample_rate)) {
+std::shared_ptr<const Highpass::Tables> Highpass::tables(double sample_rate) {
   static_assert(HighpassSpec::kSections == 3, "the runs below take three sections");
+  // Leaked on purpose, like the resampler's designs: a worker may still look one up while an
+  // exiting process runs the static destructors.
+  static std::mutex mutex;
+  static auto* cache = new std::map<double, std::shared_ptr<const Tables>>();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = cache->find(sample_rate);
+  if (found != cache->end()) return found->second;
+
+  auto t = std::make_shared<Tables>();
+  t->design = HighpassDesign::butterworth(sample_rate);
+  const kernels::Biquad* sections = t->design.sections.data();
   // Column k of M: where unit state k goes over kBlock samples of zero input.
   for (int k = 0; k < kStates; ++k) {
     std::array<double, kStates> z{};
     z[size_t(k)] = 1.0;
-    for (long long i = 0; i < kBlock; ++i) cascade_step(design_.sections.data(), z.data(), 0.0);
-    for (int r = 0; r < kStates; ++r) carry_[size_t(r * kStates + k)] = z[size_t(r)];
+    for (long long i = 0; i < kBlock; ++i) cascade_step(sections, z.data(), 0.0);
+    for (int r = 0; r < kStates; ++r) t->carry[size_t(r * kStates + k)] = z[size_t(r)];
   }
   // Row k of the state response: the outputs from unit state k over a block of zero input.
-  state_response_.resize(size_t(kStates * kBlock));
+  t->state_response.resize(size_t(kStates * kBlock));
   for (int k = 0; k < kStates; ++k) {
     std::array<double, kStates> z{};
     z[size_t(k)] = 1.0;
     for (long long i = 0; i < kBlock; ++i) {
-      state_response_[size_t(k * kBlock + i)] = cascade_step(design_.sections.data(), z.data(), 0.0);
+      t->state_response[size_t(k * kBlock + i)] = cascade_step(sections, z.data(), 0.0);
     }
   }
-  zeros_.assign(size_t(kBlock), 0.0);
+  t->zeros.assign(size_t(kBlock), 0.0);
+  cache->emplace(sample_rate, t);
+  return t;
 }
+
+Highpass::Highpass(double sample_rate) : tables_(tables(sample_rate)) {}
 
 void Highpass::process(double* x, size_t n) {
   // Long stretches in pieces, so that the scan's copy of the samples stays small (and in
@@ -263,7 +280,7 @@ void Highpass::run_sequential(double* x, size_t n) {
   // bits as running them one after another. Coefficients and states are copied into locals:
   // left in the object, the compiler must assume that writing x[i] may change them and keeps
   // them in memory, which puts a store and a reload into every step of each chain.
-  const std::array<kernels::Biquad, HighpassSpec::kSections> s = design_.sections;
+  const std::array<kernels::Biquad, HighpassSpec::kSections> s = tables_->design.sections;
   std::array<double, kStates> z = state_;
   for (size_t i = 0; i < n; ++i) x[i] = cascade_step(s.data(), z.data(), x[i]);
   state_ = z;
@@ -274,15 +291,20 @@ void Highpass::run_blocks(double* x, long long full_blocks) {
   const size_t group_cells = size_t(kBlock) * kLanes;
   lanes_in_.resize(group_cells);
   lanes_out_.resize(group_cells);
-  const kernels::Biquad* sections = design_.sections.data();
+  const Tables& t = *tables_;
+  const kernels::Biquad* sections = t.design.sections.data();
   std::array<double, kStates> st = state_;  // the next block's true start state
   for (long long g = 0; g < groups; ++g) {
     const int used = int(std::min<long long>(kLanes, full_blocks - g * kLanes));
-    double* at[kLanes];
-    for (int j = 0; j < kLanes; ++j) at[j] = j < used ? x + (g * kLanes + j) * kBlock : zeros_.data();
+    double* at[kLanes];       // the group's blocks (the first `used`)
+    const double* from[kLanes];  // and zeros for the lanes past them
+    for (int j = 0; j < kLanes; ++j) {
+      at[j] = j < used ? x + (g * kLanes + j) * kBlock : nullptr;
+      from[j] = j < used ? at[j] : t.zeros.data();
+    }
     // 1. The group's blocks side by side from zero state; lanes past the last full block run
     // on zeros and are not used.
-    interleave(at, lanes_in_.data(), kBlock);
+    interleave(from, lanes_in_.data(), kBlock);
     double end[kStates][kLanes] = {};
     cascade_lanes_run(sections, &end[0][0], lanes_in_.data(), lanes_out_.data(), kBlock);
     // 2. The carry through the group's blocks.
@@ -292,13 +314,13 @@ void Highpass::run_blocks(double* x, long long full_blocks) {
       for (int r = 0; r < kStates; ++r) {
         start[r][j] = st[size_t(r)];
         double v = 0;
-        for (int k = 0; k < kStates; ++k) v += carry_[size_t(r * kStates + k)] * st[size_t(k)];
+        for (int k = 0; k < kStates; ++k) v += t.carry[size_t(r * kStates + k)] * st[size_t(k)];
         next[size_t(r)] = v + end[r][j];
       }
       st = next;
     }
     // 3. The outputs back in place, with what each block's start state adds.
-    deinterleave_adding(lanes_out_.data(), state_response_.data(), start, at, used, kBlock);
+    deinterleave_adding(lanes_out_.data(), t.state_response.data(), start, at, used, kBlock);
   }
   // The last block's start state.
   state_ = st;

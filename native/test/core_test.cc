@@ -750,6 +750,24 @@ int main() {
     hp.process(dc.data(), dc.size());
     check(std::fabs(dc.back()) < 1e-6, "high-pass removes DC");
   }
+  // High-pass: the design and the scan's tables are made once per rate and shared (a file's
+  // filter is not designed again), and a filter on shared tables filters as the first did.
+  {
+    const auto speech = [] {
+      std::vector<double> x(40000);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.001 * double(i)) + 0.3 * std::sin(0.37 * double(i) + 1.0);
+      return x;
+    };
+    std::vector<double> first = speech(), second = speech();
+    Highpass a(40000);
+    a.process(first.data(), first.size());
+    Highpass b(40000), c(48000);
+    b.process(second.data(), second.size());
+    check(Highpass::tables(40000) == Highpass::tables(40000) && Highpass::tables(48000) != Highpass::tables(40000) &&
+              &a.design() == &b.design() && &c.design() != &a.design() && first == second &&
+              c.design().b == HighpassDesign::butterworth(48000).b && a.design().a == HighpassDesign::butterworth(40000).a,
+          "high-pass: one design and one set of tables per rate, shared by its filters, which filter alike");
+  }
   // Roots to about 30 digits (the high-pass design's factoring). x³ − x²/2 − 2x + 1 =
   // (x² − 2)(x − 1/2): √2 in double-double is 1.4142135623730951 − 9.667293313452913e-17.
   {
