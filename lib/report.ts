@@ -593,7 +593,7 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
   if (writeFailure) {
     lines.push(
       c.red(`write error: ${shownPath(writeFailure.relative)}: ${writeFailure.error ?? 'unknown reason'}`),
-      '  no file was started after it; make room (or fix the output folder), then run again with --resume',
+      '  no new file was started once it was met; make room (or fix the output folder), then run again with --resume',
     );
   }
   for (const e of r.runErrors) lines.push(c.red(`error: ${e}`));

@@ -4,8 +4,10 @@
 // the same build's run can take twice as long from one hour to the next, so an absolute
 // table says little about a change; runs of both builds in the same minutes do.
 //
-// Usage: node scripts/bench-compare.js BASE [--rounds 6] [--threads 1,2] [--minutes 40]
+// Usage: node scripts/bench-compare.js BASE [--rounds 6] [--threads 1,2] [--minutes 40 | --dataset DIR]
 //                                       [-- '{"denoise":0.7}']
+// (--dataset: another dataset folder instead of the bench corpus, such as a folder of short
+// clips that scripts/memcheck-files.js makes in .cache/memcheck-files-N.)
 // BASE is a git revision (exported with `git archive` into .cache/bench-base/<commit>/ and
 // built there once, with this tree's node_modules) or the folder of another built checkout.
 // Both must be built: this tree with `npm run build`. Each round runs every thread count
@@ -27,8 +29,9 @@ const flag = (name, fallback) => (argv.includes(name) ? argv.splice(argv.indexOf
 const rounds = Math.max(1, Number(flag('--rounds', 6)) || 6);
 const threadCounts = String(flag('--threads', `1,${os.availableParallelism()}`)).split(',').map(Number);
 const minutes = Number(flag('--minutes', 40)) || 40;
-if (argv.length !== 1 || threadCounts.some((t) => !(t >= 1))) {
-  process.stderr.write('usage: node scripts/bench-compare.js BASE [--rounds N] [--threads 1,2] [--minutes M] [-- JSON]\n');
+const dataset = flag('--dataset', undefined);
+if (argv.length !== 1 || threadCounts.some((t) => !(t >= 1)) || (dataset !== undefined && !fs.existsSync(dataset))) {
+  process.stderr.write('usage: node scripts/bench-compare.js BASE [--rounds N] [--threads 1,2] [--minutes M | --dataset DIR] [-- JSON]\n');
   process.exit(2);
 }
 
@@ -122,8 +125,8 @@ const builds = [
 for (const b of builds) {
   if (!fs.existsSync(path.join(b.dir, 'dist', 'index.js'))) throw new Error(`${b.dir} is not built (no dist/index.js)`);
 }
-const corpus = corpusDir(root, minutes);
-makeCorpus(corpus, minutes);
+const corpus = dataset ? path.resolve(dataset) : corpusDir(root, minutes);
+if (!dataset) makeCorpus(corpus, minutes);
 warmPageCache(corpus);
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-compare-'));
 // Each run's outputs are removed after it (after the first round's comparison), to keep the

@@ -149,6 +149,22 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
           done(index, std::move(r));
         }
       };
+      // On the CPU: the last file processed, held until its outputs are written (HeldFile), and
+      // the first write failure met publishing this lane's files.
+      std::optional<HeldFile> held;
+      std::string held_write_failure;
+      auto publish_held_file = [&] {
+        if (!held) return;
+        const size_t index = held->index;
+        FileResult r = publish_held(*held, options);
+        held.reset();
+        if (r.write_error && held_write_failure.empty()) held_write_failure = r.error;
+        note_write_error(r);
+        done(index, std::move(r));
+      };
+      const std::function<void()> publish_if_written = [&] {
+        if (held && held->written()) publish_held_file();
+      };
       for (size_t claim = shared->next++; claim < jobs.size(); claim = shared->next++) {
         const size_t i = order[claim];
         FileResult r;
@@ -163,8 +179,18 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
           r.status = FileStatus::kFailed;
           r.error = device_error;
         } else {
-          r = process_file(jobs[i], options, lane_device, batch ? &*batch : nullptr, i);
+          HeldFile next;
+          r = process_file(jobs[i], options, lane_device, batch ? &*batch : nullptr, i, &next, publish_if_written);
           note_write_error(r);
+          if (r.deferred && !batch) {
+            publish_held_file();  // the file before, if its writes had not all run yet
+            if (held_write_failure.empty()) {
+              held = std::move(next);
+              continue;
+            }
+            // Its outputs go (with `next`), as when a batch meets a write failure.
+            r = after_write_failure(held_write_failure);
+          }
         }
         if (r.deferred) {
           // Reported when the batch runs: once it has gathered a launch's worth, or at the end.
@@ -173,6 +199,7 @@ std::vector<FileResult> Engine::run_batch(const std::vector<FileJob>& jobs, cons
         }
         done(i, std::move(r));
       }
+      publish_held_file();
       finish_batch();
       release_kept_buffers();
       std::lock_guard<std::mutex> lock(shared->mutex);

@@ -349,6 +349,14 @@ std::string OutputSet::failure() const {
   return first;
 }
 
+bool OutputSet::written() const {
+  for (const auto& f : files_) {
+    std::lock_guard<std::mutex> lock(f.disk->mutex);
+    if (f.disk->pending != 0) return false;
+  }
+  return true;
+}
+
 std::vector<std::pair<std::string, FileChecksum>> OutputSet::checksums() const {
   std::vector<std::pair<std::string, FileChecksum>> out;
   for (const auto& f : files_) {

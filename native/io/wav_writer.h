@@ -115,6 +115,8 @@ class OutputSet {
   void publish();
   // Waits until the files are written; the first failure, or "" if none.
   std::string failure() const;
+  // Whether the files' operations have all run (so that publish() will not wait); does not wait.
+  bool written() const;
   // After publish(): each file written whole, by its final path, with its size and checksum.
   std::vector<std::pair<std::string, FileChecksum>> checksums() const;
   size_t size() const { return files_.size(); }

@@ -132,10 +132,13 @@ class SignalSource {
  public:
   // With a device, resampling and the high-pass run there (and, with `frames`, the
   // slicer's RMS frames of the output too).
-  SignalSource(const FileJob& job, const PipelineOptions& o, StageTimes& times, Device* device, bool frames)
+  // `between_blocks` (if set) runs before each block is taken.
+  SignalSource(const FileJob& job, const PipelineOptions& o, StageTimes& times, Device* device, bool frames,
+               const std::function<void()>& between_blocks)
       : reader_(job.decoder.empty() ? WavReader(job.path) : WavReader(job.path, job.decoder)),
         times_(times),
         options_(o),
+        between_blocks_(between_blocks),
         reading_(IoThread::for_reading()) {
     const int rate_in = reader_.info().sample_rate;
     if (device) {
@@ -147,7 +150,7 @@ class SignalSource {
       resampler_.emplace(rate_in, o.sample_rate);
       if (o.highpass) highpass_.emplace(double(o.sample_rate));
     }
-    read_ahead();
+    start_reading();
   }
   // The reading thread may still be in the reader.
   ~SignalSource() {
@@ -187,6 +190,7 @@ class SignalSource {
     const size_t before = block.size();
     if (done_) return false;
     if (stop_level(options_) >= kAbandon) throw Interrupted();
+    if (between_blocks_) between_blocks_();
     size_t got;
     {
       // The time waited for the reading thread.
@@ -227,7 +231,7 @@ class SignalSource {
     read_n_ = 0;
     read_at_ = 0;
     reader_.rewind();
-    read_ahead();
+    start_reading();
     if (resampler_) resampler_->reset();
     if (highpass_) highpass_->reset();
     if (device_stage_) device_stage_->reset();
@@ -235,6 +239,29 @@ class SignalSource {
   }
 
  private:
+  // Reads the first frames here, on the worker, and asks the reading thread for the next: the
+  // worker has nothing else to do until the first are in, and handing the read over and
+  // back took longer than the read (with short clips, about a tenth of the worker's time).
+  // A short read is the end (fread stops short only there), so the end is read here too.
+  // What the reads throw is thrown when the frames are taken, as from the reading thread.
+  void start_reading() {
+    StageTimer t(times_.decode);
+    read_at_ = 0;
+    read_n_ = 0;
+    std::promise<size_t> end;
+    try {
+      read_n_ = reader_.read_mono(read_.data(), kReadAheadFrames);
+      if (read_n_ == kReadAheadFrames) {
+        read_ahead();
+        return;
+      }
+      end.set_value(read_n_ == 0 ? 0 : reader_.read_mono(ahead_.data(), kReadAheadFrames));
+    } catch (...) {
+      read_n_ = 0;
+      end.set_exception(std::current_exception());
+    }
+    pending_ = end.get_future();
+  }
   // Asks the reading thread for the frames after those already asked for.
   void read_ahead() {
     auto done = std::make_shared<std::promise<size_t>>();
@@ -284,6 +311,7 @@ class SignalSource {
   bool done_ = false;
   StageTimes& times_;
   const PipelineOptions& options_;
+  const std::function<void()>& between_blocks_;
   IoThread& reading_;
   std::future<size_t> pending_;   // the read in flight (or done and not yet taken)
   // What the read in flight fills, and the frames read before it (read_n_ of them, from
@@ -445,10 +473,12 @@ class SegmentEmitter {
  public:
   // With a device, `batch` and `file` say where the file's segments wait for their 16 kHz
   // twins, and where its outputs are collected until they are published together.
+  // Without a batch, `held` (if set) is where the outputs are collected instead of the
+  // emitter's own set, to be published by the caller.
   SegmentEmitter(const FileJob& job, const PipelineOptions& o, SegmentPlan plan, const Analysis* analysis,
-                 FileResult& result, Device* device, OutputBatch* batch, OutputBatch::File* file)
+                 FileResult& result, Device* device, OutputBatch* batch, OutputBatch::File* file, OutputSet* held)
       : job_(job), o_(o), plan_(std::move(plan)), analysis_(analysis), result_(result), device_(device),
-        batch_(batch), file_(file), outputs_(batch ? &batch->outputs(file) : &own_outputs_) {
+        batch_(batch), file_(file), outputs_(batch ? &batch->outputs(file) : held ? held : &own_outputs_) {
     max_buffered_ = int64_t(kMaxBufferedSegmentSeconds * o.sample_rate);
   }
 
@@ -626,7 +656,7 @@ class SegmentEmitter {
   SampleBuffer scratch_;
   // This file's finished outputs, published together at the end; if the file fails first,
   // the set removes them (and the open segments' writers remove their own). On the device
-  // path the set is the batch's.
+  // path the set is the batch's; a held file's is its holder's.
   OutputSet own_outputs_;
   OutputSet* outputs_;
 };
@@ -772,12 +802,12 @@ Analysis analyze(SignalSource& source, const PipelineOptions& o, StageTimes& tim
 }
 
 void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, Device* device, OutputBatch* batch,
-              OutputBatch::File* file) {
+              OutputBatch::File* file, OutputSet* held, const std::function<void()>& between_blocks) {
   // The device computes the slicer's RMS frames with the signal when the slicer sees that
   // signal unchanged (no pre normalization or noise reduction between them).
   const bool device_frames = device && o.cut == CutMode::kAutomatic && o.normalization != Normalization::kPre &&
                              o.denoise == 0;
-  SignalSource source(job, o, result.times, device, device_frames);
+  SignalSource source(job, o, result.times, device, device_frames, between_blocks);
   const WavInfo& info = source.info();
   result.input_rate = info.sample_rate;
   result.input_channels = info.channels;
@@ -825,7 +855,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   std::optional<AutomaticCutter> cutter;
   if (o.cut == CutMode::kAutomatic) cutter.emplace(o.sample_rate);
 
-  SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result, device, batch, file);
+  SegmentEmitter emitter(job, o, std::move(plan), analysis ? &*analysis : nullptr, result, device, batch, file, held);
   LevelStats stats(o.sample_rate);
   const double pre_peak = o.normalization == Normalization::kPre ? analysis->peak : 0;
   // Noise reduction runs between pre normalization and the cut: the slicer sees its output.
@@ -915,8 +945,8 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
     result.samples = samples;
     return too_short(samples);
   }
-  if (batch) {
-    result.deferred = true;  // the batch publishes
+  if (batch || held) {
+    result.deferred = true;  // the batch, or the holder, publishes
   } else {
     emitter.publish();
     result.checksums = emitter.checksums(o.out_dir);
@@ -942,7 +972,37 @@ FileResult interrupted_result() {
 }  // namespace
 
 FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
-                   OutputBatch::File* file);
+                   OutputBatch::File* file, OutputSet* held, const std::function<void()>& between_blocks);
+
+HeldFile::HeldFile() = default;
+HeldFile::~HeldFile() = default;
+HeldFile::HeldFile(HeldFile&&) noexcept = default;
+HeldFile& HeldFile::operator=(HeldFile&&) noexcept = default;
+bool HeldFile::written() const { return !outputs || outputs->written(); }
+
+FileResult publish_held(HeldFile& held, const PipelineOptions& options) {
+  FileResult r = std::move(held.result);
+  r.deferred = false;
+  try {
+    held.outputs->publish();
+    r.checksums = published_checksums(*held.outputs, options.out_dir);
+  } catch (const std::exception& e) {
+    r.status = FileStatus::kFailed;
+    r.error = e.what();
+    r.write_error = true;
+    r.slices = 0;
+    r.slice_names.clear();
+  }
+  held.outputs.reset();
+  return r;
+}
+
+FileResult after_write_failure(const std::string& write_failure) {
+  FileResult r;
+  r.status = FileStatus::kSkipped;
+  r.error = "interrupted: an earlier file could not be written (" + write_failure + "), so this one's outputs were not";
+  return r;
+}
 
 std::string device_setup_error(const std::exception& e) {
   return std::string("the device could not be set up: ") + e.what();
@@ -961,7 +1021,7 @@ long kept_buffers() {
 }
 
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
-                        size_t index) {
+                        size_t index, HeldFile* hold, const std::function<void()>& between_blocks) {
   if (device && !batch) {
     // On a device the outputs always go through a batch: here, one of this file alone. Making
     // it uploads to the device, which can fail like any device call: the file fails then.
@@ -974,25 +1034,35 @@ FileResult process_file(const FileJob& job, const PipelineOptions& options, Devi
       r.error = device_setup_error(e);
       return r;
     }
-    FileResult r = process_file(job, options, device, &*own, index);
+    FileResult r = process_file(job, options, device, &*own, index, nullptr, between_blocks);
     if (!r.deferred) return r;
     auto done = own->finish(stop_level(options) >= kAbandon);
     return done.empty() ? r : done.front().second;
   }
   OutputBatch::File* file = batch ? batch->open(index) : nullptr;
-  FileResult result = run_one(job, options, device, batch, file);
+  if (hold && (device || batch)) hold = nullptr;  // the device path's outputs go through a batch
+  if (hold) hold->outputs = std::make_unique<OutputSet>();
+  FileResult result = run_one(job, options, device, batch, file, hold ? hold->outputs.get() : nullptr, between_blocks);
   if (file) {
     if (result.deferred) batch->close(file, result);
     else batch->discard(file);
+  }
+  if (hold) {
+    if (result.deferred) {
+      hold->index = index;
+      hold->result = result;
+    } else {
+      hold->outputs.reset();  // removes whatever the file wrote
+    }
   }
   return result;
 }
 
 FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* device, OutputBatch* batch,
-                   OutputBatch::File* file) {
+                   OutputBatch::File* file, OutputSet* held, const std::function<void()>& between_blocks) {
   FileResult result;
   try {
-    run_file(job, options, result, device, batch, file);
+    run_file(job, options, result, device, batch, file, held, between_blocks);
   } catch (const WriteError& e) {
     result.status = FileStatus::kFailed;
     result.error = e.what();
@@ -1142,9 +1212,7 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
     } else if (f->unwritten || !write_failure_.empty()) {
       // An earlier file could not be written: this one's outputs (whatever of them was
       // written behind meanwhile) go with it.
-      r = FileResult();
-      r.status = FileStatus::kSkipped;
-      r.error = "interrupted: an earlier file could not be written (" + write_failure_ + "), so this one's outputs were not";
+      r = after_write_failure(write_failure_);
     } else {
       try {
         f->outputs.publish();

@@ -129,13 +129,40 @@ class OutputBatch {
   std::vector<std::unique_ptr<File>> files_;
 };
 
+// A file processed on the CPU whose outputs may still be being written behind (io/io_thread.h).
+// Publishing them as the file ended made its worker wait for its writing thread: with short
+// clips, a third of the worker's time. The worker holds the file instead, goes on with the
+// next one, and publishes it (publish_held) once the writes have run, or when that next one
+// ends.
+struct HeldFile {
+  size_t index = 0;
+  FileResult result;
+  std::unique_ptr<OutputSet> outputs;
+  HeldFile();
+  ~HeldFile();  // unpublished outputs are removed
+  HeldFile(HeldFile&&) noexcept;
+  HeldFile& operator=(HeldFile&&) noexcept;
+  // No write of its outputs is left to run: publishing will not wait.
+  bool written() const;
+};
+
 // Runs one file, on `device` (the worker's GPU or host device: resampling, high-pass, RMS
 // frames, post normalization and the 16 kHz outputs run there) or, when null, on the CPU.
 // With `batch` (device only), the file's outputs may wait there (the result says
-// `deferred`); without it they are written before this returns. Never throws: errors come
-// back in the result, and whatever the file had already written is removed.
+// `deferred`). With `hold` (CPU only), a file that ends well has its outputs in
+// hold->outputs, unpublished (the result says `deferred`; publish_held finishes it).
+// Otherwise they are written before this returns. `between_blocks`, if set, is called after
+// each block of input. Never throws: errors come back in the result, and whatever the file
+// had already written is removed.
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device = nullptr,
-                        OutputBatch* batch = nullptr, size_t index = 0);
+                        OutputBatch* batch = nullptr, size_t index = 0, HeldFile* hold = nullptr,
+                        const std::function<void()>& between_blocks = {});
+// Publishes a held file's outputs (waiting for their writes first) and returns its final
+// result: failed with the reason (a write error) if they could not be written.
+FileResult publish_held(HeldFile& held, const PipelineOptions& options);
+// The result of a file processed after one of its worker's files could not be written: its
+// outputs are dropped (the disk will not heal by itself), for --resume to do it again.
+FileResult after_write_failure(const std::string& write_failure);
 
 // The error of a file whose device (or its output batch) failed to set up.
 std::string device_setup_error(const std::exception& e);

@@ -621,6 +621,41 @@ static void engine_handover(const std::vector<FileJob>& jobs, const DeviceChoice
   remove_tree(out);
 }
 
+// On the CPU a worker holds a finished file until its outputs, written behind, are complete,
+// and publishes it while it goes on with the next (HeldFile): a short file's result must come
+// while the long file after it is still being processed, not once that one ends. The short
+// file's result stops the run outright (abandon): the long one must then end interrupted in
+// flight. Published as it ended, the short file's result would come before the long one
+// started ("not started"); published only when the next ended, the long one would finish.
+static void engine_publishes_while_next_runs(const std::string& scratch) {
+  const std::string dir = scratch + "/held", out = scratch + "/held-out";
+  mkdir(dir.c_str(), 0755);
+  fresh_output(out);
+  const std::vector<FileJob> jobs = {FileJob{dir + "/a.wav", 0, 0, {}}, FileJob{dir + "/b.wav", 0, 1, {}}};
+  write_wav(jobs[0].path, speechlike(2 * 16000, 16000, 11), 16000, 1);
+  write_wav(jobs[1].path, speechlike(300 * 16000, 16000, 12), 16000, 1);
+  int32_t stop = kRun;
+  PipelineOptions o;
+  o.out_dir = out;
+  o.stop = &stop;
+  std::vector<FileResult> got(jobs.size());
+  std::vector<size_t> order;
+  Engine::instance().run_batch(jobs, o, 1, DeviceChoice(), [&](size_t i, FileResult&& r) {
+    if (i == 0) __atomic_store_n(&stop, kAbandon, __ATOMIC_RELAXED);
+    order.push_back(i);
+    got[i] = std::move(r);
+  });
+  const auto files = read_folder(out + "/" + OutputLayout::kSlicedDir);
+  check(got[0].status == FileStatus::kOk && got[0].slices > 0 && got[0].checksums.size() == 2 * size_t(got[0].slices) &&
+            files.size() == size_t(got[0].slices) && files.count("0_0_0.wav") == 1 && order == std::vector<size_t>{0, 1},
+        "engine on the CPU: a held file is published, with its checksums, before the next file's result (" +
+            std::to_string(files.size()) + " outputs)");
+  check(got[1].status == FileStatus::kSkipped && got[1].error.rfind("interrupted:", 0) == 0,
+        "engine on the CPU: a held file is published while the next file is processed (the next: " + got[1].error + ")");
+  remove_tree(dir);
+  remove_tree(out);
+}
+
 int main() {
   block_parallel_highpass();
   {
@@ -636,6 +671,7 @@ int main() {
 
   device_failures(jobs, scratch);
   engine_handover(jobs, DeviceChoice(), "engine on the CPU", scratch);
+  engine_publishes_while_next_runs(scratch);
   engine_handover(jobs, choose_device(DeviceRequest::parse("emulate")), "engine on the emulated GPU path", scratch);
 
   DeviceChoice emulate = choose_device(DeviceRequest::parse("emulate"));
