@@ -469,6 +469,9 @@ const REMOVALS_AT_ONCE = 16;
 // ---------------------------------------------------------------------------------------
 // Writing
 
+/** The most bytes of consecutive records the consolidation reads at once. */
+const READ_SPAN = 1 << 20;
+
 /**
  * The manifest of a run under way: created with its header (and the records a resumed run
  * keeps), appended to as files end, consolidated at the end from what it holds. The records
@@ -555,15 +558,24 @@ export class Journal {
       }
       yield `${headerLine(header)}\n`;
       const order = [...places.keys(), ...this.unwritten.keys()].sort((a, b) => a - b);
-      for (const idx0 of order) {
-        const place = places.get(idx0);
+      for (let k = 0; k < order.length; ) {
+        const place = places.get(order[k]);
         if (!place) {
-          yield `${recordLine(this.unwritten.get(idx0)!)}\n`;
+          yield `${recordLine(this.unwritten.get(order[k++])!)}\n`;
           continue;
         }
-        const bytes = Buffer.alloc(place.bytes);
-        const { bytesRead } = await handle.read(bytes, 0, place.bytes, place.at);
-        if (bytesRead !== place.bytes) throw new Error(`${this.file} changed while it was consolidated`);
+        // The records after it in idx0 order that also follow it line by line in the file
+        // (with one worker, all of them) come in the same read, up to READ_SPAN bytes: a read
+        // for each record made the consolidation of 2500 files' records take 0.1-0.2 s.
+        let end = place.at + place.bytes;
+        for (++k; k < order.length; ++k) {
+          const next = places.get(order[k]);
+          if (!next || next.at !== end + 1 || next.at + next.bytes - place.at > READ_SPAN) break;
+          end = next.at + next.bytes;
+        }
+        const bytes = Buffer.alloc(end - place.at);
+        const { bytesRead } = await handle.read(bytes, 0, bytes.length, place.at);
+        if (bytesRead !== bytes.length) throw new Error(`${this.file} changed while it was consolidated`);
         yield `${bytes.toString('utf8')}\n`;
       }
     } finally {
