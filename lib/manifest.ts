@@ -100,7 +100,7 @@ export interface InputRecord {
 }
 
 /** What the engine said about a file, less its timings. */
-export type StoredResult = Omit<NativeFileResult, 'times' | 'checksums' | 'inputChecksum'>;
+export type StoredResult = Omit<NativeFileResult, 'times' | 'checksums' | 'inputChecksum' | 'inputStamp'>;
 
 export interface FileRecord {
   idx0: number;

@@ -44,6 +44,11 @@ export interface NativeFileResult {
   checksums?: Record<string, FileChecksum>;
   /** The input's size and checksum, from the bytes read to process it; absent where the reader did not see the whole file (a decoded format). */
   inputChecksum?: FileChecksum;
+  /**
+   * The input's size and modification time (nanoseconds, as a bigint stat's mtimeNs, in
+   * decimal) as the engine opened it, before reading it; absent if it was never opened.
+   */
+  inputStamp?: { size: number; mtimeNs: string };
   /** Thread seconds per stage, for benchmarks. */
   times: { decode: number; resample: number; highpass: number; denoise: number; analysis: number; resample16k: number; write: number };
 }

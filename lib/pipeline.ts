@@ -47,7 +47,7 @@ import {
 import { voxprepVersion } from './version.js';
 import { AUDIO_EXTENSIONS, walkDataset, type Dataset, type DatasetFile } from './walk.js';
 
-export interface FileReport extends Omit<NativeFileResult, 'status' | 'error' | 'checksums' | 'inputChecksum'> {
+export interface FileReport extends Omit<NativeFileResult, 'status' | 'error' | 'checksums' | 'inputChecksum' | 'inputStamp'> {
   relative: string;
   sid: number;
   idx0: number;
@@ -389,13 +389,7 @@ async function verifyRecord(rec: FileRecord, input: string, out: string, hasher:
  * read may be part old, part new, or cut short); undefined when an output cannot be read
  * back. The file is then not recorded, and --resume does it again.
  */
-async function completeRecord(
-  file: DatasetFile,
-  r: NativeFileResult,
-  before: { size: number; mtimeNs: string } | undefined,
-  out: string,
-  hasher: HashPool,
-): Promise<FileRecord | 'changed' | undefined> {
+async function completeRecord(file: DatasetFile, r: NativeFileResult, out: string, hasher: HashPool): Promise<FileRecord | 'changed' | undefined> {
   const { slicedDir, sliced16kDir } = native().layout;
   try {
     const rels = [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
@@ -405,6 +399,9 @@ async function completeRecord(
       r.inputChecksum ?? hasher.hash(file.absolute),
       ...rels.map((rel) => r.checksums?.[rel] ?? hasher.hash(path.join(out, rel))),
     ]);
+    // The input as the engine opened it, before reading it, and now: a file that changed while
+    // it was processed is not recorded as complete.
+    const before = r.inputStamp;
     const after = await statInput(file.absolute);
     if (!before) return undefined;
     if (before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return 'changed';
@@ -573,11 +570,6 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     const todo = scope.filter((f) => !plan.keep.has(f.idx0));
     announceStart({ total: todo.length, resumed: plan.keep.size, device });
 
-    // Each input's size and modification time before it is read: a file that changes while it
-    // is processed is not recorded as complete.
-    const before = keepManifest ? await mapLimit(todo, 16, (f) => statInput(f.absolute).catch(() => undefined)) : [];
-    const beforeOf = new Map(todo.map((f, i) => [f.idx0, before[i]]));
-
     const pending: Promise<void>[] = [];
     // Every file that ended gets its outcome recorded, except those the engine never started or
     // abandoned, and those that could not be written (the disk, not the file, failed): those
@@ -592,7 +584,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       const record = (file: DatasetFile, r: NativeFileResult) => {
         if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
         const task = previous.then(async () => {
-          const rec = r.status === 'ok' ? await completeRecord(file, r, beforeOf.get(file.idx0), out, hasher) : outcomeRecord(file, r);
+          const rec = r.status === 'ok' ? await completeRecord(file, r, out, hasher) : outcomeRecord(file, r);
           if (rec === 'changed') {
             // Its slices may hold part of the old file and part of the new, or stop short.
             const { slicedDir, sliced16kDir } = addon.layout;
@@ -622,7 +614,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           jobs.push({ file: f, decoder: plan.decoder });
         }
       }
-      const toReport = (f: DatasetFile, { checksums: _, inputChecksum: __, ...r }: NativeFileResult): FileReport => ({
+      const toReport = (f: DatasetFile, { checksums: _, inputChecksum: __, inputStamp: ___, ...r }: NativeFileResult): FileReport => ({
         ...pendingReport(f),
         ...r,
       });

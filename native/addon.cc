@@ -65,6 +65,12 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   for (const auto& c : r.checksums) checksums.Set(c.file, checksum_to_js(env, c.checksum));
   o.Set("checksums", checksums);
   if (r.input_checksum) o.Set("inputChecksum", checksum_to_js(env, *r.input_checksum));
+  if (r.input_stamp) {
+    Napi::Object stamp = Napi::Object::New(env);
+    stamp.Set("size", double(r.input_stamp->size));
+    stamp.Set("mtimeNs", std::to_string(r.input_stamp->mtime_ns));
+    o.Set("inputStamp", stamp);
+  }
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
   for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
   o.Set("warnings", warnings);

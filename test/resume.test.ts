@@ -1016,13 +1016,18 @@ describe('checksums', () => {
     for (const [n, want] of XXH64_VECTORS) expect(xxh64(patternBytes(n)), `${n} bytes`).toBe(want);
   });
 
-  it('a WAV input comes back from the engine with the checksum of its bytes, as it read them (so the run does not read it again), also with pre normalization', async () => {
+  it('a WAV input comes back from the engine with the checksum of its bytes, as it read them (so the run does not read it again), also with pre normalization, and with its size and modification time as opened', async () => {
     const dir = path.join(scratch.path, 'engine-checksum');
     fs.mkdirSync(dir, { recursive: true });
     const input = path.join(dir, 'take.wav');
     writeWav(input, speechLike(44100, 4, 9), 44100, { bits: 24 });
     // A chunk after the data, which the reader reads only for the checksum.
     fs.appendFileSync(input, Buffer.concat([Buffer.from('LIST'), Buffer.from([5, 0, 0, 0]), Buffer.from('tail\0\0')]));
+    // A modification time with nanoseconds, which the engine reports as it found the file on opening it.
+    fs.utimesSync(input, 1700000000.123457, 1700000000.123457);
+    const st = fs.statSync(input, { bigint: true });
+    const stamp = { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
+    expect(st.mtimeNs % 1000000000n).not.toBe(0n);
     const bytes = fs.readFileSync(input);
     const want = { size: bytes.length, xxh64: xxh64(bytes) };
     for (const normalize of ['none', 'pre'] as const) {
@@ -1035,7 +1040,19 @@ describe('checksums', () => {
       );
       expect(r.status, r.error).toBe('ok');
       expect(r.inputChecksum, `normalize ${normalize}`).toEqual(want);
+      expect(r.inputStamp, `normalize ${normalize}`).toEqual(stamp);
     }
+    // Through a decoder (here one that passes the WAV on): the stamp of the file it reads, and no checksum.
+    const out = path.join(dir, 'out-decoded');
+    for (const folder of [native().layout.slicedDir, native().layout.sliced16kDir]) fs.mkdirSync(path.join(out, folder), { recursive: true });
+    const [d] = await native().processBatch(
+      [{ path: input, sid: 0, idx0: 0, decoder: ['cat', input] }],
+      { sampleRate: 40000, cut: 'automatic', highpass: true, normalize: 'none', chunk: 3, overlap: 0.3, denoise: 0, outDir: out },
+      1,
+    );
+    expect(d.status, d.error).toBe('ok');
+    expect(d.inputChecksum).toBeUndefined();
+    expect(d.inputStamp).toEqual(stamp);
   });
 
   it('the pool checksums files as xxhsum does, a missing file failing alone; nothing after close()', async () => {

@@ -31,6 +31,14 @@ struct FileChecksum {
   uint64_t xxh64 = 0;
 };
 
+// A file's size and modification time (nanoseconds since the epoch, as Node's bigint stat
+// gives mtimeNs): the run manifest compares them before and after a file is processed, to
+// tell that it changed meanwhile.
+struct FileStamp {
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+
 // Reads the whole file and checksums it; throws std::runtime_error with the reason (the
 // caller names the file).
 FileChecksum checksum_file(const std::string& path);

@@ -64,6 +64,9 @@ class WavReader {
   // the stream has ended (rewind() takes it first). Saves reading every input twice. Empty
   // for a decoder's stream, or where the reads did not cover the file exactly.
   std::optional<FileChecksum> whole_file_checksum();
+  // The file's size and modification time as it was first opened, before any of it was read
+  // (a decoder's input: just before the decoder started). Empty for an already open stream.
+  const std::optional<FileStamp>& opened_stamp() const { return opened_stamp_; }
 
  private:
   void open();
@@ -97,6 +100,7 @@ class WavReader {
   Xxh64 checksum_;
   uint64_t checksummed_bytes_ = 0;
   std::optional<FileChecksum> whole_checksum_;
+  std::optional<FileStamp> opened_stamp_;
 };
 
 }  // namespace voxprep

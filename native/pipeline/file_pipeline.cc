@@ -179,6 +179,7 @@ class SignalSource {
     settle();
     return reader_.whole_file_checksum();
   }
+  std::optional<FileStamp> input_stamp() const { return reader_.opened_stamp(); }
 
   // Replaces `block` with the next processed samples; false once the stream has ended.
   bool next(SampleBuffer& block) {
@@ -956,6 +957,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   stats.finish(result);
   result.clipped_frames = source.clipped_frames();
   result.input_checksum = source.input_checksum();
+  result.input_stamp = source.input_stamp();
   result.status = FileStatus::kOk;
   for (const std::string& w : source.warnings()) result.warnings.push_back(w);
   if (!source.device_note().empty()) result.warnings.push_back(source.device_note());

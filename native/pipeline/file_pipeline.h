@@ -89,6 +89,8 @@ struct FileResult {
   // The input's size and checksum, from the bytes read for processing (empty where the
   // reader did not see the whole file: a decoded format).
   std::optional<FileChecksum> input_checksum;
+  // The input's size and modification time as it was opened, before it was read.
+  std::optional<FileStamp> input_stamp;
   std::vector<std::string> warnings;
   StageTimes times;
 };
