@@ -46,6 +46,37 @@ export function makeCorpus(dir, minutes) {
   fs.writeFileSync(stamp, `${total.toFixed(1)} s\n`);
 }
 
+// Where the folder of `count` short clips is cached (makeClips makes it there once).
+export function clipsDir(root, count) {
+  return path.join(root, '.cache', `bench-clips-${count}`);
+}
+
+// The other common shape of a voice dataset: many short clips (1 to 5 s, one utterance or a
+// few each), mono 16-bit at the usual rates, with the corpus's speech-like signal.
+const CLIP_FORMS = [
+  { rate: 48000, bits: 16, channels: 1 },
+  { rate: 44100, bits: 16, channels: 1 },
+  { rate: 22050, bits: 16, channels: 1 },
+  { rate: 16000, bits: 16, channels: 1 },
+];
+
+export function makeClips(dir, count) {
+  const stamp = path.join(dir, '.complete');
+  if (fs.existsSync(stamp)) return;
+  fs.rmSync(dir, { recursive: true, force: true });
+  let seed = 20261129;
+  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const seconds = 1 + rand() * 4;
+    total += seconds;
+    const file = path.join(dir, String(i % 3), `clip_${String(i).padStart(5, '0')}.wav`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    writeWav(file, CLIP_FORMS[i % CLIP_FORMS.length], seconds, rand);
+  }
+  fs.writeFileSync(stamp, `${total.toFixed(1)} s\n`);
+}
+
 function writeWav(file, form, seconds, rand) {
   const n = Math.round(form.rate * seconds);
   const bytes = form.bits / 8;

@@ -4,8 +4,10 @@
 // the same run (reading the inputs and writing as many output bytes, with no processing).
 // Prints one table ("cores": CPU seconds over wall seconds, the cores a run kept busy).
 //
-// Usage: node scripts/bench.js [--minutes 40] [--repeat N] [--skip-floor] [--skip-denoise] [--corpus-only]
-//                               [-- '{"sampleRate":48000}']
+// Usage: node scripts/bench.js [--minutes 40] [--repeat N] [--skip-floor] [--skip-denoise] [--skip-clips]
+//                               [--corpus-only] [-- '{"sampleRate":48000}']
+// Besides the corpus of long takes, a folder of 1000 short clips (1 to 5 s: the other common
+// shape of a dataset, where what a run spends per file shows) is measured with its own floor.
 // (the JSON after -- adds library options to every voxprep run). With --repeat N each row is
 // measured N times, the rows taking turns (so that a slow spell of the machine hits them all
 // alike), and shows its fastest run. The default is one: every run leaves half a gigabyte of
@@ -16,13 +18,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { corpusDir, listFiles, makeCorpus, timed, warmPageCache } from './bench-lib.js';
+import { clipsDir, corpusDir, listFiles, makeClips, makeCorpus, timed, warmPageCache } from './bench-lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const minutes = Number(argv[argv.indexOf('--minutes') + 1] || 40) || 40;
 const skipFloor = argv.includes('--skip-floor');
 const skipDenoise = argv.includes('--skip-denoise');
+const skipClips = argv.includes('--skip-clips');
 const repeat = argv.includes('--repeat') ? Math.max(1, Number(argv[argv.indexOf('--repeat') + 1]) || 1) : 1;
 const extra = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
 const extraOptions = extra.length ? JSON.parse(extra[0]) : {};
@@ -30,8 +33,15 @@ const extraOptions = extra.length ? JSON.parse(extra[0]) : {};
 const corpus = corpusDir(root, minutes);
 process.stderr.write(`bench: corpus ${corpus} (${minutes} min)\n`);
 makeCorpus(corpus, minutes);
+const clipCount = 1000;
+const clips = skipClips ? null : clipsDir(root, clipCount);
+if (clips) {
+  process.stderr.write(`bench: clips ${clips} (${clipCount} files)\n`);
+  makeClips(clips, clipCount);
+}
 if (argv.includes('--corpus-only')) process.exit(0);
 warmPageCache(corpus);
+if (clips) warmPageCache(clips);
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'voxprep-bench-'));
 const runner = path.join(root, 'scripts', 'bench-run.js');
 // A tmpfs's files are memory: with gigabytes of earlier outputs left in one, every row paid
@@ -43,59 +53,81 @@ const heldGb = scratchFs.type === kTmpfs ? ((scratchFs.blocks - scratchFs.bfree)
 const threadsAll = os.availableParallelism();
 
 // Each kind of run with 1 thread and with all cores; "vs 1 thr" compares with its own 1-thread row.
-const kinds = [{ label: 'voxprep', options: extraOptions }];
-if (!skipDenoise) kinds.push({ label: 'voxprep --denoise 0.7', options: { ...extraOptions, denoise: 0.7 } });
+const kinds = [{ label: 'voxprep', options: extraOptions, dataset: corpus }];
+if (!skipDenoise) kinds.push({ label: 'voxprep --denoise 0.7', options: { ...extraOptions, denoise: 0.7 }, dataset: corpus });
+if (clips) kinds.push({ label: 'clips: voxprep', options: extraOptions, dataset: clips });
 // The rows in the table's order; each round measures every row once.
 const plan = [];
 for (const kind of kinds) {
   for (const threads of [1, threadsAll]) {
-    plan.push({ name: `${kind.label}, ${threads} thread${threads > 1 ? 's' : ''}`, kind: kind.label, threads, options: kind.options, runs: [] });
+    plan.push({ name: `${kind.label}, ${threads} thread${threads > 1 ? 's' : ''}`, kind: kind.label, dataset: kind.dataset, threads, options: kind.options, runs: [] });
   }
   if (kind === kinds[0]) {
     // The same run again into the 1-thread run's folder (bench-run passes overwrite), as a user
     // reruns with other settings: it first removes the earlier run's 2000 slices.
     const first = plan.length - 2;
-    plan.push({ name: `${kind.label}, 1 thread, rerun (--overwrite)`, kind: `${kind.label} rerun`, threads: 1, options: kind.options, runs: [], rerunOf: first });
+    plan.push({ name: `${kind.label}, 1 thread, rerun (--overwrite)`, kind: `${kind.label} rerun`, dataset: kind.dataset, threads: 1, options: kind.options, runs: [], rerunOf: first });
   }
 }
-const floorRow = skipFloor ? null : { name: 'I/O floor (read inputs, write outputs)', runs: [] };
-let outputs;
+// Each dataset's floor: its inputs read, and as many bytes written as its first run wrote.
+const floorRows = skipFloor
+  ? []
+  : [
+      { name: 'I/O floor (read inputs, write outputs)', dataset: corpus, runs: [] },
+      ...(clips ? [{ name: 'clips: I/O floor', dataset: clips, runs: [] }] : []),
+    ];
+const outputs = new Map(); // dataset → its first run's output sizes
 for (let round = 1; round <= repeat; ++round) {
   for (const [row, p] of plan.entries()) {
     // A fresh folder for every run (outputs are removed only at the end: see below).
     const out = path.join(scratch, `out-${p.rerunOf ?? row}-${round}`);
     process.stderr.write(`bench: round ${round}/${repeat}: ${p.name}\n`);
-    const t = timed([process.execPath, runner, corpus, out, String(p.threads), JSON.stringify(p.options)]);
+    const t = timed([process.execPath, runner, p.dataset, out, String(p.threads), JSON.stringify(p.options)]);
     const result = JSON.parse(t.stdout);
     p.runs.push({ ...t, audio: result.totalSeconds, stages: result.stages });
-    if (!outputs) outputs = listFiles(out).map((f) => fs.statSync(f).size);
+    if (!outputs.has(p.dataset)) outputs.set(p.dataset, listFiles(out).map((f) => fs.statSync(f).size));
+    // In a tmpfs, outputs are memory (some 0.5-0.7 GB a run): removed as soon as no row needs them.
+    if (scratchFs.type === kTmpfs && !plan.some((q) => q.rerunOf === row)) fs.rmSync(out, { recursive: true, force: true });
   }
-  if (floorRow) {
-    process.stderr.write(`bench: round ${round}/${repeat}: I/O floor\n`);
-    const sizesFile = path.join(scratch, 'sizes.json');
-    fs.writeFileSync(sizesFile, JSON.stringify(outputs));
-    const t = timed([process.execPath, path.join(root, 'scripts', 'bench-io-floor.js'), corpus, path.join(scratch, `floor-${round}`), sizesFile]);
-    floorRow.runs.push({ ...t, audio: plan[0].runs[0].audio });
+  for (const [i, floorRow] of floorRows.entries()) {
+    process.stderr.write(`bench: round ${round}/${repeat}: ${floorRow.name}\n`);
+    const sizesFile = path.join(scratch, `sizes-${i}.json`);
+    fs.writeFileSync(sizesFile, JSON.stringify(outputs.get(floorRow.dataset)));
+    const out = path.join(scratch, `floor-${i}-${round}`);
+    const t = timed([process.execPath, path.join(root, 'scripts', 'bench-io-floor.js'), floorRow.dataset, out, sizesFile]);
+    floorRow.runs.push({ ...t, audio: plan.find((p) => p.dataset === floorRow.dataset).runs[0].audio });
+    if (scratchFs.type === kTmpfs) fs.rmSync(out, { recursive: true, force: true });
   }
 }
 // Each row: its fastest run.
 const fastest = (row) => ({ ...row, ...row.runs.reduce((a, b) => (b.wall < a.wall ? b : a)) });
 const rows = plan.map(fastest);
 for (const row of rows) row.base = row.rerunOf !== undefined ? rows[row.rerunOf] : rows.find((r) => r.kind === row.kind && r.threads === 1);
-const floor = floorRow ? fastest(floorRow) : null;
-// Outputs are removed only now, after every measurement: on ext4 without a journal (as on
-// these machines) creating a file skips over every inode deleted in the last minutes, one
-// lookup each, so a run that follows the deletion of another run's 2000 files spent up to
-// a fifth of its time creating files (measured with perf: ext4 recently_deleted).
+const floors = floorRows.map(fastest);
+for (const f of floors) f.base = rows.find((r) => r.dataset === f.dataset && r.threads === 1);
+for (const row of rows) row.floor = floors.find((f) => f.dataset === row.dataset);
+// Outputs on disk are removed only now, after every measurement: on ext4 without a journal
+// (as on these machines) creating a file skips over every inode deleted in the last minutes,
+// one lookup each, so a run that follows the deletion of another run's 2000 files spent up
+// to a fifth of its time creating files (measured with perf: ext4 recently_deleted).
 fs.rmSync(scratch, { recursive: true, force: true });
 
 // ---- the table --------------------------------------------------------------------------
 const one = rows[0];
-if (floor) floor.base = one;
-const all = floor ? [floor, ...rows] : rows;
+// Each dataset's floor above its rows.
+const all = [];
+for (const r of rows) {
+  if (r.floor && !all.includes(r.floor)) all.push(r.floor);
+  all.push(r);
+}
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-console.log(`\nvoxprep bench: ${(one.audio / 60).toFixed(1)} min of audio in ${listFiles(corpus).length} WAV files, ${os.cpus()[0]?.model ?? 'cpu'}, ${threadsAll} cores; ${repeat > 1 ? `each row the fastest of ${repeat} runs, the rows taking turns` : 'one run a row'}`);
+const clipRow = rows.find((r) => r.dataset === clips);
+console.log(
+  `\nvoxprep bench: ${(one.audio / 60).toFixed(1)} min of audio in ${listFiles(corpus).length} WAV files` +
+    (clipRow ? ` (clips: ${(clipRow.audio / 60).toFixed(1)} min in ${clipCount} files of 1-5 s)` : '') +
+    `, ${os.cpus()[0]?.model ?? 'cpu'}, ${threadsAll} cores; ${repeat > 1 ? `each row the fastest of ${repeat} runs, the rows taking turns` : 'one run a row'}`,
+);
 console.log(`${pad('run', 42)}${lpad('wall s', 9)}${lpad('CPU s', 9)}${lpad('cores', 7)}${lpad('peak MB', 9)}${lpad('x real', 9)}${lpad('vs 1 thr', 10)}${lpad('vs floor', 10)}`);
 for (const r of all) {
   console.log(
@@ -106,10 +138,10 @@ for (const r of all) {
       lpad(r.rssMb.toFixed(0), 9) +
       lpad((r.audio / r.wall).toFixed(0), 9) +
       lpad((r.base.wall / r.wall).toFixed(2) + 'x', 10) +
-      lpad(floor ? (r.wall / floor.wall).toFixed(1) + 'x' : '-', 10),
+      lpad(r.floor || floors.includes(r) ? (r.wall / (r.floor ?? r).wall).toFixed(1) + 'x' : '-', 10),
   );
 }
-for (const r of rows.filter((row) => row.threads === 1 && row.rerunOf === undefined)) {
+for (const r of rows.filter((row) => row.threads === 1 && row.rerunOf === undefined && row.dataset === corpus)) {
   const sum = Object.values(r.stages).reduce((a, b) => a + b, 0);
   console.log(
     `stage shares (${r.name}, thread time): ` +
