@@ -350,9 +350,12 @@ std::string OutputSet::failure() const {
 }
 
 bool OutputSet::written() const {
-  for (const auto& f : files_) {
-    std::lock_guard<std::mutex> lock(f.disk->mutex);
-    if (f.disk->pending != 0) return false;
+  // The last files were completed last, and their writing thread runs operations in order:
+  // while any is pending, one of the last is, so from the end this stops at once (a file of
+  // thousands of pieces is asked before each of the next file's blocks).
+  for (auto f = files_.rbegin(); f != files_.rend(); ++f) {
+    std::lock_guard<std::mutex> lock(f->disk->mutex);
+    if (f->disk->pending != 0) return false;
   }
   return true;
 }

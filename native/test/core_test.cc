@@ -1264,6 +1264,29 @@ int main() {
       }
       check(same, "WAV writer: held and streamed files read back as written");
     }
+    // OutputSet::written(): false while its files' operations wait on the writing thread (held
+    // up here by an operation posted first), true once they have run, and without waiting.
+    {
+      const std::string first = std::string(dir) + "/first.wav", second = std::string(dir) + "/second.wav";
+      std::promise<void> gate;
+      std::shared_future<void> open = gate.get_future().share();
+      IoThread::for_writing().post([open] { open.wait(); }, 0);
+      OutputSet set;
+      for (const std::string& f : {first, second}) {
+        WavWriter w(f, 16000);
+        const auto x = noise(1000, 36);
+        w.write(x.data(), x.size());
+        w.finish();
+        set.add(w);
+      }
+      const bool pending = !set.written();
+      gate.set_value();
+      const bool ok = set.failure().empty();
+      check(pending && ok && set.written(), "output set: not written while its writes wait, written once they have run");
+      set.publish();
+      std::remove(first.c_str());
+      std::remove(second.c_str());
+    }
     std::remove(file.c_str());
     rmdir(dir);
   }
