@@ -443,6 +443,9 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i:
   return out;
 }
 
+/** Removals under way at once (removeFiles). */
+const REMOVALS_AT_ONCE = 16;
+
 /**
  * Removes `files` (absent ones are fine), several at a time: one at a time, each removal is a
  * round trip through libuv's pool, and a rerun with --overwrite spent about 0.2 s on the
@@ -464,7 +467,6 @@ export async function removeFiles(files: readonly string[]): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(REMOVALS_AT_ONCE, files.length) }, lane));
   if (failure) throw failure;
 }
-const REMOVALS_AT_ONCE = 16;
 
 // ---------------------------------------------------------------------------------------
 // Writing

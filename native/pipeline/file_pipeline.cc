@@ -242,7 +242,7 @@ class SignalSource {
  private:
   // Reads the first frames here, on the worker, and asks the reading thread for the next: the
   // worker has nothing else to do until the first are in, and handing the read over and
-  // back took longer than the read (with short clips, about a tenth of the worker's time).
+  // back took longer than the read (with short clips, the worker waited some 15% of its time).
   // A short read is the end (fread stops short only there), so the end is read here too.
   // What the reads throw is thrown when the frames are taken, as from the reading thread.
   void start_reading() {
