@@ -14,6 +14,7 @@
 // options give the same manifest byte for byte, whether from one run, a resumed run or merged
 // shards.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULTS, type ShardSpec } from './config.js';
@@ -575,8 +576,12 @@ export class Journal {
           if (!next || next.at !== end + 1 || next.at + next.bytes - place.at > READ_SPAN) break;
           end = next.at + next.bytes;
         }
+        // Read synchronously: with several workers the records lie in the order files ended, not
+        // in idx0 order, and a read each through libuv's pool (a round trip of tens of
+        // microseconds) made 10 000 files' consolidation take 0.4 s. The journal was written by
+        // this process moments ago: its pages are in memory, and a read takes microseconds.
         const bytes = Buffer.alloc(end - place.at);
-        const { bytesRead } = await handle.read(bytes, 0, bytes.length, place.at);
+        const bytesRead = fs.readSync(handle.fd, bytes, 0, bytes.length, place.at);
         if (bytesRead !== bytes.length) throw new Error(`${this.file} changed while it was consolidated`);
         yield `${bytes.toString('utf8')}\n`;
       }
