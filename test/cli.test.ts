@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { putWav, readWav, speechLike } from './helpers/wav.js';
-import { mergeShards, preprocess } from '../lib/index.js';
+import { mergeShards, preprocess, walkDataset } from '../lib/index.js';
 import { BIN, ROOT, scratchFolder, walkFiles } from './helpers/scratch.js';
 
 const SLICED = 'sliced_audios';
@@ -123,6 +123,23 @@ function rms(x: ArrayLike<number>): number {
 }
 
 // ---------------------------------------------------------------------------------------
+
+describe('dataset numbering', () => {
+  it('idx0 follows the byte order of the UTF-8 paths, characters above U+FFFF included', async () => {
+    const dataset = fresh('byte-order/dataset');
+    // In UTF-16 an emoji's first unit (U+D83D) sorts before U+E000 and U+FF5A; in UTF-8 after.
+    const names = ['\u{1F600}.wav', '\uFF5A.wav', '\uE000.wav', '\u00E9.wav', 'a.wav', 'Z.wav', '\u{1F600}a.wav', 'a\u{1F600}.wav', '0/\uFF5A.wav', '0/\u{10000}.wav'];
+    for (const rel of names) {
+      fs.mkdirSync(path.dirname(path.join(dataset, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dataset, rel), '');
+    }
+    const walked = await walkDataset(dataset);
+    const want = [...names].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+    expect(walked.files.map((f) => f.relative)).toEqual(want);
+    expect(walked.files.map((f) => f.idx0)).toEqual(want.map((_, i) => i));
+    expect(want.slice(0, 4)).toEqual(['0/\uFF5A.wav', '0/\u{10000}.wav', 'Z.wav', 'a.wav']);
+  });
+});
 
 describe('voxprep preprocess (CLI)', () => {
   it('numbers speakers and files, writes the Applio layout and model_info.json', () => {
