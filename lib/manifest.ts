@@ -372,8 +372,26 @@ export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[
 // ---------------------------------------------------------------------------------------
 // Checksums
 
-export async function statInput(file: string): Promise<{ size: number; mtimeNs: string }> {
-  const st = await fsp.stat(file, { bigint: true });
+/** A file's size and modification time (nanoseconds, in decimal), as the manifest records them. */
+export interface InputStamp {
+  size: number;
+  mtimeNs: string;
+}
+
+export async function statInput(file: string): Promise<InputStamp> {
+  return stampOf(await fsp.stat(file, { bigint: true }));
+}
+
+/**
+ * statInput() without the trip through libuv's pool: for one file at a time on the main
+ * thread, where that trip cost some 25 us of its time a file (a quarter of a second of it for
+ * 10 000 clips) and this takes 3.
+ */
+export function statInputNow(file: string): InputStamp {
+  return stampOf(fs.statSync(file, { bigint: true }));
+}
+
+function stampOf(st: fs.BigIntStats): InputStamp {
   return { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
 }
 
@@ -482,7 +500,6 @@ const READ_SPAN = 1 << 20;
  * except those that could not be appended.
  */
 export class Journal {
-  private chain: Promise<void> = Promise.resolve();
   private handle: fsp.FileHandle | undefined;
   /** The first write error, after which nothing more is appended. */
   error: string | undefined;
@@ -502,23 +519,25 @@ export class Journal {
     return j;
   }
 
-  /** Appends one record; writes run one after another, in the order they were asked for. */
-  append(record: FileRecord): Promise<void> {
+  /**
+   * Appends one record, in the order asked for. The write is synchronous: through libuv's pool
+   * each append cost the main thread some 14 us (a seventh of a second for 10 000 clips), and
+   * either way it only hands the line to the page cache (the manifest is synced when it is
+   * consolidated).
+   */
+  append(record: FileRecord): void {
+    if (this.error !== undefined || !this.handle) {
+      this.unwritten.set(record.idx0, record);
+      return;
+    }
     const line = Buffer.from(`${recordLine(record)}\n`);
-    this.chain = this.chain.then(async () => {
-      if (this.error !== undefined || !this.handle) {
-        this.unwritten.set(record.idx0, record);
-        return;
-      }
-      try {
-        await this.handle.writeFile(line); // all of it, from where the last append ended
-      } catch (err) {
-        this.unwritten.set(record.idx0, record);
-        this.error = `cannot append to the manifest ${this.file}: ${(err as Error).message}`;
-        this.onError(this.error);
-      }
-    });
-    return this.chain;
+    try {
+      for (let at = 0; at < line.length; ) at += fs.writeSync(this.handle.fd, line, at, line.length - at);
+    } catch (err) {
+      this.unwritten.set(record.idx0, record);
+      this.error = `cannot append to the manifest ${this.file}: ${(err as Error).message}`;
+      this.onError(this.error);
+    }
   }
 
   /**
@@ -526,7 +545,6 @@ export class Journal {
    * then one line per file in idx0 order (the last of its records), each line as appended.
    */
   async finish(header: ManifestHeader): Promise<void> {
-    await this.chain;
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
     try {

@@ -27,6 +27,7 @@ import {
   reportName,
   SLICE_NAME,
   statInput,
+  statInputNow,
   storedResult,
   type FileRecord,
   type ManifestHeader,
@@ -402,7 +403,7 @@ async function completeRecord(file: DatasetFile, r: NativeFileResult, out: strin
     // The input as the engine opened it, before reading it, and now: a file that changed while
     // it was processed is not recorded as complete.
     const before = r.inputStamp;
-    const after = await statInput(file.absolute);
+    const after = statInputNow(file.absolute);
     if (!before) return undefined;
     if (before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return 'changed';
     const outputs: OutputRecord[] = rels.map((rel, i) => ({ file: rel, size: hashes[i].size, xxh64: hashes[i].xxh64 }));
@@ -593,7 +594,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
             return;
           }
           if (!rec) return;
-          await journal.append(rec);
+          journal.append(rec);
         });
         previous = task.catch(() => undefined);
         pending.push(task);

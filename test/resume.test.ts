@@ -1232,7 +1232,7 @@ describe('the manifest consolidated from itself', () => {
     const long = (idx0: number) => ({ ...rec(idx0), path: `0/${'é'.repeat(idx0 % 700)}-${idx0}.wav` });
     const big = await Journal.create(many, header, [long(0)], () => undefined);
     // idx0 = 7i mod 3000 for i = 2999 … 1: each of 1 … 2999 once, scrambled (7 and 3000 share no factor).
-    for (let i = 2999; i >= 1; --i) await big.append(long((i * 7) % 3000));
+    for (let i = 2999; i >= 1; --i) big.append(long((i * 7) % 3000));
     await big.finish(header);
     expect(fs.statSync(many).size).toBeGreaterThan(2 << 20);
     const wanted = Array.from({ length: 3000 }, (_, idx0) => long(idx0));
@@ -1241,13 +1241,13 @@ describe('the manifest consolidated from itself', () => {
     const file = path.join(dir, 'journal.jsonl');
     const errors: string[] = [];
     const journal = await Journal.create(file, header, [rec(4)], (m) => errors.push(m));
-    await journal.append(rec(2));
-    await journal.append(rec(0));
+    journal.append(rec(2));
+    journal.append(rec(0));
     // A torn line, as a failed append can leave, then the file's handle gone from under it.
     fs.appendFileSync(file, '{"idx0":9,"pa');
     await (journal as unknown as { handle: { close(): Promise<void> } }).handle.close();
-    await journal.append(rec(3)); // fails
-    await journal.append(rec(1)); // after the failure: not tried
+    journal.append(rec(3)); // fails
+    journal.append(rec(1)); // after the failure: not tried
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/^cannot append to the manifest .*journal\.jsonl/);
     await journal.finish(header);
