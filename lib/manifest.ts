@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULTS, type ShardSpec } from './config.js';
-import { native, type FileChecksum, type FileStatus, type NativeFileResult } from './native.js';
+import { native, type FileChecksum, type FileStamp, type FileStatus, type NativeFileResult } from './native.js';
 import { writeAtomically } from './report.js';
 
 /** Bumped when the manifest's lines change form or meaning. */
@@ -93,10 +93,8 @@ export interface OutputRecord {
   xxh64: string;
 }
 
-export interface InputRecord {
-  size: number;
-  /** Modification time in nanoseconds, as a decimal string (exact). */
-  mtimeNs: string;
+/** An input as recorded: its stamp (size, modification time in nanoseconds as an exact decimal string) and checksum. */
+export interface InputRecord extends FileStamp {
   xxh64: string;
 }
 
@@ -372,13 +370,7 @@ export function headerDifferences(a: ManifestHeader, b: ManifestHeader): string[
 // ---------------------------------------------------------------------------------------
 // Checksums
 
-/** A file's size and modification time (nanoseconds, in decimal), as the manifest records them. */
-export interface InputStamp {
-  size: number;
-  mtimeNs: string;
-}
-
-export async function statInput(file: string): Promise<InputStamp> {
+export async function statInput(file: string): Promise<FileStamp> {
   return stampOf(await fsp.stat(file, { bigint: true }));
 }
 
@@ -387,11 +379,11 @@ export async function statInput(file: string): Promise<InputStamp> {
  * thread, where that trip cost some 25 us of its time a file (a quarter of a second of it for
  * 10 000 clips) and this takes 3.
  */
-export function statInputNow(file: string): InputStamp {
+export function statInputNow(file: string): FileStamp {
   return stampOf(fs.statSync(file, { bigint: true }));
 }
 
-function stampOf(st: fs.BigIntStats): InputStamp {
+function stampOf(st: fs.BigIntStats): FileStamp {
   return { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
 }
 

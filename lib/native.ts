@@ -48,9 +48,15 @@ export interface NativeFileResult {
    * The input's size and modification time (nanoseconds, as a bigint stat's mtimeNs, in
    * decimal) as the engine opened it, before reading it; absent if it was never opened.
    */
-  inputStamp?: { size: number; mtimeNs: string };
+  inputStamp?: FileStamp;
   /** Thread seconds per stage, for benchmarks. */
   times: { decode: number; resample: number; highpass: number; denoise: number; analysis: number; resample16k: number; write: number };
+}
+
+/** A file's size and modification time (nanoseconds since the epoch, in decimal), as the run manifest records them. */
+export interface FileStamp {
+  size: number;
+  mtimeNs: string;
 }
 
 /** A file's size and checksum (XXH64, 16 hex digits), as the run manifest records them. */
