@@ -6,14 +6,16 @@
 //
 // Usage: node scripts/bench.js [--minutes 40] [--repeat N] [--skip-floor] [--skip-denoise] [--skip-clips]
 //                               [--corpus-only] [-- '{"sampleRate":48000}']
-// Besides the corpus of long takes, a folder of 1000 short clips (1 to 5 s: the other common
-// shape of a dataset, where what a run spends per file shows) is measured with its own floor.
-// (the JSON after -- adds library options to every voxprep run). With --repeat N each row is
-// measured N times, the rows taking turns (so that a slow spell of the machine hits them all
-// alike), and shows its fastest run. The default is one: every run leaves half a gigabyte of
-// outputs in the page cache (deleting them would slow the next runs' file creation, see
-// below), and on these 24 GiB machines the third round already paid for reclaiming memory.
-// The corpus is made once and cached in .cache/bench-corpus-<minutes>min/.
+// (the JSON after -- adds library options to every voxprep run). Besides the corpus of long
+// takes, a folder of 1000 short clips (1 to 5 s: the other common shape of a dataset, where
+// what a run spends per file shows) is measured with its own floor. With --repeat N each row
+// is measured N times, the rows taking turns (so that a slow spell of the machine hits them
+// all alike), and shows its fastest run. The default is one: on disk every run leaves half a
+// gigabyte of outputs in the page cache (deleting them would slow the next runs' file
+// creation, see below), and on these 24 GiB machines the third round already paid for
+// reclaiming memory (in a tmpfs, where deleting costs nothing of the kind, each run's outputs
+// go as soon as no row needs them).
+// The corpus and the clips are made once and cached in .cache/.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,7 +81,7 @@ const floorRows = skipFloor
 const outputs = new Map(); // dataset → its first run's output sizes
 for (let round = 1; round <= repeat; ++round) {
   for (const [row, p] of plan.entries()) {
-    // A fresh folder for every run (outputs are removed only at the end: see below).
+    // A fresh folder for every run but a rerun (on disk, outputs are removed only at the end: see below).
     const out = path.join(scratch, `out-${p.rerunOf ?? row}-${round}`);
     process.stderr.write(`bench: round ${round}/${repeat}: ${p.name}\n`);
     const t = timed([process.execPath, runner, p.dataset, out, String(p.threads), JSON.stringify(p.options)]);
