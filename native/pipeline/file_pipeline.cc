@@ -229,8 +229,6 @@ class SignalSource {
 
   void rewind() {
     settle();
-    read_n_ = 0;
-    read_at_ = 0;
     reader_.rewind();
     start_reading();
     if (resampler_) resampler_->reset();
@@ -963,6 +961,15 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   if (!source.device_note().empty()) result.warnings.push_back(source.device_note());
 }
 
+// A file that failed: nothing of it is kept. `write_error`: the disk failed it (see WriteError).
+void mark_failed(FileResult& r, const std::string& why, bool write_error) {
+  r.status = FileStatus::kFailed;
+  r.error = why;
+  r.write_error = write_error;
+  r.slices = 0;
+  r.slice_names.clear();
+}
+
 // What a file abandoned in flight reports.
 FileResult interrupted_result() {
   FileResult r;
@@ -989,11 +996,7 @@ FileResult publish_held(HeldFile& held, const PipelineOptions& options) {
     held.outputs->publish();
     r.checksums = published_checksums(*held.outputs, options.out_dir);
   } catch (const std::exception& e) {
-    r.status = FileStatus::kFailed;
-    r.error = e.what();
-    r.write_error = true;
-    r.slices = 0;
-    r.slice_names.clear();
+    mark_failed(r, e.what(), true);
   }
   held.outputs.reset();
   return r;
@@ -1066,11 +1069,7 @@ FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* d
   try {
     run_file(job, options, result, device, batch, file, held, between_blocks);
   } catch (const WriteError& e) {
-    result.status = FileStatus::kFailed;
-    result.error = e.what();
-    result.write_error = true;
-    result.slices = 0;
-    result.slice_names.clear();
+    mark_failed(result, e.what(), true);
   } catch (const Interrupted&) {
     result = interrupted_result();
   } catch (const TooManyOpenFiles& e) {
@@ -1078,10 +1077,7 @@ FileResult run_one(const FileJob& job, const PipelineOptions& options, Device* d
     result.status = FileStatus::kSkipped;
     result.error = e.what();
   } catch (const std::exception& e) {
-    result.status = FileStatus::kFailed;
-    result.error = e.what();
-    result.slices = 0;
-    result.slice_names.clear();
+    mark_failed(result, e.what(), false);
   }
   if (result.status != FileStatus::kOk) result.deferred = false;
   result.seconds = double(result.samples) / double(options.sample_rate);
@@ -1187,11 +1183,7 @@ std::vector<std::pair<size_t, FileResult>> OutputBatch::finish(bool abandon) {
   }
   // A file that failed: no slices, and a write failure is the batch's first if none came before.
   auto fail = [&](FileResult& r, const std::string& why, bool write_error) {
-    r.status = FileStatus::kFailed;
-    r.error = why;
-    r.write_error = write_error;
-    r.slices = 0;
-    r.slice_names.clear();
+    mark_failed(r, why, write_error);
     if (write_error && write_failure_.empty()) write_failure_ = why;
   };
   // Files still in processing (not closed) stay; the others end here.
