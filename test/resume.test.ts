@@ -398,7 +398,10 @@ describe('interrupted runs and --resume', () => {
   });
 
   it('the open-file limit reached (many threads, a low ulimit -n): inputs not started rather than failed; --resume completes it', () => {
-    const ds = dataset('emfile/dataset', Array.from({ length: 48 }, (_, i) => 0.3 + (i % 5) * 0.1), 990);
+    // Files long enough (1.5-3.5 s) that the 32 workers hold their inputs open at once: with
+    // clips of under a second, workers that no longer wait at each file's end could finish
+    // theirs before the last had started, and the limit was then at times never reached.
+    const ds = dataset('emfile/dataset', Array.from({ length: 48 }, (_, i) => 1.5 + (i % 5) * 0.5), 990);
     const whole = path.join(scratch.path, 'emfile/whole');
     const out = path.join(scratch.path, 'emfile/out');
     expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '2']).code).toBe(0);
