@@ -19,10 +19,7 @@ import {
   type PreprocessOptions,
   type Settings,
 } from './config.js';
-import { doctor, formatDoctor } from './doctor.js';
 import { preprocess } from './index.js';
-import { formatInfo, inspectFile } from './info.js';
-import { MergeError, formatMergeHeadline, mergeShards } from './merge.js';
 import { RunStoppedError } from './pipeline.js';
 import { colorsFor, createProgress, progressMode } from './progress.js';
 import { formatSummary, shownPath } from './report.js';
@@ -343,6 +340,7 @@ interface MergeFlags {
 
 async function runMergeCommand(dirs: string[], o: MergeFlags): Promise<number> {
   if (!o.out) throw new UsageError('no output folder: give -o OUT_DIR (it may be one of the shard folders)');
+  const { MergeError, formatMergeHeadline, mergeShards } = await import('./merge.js');
   let result;
   try {
     result = await mergeShards(dirs, o.out, { overwrite: o.overwrite });
@@ -446,7 +444,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('doctor')
     .description('show what this installation runs on: versions, addon, CPU features, threads, CUDA, device')
     .option('--json', 'print it as JSON')
-    .action((o: { json?: boolean }) => {
+    .action(async (o: { json?: boolean }) => {
+      const { doctor, formatDoctor } = await import('./doctor.js');
       const d = doctor();
       process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${formatDoctor(d)}\n`);
       setExit(d.ok ? EXIT_OK : EXIT_SOME_FAILED);
@@ -458,6 +457,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<files...>', 'audio files')
     .option('--json', 'print a JSON array, one entry per file')
     .action(async (files: string[], o: { json?: boolean }) => {
+      const { formatInfo, inspectFile } = await import('./info.js');
       const infos = [];
       for (const f of files) infos.push(await inspectFile(f));
       process.stdout.write(o.json ? `${JSON.stringify(infos, null, 2)}\n` : `${infos.map(formatInfo).join('\n\n')}\n`);

@@ -1,7 +1,8 @@
 // Progress while a run goes on, on standard error: a live bar on a terminal, a plain line
 // every few seconds elsewhere (logs, CI), or nothing. Fed by the pipeline's onStart and
 // onProgress callbacks (once per finished file).
-import cliProgress from 'cli-progress';
+import type cliProgressModule from 'cli-progress';
+import { createRequire } from 'node:module';
 import pc from 'picocolors';
 import { isUnattempted, type ProgressEvent } from './pipeline.js';
 
@@ -100,6 +101,9 @@ export function createProgress(opts: ProgressOptions): ProgressDisplay {
   const tally = new Tally();
 
   if (opts.mode === 'bar') {
+    // Loaded here: most runs (piped, --quiet, the library) show no bar, and loading it cost
+    // each start some 6 ms.
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
     const bar = new cliProgress.SingleBar(
       {
         stream: opts.stream,
