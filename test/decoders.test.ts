@@ -301,6 +301,37 @@ describe('decoder processes', () => {
       expect(fs.readFileSync(path.join(out, 'sliced_audios', twin)).equals(fs.readFileSync(path.join(out, 'sliced_audios', n)))).toBe(true);
     }
   });
+  it.skipIf(!ffmpeg)('decodes every format it hands to ffmpeg (M4A, AAC, Opus, WMA, WebM, AIF) at its rate, length and level, both channels mixed', () => {
+    const ds = path.join(tmp, 'ds');
+    fs.mkdirSync(ds);
+    // Speech on the left, silence on the right: the mono mix is 6 dB below the left channel,
+    // so a decode that kept one channel, or mixed none, shows in the level.
+    const speech = speechLike(44100, 3, 41);
+    const stereo = new Float64Array(speech.length * 2);
+    speech.forEach((v, i) => (stereo[2 * i] = v));
+    writeWav(path.join(ds, 'a.wav'), stereo, 44100, { channels: 2 });
+    // Opus decodes at 48 kHz whatever went in; the others keep 44.1 kHz.
+    const formats: [string, number][] = [['m4a', 44100], ['aac', 44100], ['opus', 48000], ['wma', 44100], ['webm', 48000], ['aif', 44100]];
+    for (const [ext] of formats) {
+      const made = spawnSync(ffmpeg!, ['-nostdin', '-loglevel', 'error', '-i', path.join(ds, 'a.wav'), '-b:a', '192k', path.join(ds, `b.${ext}`)]);
+      expect(made.status, `${ext}: ${made.stderr}`).toBe(0);
+    }
+    const r = cli([ds, '-o', path.join(tmp, 'out'), '--json', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    type Entry = { path: string; status: string; seconds: number; rmsDbfs: number; slices: number; source: { format: string; rate: number; channels: number } };
+    const files: Entry[] = JSON.parse(r.stdout).files;
+    const wav = files.find((f) => f.path === 'a.wav')!;
+    expect(wav.source.channels).toBe(2);
+    for (const [ext, rate] of formats) {
+      const f = files.find((e) => e.path === `b.${ext}`)!;
+      expect(f.status, ext).toBe('ok');
+      expect(f.source, ext).toMatchObject({ format: ext, rate, channels: 2 });
+      // Lossy codecs may keep some of their encoder's padding: tens of milliseconds.
+      expect(Math.abs(f.seconds - 3), `${ext}: ${f.seconds} s`).toBeLessThan(0.05);
+      expect(Math.abs(f.rmsDbfs - wav.rmsDbfs), `${ext}: ${f.rmsDbfs} dBFS against ${wav.rmsDbfs}`).toBeLessThan(0.5);
+      expect(f.slices, ext).toBeGreaterThan(0);
+    }
+  });
   it.skipIf(!ffmpeg)('reports a mono MP3 as one channel (the decoder gives it as two equal ones), with the same outputs', () => {
     const ds = path.join(tmp, 'ds');
     fs.mkdirSync(ds);
