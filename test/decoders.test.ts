@@ -305,17 +305,21 @@ describe('decoder processes', () => {
     const ds = path.join(tmp, 'ds');
     fs.mkdirSync(ds);
     // Speech on the left, silence on the right: the mono mix is 6 dB below the left channel,
-    // so a decode that kept one channel, or mixed none, shows in the level.
+    // so a decode that kept the left channel alone shows in the level.
     const speech = speechLike(44100, 3, 41);
     const stereo = new Float64Array(speech.length * 2);
     speech.forEach((v, i) => (stereo[2 * i] = v));
     writeWav(path.join(ds, 'a.wav'), stereo, 44100, { channels: 2 });
-    // Opus decodes at 48 kHz whatever went in; the others keep 44.1 kHz.
-    const formats: [string, number][] = [['m4a', 44100], ['aac', 44100], ['opus', 48000], ['wma', 44100], ['webm', 48000], ['aif', 44100]];
-    for (const [ext] of formats) {
+    // Opus decodes at 48 kHz whatever went in; the others keep 44.1 kHz. A build of ffmpeg
+    // without one of the lossy encoders (Debian's has them all) leaves that format out, saying
+    // so; AIF, plain PCM, is always made.
+    const all: [string, number][] = [['m4a', 44100], ['aac', 44100], ['opus', 48000], ['wma', 44100], ['webm', 48000], ['aif', 44100]];
+    const formats = all.filter(([ext]) => {
       const made = spawnSync(ffmpeg!, ['-nostdin', '-loglevel', 'error', '-i', path.join(ds, 'a.wav'), '-b:a', '192k', path.join(ds, `b.${ext}`)]);
-      expect(made.status, `${ext}: ${made.stderr}`).toBe(0);
-    }
+      if (made.status !== 0) console.log(`decoders.test: this ffmpeg cannot write .${ext} (${String(made.stderr).trim()}); that format is left out`);
+      return made.status === 0;
+    });
+    expect(formats.map(([ext]) => ext)).toContain('aif');
     const r = cli([ds, '-o', path.join(tmp, 'out'), '--json', '--quiet']);
     expect(r.status, r.stderr).toBe(0);
     type Entry = { path: string; status: string; seconds: number; rmsDbfs: number; slices: number; source: { format: string; rate: number; channels: number } };
@@ -326,8 +330,9 @@ describe('decoder processes', () => {
       const f = files.find((e) => e.path === `b.${ext}`)!;
       expect(f.status, ext).toBe('ok');
       expect(f.source, ext).toMatchObject({ format: ext, rate, channels: 2 });
-      // Lossy codecs may keep some of their encoder's padding: tens of milliseconds.
-      expect(Math.abs(f.seconds - 3), `${ext}: ${f.seconds} s`).toBeLessThan(0.05);
+      // Lossy codecs may keep some of their encoder's priming and padding (AAC: up to two
+      // frames of 1 024 samples, 46 ms); a rate taken wrongly would be 0.25 s off or more.
+      expect(Math.abs(f.seconds - 3), `${ext}: ${f.seconds} s`).toBeLessThan(0.1);
       expect(Math.abs(f.rmsDbfs - wav.rmsDbfs), `${ext}: ${f.rmsDbfs} dBFS against ${wav.rmsDbfs}`).toBeLessThan(0.5);
       expect(f.slices, ext).toBeGreaterThan(0);
     }
