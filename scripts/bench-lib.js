@@ -27,23 +27,15 @@ const FORMS = [
 ];
 
 export function makeCorpus(dir, minutes) {
-  const stamp = path.join(dir, '.complete');
-  if (fs.existsSync(stamp)) return;
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  let seed = 20261128;
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
-  let total = 0;
-  for (let i = 0; total < minutes * 60; i++) {
-    const form = FORMS[i % FORMS.length];
-    const seconds = Math.min(20 + rand() * 160, minutes * 60 - total + 1);
-    total += seconds;
-    const speaker = i % 3;
-    const file = path.join(dir, String(speaker), `take_${String(i).padStart(3, '0')}.wav`);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeWav(file, form, seconds, rand);
-  }
-  fs.writeFileSync(stamp, `${total.toFixed(1)} s\n`);
+  makeDataset(dir, 20261128, (i, rand, total) =>
+    total < minutes * 60
+      ? {
+          name: path.join(String(i % 3), `take_${String(i).padStart(3, '0')}.wav`),
+          form: FORMS[i % FORMS.length],
+          seconds: Math.min(20 + rand() * 160, minutes * 60 - total + 1),
+        }
+      : null,
+  );
 }
 
 // Where the folder of `count` short clips is cached (makeClips makes it there once).
@@ -61,18 +53,28 @@ const CLIP_FORMS = [
 ];
 
 export function makeClips(dir, count) {
+  makeDataset(dir, 20261129, (i, rand) =>
+    i < count
+      ? { name: path.join(String(i % 3), `clip_${String(i).padStart(5, '0')}.wav`), form: CLIP_FORMS[i % CLIP_FORMS.length], seconds: 1 + rand() * 4 }
+      : null,
+  );
+}
+
+// Makes a dataset in `dir` once (a `.complete` stamp says it is whole; anything else there is
+// replaced): `next(i, rand, total)` gives file i (its name under `dir`, form and length), or
+// null when there are no more, drawing from the seeded generator that then writes its signal.
+function makeDataset(dir, seed, next) {
   const stamp = path.join(dir, '.complete');
   if (fs.existsSync(stamp)) return;
   fs.rmSync(dir, { recursive: true, force: true });
-  let seed = 20261129;
+  fs.mkdirSync(dir, { recursive: true });
   const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
   let total = 0;
-  for (let i = 0; i < count; i++) {
-    const seconds = 1 + rand() * 4;
-    total += seconds;
-    const file = path.join(dir, String(i % 3), `clip_${String(i).padStart(5, '0')}.wav`);
+  for (let i = 0, f; (f = next(i, rand, total)); i++) {
+    total += f.seconds;
+    const file = path.join(dir, f.name);
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeWav(file, CLIP_FORMS[i % CLIP_FORMS.length], seconds, rand);
+    writeWav(file, f.form, f.seconds, rand);
   }
   fs.writeFileSync(stamp, `${total.toFixed(1)} s\n`);
 }
