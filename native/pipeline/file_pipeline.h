@@ -153,8 +153,8 @@ struct HeldFile {
 // With `batch` (device only), the file's outputs may wait there (the result says
 // `deferred`). With `hold` (CPU only), a file that ends well has its outputs in
 // hold->outputs, unpublished (the result says `deferred`; publish_held finishes it).
-// Otherwise they are written before this returns. `between_blocks`, if set, is called after
-// each block of input. Never throws: errors come back in the result, and whatever the file
+// Otherwise they are written before this returns. `between_blocks`, if set, is called before
+// each block of input is taken. Never throws: errors come back in the result, and whatever the file
 // had already written is removed.
 FileResult process_file(const FileJob& job, const PipelineOptions& options, Device* device = nullptr,
                         OutputBatch* batch = nullptr, size_t index = 0, HeldFile* hold = nullptr,
@@ -170,9 +170,9 @@ FileResult after_write_failure(const std::string& write_failure);
 std::string device_setup_error(const std::exception& e);
 
 // Frees what the calling thread kept between files (its idle 16 kHz resamplers and spare
-// sample buffers) and the writers' spare float buffers. A worker calls it when its share of a batch is done: the
-// buffers save growing them anew for each file, but held on after the run they would sit in
-// memory unused (and add to the peak of whatever the process does next).
+// sample buffers) and the writers' spare float buffers. A worker calls it when its share of a
+// batch is done: the buffers save growing them anew for each file, but held on after the run
+// they would sit in memory unused (and add to the peak of whatever the process does next).
 void release_kept_buffers();
 // For tests: the buffers kept between files now, in all threads.
 long kept_buffers();

@@ -576,12 +576,14 @@ int main() {
     {
       const auto lx = noise(100003, 17);
       const auto lwhole = resample(lx.data(), lx.size(), p[0], p[1]);
+      const auto d = ResamplerDesign::get(p[0], p[1]);
+      const auto& plan = d->fft;
       std::vector<size_t> starts;
       for (size_t at = 5, len = 26; at < lx.size(); at += len, len = len * 2 + 11) starts.push_back(at);
-      if (const auto& plan = ResamplerDesign::get(p[0], p[1])->fft) {
+      if (plan) {
         const long long offsets[] = {1, 0, 3};
         for (int j = 1; j <= 3; ++j) {
-          const long long at = (j * plan->block + plan->s_lo) * ResamplerDesign::get(p[0], p[1])->down + offsets[j - 1];
+          const long long at = (j * plan->block + plan->s_lo) * d->down + offsets[j - 1];
           if (at > 0 && size_t(at) < lx.size()) starts.push_back(size_t(at));
         }
       }
@@ -598,13 +600,11 @@ int main() {
         }
         // Once an array is long enough that the blocks read in it, what the stream holds of its
         // own is the next block's inputs at most.
-        const auto plan = ResamplerDesign::get(p[0], p[1])->fft;
         if (plan && array.size() >= 2 * size_t(plan->n_in)) most_held = std::max(most_held, rw.held_samples());
         std::fill(array.begin(), array.end(), std::nan(""));
         pos = end;
       }
       rw.finish(within);
-      const auto d = ResamplerDesign::get(p[0], p[1]);
       check(within == lwhole && (!d->fft || (most_held > 0 && most_held < size_t(d->fft->n_in))),
             "resampler " + std::to_string(p[0]) + "->" + std::to_string(p[1]) +
                 " push_within (blocks read in the caller's array) gives push()'s samples, holding " +
