@@ -384,6 +384,12 @@ async function verifyRecord(rec: FileRecord, input: string, out: string, hasher:
   }
 }
 
+/** A processed file's slices in both folders, as paths under the output folder ("sliced_audios/0_3_1.wav"). */
+function sliceFiles(r: { sliceNames: string[] }): string[] {
+  const { slicedDir, sliced16kDir } = native().layout;
+  return [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
+}
+
 /**
  * The manifest record of a processed file: its input (stat before and after, hash) and every
  * output in both folders. 'changed' when the input changed while it was processed (what was
@@ -391,9 +397,8 @@ async function verifyRecord(rec: FileRecord, input: string, out: string, hasher:
  * back. The file is then not recorded, and --resume does it again.
  */
 async function completeRecord(file: DatasetFile, r: NativeFileResult, out: string, hasher: HashPool): Promise<FileRecord | 'changed' | undefined> {
-  const { slicedDir, sliced16kDir } = native().layout;
   try {
-    const rels = [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
+    const rels = sliceFiles(r);
     // The input was checksummed as it was read, and outputs written whole came with their
     // checksums; whatever did not is read back.
     const [hashed, ...hashes] = await Promise.all([
@@ -588,8 +593,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           const rec = r.status === 'ok' ? await completeRecord(file, r, out, hasher) : outcomeRecord(file, r);
           if (rec === 'changed') {
             // Its slices may hold part of the old file and part of the new, or stop short.
-            const { slicedDir, sliced16kDir } = addon.layout;
-            await removeFiles([slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => path.join(out, dir, name))));
+            await removeFiles(sliceFiles(r).map((rel) => path.join(out, rel)));
             changed.add(file.idx0);
             return;
           }
