@@ -99,7 +99,7 @@ export interface InputRecord extends FileStamp {
 }
 
 /** What the engine said about a file, less its timings. */
-export type StoredResult = Omit<NativeFileResult, 'times' | 'checksums' | 'inputChecksum' | 'inputStamp'>;
+export type StoredResult = Omit<NativeFileResult, 'times' | 'checksums' | 'inputChecksum' | 'inputStamp' | 'inputStampAfter'>;
 
 export interface FileRecord {
   idx0: number;

@@ -39,9 +39,9 @@ export interface NativeFileResult {
   writeError: boolean;
   /**
    * Size and checksum (XXH64, as the run manifest records it) of each output written whole,
-   * by its path under the output folder ("sliced_audios/0_3_1.wav"); absent when none was.
+   * with its path under the output folder ("sliced_audios/0_3_1.wav"); empty when none was.
    */
-  checksums?: Record<string, FileChecksum>;
+  checksums?: (FileChecksum & { file: string })[];
   /** The input's size and checksum, from the bytes read to process it; absent where the reader did not see the whole file (a decoded format). */
   inputChecksum?: FileChecksum;
   /**
@@ -49,6 +49,8 @@ export interface NativeFileResult {
    * decimal) as the engine opened it, before reading it; absent if it was never opened.
    */
   inputStamp?: FileStamp;
+  /** The same, once the engine had read it (by its path); present where inputChecksum is. */
+  inputStampAfter?: FileStamp;
   /** Thread seconds per stage, for benchmarks. */
   times: { decode: number; resample: number; highpass: number; denoise: number; analysis: number; resample16k: number; write: number };
 }

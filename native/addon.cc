@@ -39,6 +39,14 @@ Napi::Object checksum_to_js(Napi::Env env, const FileChecksum& c) {
   return o;
 }
 
+// A file's size and modification time as the manifest holds them: { size, mtimeNs (a decimal string) }.
+Napi::Object stamp_to_js(Napi::Env env, const FileStamp& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", double(s.size));
+  o.Set("mtimeNs", std::to_string(s.mtime_ns));
+  return o;
+}
+
 Napi::Object to_js(Napi::Env env, const FileResult& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("status", status_name(r.status));
@@ -61,16 +69,18 @@ Napi::Object to_js(Napi::Env env, const FileResult& r) {
   Napi::Array names = Napi::Array::New(env, r.slice_names.size());
   for (size_t i = 0; i < r.slice_names.size(); ++i) names.Set(uint32_t(i), r.slice_names[i]);
   o.Set("sliceNames", names);
-  Napi::Object checksums = Napi::Object::New(env);
-  for (const auto& c : r.checksums) checksums.Set(c.file, checksum_to_js(env, c.checksum));
+  // An array, not an object keyed by path: every path is a new property name, which V8 then
+  // interns and gives a hidden class of its own, some microseconds of the main thread a file.
+  Napi::Array checksums = Napi::Array::New(env, r.checksums.size());
+  for (size_t i = 0; i < r.checksums.size(); ++i) {
+    Napi::Object c = checksum_to_js(env, r.checksums[i].checksum);
+    c.Set("file", r.checksums[i].file);
+    checksums.Set(uint32_t(i), c);
+  }
   o.Set("checksums", checksums);
   if (r.input_checksum) o.Set("inputChecksum", checksum_to_js(env, *r.input_checksum));
-  if (r.input_stamp) {
-    Napi::Object stamp = Napi::Object::New(env);
-    stamp.Set("size", double(r.input_stamp->size));
-    stamp.Set("mtimeNs", std::to_string(r.input_stamp->mtime_ns));
-    o.Set("inputStamp", stamp);
-  }
+  if (r.input_stamp) o.Set("inputStamp", stamp_to_js(env, *r.input_stamp));
+  if (r.input_stamp_after) o.Set("inputStampAfter", stamp_to_js(env, *r.input_stamp_after));
   Napi::Array warnings = Napi::Array::New(env, r.warnings.size());
   for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(uint32_t(i), r.warnings[i]);
   o.Set("warnings", warnings);

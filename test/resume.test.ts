@@ -490,12 +490,13 @@ describe('interrupted runs and --resume', () => {
 
 describe('--resume checks what it keeps', () => {
   it('a file that changes while it is processed fails, its slices removed, and --resume does it again', async () => {
-    const ds = dataset('changing/dataset', [3, 5, 4]);
+    const ds = dataset('changing/dataset', [3, 120, 4]);
     const out = path.join(scratch.path, 'changing/out');
     const whole = path.join(scratch.path, 'changing/whole');
     expect(voxprep(['preprocess', ds, '-o', whole, '--threads', '1']).code).toBe(0);
     // take00 (in 1/) is idx0 0; once it is done, take01 (idx0 1) is touched: whatever it was
-    // read as, the run cannot tell which version its slices hold.
+    // read as, the run cannot tell which version its slices hold. (The engine stats it once
+    // it has read it: take01 is long enough, some 50 ms of work, for the touch to come first.)
     const touched = path.join(ds, 'take01.wav');
     const result = await preprocess(ds, out, {
       threads: 1,

@@ -128,6 +128,16 @@ FileChecksum checksum_file(const std::string& path) {
   return c;
 }
 
+FileStamp stamp_of(const struct stat& st) {
+  return FileStamp{int64_t(st.st_size), int64_t(st.st_mtim.tv_sec) * 1000000000LL + int64_t(st.st_mtim.tv_nsec)};
+}
+
+std::optional<FileStamp> stamp_now(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return stamp_of(st);
+}
+
 std::string xxh64_hex(uint64_t h) {
   static const char kDigits[] = "0123456789abcdef";
   std::string s(16, '0');

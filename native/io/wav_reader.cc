@@ -48,10 +48,6 @@ int16_t alaw_to_linear(unsigned char byte) {
   return int16_t((a & 0x80) ? magnitude : -magnitude);
 }
 
-FileStamp stamp_of(const struct stat& st) {
-  return FileStamp{int64_t(st.st_size), int64_t(st.st_mtim.tv_sec) * 1000000000LL + int64_t(st.st_mtim.tv_nsec)};
-}
-
 }  // namespace
 
 WavReader::WavReader(const std::string& path) : path_(path) { open(); }
@@ -100,8 +96,7 @@ void WavReader::open() {
     if (file_size_ == 0) fail("empty file");
     checksumming_ = file_size_ > 0;
   } else {
-    struct stat st {};
-    if (!opened_stamp_ && ::stat(path_.c_str(), &st) == 0) opened_stamp_ = stamp_of(st);
+    if (!opened_stamp_) opened_stamp_ = stamp_now(path_);
     file_ = process_.start(decoder_);
     file_size_ = -1;
   }

@@ -956,6 +956,7 @@ void run_file(const FileJob& job, const PipelineOptions& o, FileResult& result, 
   result.clipped_frames = source.clipped_frames();
   result.input_checksum = source.input_checksum();
   result.input_stamp = source.input_stamp();
+  if (result.input_checksum) result.input_stamp_after = stamp_now(job.path);
   result.status = FileStatus::kOk;
   for (const std::string& w : source.warnings()) result.warnings.push_back(w);
   if (!source.device_note().empty()) result.warnings.push_back(source.device_note());

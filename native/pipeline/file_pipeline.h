@@ -89,8 +89,11 @@ struct FileResult {
   // The input's size and checksum, from the bytes read for processing (empty where the
   // reader did not see the whole file: a decoded format).
   std::optional<FileChecksum> input_checksum;
-  // The input's size and modification time as it was opened, before it was read.
+  // The input's size and modification time as it was opened, before it was read, and once
+  // it was read (stat'ed by its path, which a file renamed over it also changes), where
+  // input_checksum is known; the manifest records the file only when the two agree.
   std::optional<FileStamp> input_stamp;
+  std::optional<FileStamp> input_stamp_after;
   std::vector<std::string> warnings;
   StageTimes times;
 };

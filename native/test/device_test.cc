@@ -13,6 +13,7 @@
 // VOXPREP_PARITY_JOBS names a jobs file (path<TAB>sid<TAB>idx0 per line; scripts/gpu-prepare.js
 // writes one for the golden dataset) to run the whole-file checks on it as well.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -589,6 +590,37 @@ static void device_failures(const std::vector<FileJob>& jobs, const std::string&
   }
 }
 
+// The input's stamp (size, modification time) when it was opened and once it was read: the
+// same for a file left alone; for one whose modification time is set while it is processed
+// (before its second block is taken), the second is the new one, and the run manifest
+// then does not record the file as complete.
+static void input_stamps(const std::string& scratch) {
+  const std::string out = scratch + "/stamps";
+  fresh_output(out);
+  const std::string input = scratch + "/stamped.wav";
+  write_wav(input, speechlike(size_t(6 * 40000), 40000, 79), 40000, 1, true);
+  PipelineOptions o;
+  o.out_dir = out;
+  const FileResult same = process_file(FileJob{input, 0, 0, {}}, o);
+  check(same.status == FileStatus::kOk && same.input_checksum && same.input_stamp && same.input_stamp_after &&
+            same.input_stamp_after->size == same.input_stamp->size &&
+            same.input_stamp_after->mtime_ns == same.input_stamp->mtime_ns && same.input_stamp->size == int64_t(same.input_checksum->size),
+        "a file left alone: its stamp once read is its stamp when opened");
+  int blocks = 0;
+  const int64_t new_mtime_ns = 1234567890LL * 1000000000LL + 5;
+  const FileResult touched = process_file(FileJob{input, 0, 0, {}}, o, nullptr, nullptr, 0, nullptr, [&] {
+    if (++blocks != 2) return;
+    const struct timespec times[2] = {{0, UTIME_OMIT}, {1234567890, 5}};
+    utimensat(AT_FDCWD, input.c_str(), times, 0);
+  });
+  check(touched.status == FileStatus::kOk && blocks >= 2 && touched.input_stamp && touched.input_stamp_after &&
+            touched.input_stamp->mtime_ns == same.input_stamp->mtime_ns && touched.input_stamp_after->mtime_ns == new_mtime_ns,
+        "a file whose modification time changes while it is read: its stamp once read is the new one (" + std::to_string(blocks) +
+            " blocks)");
+  remove_tree(out);
+  std::remove(input.c_str());
+}
+
 // With on_done, the engine hands each file's result over as the file ends and keeps none (a
 // batch of many files held every result to the end, and fragmented the heap between them):
 // each index once, the same results a batch without on_done returns, and an empty vector.
@@ -670,6 +702,7 @@ int main() {
   if (const char* f = std::getenv("VOXPREP_PARITY_JOBS")) golden = jobs_from_file(f);
 
   device_failures(jobs, scratch);
+  input_stamps(scratch);
   engine_handover(jobs, DeviceChoice(), "engine on the CPU", scratch);
   engine_publishes_while_next_runs(scratch);
   engine_handover(jobs, choose_device(DeviceRequest::parse("emulate")), "engine on the emulated GPU path", scratch);
