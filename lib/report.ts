@@ -475,9 +475,13 @@ export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>):
   };
 }
 
+/** How many file entries reportJson puts in each piece. */
+export const REPORT_ENTRIES_A_PIECE = 1000;
+
 /**
  * report.json's text, `JSON.stringify(report, null, 2)` and a newline, in pieces: the files'
- * entries one at a time, since for a million files the whole would not fit in one string.
+ * entries REPORT_ENTRIES_A_PIECE at a time, since for a million files the whole would not fit
+ * in one string.
  */
 export function* reportJson(report: Report): Generator<string> {
   // The rest of the report as it stands, `files` in its place held by a marker.
@@ -489,11 +493,14 @@ export function* reportJson(report: Report): Generator<string> {
     yield '[]';
   } else {
     yield '[\n';
-    // An entry two levels down: each of its lines indented four more spaces (JSON strings hold
-    // no raw newline, so every newline is a line break).
-    for (const [i, entry] of report.files.entries()) {
-      const last = i === report.files.length - 1;
-      yield `    ${JSON.stringify(entry, null, 2).replaceAll('\n', '\n    ')}${last ? '\n' : ',\n'}`;
+    // Entries stringified as the value of a key of an object are indented as in the report: a
+    // call for many entries, where one for each (then indented line by line) cost the end of a
+    // run of 10 000 clips some 40 ms.
+    const [opening, closing] = ['{\n  "files": [\n', '\n  ]\n}'];
+    const count = report.files.length;
+    for (let i = 0; i < count; i += REPORT_ENTRIES_A_PIECE) {
+      const text = JSON.stringify({ files: report.files.slice(i, i + REPORT_ENTRIES_A_PIECE) }, null, 2);
+      yield `${text.slice(opening.length, -closing.length)}${i + REPORT_ENTRIES_A_PIECE < count ? ',\n' : '\n'}`;
     }
     yield '  ]';
   }

@@ -12,11 +12,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
 import { HashPool, Journal, OUTPUT_FILE, headerDifferences, manifestLines, readManifest, removeFiles, type ManifestHeader } from '../lib/manifest.js';
-import { reportJson, writeAtomically } from '../lib/report.js';
+import { REPORT_ENTRIES_A_PIECE, reportJson, writeAtomically } from '../lib/report.js';
 import { native } from '../lib/native.js';
 import { lockOutput, type OutputLock } from '../lib/lock.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
@@ -1215,6 +1216,11 @@ describe('many files: no result, manifest or report held or joined whole', () =>
     expect([...reportJson(run.report)].join('')).toBe(whole);
     const none = { ...run.report, files: [] };
     expect([...reportJson(none)].join('')).toBe(`${JSON.stringify(none, null, 2)}\n`);
+    // Entries over three pieces, the last one short; and exactly two.
+    for (const count of [2 * REPORT_ENTRIES_A_PIECE + 5, 2 * REPORT_ENTRIES_A_PIECE]) {
+      const many = { ...run.report, files: Array.from({ length: count }, (_, i) => ({ ...run.report.files[i % 4], idx0: i })) };
+      expect([...reportJson(many)].join('')).toBe(`${JSON.stringify(many, null, 2)}\n`);
+    }
   });
 });
 
@@ -1247,15 +1253,58 @@ describe('the manifest consolidated from itself', () => {
     const journal = await Journal.create(file, header, [rec(4)], (m) => errors.push(m));
     journal.append(rec(2));
     journal.append(rec(0));
+    journal.flush();
     // A torn line, as a failed append can leave, then the file's handle gone from under it.
     fs.appendFileSync(file, '{"idx0":9,"pa');
     await (journal as unknown as { handle: { close(): Promise<void> } }).handle.close();
-    journal.append(rec(3)); // fails
+    journal.append(rec(3));
+    expect(errors).toEqual([]); // not written yet
+    journal.flush(); // fails
     journal.append(rec(1)); // after the failure: not tried
+    journal.flush();
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/^cannot append to the manifest .*journal\.jsonl/);
     await journal.finish(header);
     const all = [0, 1, 2, 3, 4].map(rec);
     expect(fs.readFileSync(file, 'utf8')).toBe([...manifestLines(header, all)].join(''));
+  });
+
+  it('records are in the file by the end of the turn that appended them, and when the process exits before the end', async () => {
+    const dir = path.join(scratch.path, 'journal-turns');
+    fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+    writeWav(path.join(dir, 'data', 'take.wav'), speechLike(16000, 4, 33), 16000);
+    const out = path.join(dir, 'out');
+    expect((await preprocess(path.join(dir, 'data'), out, { threads: 1 })).files[0].status).toBe('ok');
+    const first = await readManifest(path.join(out, MANIFEST));
+    if (first.state !== 'ok') throw new Error('no manifest');
+    const { header } = first.manifest;
+    const base = first.manifest.records.get(0)!;
+    const rec = (idx0: number) => ({ ...base, idx0, path: `0/take-${idx0}.wav` });
+    const recorded = async (file: string) => {
+      const read = await readManifest(file);
+      if (read.state !== 'ok') throw new Error(`${file}: ${read.state}`);
+      return [...read.manifest.records.keys()].sort((a, b) => a - b);
+    };
+
+    const file = path.join(dir, 'turns.jsonl');
+    const journal = await Journal.create(file, header, [rec(0)], () => undefined);
+    journal.append(rec(2));
+    journal.append(rec(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await recorded(file)).toEqual([0, 1, 2]);
+    await journal.finish(header);
+
+    // A process that exits at once (a third Ctrl-C) after appending, in the same turn.
+    const exiting = path.join(dir, 'exit.jsonl');
+    const script = `
+      import { Journal } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'manifest.js')).href)};
+      const [file, header, rec] = JSON.parse(process.argv[1]);
+      const journal = await Journal.create(file, header, [], () => undefined);
+      journal.append({ ...rec, idx0: 5 });
+      journal.append({ ...rec, idx0: 3 });
+      process.exit(130);`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify([exiting, header, base])], { encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(130);
+    expect(await recorded(exiting)).toEqual([3, 5]);
   });
 });
