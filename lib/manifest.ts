@@ -284,7 +284,7 @@ export async function readManifest(file: string): Promise<ManifestRead> {
     let header: ManifestHeader | undefined;
     const records = new Map<number, FileRecord>();
     let ignoredLines = 0;
-    for await (const { text: line } of lines(handle)) {
+    for await (const line of lines(handle)) {
       if (!header) {
         try {
           header = parseHeader(JSON.parse(line));
@@ -313,42 +313,31 @@ export async function readManifest(file: string): Promise<ManifestRead> {
   }
 }
 
-/** A line of a file: its text, and where its bytes are (the newline after them not counted). */
-interface Line {
-  text: string;
-  at: number;
-  bytes: number;
-}
-
 /**
  * A file's lines (UTF-8, split at each newline; the last one even when empty), read a block
  * at a time from the start: a manifest of a million files is longer than the longest string
  * JavaScript can hold, so it is never read whole. A newline byte is never part of a longer
  * UTF-8 character, so each line decodes on its own.
  */
-async function* lines(handle: fsp.FileHandle): AsyncGenerator<Line> {
+async function* lines(handle: fsp.FileHandle): AsyncGenerator<string> {
   const block = Buffer.alloc(1 << 20);
   let carry: Buffer[] = [];
   let blockAt = 0; // where the block was read from
-  let lineAt = 0;
   for (;;) {
     const { bytesRead } = await handle.read(block, 0, block.length, blockAt);
     if (bytesRead === 0) break;
     let from = 0;
     for (let nl = block.indexOf(10, from); nl !== -1 && nl < bytesRead; nl = block.indexOf(10, from)) {
       carry.push(block.subarray(from, nl));
-      const bytes = Buffer.concat(carry);
-      yield { text: bytes.toString('utf8'), at: lineAt, bytes: bytes.length };
+      yield Buffer.concat(carry).toString('utf8');
       carry = [];
       from = nl + 1;
-      lineAt = blockAt + from;
     }
     // The start of a line that goes on in the next block: copied, as the block is reused.
     if (from < bytesRead) carry.push(Buffer.from(block.subarray(from, bytesRead)));
     blockAt += bytesRead;
   }
-  const bytes = Buffer.concat(carry);
-  yield { text: bytes.toString('utf8'), at: lineAt, bytes: bytes.length };
+  yield Buffer.concat(carry).toString('utf8');
 }
 
 /** How two headers differ in what shapes the outputs; empty when they agree. */
@@ -545,9 +534,8 @@ export class Journal {
   /** Records appended since the last write, with their lines. */
   private queued: { idx0: number; record: FileRecord; line: string }[] = [];
   private queuedBytes = 0;
-  private writeScheduled = false;
-  /** A process that exits mid-run (a third Ctrl-C) still writes what was appended. */
-  private readonly writeOnExit = () => this.flush();
+  /** Writes what is queued: at the end of the turn, or as the process exits (a third Ctrl-C) before that. */
+  private readonly writeQueued = () => this.flush();
 
   private constructor(
     readonly file: string,
@@ -567,7 +555,6 @@ export class Journal {
     };
     await writeAtomically(file, placed(), { sync: true });
     j.handle = await fsp.open(file, 'a');
-    process.on('exit', j.writeOnExit);
     return j;
   }
 
@@ -586,20 +573,17 @@ export class Journal {
     const line = `${recordLine(record)}\n`;
     this.queued.push({ idx0: record.idx0, record, line });
     this.queuedBytes += line.length;
-    if (this.queuedBytes >= APPEND_BLOCK) {
-      this.flush();
-    } else if (!this.writeScheduled) {
-      this.writeScheduled = true;
-      setImmediate(() => {
-        this.writeScheduled = false;
-        this.flush();
-      });
+    if (this.queued.length === 1) {
+      process.on('exit', this.writeQueued);
+      setImmediate(this.writeQueued);
     }
+    if (this.queuedBytes >= APPEND_BLOCK) this.flush();
   }
 
   /** Writes the records appended so far. */
   flush(): void {
     if (this.queued.length === 0) return;
+    process.off('exit', this.writeQueued);
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
@@ -630,7 +614,6 @@ export class Journal {
    */
   async finish(header: ManifestHeader): Promise<void> {
     this.flush();
-    process.off('exit', this.writeOnExit);
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
     try {

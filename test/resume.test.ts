@@ -1287,11 +1287,14 @@ describe('the manifest consolidated from itself', () => {
     };
 
     const file = path.join(dir, 'turns.jsonl');
+    const exitListeners = process.listenerCount('exit');
     const journal = await Journal.create(file, header, [rec(0)], () => undefined);
     journal.append(rec(2));
     journal.append(rec(1));
+    expect(process.listenerCount('exit')).toBe(exitListeners + 1); // while records wait
     await new Promise((resolve) => setImmediate(resolve));
     expect(await recorded(file)).toEqual([0, 1, 2]);
+    expect(process.listenerCount('exit')).toBe(exitListeners); // none left behind, even without finish()
     await journal.finish(header);
 
     // A process that exits at once (a third Ctrl-C) after appending, in the same turn.
