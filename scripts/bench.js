@@ -25,6 +25,9 @@ import { clipsDir, corpusDir, listFiles, makeClips, makeCorpus, timed, warmPageC
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const minutes = Number(argv[argv.indexOf('--minutes') + 1] || 40) || 40;
+// The targets (on the bench corpus, with the default options): 1 thread's speed, its wall time
+// against the I/O floor's, all threads' speed-up over 1 thread, and their extra memory.
+const TARGETS = { realTime: 1500, ofFloor: 2, scaling: 1.7, memory: 0.2 };
 const skipFloor = argv.includes('--skip-floor');
 const skipDenoise = argv.includes('--skip-denoise');
 const skipClips = argv.includes('--skip-clips');
@@ -140,7 +143,7 @@ for (const r of all) {
       lpad(r.rssMb.toFixed(0), 9) +
       lpad((r.audio / r.wall).toFixed(0), 9) +
       lpad((r.base.wall / r.wall).toFixed(2) + 'x', 10) +
-      lpad(r.floor || floors.includes(r) ? (r.wall / (r.floor ?? r).wall).toFixed(1) + 'x' : '-', 10),
+      lpad(r.floor || floors.includes(r) ? (r.wall / (r.floor ?? r).wall).toFixed(2) + 'x' : '-', 10),
   );
 }
 for (const r of rows.filter((row) => row.threads === 1 && row.rerunOf === undefined && row.dataset === corpus)) {
@@ -169,6 +172,22 @@ if (threadsAll > 1) {
   );
 }
 console.log(`memory, ${threadsAll} threads vs 1: ${((last.rssMb / one.rssMb - 1) * 100).toFixed(0)}% higher`);
+// The speed and memory targets this bench measures (the 2-hour file's memory is
+// scripts/memcheck.js's), each with what this run measured.
+const corpusFloor = floors.find((f) => f.dataset === corpus);
+const targets = [
+  [`1 thread at least ${TARGETS.realTime}x real time`, `${(one.audio / one.wall).toFixed(0)}x`, one.audio / one.wall >= TARGETS.realTime],
+  ...(corpusFloor
+    ? [[`1 thread within ${TARGETS.ofFloor}x of the I/O floor`, `${(one.wall / corpusFloor.wall).toFixed(2)}x`, one.wall <= TARGETS.ofFloor * corpusFloor.wall]]
+    : []),
+  ...(threadsAll > 1
+    ? [
+        [`${threadsAll} threads at least ${TARGETS.scaling}x as fast as 1`, `${(one.wall / last.wall).toFixed(2)}x`, one.wall >= TARGETS.scaling * last.wall],
+        [`${threadsAll} threads at most ${TARGETS.memory * 100}% more memory than 1`, `${((last.rssMb / one.rssMb - 1) * 100).toFixed(0)}%`, last.rssMb <= (1 + TARGETS.memory) * one.rssMb],
+      ]
+    : []),
+];
+if (extra.length === 0) console.log(`targets: ${targets.map(([what, got, met]) => `${what}: ${got}, ${met ? 'met' : 'NOT met'}`).join('; ')}`);
 if (heldGb >= 1) {
   console.log(
     `warning: the scratch tmpfs (${os.tmpdir()}) held ${heldGb.toFixed(1)} GB of other files when the bench began; ` +
