@@ -1225,10 +1225,11 @@ describe('many files: no result, manifest or report held or joined whole', () =>
 });
 
 describe('the manifest consolidated from itself', () => {
-  it('records whose append failed (and those after) are still in the consolidated manifest; a torn line is not', async () => {
-    const dir = path.join(scratch.path, 'journal-failure');
+  // A real run's manifest header and record, and records like it for any idx0.
+  async function journalFixture(name: string, seed: number) {
+    const dir = path.join(scratch.path, name);
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
-    writeWav(path.join(dir, 'data', 'take.wav'), speechLike(16000, 4, 32), 16000);
+    writeWav(path.join(dir, 'data', 'take.wav'), speechLike(16000, 4, seed), 16000);
     const out = path.join(dir, 'out');
     expect((await preprocess(path.join(dir, 'data'), out, { threads: 1 })).files[0].status).toBe('ok');
     const first = await readManifest(path.join(out, MANIFEST));
@@ -1236,6 +1237,11 @@ describe('the manifest consolidated from itself', () => {
     const { header } = first.manifest;
     const base = first.manifest.records.get(0)!;
     const rec = (idx0: number) => ({ ...base, idx0, path: `0/take-${idx0}.wav` });
+    return { dir, header, base, rec };
+  }
+
+  it('records whose append failed (and those after) are still in the consolidated manifest; a torn line is not', async () => {
+    const { dir, header, rec } = await journalFixture('journal-failure', 32);
 
     // Over 2 MiB of records appended out of order: consolidated in order, lines across blocks.
     const many = path.join(dir, 'many.jsonl');
@@ -1270,16 +1276,7 @@ describe('the manifest consolidated from itself', () => {
   });
 
   it('records are in the file by the end of the turn that appended them, and when the process exits before the end', async () => {
-    const dir = path.join(scratch.path, 'journal-turns');
-    fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
-    writeWav(path.join(dir, 'data', 'take.wav'), speechLike(16000, 4, 33), 16000);
-    const out = path.join(dir, 'out');
-    expect((await preprocess(path.join(dir, 'data'), out, { threads: 1 })).files[0].status).toBe('ok');
-    const first = await readManifest(path.join(out, MANIFEST));
-    if (first.state !== 'ok') throw new Error('no manifest');
-    const { header } = first.manifest;
-    const base = first.manifest.records.get(0)!;
-    const rec = (idx0: number) => ({ ...base, idx0, path: `0/take-${idx0}.wav` });
+    const { dir, header, base, rec } = await journalFixture('journal-turns', 33);
     const recorded = async (file: string) => {
       const read = await readManifest(file);
       if (read.state !== 'ok') throw new Error(`${file}: ${read.state}`);
