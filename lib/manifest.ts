@@ -531,7 +531,7 @@ export class Journal {
   private readonly places = new LinePlaces();
   /** The journal's length: where the next line goes. */
   private size = 0;
-  /** Records appended since the last write, with their lines. */
+  /** Records appended since the last write, with their lines (queued only while the journal is open and has not failed). */
   private queued: { idx0: number; record: FileRecord; line: string }[] = [];
   private queuedBytes = 0;
   /** Writes what is queued: at the end of the turn, or as the process exits (a third Ctrl-C) before that. */
@@ -547,9 +547,7 @@ export class Journal {
     const j = new Journal(file, onError);
     const placed = function* (): Generator<string> {
       for (const { idx0, line } of consolidatedLines(header, records)) {
-        const bytes = Buffer.byteLength(line);
-        if (idx0 !== undefined) j.places.set(idx0, j.size, bytes - 1);
-        j.size += bytes;
+        j.place(idx0, line);
         yield line;
       }
     };
@@ -587,13 +585,9 @@ export class Journal {
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
-    if (this.error !== undefined || !this.handle) {
-      for (const q of queued) this.unwritten.set(q.idx0, q.record);
-      return;
-    }
     const block = Buffer.from(queued.map((q) => q.line).join(''));
     try {
-      for (let at = 0; at < block.length; ) at += fs.writeSync(this.handle.fd, block, at, block.length - at);
+      for (let at = 0; at < block.length; ) at += fs.writeSync(this.handle!.fd, block, at, block.length - at);
     } catch (err) {
       // Some of the lines may be in the file, the last one torn: none of them is used.
       for (const q of queued) this.unwritten.set(q.idx0, q.record);
@@ -601,11 +595,14 @@ export class Journal {
       this.onError(this.error);
       return;
     }
-    for (const q of queued) {
-      const bytes = Buffer.byteLength(q.line);
-      this.places.set(q.idx0, this.size, bytes - 1);
-      this.size += bytes;
-    }
+    for (const q of queued) this.place(q.idx0, q.line);
+  }
+
+  /** Notes that `line` (record idx0's, if any) is at the journal's end, which it extends. */
+  private place(idx0: number | undefined, line: string): void {
+    const bytes = Buffer.byteLength(line);
+    if (idx0 !== undefined) this.places.set(idx0, this.size, bytes - 1); // the newline not counted
+    this.size += bytes;
   }
 
   /**
