@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { checkOptionKeys, OPTION_KEYS, requireBoolean, requireCallback, requireObject, requirePath, resolveOptions, UsageError, type PreprocessOptions, type ResolvedOptions, type ShardSpec } from './config.js';
 import { lockOutput } from './lock.js';
-import { native, type DeviceChoice, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
+import { native, type DeviceChoice, type FileChecksum, type FileStatus, type NativeAddon, type NativeFileResult } from './native.js';
 import { decodePlan, ffmpegDecoder } from './decode/index.js';
 import {
   MANIFEST_FILE,
@@ -32,7 +32,7 @@ import {
   type FileRecord,
   type ManifestHeader,
   type ManifestRead,
-  type OutputRecord,
+  type StoredResult,
 } from './manifest.js';
 import {
   MODEL_INFO,
@@ -390,39 +390,63 @@ function sliceFiles(r: { sliceNames: string[] }): string[] {
   return [slicedDir, sliced16kDir].flatMap((dir) => r.sliceNames.map((name) => `${dir}/${name}`));
 }
 
+/** A processed file's checksums: its input's, and each of its outputs' in sliceFiles order. */
+type Checksums = { input: FileChecksum; outputs: FileChecksum[] };
+
 /**
- * The manifest record of a processed file: its input (stat before and after, hash) and every
- * output in both folders. 'changed' when the input changed while it was processed (what was
- * read may be part old, part new, or cut short); undefined when an output cannot be read
- * back. The file is then not recorded, and --resume does it again.
+ * A processed file's checksums where all came with its result, as they do for a WAV input
+ * (from the bytes read to process it) and outputs written whole (as they were written): its
+ * record then needs no reading back. Undefined where any did not.
  */
-async function completeRecord(file: DatasetFile, r: NativeFileResult, out: string, hasher: HashPool): Promise<FileRecord | 'changed' | undefined> {
+function checksumsWithResult(r: NativeFileResult, rels: string[]): Checksums | undefined {
+  if (!r.inputChecksum) return undefined;
+  const known = new Map(r.checksums?.map((c) => [c.file, c]));
+  const outputs: FileChecksum[] = [];
+  for (const rel of rels) {
+    const c = known.get(rel);
+    if (!c) return undefined;
+    outputs.push(c);
+  }
+  return { input: r.inputChecksum, outputs };
+}
+
+/** The same, with whatever did not come with the result read back; undefined when a file cannot be read. */
+async function readChecksums(file: DatasetFile, r: NativeFileResult, rels: string[], out: string, hasher: HashPool): Promise<Checksums | undefined> {
+  const known = new Map(r.checksums?.map((c) => [c.file, c]));
   try {
-    const rels = sliceFiles(r);
-    // The input was checksummed as it was read, and outputs written whole came with their
-    // checksums; whatever did not is read back.
-    const known = new Map(r.checksums?.map((c) => [c.file, c]));
-    const [hashed, ...hashes] = await Promise.all([
+    const [input, ...outputs] = await Promise.all([
       r.inputChecksum ?? hasher.hash(file.absolute),
       ...rels.map((rel) => known.get(rel) ?? hasher.hash(path.join(out, rel))),
     ]);
+    return { input, outputs };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The manifest record of a processed file: its input (stat before and after, hash) and every
+ * output in both folders. 'changed' when the input changed while it was processed (what was
+ * read may be part old, part new, or cut short); undefined when it cannot be told (the input
+ * never opened, or gone). The file is then not recorded, and --resume does it again.
+ */
+function processedRecord(file: DatasetFile, r: NativeFileResult, rels: string[], sums: Checksums, result: StoredResult): FileRecord | 'changed' | undefined {
+  try {
     // The input as the engine opened it, before reading it, and after it was read (by the
-    // engine; here, after it was checksummed): a file that changed while it was processed is
-    // not recorded as complete.
+    // engine; where it did not checksum the input, here, after it was read back).
     const before = r.inputStamp;
     const after = (r.inputChecksum && r.inputStampAfter) || statInputNow(file.absolute);
     if (!before) return undefined;
-    if (before.size !== after.size || before.mtimeNs !== after.mtimeNs || hashed.size !== after.size) return 'changed';
-    const outputs: OutputRecord[] = rels.map((rel, i) => ({ file: rel, size: hashes[i].size, xxh64: hashes[i].xxh64 }));
+    if (before.size !== after.size || before.mtimeNs !== after.mtimeNs || sums.input.size !== after.size) return 'changed';
     return {
       idx0: file.idx0,
       path: file.relative,
       sid: file.sid,
       status: 'ok',
       complete: true,
-      input: { size: after.size, mtimeNs: after.mtimeNs, xxh64: hashed.xxh64 },
-      outputs,
-      result: storedResult(r),
+      input: { size: after.size, mtimeNs: after.mtimeNs, xxh64: sums.input.xxh64 },
+      outputs: rels.map((rel, i) => ({ file: rel, size: sums.outputs[i].size, xxh64: sums.outputs[i].xxh64 })),
+      result,
     };
   } catch {
     return undefined;
@@ -430,7 +454,7 @@ async function completeRecord(file: DatasetFile, r: NativeFileResult, out: strin
 }
 
 /** The record of a file that ended without outputs (failed, rejected, skipped): its outcome, for the report and merge. */
-function outcomeRecord(file: DatasetFile, r: NativeFileResult): FileRecord {
+function outcomeRecord(file: DatasetFile, r: NativeFileResult, result: StoredResult): FileRecord {
   return {
     idx0: file.idx0,
     path: file.relative,
@@ -439,7 +463,7 @@ function outcomeRecord(file: DatasetFile, r: NativeFileResult): FileRecord {
     complete: false,
     input: null,
     outputs: [],
-    result: storedResult(r),
+    result,
   };
 }
 
@@ -581,26 +605,38 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     const pending: Promise<void>[] = [];
     // Every file that ended gets its outcome recorded, except those the engine never started or
     // abandoned, and those that could not be written (the disk, not the file, failed): those
-    // have no outcome yet. Records are made one after another, each with its files checksummed
-    // off the main thread, about one file at a time for every six workers (one thread reads and
-    // checksums some 3 GB/s, far more than six workers write). A file that cannot be read back
-    // is not recorded (--resume does it again).
+    // have no outcome yet. A processed file whose checksums all came with its result (a WAV,
+    // its outputs written whole) is recorded at once; the others one after another, each with
+    // its files read back and checksummed off the main thread, about one file at a time for
+    // every six workers (one thread reads and checksums some 3 GB/s, far more than six workers
+    // write). A file that cannot be read back is not recorded (--resume does it again).
     let previous: Promise<void> = Promise.resolve();
     const changed = new Set<number>(); // processed files whose input changed meanwhile
     const hasher = journal ? new HashPool(Math.ceil(options.threads / 6)) : undefined;
     try {
-      const record = (file: DatasetFile, r: NativeFileResult) => {
-        if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
-        const task = previous.then(async () => {
-          const rec = r.status === 'ok' ? await completeRecord(file, r, out, hasher) : outcomeRecord(file, r);
-          if (rec === 'changed') {
-            // Its slices may hold part of the old file and part of the new, or stop short.
-            await removeFiles(sliceFiles(r).map((rel) => path.join(out, rel)));
+      const keep = (file: DatasetFile, r: NativeFileResult, rec: FileRecord | 'changed' | undefined): Promise<void> | undefined => {
+        if (rec === 'changed') {
+          // Its slices may hold part of the old file and part of the new, or stop short.
+          return removeFiles(sliceFiles(r).map((rel) => path.join(out, rel))).then(() => {
             changed.add(file.idx0);
-            return;
-          }
-          if (!rec) return;
-          journal.append(rec);
+          });
+        }
+        if (rec) journal!.append(rec);
+        return undefined;
+      };
+      const record = (file: DatasetFile, r: NativeFileResult, result: StoredResult) => {
+        if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
+        if (r.status !== 'ok') return void keep(file, r, outcomeRecord(file, r, result));
+        const rels = sliceFiles(r);
+        const sums = checksumsWithResult(r, rels);
+        if (sums) {
+          const removing = keep(file, r, processedRecord(file, r, rels, sums, result));
+          if (removing) pending.push(removing);
+          return;
+        }
+        const task = previous.then(async () => {
+          const read = await readChecksums(file, r, rels, out, hasher);
+          if (read) await keep(file, r, processedRecord(file, r, rels, read, result));
         });
         previous = task.catch(() => undefined);
         pending.push(task);
@@ -615,19 +651,20 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           const ended = 'failed' in plan ? { status: 'failed' as const, error: plan.failed } : { status: 'skipped' as const, error: plan.skip };
           const r: FileReport = { ...pendingReport(f), ...ended };
           reports.set(f.idx0, r);
-          record(f, r);
+          record(f, r, storedResult(r));
           progress({ done: ++done, total: todo.length, file: r });
         } else {
           jobs.push({ file: f, decoder: plan.decoder });
         }
       }
-      // What the engine said of a file, less what only its manifest record needs. (Built from
-      // storedResult's copy: a rest pattern over the addon's object cost some 4 us a file.)
-      const toReport = (f: DatasetFile, r: NativeFileResult): FileReport => ({
+      // What the engine said of a file, less what only its manifest record needs (`stored`,
+      // storedResult's copy, which its record holds too: a rest pattern over the addon's object
+      // cost some 4 us a file).
+      const toReport = (f: DatasetFile, r: NativeFileResult, stored: StoredResult): FileReport => ({
         relative: f.relative,
         sid: f.sid,
         idx0: f.idx0,
-        ...storedResult(r),
+        ...stored,
         times: r.times,
       });
       // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes, or a closing
@@ -672,8 +709,9 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
             if (raw.writeError) writeFailure ??= raw.error;
             // A WAV that ffmpeg decoded: its stream is ffmpeg's float, not the file's coding.
             const r = settle(decoder && file.absolute.toLowerCase().endsWith('.wav') ? { ...raw, inputCoding: 'decoded' } : raw);
-            record(file, r);
-            const report = toReport(file, r);
+            const stored = storedResult(r);
+            record(file, r, stored);
+            const report = toReport(file, r, stored);
             reports.set(file.idx0, report);
             progress({ done: ++done, total: todo.length, file: report });
           },

@@ -1156,6 +1156,74 @@ describe('many files: no result, manifest or report held or joined whole', () =>
     expect(kept.every((r) => r.status === 'ok' && r.sliceNames.length > 0)).toBe(true);
   });
 
+  it("each field of the engine's result reaches JavaScript as the file's own (the addon passes the values by position)", async () => {
+    // One file made so that the fields differ from one another: stereo 24-bit PCM at 22.05 kHz,
+    // 1.5 s of a tone then 1 s of silence with three frames at full scale (left channel at −1),
+    // its header never completed (RIFF and data sizes 0: read to the end, with a warning); and
+    // one file that is not there.
+    const dir = path.join(scratch.path, 'result-fields');
+    fs.mkdirSync(dir, { recursive: true });
+    const rate = 22050, frames = 2.5 * rate, toneFrames = 1.5 * rate;
+    const x = new Float64Array(2 * frames);
+    for (let i = 0; i < toneFrames; i++) x[2 * i] = x[2 * i + 1] = 0.3 * Math.sin((2 * Math.PI * 440 * i) / rate);
+    for (const i of [2 * rate, 2 * rate + 1, 2 * rate + 2]) x[2 * i] = -1;
+    const input = path.join(dir, 'take.wav');
+    writeWav(input, x, rate, { channels: 2, bits: 24 });
+    const bytes = fs.readFileSync(input);
+    bytes.writeUInt32LE(0, 4);
+    bytes.writeUInt32LE(0, 40);
+    fs.writeFileSync(input, bytes);
+    const st = fs.statSync(input, { bigint: true });
+    const stamp = { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
+    const out = path.join(dir, 'out');
+    for (const folder of [SLICED, SLICED_16K]) fs.mkdirSync(path.join(out, folder), { recursive: true });
+    const [r, gone] = await native().processBatch(
+      [
+        { path: input, sid: 0, idx0: 7 },
+        { path: path.join(dir, 'gone.wav'), sid: 0, idx0: 8 },
+      ],
+      { sampleRate: 40000, cut: 'automatic', highpass: true, normalize: 'none', chunk: 3, overlap: 0.3, denoise: 0, outDir: out },
+      1,
+    );
+    expect(r.status, r.error).toBe('ok');
+    expect(r.error).toBeUndefined();
+    expect(r.writeError).toBe(false);
+    expect(r.loaded).toBe(true);
+    expect(r.samples).toBe(100000); // 2.5 s at 40 kHz
+    expect(r.seconds).toBe(2.5);
+    expect([r.inputRate, r.inputChannels, r.inputBits, r.inputFloat, r.inputCoding, r.inputFrames]).toEqual([rate, 2, 24, false, 'pcm', frames]);
+    // The peak is the full-scale frames' (−1 and 0 mixed: 0.5), past the tone's 0.3.
+    expect(Math.abs(r.peak - 0.5)).toBeLessThan(0.05);
+    expect(r.rms).toBeGreaterThan(0.1);
+    expect(r.rms).toBeLessThan(0.3);
+    expect(r.silenceShare).toBeGreaterThan(0.3);
+    expect(r.silenceShare).toBeLessThan(0.45);
+    expect(r.clippedFrames).toBe(3);
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toMatch(/the header was never completed/);
+    const names = fs.readdirSync(path.join(out, SLICED)).sort();
+    expect(names.length).toBeGreaterThan(0);
+    expect(r.slices).toBe(names.length);
+    expect(r.sliceNames).toEqual(names);
+    for (const name of names) expect(name).toMatch(/^0_7_\d+\.wav$/);
+    const written = [SLICED, SLICED_16K].flatMap((folder) => names.map((name) => `${folder}/${name}`));
+    expect(r.checksums!.map((c) => c.file).sort()).toEqual(written.sort());
+    for (const c of r.checksums!) {
+      const data = fs.readFileSync(path.join(out, c.file));
+      expect({ size: c.size, xxh64: c.xxh64 }, c.file).toEqual({ size: data.length, xxh64: xxh64(data) });
+    }
+    expect(r.inputChecksum).toEqual({ size: bytes.length, xxh64: xxh64(bytes) });
+    expect(r.inputStamp).toEqual(stamp);
+    expect(r.inputStampAfter).toEqual(stamp);
+    expect(Object.keys(r.times).sort()).toEqual(['analysis', 'decode', 'denoise', 'highpass', 'resample', 'resample16k', 'write']);
+    expect(r.times.denoise).toBe(0);
+    for (const stage of ['analysis', 'decode', 'highpass', 'resample', 'resample16k', 'write'] as const) expect(r.times[stage], stage).toBeGreaterThan(0);
+
+    expect(gone.status).toBe('failed');
+    expect(gone.error).toMatch(/cannot open: No such file/);
+    expect([gone.loaded, gone.writeError, gone.slices, gone.sliceNames, gone.checksums, gone.inputChecksum]).toEqual([false, false, 0, [], [], undefined]);
+  });
+
   it('the manifest is read a block at a time: lines across the blocks, a character split between two, a torn last line', async () => {
     const dir = path.join(scratch.path, 'manifest-blocks');
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
