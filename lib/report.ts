@@ -228,7 +228,9 @@ export function datasetWarnings(r: Pick<PreprocessResult, 'files' | 'options' | 
 
   const upsampled = ok.filter((f) => f.inputRate > 0 && f.inputRate < sr);
   if (upsampled.length > 0) {
-    const lowest = Math.min(...upsampled.map((f) => f.inputRate));
+    // (A loop: spread into Math.min's arguments, a few hundred thousand rates overflow the stack.)
+    let lowest = Infinity;
+    for (const f of upsampled) lowest = Math.min(lowest, f.inputRate);
     const share = audio > 0 ? upsampled.reduce((s, f) => s + f.seconds, 0) / audio : 0;
     out.push({
       code: 'upsampled',

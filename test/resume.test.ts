@@ -17,7 +17,9 @@ import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
 import { HashPool, Journal, OUTPUT_FILE, headerDifferences, manifestLines, readManifest, removeFiles, type ManifestHeader } from '../lib/manifest.js';
-import { REPORT_ENTRIES_A_PIECE, reportJson, writeAtomically } from '../lib/report.js';
+import { REPORT_ENTRIES_A_PIECE, datasetWarnings, reportJson, writeAtomically } from '../lib/report.js';
+import { pendingReport } from '../lib/pipeline.js';
+import { resolveOptions } from '../lib/config.js';
 import { native } from '../lib/native.js';
 import { lockOutput, type OutputLock } from '../lib/lock.js';
 import { BIN, ROOT, scratchFolder, walkFiles, temporaries } from './helpers/scratch.js';
@@ -1154,6 +1156,21 @@ describe('many files: no result, manifest or report held or joined whole', () =>
     const facts = (r: (typeof kept)[number]) => ({ status: r.status, samples: r.samples, sliceNames: r.sliceNames, checksums: r.checksums });
     expect(handed.map(([r]) => facts(r))).toEqual(kept.map(facts));
     expect(kept.every((r) => r.status === 'ok' && r.sliceNames.length > 0)).toBe(true);
+  });
+
+  it('the dataset warnings of 300 000 files, every one upsampled: no call takes them all as its arguments', () => {
+    const files = Array.from({ length: 300_000 }, (_, idx0) => ({
+      ...pendingReport({ relative: `0/c${idx0}.wav`, sid: 0, idx0 }),
+      status: 'ok' as const,
+      loaded: true,
+      seconds: 1.5,
+      inputRate: idx0 === 123_456 ? 8000 : 16000,
+      slices: 1,
+    }));
+    const warnings = datasetWarnings({ files, options: resolveOptions({}, 1), warnings: [] });
+    const upsampled = warnings.find((w) => w.code === 'upsampled')!;
+    expect(upsampled.files).toHaveLength(300_000);
+    expect(upsampled.message).toMatch(/^300000 files \(100%.*lowest 8000 Hz/);
   });
 
   it("each field of the engine's result reaches JavaScript as the file's own (the addon passes the values by position)", async () => {
