@@ -430,13 +430,17 @@ export function fileEntry(f: FileReport): ReportFileEntry {
   };
 }
 
-function count(files: FileReport[], status: FileStatus): number {
-  return files.filter((f) => f.status === status).length;
+/** How many files end with each status, in one pass. */
+function counts(files: FileReport[]): Record<FileStatus, number> {
+  const n: Record<FileStatus, number> = { ok: 0, failed: 0, rejected: 0, skipped: 0 };
+  for (const f of files) n[f.status]++;
+  return n;
 }
 
 export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>): Report {
   const processedSeconds = r.files.reduce((s, f) => (f.status === 'ok' ? s + f.seconds : s), 0);
   const speed = r.wallSeconds > 0 ? r.totalSeconds / r.wallSeconds : 0;
+  const n = counts(r.files);
   return {
     reportVersion: REPORT_VERSION,
     voxprep: { version: voxprepVersion(), node: process.version },
@@ -457,10 +461,10 @@ export function buildReport(r: Omit<PreprocessResult, 'report' | 'reportPath'>):
     },
     totals: {
       files: r.files.length,
-      processed: count(r.files, 'ok'),
-      failed: count(r.files, 'failed'),
-      rejected: count(r.files, 'rejected'),
-      skipped: count(r.files, 'skipped'),
+      processed: n.ok,
+      failed: n.failed,
+      rejected: n.rejected,
+      skipped: n.skipped,
       slices: r.slices,
       totalSeconds: r.totalSeconds,
       totalDuration: formatDuration(r.totalSeconds),
@@ -548,10 +552,7 @@ function hms(s: number): string {
 /** The human summary printed at the end of a run. */
 export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): string {
   const c = pc.createColors(opts.color ?? false);
-  const ok = count(r.files, 'ok');
-  const failed = count(r.files, 'failed');
-  const rejected = count(r.files, 'rejected');
-  const skipped = count(r.files, 'skipped');
+  const { ok, failed, rejected, skipped } = counts(r.files);
   const speed = r.wallSeconds > 0 ? r.totalSeconds / r.wallSeconds : 0;
   const n = (v: number, paint: (s: string) => string) => (v > 0 ? paint(String(v)) : String(v));
   const part = r.shard ? `shard ${r.shard.index}/${r.shard.count} (of ${plural(r.datasetFiles, 'file')}): ` : '';
@@ -583,9 +584,12 @@ export function formatSummary(r: PreprocessResult, opts: SummaryOptions = {}): s
     if (files.length === 0) continue;
     lines.push(paint(`${title} (${files.length}):`));
     // Files a stopped run never started share one line: after a stop there may be thousands.
+    // (Told apart by a Set: looked up in the array, a stop early in a run of 250 000 files
+    // took its summary some 5 s.)
     const notStarted = files.filter((f) => status === 'skipped' && NOT_STARTED.test(f.error ?? ''));
+    const folded = new Set(notStarted.length > 3 ? notStarted : []);
     for (const f of files) {
-      if (notStarted.length > 3 && notStarted.includes(f)) continue;
+      if (folded.has(f)) continue;
       lines.push(paint(`  ${status}: ${shownPath(f.relative)}: ${f.error ?? 'unknown reason'}`));
     }
     if (notStarted.length > 3) {

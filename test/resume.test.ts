@@ -17,7 +17,7 @@ import Ajv from 'ajv';
 import { speechLike, writeWav } from './helpers/wav.js';
 import { preprocess, mergeShards } from '../lib/index.js';
 import { HashPool, Journal, OUTPUT_FILE, headerDifferences, manifestLines, readManifest, removeFiles, type ManifestHeader } from '../lib/manifest.js';
-import { REPORT_ENTRIES_A_PIECE, datasetWarnings, reportJson, writeAtomically } from '../lib/report.js';
+import { REPORT_ENTRIES_A_PIECE, datasetWarnings, formatSummary, reportJson, writeAtomically } from '../lib/report.js';
 import { pendingReport } from '../lib/pipeline.js';
 import { resolveOptions } from '../lib/config.js';
 import { native } from '../lib/native.js';
@@ -1156,6 +1156,17 @@ describe('many files: no result, manifest or report held or joined whole', () =>
     const facts = (r: (typeof kept)[number]) => ({ status: r.status, samples: r.samples, sliceNames: r.sliceNames, checksums: r.checksums });
     expect(handed.map(([r]) => facts(r))).toEqual(kept.map(facts));
     expect(kept.every((r) => r.status === 'ok' && r.sliceNames.length > 0)).toBe(true);
+  });
+
+  it("the summary names each skipped file, but folds a stopped run's files not started into one line from four of them on", () => {
+    const file = (idx0: number, error: string) => ({ ...pendingReport({ relative: `0/c${idx0}.wav`, sid: 0, idx0 }), status: 'skipped' as const, error });
+    const summary = (notStarted: number) => {
+      const files = [file(0, 'too short: 10 samples'), ...Array.from({ length: notStarted }, (_, i) => file(i + 1, 'not started: the run was stopped'))];
+      const result = { files, shard: null, datasetFiles: files.length, resumed: 0, slices: 0, layout: native().layout, totalSeconds: 0, wallSeconds: 1, threads: 1, device: 'cpu', outDir: '/out', skippedFolders: [], runErrors: [], stopped: true, datasetWarnings: [] };
+      return formatSummary(result as unknown as Parameters<typeof formatSummary>[0]).split('\n').filter((l) => l.startsWith('  skipped: '));
+    };
+    expect(summary(3)).toEqual(['  skipped: 0/c0.wav: too short: 10 samples', ...[1, 2, 3].map((i) => `  skipped: 0/c${i}.wav: not started: the run was stopped`)]);
+    expect(summary(5000)).toEqual(['  skipped: 0/c0.wav: too short: 10 samples', '  skipped: 5000 files (0/c1.wav … 0/c5000.wav): not started: the run was stopped']);
   });
 
   it('the dataset warnings of 300 000 files, every one upsampled: no call takes them all as its arguments', () => {
