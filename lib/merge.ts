@@ -278,14 +278,12 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
     try {
       const toCopy: typeof tasks = [];
       const others: string[] = []; // slices by these names already there, with other bytes
-      await mapLimit(tasks, 2 * hasher.size, async (task) => {
+      // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
+      const inPlace = await hasher.check(tasks.map(({ o }) => ({ file: outputPath(out, o), size: o.size, xxh64: o.xxh64 })));
+      verified = inPlace.filter(Boolean).length;
+      await mapLimit(tasks.filter((_, i) => !inPlace[i]), 2 * hasher.size, async (task) => {
         const { o, shard } = task;
         const dst = outputPath(out, o);
-        // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
-        if (await hasher.matches(dst, o.size, o.xxh64)) {
-          verified++;
-          return;
-        }
         if (shard.real === outReal) {
           problems.push(`${o.file} (shard ${shard.spec.index}/${count}) is missing from ${shard.dir} or differs from what the shard recorded`);
           return;

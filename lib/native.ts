@@ -183,6 +183,11 @@ export interface NativeAddon {
   forkRunForTest(jobs: NativeJob[], options: NativeOptions): { exitCode: number; report: string };
   /** A file's size and XXH64 (the run manifest's checksum), read on libuv's thread pool; rejects with the reason. */
   hashFile(path: string): Promise<FileChecksum>;
+  /**
+   * For each file, 1 where it is a regular file of that size and XXH64 (and modification time,
+   * a decimal string of nanoseconds, where not null), else 0; checked on libuv's thread pool.
+   */
+  checkFiles(paths: string[], sizes: number[], xxh64s: string[], mtimeNs: (string | null)[]): Promise<Uint8Array>;
   /** What processBatch makes each file's result with (load() sets fileResult). */
   setResultFactory(factory: typeof fileResult): void;
   layout: { slicedDir: string; sliced16kDir: string; rate16k: number };

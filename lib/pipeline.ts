@@ -18,7 +18,6 @@ import {
   inShard,
   listHash,
   manifestName,
-  mapLimit,
   outputOptions,
   outputPath,
   readManifest,
@@ -26,12 +25,12 @@ import {
   removeFiles,
   reportName,
   SLICE_NAME,
-  statInput,
   statInputNow,
   storedResult,
   type FileRecord,
   type ManifestHeader,
   type ManifestRead,
+  type RecordedFile,
   type StoredResult,
 } from './manifest.js';
 import {
@@ -336,19 +335,25 @@ async function planOutput(args: {
         }
       }
     }
-    const entries = [...byIdx0.values()];
-    // Verifying is checksumming every kept input and output again: as many files at once as
-    // the run has workers (up to the pool's most), several records at a time.
+    // Verifying is checksumming every kept input and output again, as many calls at once as
+    // the run has workers (up to the pool's most): each file's first record, then the next
+    // record of the files whose record did not hold.
     const hasher = new HashPool(options.threads);
+    const stopped = () => {
+      if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
+    };
     try {
-      const verdicts = await mapLimit(entries, 2 * hasher.size, async (recs) => {
-        for (const rec of recs) {
-          if (Atomics.load(stop, 0) !== 0) throw new RunStoppedError();
-          if (await verifyRecord(rec, files[rec.idx0].absolute, out, hasher)) return rec;
-        }
-        return undefined;
-      });
-      for (const rec of verdicts) if (rec) keep.set(rec.idx0, rec);
+      let open = [...byIdx0.values()].map((recs) => ({ recs, next: 0 }));
+      while (open.length > 0) {
+        const trying = open.map((o) => o.recs[o.next]);
+        const held = await recordsHold(trying, files, out, hasher, stopped);
+        const again: typeof open = [];
+        open.forEach((o, i) => {
+          if (held[i]) keep.set(trying[i].idx0, trying[i]);
+          else if (++o.next < o.recs.length) again.push(o);
+        });
+        open = again;
+      }
     } finally {
       await hasher.close();
     }
@@ -371,17 +376,23 @@ async function planOutput(args: {
   return { keep, remove };
 }
 
-/** Whether a record's input is unchanged (size, modification time, hash) and its outputs are all there as recorded. */
-async function verifyRecord(rec: FileRecord, input: string, out: string, hasher: HashPool): Promise<boolean> {
-  if (!rec.input) return false;
-  try {
-    const st = await statInput(input);
-    if (st.size !== rec.input.size || st.mtimeNs !== rec.input.mtimeNs) return false;
-    const want = [{ file: input, size: rec.input.size, xxh64: rec.input.xxh64 }, ...rec.outputs.map((o) => ({ ...o, file: outputPath(out, o) }))];
-    return (await Promise.all(want.map((w) => hasher.matches(w.file, w.size, w.xxh64)))).every(Boolean);
-  } catch {
-    return false;
-  }
+/**
+ * Whether each record's input is unchanged (size, modification time, checksum) and its
+ * outputs are all there as recorded: all their files checked in one HashPool.check.
+ */
+async function recordsHold(recs: FileRecord[], files: DatasetFile[], out: string, hasher: HashPool, before: () => void): Promise<boolean[]> {
+  const wanted: RecordedFile[] = [];
+  const spans = recs.map((rec) => {
+    const from = wanted.length;
+    if (rec.input) {
+      wanted.push({ file: files[rec.idx0].absolute, size: rec.input.size, xxh64: rec.input.xxh64, mtimeNs: rec.input.mtimeNs });
+      for (const o of rec.outputs) wanted.push({ file: outputPath(out, o), size: o.size, xxh64: o.xxh64 });
+    }
+    return [from, wanted.length];
+  });
+  const found = await hasher.check(wanted, before);
+  // (A record without its input holds nothing: an empty span.)
+  return spans.map(([from, to]) => to > from && found.slice(from, to).every(Boolean));
 }
 
 /** A processed file's slices in both folders, as paths under the output folder ("sliced_audios/0_3_1.wav"). */

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <cmath>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -311,6 +313,81 @@ Napi::Value HashFile(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// checkFiles(paths, sizes, xxh64s, mtimeNs) → Promise<Uint8Array>: for each file, 1 where
+// file_matches (io/file_hash.h) says it is as recorded (mtimeNs[i]: a decimal string, or null
+// not to compare), else 0; run on libuv's thread pool, so that --resume checks a run's files
+// with one call for many (one call and two stats through the pool for each file cost the main
+// thread some 100 us a file).
+class CheckFilesWorker : public Napi::AsyncWorker {
+ public:
+  struct Want {
+    std::string path;
+    FileChecksum checksum;
+    std::optional<int64_t> mtime_ns;
+    bool valid = true;  // the recorded values parsed (a bad one matches nothing)
+  };
+  CheckFilesWorker(Napi::Env env, std::vector<Want> wants)
+      : Napi::AsyncWorker(env, "voxprep.checkFiles"), wants_(std::move(wants)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    verdicts_.resize(wants_.size());
+    for (size_t i = 0; i < wants_.size(); ++i) {
+      const Want& w = wants_[i];
+      verdicts_[i] = w.valid && file_matches(w.path, w.checksum, w.mtime_ns) ? 1 : 0;
+    }
+  }
+  void OnOK() override {
+    Napi::Uint8Array out = Napi::Uint8Array::New(Env(), verdicts_.size());
+    std::copy(verdicts_.begin(), verdicts_.end(), out.Data());
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::vector<Want> wants_;
+  std::vector<uint8_t> verdicts_;
+  Napi::Promise::Deferred deferred_;
+};
+
+template <class T>
+bool parse_whole(const std::string& text, T& value, int base) {
+  const char* end = text.data() + text.size();
+  auto [at, ec] = std::from_chars(text.data(), end, value, base);
+  return ec == std::errc() && at == end && !text.empty();
+}
+
+Napi::Value CheckFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray()) {
+    throw Napi::TypeError::New(env, "checkFiles(paths, sizes, xxh64s, mtimeNs)");
+  }
+  Napi::Array paths = info[0].As<Napi::Array>(), sizes = info[1].As<Napi::Array>();
+  Napi::Array hashes = info[2].As<Napi::Array>(), mtimes = info[3].As<Napi::Array>();
+  const uint32_t n = paths.Length();
+  if (sizes.Length() != n || hashes.Length() != n || mtimes.Length() != n) {
+    throw Napi::RangeError::New(env, "checkFiles: the four arrays must be as long as one another");
+  }
+  std::vector<CheckFilesWorker::Want> wants(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    CheckFilesWorker::Want& w = wants[i];
+    w.path = paths.Get(i).ToString().Utf8Value();
+    const double size = sizes.Get(i).ToNumber().DoubleValue();
+    w.valid = size >= 0 && size == std::floor(size);
+    w.checksum.size = w.valid ? uint64_t(size) : 0;
+    w.valid = parse_whole(hashes.Get(i).ToString().Utf8Value(), w.checksum.xxh64, 16) && w.valid;
+    Napi::Value mtime = mtimes.Get(i);
+    if (!mtime.IsNull() && !mtime.IsUndefined()) {
+      int64_t ns = 0;
+      w.valid = parse_whole(mtime.ToString().Utf8Value(), ns, 10) && w.valid;
+      w.mtime_ns = ns;
+    }
+  }
+  auto* worker = new CheckFilesWorker(env, std::move(wants));
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
 Napi::Float64Array to_float64(Napi::Env env, const std::vector<double>& v) {
   Napi::Float64Array out = Napi::Float64Array::New(env, v.size());
   std::copy(v.begin(), v.end(), out.Data());
@@ -594,6 +671,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("engineCounters", Napi::Function::New(env, EngineCounters));
   exports.Set("forkRunForTest", Napi::Function::New(env, ForkRunForTest));
   exports.Set("hashFile", Napi::Function::New(env, HashFile));
+  exports.Set("checkFiles", Napi::Function::New(env, CheckFiles));
   exports.Set("setResultFactory", Napi::Function::New(env, SetResultFactory));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("slicedDir", OutputLayout::kSlicedDir);

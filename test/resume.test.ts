@@ -526,8 +526,8 @@ describe('--resume checks what it keeps', () => {
     for (const [name, bytes] of b) expect(a.get(name)!.equals(bytes), name).toBe(true);
   });
 
-  it('redoes a file whose output or input changed in place (same size, same modification time), and only those', async () => {
-    const ds = dataset('inplace/dataset', [3, 3.5, 4]);
+  it('redoes a file whose output or input changed in place (same size, same modification time), or whose input was touched (same bytes, a new time), and only those', async () => {
+    const ds = dataset('inplace/dataset', [3, 3.5, 4, 2.5]);
     const out = path.join(scratch.path, 'inplace/out');
     const first = await preprocess(ds, out, { threads: 2 });
     expect(first.files.every((f) => f.status === 'ok')).toBe(true);
@@ -544,9 +544,12 @@ describe('--resume checks what it keeps', () => {
     touch(path.join(out, recs.find((r) => r.idx0 === 0)!.outputs[1].file));
     const input2 = path.join(ds, first.files.find((f) => f.idx0 === 2)!.relative);
     touch(input2);
+    const input3 = path.join(ds, first.files.find((f) => f.idx0 === 3)!.relative);
+    const st3 = fs.statSync(input3);
+    fs.utimesSync(input3, st3.atime, new Date(st3.mtimeMs + 5000));
     const again = await preprocess(ds, out, { threads: 2, resume: true });
     expect(again.resumed).toBe(1); // only file 1 was still as recorded
-    expect(again.files.map((f) => f.status)).toEqual(['ok', 'ok', 'ok']);
+    expect(again.files.map((f) => f.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
     const after = manifest(out).records;
     expect(after.find((r) => r.idx0 === 0)!.outputs[1].xxh64).toBe(recs.find((r) => r.idx0 === 0)!.outputs[1].xxh64);
     expect(checksum(input2)).not.toBe((recs.find((r) => r.idx0 === 2) as unknown as { input: { xxh64: string } }).input.xxh64);
@@ -1089,9 +1092,6 @@ describe('checksums', () => {
     const [noFile, folder] = got.slice(-2) as PromiseRejectedResult[];
     expect(String(noFile.reason)).toContain(`cannot read ${missing}: No such file or directory`);
     expect(String(folder.reason)).toContain(`cannot read ${dir}: not a regular file`);
-    expect(await pool.matches(files[5], 8, XXH64_VECTORS[5][1])).toBe(true);
-    expect(await pool.matches(files[5], 8, XXH64_VECTORS[4][1])).toBe(false);
-    expect(await pool.matches(missing, 8, XXH64_VECTORS[5][1])).toBe(false);
     await pool.close();
     await expect(pool.hash(files[0])).rejects.toThrow(/hashing closed/);
     // Files still queued when the pool closes fail rather than wait for ever; those already
@@ -1102,6 +1102,43 @@ describe('checksums', () => {
     const settled = await queued;
     expect(settled[0].status).toBe('fulfilled');
     expect(settled.slice(1).every((r) => r.status === 'rejected' && /hashing closed/.test(String(r.reason)))).toBe(true);
+  });
+
+  it('the pool checks files as recorded, many to a call, in order: size, checksum and modification time; a stop ends the check', async () => {
+    const dir = path.join(scratch.path, 'hashpool-check');
+    fs.mkdirSync(dir, { recursive: true });
+    // Enough files for three calls, each as recorded, then each of its values wrong in turn.
+    const recorded = Array.from({ length: 2 * HashPool.CHECK_CHUNK + 10 }, (_, i) => {
+      const file = path.join(dir, `f${i}.bin`);
+      const bytes = crypto.randomBytes(1 + (i % 97));
+      fs.writeFileSync(file, bytes);
+      return { file, size: bytes.length, xxh64: xxh64(bytes), mtimeNs: fs.statSync(file, { bigint: true }).mtimeNs.toString() };
+    });
+    const wrong = (i: number) => {
+      const r = recorded[i];
+      switch (i % 7) {
+        case 0: return { ...r, size: r.size + 1 };
+        case 1: return { ...r, xxh64: xxh64(Buffer.from('other')) };
+        case 2: return { ...r, mtimeNs: (BigInt(r.mtimeNs) + 1n).toString() };
+        case 3: return { ...r, file: path.join(dir, 'missing.bin') };
+        case 4: return { ...r, file: dir };
+        case 5: return { ...r, mtimeNs: undefined }; // not compared: as recorded
+        default: return r;
+      }
+    };
+    const pool = new HashPool(2);
+    const calls: number[] = [];
+    const asked = recorded.map((_, i) => (i % 2 === 0 ? recorded[i] : wrong(i)));
+    const found = await pool.check(asked, () => calls.push(calls.length));
+    expect(calls).toHaveLength(3);
+    expect(found).toEqual(asked.map((_, i) => i % 2 === 0 || i % 7 === 5 || i % 7 === 6));
+    // A stop from the second call on (as a run's stop flag, once set, stays set): the check
+    // rejects with it once the first call has ended.
+    let started = 0;
+    const stop = new Error('stopped');
+    await expect(pool.check(recorded, () => { if (++started >= 2) throw stop; })).rejects.toBe(stop);
+    expect(started).toBe(3);
+    await pool.close();
   });
 });
 

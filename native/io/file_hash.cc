@@ -98,16 +98,10 @@ uint64_t Xxh64::digest() const {
   return h;
 }
 
-FileChecksum checksum_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) throw std::runtime_error(std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) throw std::runtime_error("not a regular file");
+namespace {
+
+// An open file's checksum, read from where it stands.
+FileChecksum checksum_open(int fd) {
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   // One block per thread, reused: a fresh one per file costs page faults worth about as much
   // as the checksum itself.
@@ -126,6 +120,40 @@ FileChecksum checksum_file(const std::string& path) {
   }
   c.xxh64 = h.digest();
   return c;
+}
+
+struct Closer {
+  int fd;
+  ~Closer() { ::close(fd); }
+};
+
+}  // namespace
+
+FileChecksum checksum_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::strerror(errno));
+  Closer closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) throw std::runtime_error(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw std::runtime_error("not a regular file");
+  return checksum_open(fd);
+}
+
+bool file_matches(const std::string& path, const FileChecksum& want, std::optional<int64_t> mtime_ns) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  Closer closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  const FileStamp stamp = stamp_of(st);
+  // Size and time first: a file that differs there is not read.
+  if (uint64_t(stamp.size) != want.size || (mtime_ns && stamp.mtime_ns != *mtime_ns)) return false;
+  try {
+    const FileChecksum got = checksum_open(fd);
+    return got.size == want.size && got.xxh64 == want.xxh64;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
 }
 
 FileStamp stamp_of(const struct stat& st) {

@@ -52,6 +52,11 @@ std::optional<FileStamp> stamp_now(const std::string& path);
 // caller names the file).
 FileChecksum checksum_file(const std::string& path);
 
+// Whether the file at `path` is a regular file of want.size bytes with want's checksum (and,
+// where given, modified at mtime_ns): a recorded input or output found as it was recorded,
+// which --resume keeps. False when it is not, or cannot be read.
+bool file_matches(const std::string& path, const FileChecksum& want, std::optional<int64_t> mtime_ns);
+
 // The 16 lower-case hex digits the manifest stores.
 std::string xxh64_hex(uint64_t h);
 

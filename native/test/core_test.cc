@@ -1357,6 +1357,22 @@ int main() {
       reason = e.what();
     }
     check(reason == "No such file or directory", "checksum of a missing file: the reason (" + reason + ")");
+    // What --resume keeps: a regular file of the recorded size, checksum and (for an input)
+    // modification time.
+    {
+      std::FILE* f = std::fopen(file.c_str(), "wb");
+      const bool wrote = f && std::fputs("voxprep", f) >= 0 && std::fclose(f) == 0;
+      const FileChecksum c = checksum_file(file);
+      const std::optional<FileStamp> stamp = stamp_now(file);
+      check(wrote && stamp && file_matches(file, c, std::nullopt) && file_matches(file, c, stamp->mtime_ns),
+            "file_matches: the file as recorded, without and with its modification time");
+      check(!file_matches(file, c, stamp->mtime_ns + 1), "file_matches: another modification time");
+      check(!file_matches(file, FileChecksum{c.size + 1, c.xxh64}, std::nullopt), "file_matches: another size");
+      check(!file_matches(file, FileChecksum{c.size, c.xxh64 ^ 1}, std::nullopt), "file_matches: another checksum");
+      check(!file_matches(dir, c, std::nullopt), "file_matches: a folder");
+      std::remove(file.c_str());
+      check(!file_matches(file, c, std::nullopt), "file_matches: a missing file");
+    }
     rmdir(dir);
   }
   // The engine's claim order: the largest files first when lanes share a batch (ties in job
