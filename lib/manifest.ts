@@ -379,6 +379,10 @@ function stampOf(st: fs.BigIntStats): FileStamp {
   return { size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
 }
 
+/** How HashPool.check finds a recorded file: as recorded, something else by its name, or nothing. */
+export type Found = 'same' | 'other' | 'absent';
+const FOUND: readonly Found[] = ['absent', 'same', 'other']; // by checkFiles' codes
+
 /** A file as a record has it: size and checksum, and for an input its modification time. */
 export interface RecordedFile {
   file: string;
@@ -443,33 +447,57 @@ export class HashPool {
   }
 
   /**
-   * Whether each file is there as recorded (a regular file of its size and checksum, and of
-   * its modification time where given), CHECK_CHUNK files to a call: one call and a stat
-   * through libuv's pool for each file cost the main thread about 100 us a file, and a
-   * --resume of 250 000 clips 40 s. `before` runs as each call is about to start; what it
-   * throws ends the check.
+   * How each item's file is found: as recorded (a regular file of its size and checksum, and
+   * of its modification time where given), something else by its name, or nothing;
+   * CHECK_CHUNK files to a call: one call and a stat through libuv's pool for each file cost
+   * the main thread about 100 us a file, and a --resume of 250 000 clips 40 s. `recorded`
+   * gives an item's file as a chunk's call is about to start (so that a run's paths are not
+   * all made at once), and `before` runs then too; what it throws ends the check.
    */
-  async check(files: readonly RecordedFile[], before: () => void = () => {}): Promise<boolean[]> {
-    const chunks: Promise<Uint8Array>[] = [];
-    for (let at = 0; at < files.length; at += HashPool.CHECK_CHUNK) {
-      const chunk = files.slice(at, at + HashPool.CHECK_CHUNK);
-      chunks.push(
-        this.slot(() => {
-          before();
-          return native().checkFiles(
-            chunk.map((f) => f.file),
-            chunk.map((f) => f.size),
-            chunk.map((f) => f.xxh64),
-            chunk.map((f) => f.mtimeNs ?? null),
-          );
-        }),
+  check<T>(items: readonly T[], recorded: (item: T) => RecordedFile, before: () => void = () => {}): Promise<Found[]> {
+    return this.chunked(items, (chunk) => {
+      before();
+      const files = chunk.map(recorded);
+      return native()
+        .checkFiles(
+          files.map((f) => f.file),
+          files.map((f) => f.size),
+          files.map((f) => f.xxh64),
+          files.map((f) => f.mtimeNs ?? null),
+        )
+        .then((codes) => Array.from(codes, (c) => FOUND[c]));
+    });
+  }
+
+  /**
+   * Copies each item's file to its place through a temporary name, reads the copy back and
+   * renames it into place if it is as recorded: "" for each file copied, else the reason (the
+   * temporary removed). CHECK_CHUNK files to a call, as check().
+   */
+  copy<T>(items: readonly T[], copying: (item: T) => { from: string; to: string; size: number; xxh64: string }): Promise<string[]> {
+    return this.chunked(items, (chunk) => {
+      const files = chunk.map(copying);
+      return native().copyFiles(
+        files.map((f) => f.from),
+        files.map((f) => f.to),
+        files.map((f) => f.size),
+        files.map((f) => f.xxh64),
       );
+    });
+  }
+
+  /** `call` on CHECK_CHUNK items at a time, each through slot(); the results in the items' order. */
+  private async chunked<T, R>(items: readonly T[], call: (chunk: T[]) => Promise<R[]>): Promise<R[]> {
+    const chunks: Promise<R[]>[] = [];
+    for (let at = 0; at < items.length; at += HashPool.CHECK_CHUNK) {
+      const from = at;
+      chunks.push(this.slot(() => call(items.slice(from, from + HashPool.CHECK_CHUNK))));
     }
     // Every call has ended (or never started) before this returns or throws.
     const settled = await Promise.allSettled(chunks);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
-    return settled.flatMap((s) => Array.from((s as PromiseFulfilledResult<Uint8Array>).value, (v) => v === 1));
+    return settled.flatMap((s) => (s as PromiseFulfilledResult<R[]>).value);
   }
 
   /** Fails what is queued and waits for the calls running. */
@@ -478,17 +506,6 @@ export class HashPool {
     for (const q of this.queued.splice(0)) q.reject(new Error('hashing closed'));
     if (this.running > 0) await new Promise<void>((wake) => this.idle.push(wake));
   }
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time; results in the items' order. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i], i);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
 }
 
 /** Removals under way at once (removeFiles). */

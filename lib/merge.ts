@@ -20,7 +20,6 @@ import {
   headerDifferences,
   inShard,
   manifestLines,
-  mapLimit,
   outputPath,
   readManifest,
   removeFiles,
@@ -82,22 +81,6 @@ interface FoundShard {
 
 function label(s: FoundShard): string {
   return `shard ${s.spec.index}/${s.spec.count} (${s.file})`;
-}
-
-/** Copies `src` to `dst` under a temporary name, then checks the copy's size and checksum; renames it into place only if they match. */
-async function copyVerified(src: string, dst: string, o: OutputRecord, hasher: HashPool): Promise<void> {
-  const temp = path.join(path.dirname(dst), `.${path.basename(dst)}.voxprep-tmp`);
-  try {
-    await fsp.copyFile(src, temp);
-    const got = await hasher.hash(temp);
-    if (got.size !== o.size || got.xxh64 !== o.xxh64) {
-      throw new Error(`it is not what its shard recorded (${got.size} bytes, expected ${o.size}; checksum ${got.xxh64}, expected ${o.xxh64})`);
-    }
-    await fsp.rename(temp, dst);
-  } catch (err) {
-    await fsp.rm(temp, { force: true }).catch(() => undefined);
-    throw err;
-  }
 }
 
 /** What a shard's report says about the run (wall time, threads, dataset folder); undefined if it cannot be read. */
@@ -279,17 +262,17 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
       const toCopy: typeof tasks = [];
       const others: string[] = []; // slices by these names already there, with other bytes
       // Already in place (the shard wrote into OUT_DIR, or the folders were copied together).
-      const inPlace = await hasher.check(tasks.map(({ o }) => ({ file: outputPath(out, o), size: o.size, xxh64: o.xxh64 })));
-      verified = inPlace.filter(Boolean).length;
-      await mapLimit(tasks.filter((_, i) => !inPlace[i]), 2 * hasher.size, async (task) => {
+      const found = await hasher.check(tasks, ({ o }) => ({ file: outputPath(out, o), size: o.size, xxh64: o.xxh64 }));
+      tasks.forEach((task, i) => {
         const { o, shard } = task;
-        const dst = outputPath(out, o);
-        if (shard.real === outReal) {
+        if (found[i] === 'same') {
+          verified++;
+        } else if (shard.real === outReal) {
           problems.push(`${o.file} (shard ${shard.spec.index}/${count}) is missing from ${shard.dir} or differs from what the shard recorded`);
-          return;
+        } else {
+          if (found[i] === 'other') others.push(o.file);
+          toCopy.push(task);
         }
-        if (await fsp.lstat(dst).then(() => true, () => false)) others.push(o.file);
-        toCopy.push(task);
       });
       // A file by a slice's name that no shard wrote (Applio's own slices, a run whose manifest
       // is gone) is the user's: replaced only with --overwrite, or where OUT_DIR holds this
@@ -300,14 +283,10 @@ export async function mergeShards(shardDirs: string[], outDir: string, opts: Mer
             `(${sample(others.sort(), 3)}); pass --overwrite to replace them, or merge into another folder`,
         );
       }
-      await mapLimit(toCopy, 2 * hasher.size, async ({ o, shard }) => {
-        const dst = outputPath(out, o);
-        try {
-          await copyVerified(outputPath(shard.dir, o), dst, o, hasher);
-          copied++;
-        } catch (err) {
-          problems.push(`${o.file} (shard ${shard.spec.index}/${count}): cannot copy it from ${shard.dir}: ${(err as Error).message}`);
-        }
+      const reasons = await hasher.copy(toCopy, ({ o, shard }) => ({ from: outputPath(shard.dir, o), to: outputPath(out, o), size: o.size, xxh64: o.xxh64 }));
+      toCopy.forEach(({ o, shard }, i) => {
+        if (reasons[i] === '') copied++;
+        else problems.push(`${o.file} (shard ${shard.spec.index}/${count}): cannot copy it from ${shard.dir}: ${reasons[i]}`);
       });
     } finally {
       await hasher.close();

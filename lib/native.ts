@@ -185,9 +185,12 @@ export interface NativeAddon {
   hashFile(path: string): Promise<FileChecksum>;
   /**
    * For each file, 1 where it is a regular file of that size and XXH64 (and modification time,
-   * a decimal string of nanoseconds, where not null), else 0; checked on libuv's thread pool.
+   * a decimal string of nanoseconds, where not null), 2 where something else is there by its
+   * name, 0 where nothing is; checked on libuv's thread pool.
    */
   checkFiles(paths: string[], sizes: number[], xxh64s: string[], mtimeNs: (string | null)[]): Promise<Uint8Array>;
+  /** copy_verified for each file on libuv's thread pool: "" where it was copied, else the reason. */
+  copyFiles(froms: string[], tos: string[], sizes: number[], xxh64s: string[]): Promise<string[]>;
   /** What processBatch makes each file's result with (load() sets fileResult). */
   setResultFactory(factory: typeof fileResult): void;
   layout: { slicedDir: string; sliced16kDir: string; rate16k: number };

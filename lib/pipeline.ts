@@ -381,18 +381,23 @@ async function planOutput(args: {
  * outputs are all there as recorded: all their files checked in one HashPool.check.
  */
 async function recordsHold(recs: FileRecord[], files: DatasetFile[], out: string, hasher: HashPool, before: () => void): Promise<boolean[]> {
-  const wanted: RecordedFile[] = [];
+  // Each record's files in turn: its input (k = -1), then its outputs.
+  const wanted: { rec: FileRecord; k: number }[] = [];
   const spans = recs.map((rec) => {
     const from = wanted.length;
-    if (rec.input) {
-      wanted.push({ file: files[rec.idx0].absolute, size: rec.input.size, xxh64: rec.input.xxh64, mtimeNs: rec.input.mtimeNs });
-      for (const o of rec.outputs) wanted.push({ file: outputPath(out, o), size: o.size, xxh64: o.xxh64 });
-    }
+    if (rec.input) for (let k = -1; k < rec.outputs.length; k++) wanted.push({ rec, k });
     return [from, wanted.length];
   });
-  const found = await hasher.check(wanted, before);
+  const found = await hasher.check(
+    wanted,
+    ({ rec, k }): RecordedFile =>
+      k < 0
+        ? { file: files[rec.idx0].absolute, size: rec.input!.size, xxh64: rec.input!.xxh64, mtimeNs: rec.input!.mtimeNs }
+        : { file: outputPath(out, rec.outputs[k]), size: rec.outputs[k].size, xxh64: rec.outputs[k].xxh64 },
+    before,
+  );
   // (A record without its input holds nothing: an empty span.)
-  return spans.map(([from, to]) => to > from && found.slice(from, to).every(Boolean));
+  return spans.map(([from, to]) => to > from && found.slice(from, to).every((f) => f === 'same'));
 }
 
 /** A processed file's slices in both folders, as paths under the output folder ("sliced_audios/0_3_1.wav"). */

@@ -1104,7 +1104,7 @@ describe('checksums', () => {
     expect(settled.slice(1).every((r) => r.status === 'rejected' && /hashing closed/.test(String(r.reason)))).toBe(true);
   });
 
-  it('the pool checks files as recorded, many to a call, in order: size, checksum and modification time; a stop ends the check', async () => {
+  it('the pool checks and copies files as recorded, many to a call, in order: size, checksum and modification time; a stop ends the check', async () => {
     const dir = path.join(scratch.path, 'hashpool-check');
     fs.mkdirSync(dir, { recursive: true });
     // Enough files for three calls, each as recorded, then each of its values wrong in turn.
@@ -1129,14 +1129,27 @@ describe('checksums', () => {
     const pool = new HashPool(2);
     const calls: number[] = [];
     const asked = recorded.map((_, i) => (i % 2 === 0 ? recorded[i] : wrong(i)));
-    const found = await pool.check(asked, () => calls.push(calls.length));
+    const found = await pool.check(asked, (f) => f, () => calls.push(calls.length));
     expect(calls).toHaveLength(3);
-    expect(found).toEqual(asked.map((_, i) => i % 2 === 0 || i % 7 === 5 || i % 7 === 6));
+    expect(found).toEqual(asked.map((_, i) => (i % 2 === 0 || i % 7 === 5 || i % 7 === 6 ? 'same' : i % 7 === 3 ? 'absent' : 'other')));
+    // Copies: each in place where the copy is as recorded, else the reason and nothing left.
+    const to = (i: number) => path.join(dir, `copy${i}.bin`);
+    const reasons = await pool.copy(recorded.map((r, i) => ({ r, i })), ({ r, i }) => ({ from: r.file, to: to(i), size: r.size, xxh64: i % 5 === 0 ? xxh64(Buffer.from('other')) : r.xxh64 }));
+    recorded.forEach((r, i) => {
+      if (i % 5 === 0) {
+        expect(reasons[i]).toMatch(/^it is not what its shard recorded \(\d+ bytes, expected \d+; checksum [0-9a-f]{16}, expected [0-9a-f]{16}\)$/);
+        expect(fs.existsSync(to(i))).toBe(false);
+      } else {
+        expect(reasons[i]).toBe('');
+        expect(fs.readFileSync(to(i))).toEqual(fs.readFileSync(r.file));
+      }
+    });
+    expect(fs.readdirSync(dir).filter((name) => name.endsWith('.voxprep-tmp'))).toEqual([]);
     // A stop from the second call on (as a run's stop flag, once set, stays set): the check
     // rejects with it once the first call has ended.
     let started = 0;
     const stop = new Error('stopped');
-    await expect(pool.check(recorded, () => { if (++started >= 2) throw stop; })).rejects.toBe(stop);
+    await expect(pool.check(recorded, (f) => f, () => { if (++started >= 2) throw stop; })).rejects.toBe(stop);
     expect(started).toBe(3);
     await pool.close();
   });

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "io/wav_writer.h"
+
 namespace voxprep {
 namespace {
 
@@ -137,6 +139,46 @@ FileChecksum checksum_file(const std::string& path) {
   if (::fstat(fd, &st) != 0) throw std::runtime_error(std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw std::runtime_error("not a regular file");
   return checksum_open(fd);
+}
+
+void copy_verified(const std::string& from, const std::string& to, const FileChecksum& want) {
+  const std::string temp = temp_path_for(to);
+  try {
+    const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) throw std::runtime_error(std::strerror(errno));
+    Closer closing_in{in};
+    const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (out < 0) throw std::runtime_error(std::strerror(errno));
+    Closer closing_out{out};
+    thread_local std::vector<unsigned char> block(size_t(256) << 10);
+    for (;;) {
+      const ssize_t got = ::read(in, block.data(), block.size());
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(std::strerror(errno));
+      }
+      if (got == 0) break;
+      for (ssize_t done = 0; done < got;) {
+        const ssize_t put = ::write(out, block.data() + done, size_t(got - done));
+        if (put < 0) {
+          if (errno == EINTR) continue;
+          throw std::runtime_error(std::strerror(errno));
+        }
+        done += put;
+      }
+    }
+    // The copy as it reads back, not the bytes handed to write().
+    const FileChecksum got = checksum_file(temp);
+    if (got.size != want.size || got.xxh64 != want.xxh64) {
+      throw std::runtime_error("it is not what its shard recorded (" + std::to_string(got.size) + " bytes, expected " +
+                               std::to_string(want.size) + "; checksum " + xxh64_hex(got.xxh64) + ", expected " +
+                               xxh64_hex(want.xxh64) + ")");
+    }
+    if (::rename(temp.c_str(), to.c_str()) != 0) throw std::runtime_error(std::strerror(errno));
+  } catch (...) {
+    ::unlink(temp.c_str());
+    throw;
+  }
 }
 
 bool file_matches(const std::string& path, const FileChecksum& want, std::optional<int64_t> mtime_ns) {

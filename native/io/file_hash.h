@@ -57,6 +57,12 @@ FileChecksum checksum_file(const std::string& path);
 // which --resume keeps. False when it is not, or cannot be read.
 bool file_matches(const std::string& path, const FileChecksum& want, std::optional<int64_t> mtime_ns);
 
+// Copies `from` to `to` through a temporary name beside it (io/wav_writer.h's
+// temp_path_for), reads the copy back, and renames it into place only if it has want's size
+// and checksum: how `voxprep merge` brings a shard's slice over. Throws std::runtime_error with
+// the reason (the caller names the files); the temporary is gone either way.
+void copy_verified(const std::string& from, const std::string& to, const FileChecksum& want);
+
 // The 16 lower-case hex digits the manifest stores.
 std::string xxh64_hex(uint64_t h);
 

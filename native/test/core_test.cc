@@ -1370,6 +1370,21 @@ int main() {
       check(!file_matches(file, FileChecksum{c.size + 1, c.xxh64}, std::nullopt), "file_matches: another size");
       check(!file_matches(file, FileChecksum{c.size, c.xxh64 ^ 1}, std::nullopt), "file_matches: another checksum");
       check(!file_matches(dir, c, std::nullopt), "file_matches: a folder");
+      // copy_verified: the copy in place when it is as recorded; else the reason, and no copy
+      // nor temporary left.
+      const std::string copy = std::string(dir) + "/copy";
+      copy_verified(file, copy, c);
+      check(file_matches(copy, c, std::nullopt), "copy_verified: the copy is the file");
+      std::remove(copy.c_str());
+      std::string refused;
+      try {
+        copy_verified(file, copy, FileChecksum{c.size, c.xxh64 ^ 1});
+      } catch (const std::runtime_error& e) {
+        refused = e.what();
+      }
+      check(refused.find("it is not what its shard recorded (7 bytes, expected 7; checksum") == 0 &&
+                !stamp_now(copy) && !stamp_now(temp_path_for(copy)),
+            "copy_verified: another checksum refused (" + refused + "), nothing left");
       std::remove(file.c_str());
       check(!file_matches(file, c, std::nullopt), "file_matches: a missing file");
     }
