@@ -73,9 +73,9 @@ Napi::Value SetResultFactory(const Napi::CallbackInfo& info) {
 Napi::Value to_js(Napi::Env env, const FileResult& r) {
   const napi_value none = env.Undefined();
   auto number = [&](double v) -> napi_value { return Napi::Number::New(env, v); };
-  auto string = [&](const std::string& v) -> napi_value { return Napi::String::New(env, v); };
+  auto text = [&](const std::string& v) -> napi_value { return Napi::String::New(env, v); };
   auto boolean = [&](bool v) -> napi_value { return Napi::Boolean::New(env, v); };
-  auto strings = [&](const std::vector<std::string>& v) -> napi_value {
+  auto texts = [&](const std::vector<std::string>& v) -> napi_value {
     Napi::Array a = Napi::Array::New(env, v.size());
     for (size_t i = 0; i < v.size(); ++i) a.Set(uint32_t(i), v[i]);
     return a;
@@ -91,8 +91,8 @@ Napi::Value to_js(Napi::Env env, const FileResult& r) {
   const std::optional<FileStamp>& before = r.input_stamp;
   const std::optional<FileStamp>& after = r.input_stamp_after;
   const napi_value values[] = {
-      string(status_name(r.status)),
-      r.error.empty() ? none : string(r.error),
+      text(status_name(r.status)),
+      r.error.empty() ? none : text(r.error),
       boolean(r.write_error),
       boolean(r.loaded),
       number(double(r.samples)),
@@ -101,22 +101,22 @@ Napi::Value to_js(Napi::Env env, const FileResult& r) {
       number(r.input_channels),
       number(r.input_bits),
       boolean(r.input_float),
-      string(r.input_coding),
+      text(r.input_coding),
       number(double(r.input_frames)),
       number(r.peak),
       number(r.rms),
       number(r.silence_share),
       number(double(r.clipped_frames)),
       number(double(r.slices)),
-      strings(r.slice_names),
+      texts(r.slice_names),
       checksums,
       in ? number(double(in->size)) : none,
-      in ? string(xxh64_hex(in->xxh64)) : none,
+      in ? text(xxh64_hex(in->xxh64)) : none,
       before ? number(double(before->size)) : none,
-      before ? string(std::to_string(before->mtime_ns)) : none,
+      before ? text(std::to_string(before->mtime_ns)) : none,
       after ? number(double(after->size)) : none,
-      after ? string(std::to_string(after->mtime_ns)) : none,
-      strings(r.warnings),
+      after ? text(std::to_string(after->mtime_ns)) : none,
+      texts(r.warnings),
       number(r.times.decode),
       number(r.times.resample),
       number(r.times.highpass),
