@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <memory>
@@ -283,13 +284,28 @@ Napi::Value ProcessBatch(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// A Node-API async worker whose outcome settles a promise: the subclass resolves it in OnOK,
+// an error (SetError) rejects it.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  PromiseWorker(Napi::Env env, const char* name) : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
+  // Queues the work on libuv's thread pool; the promise it settles.
+  Napi::Promise start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ protected:
+  Napi::Promise::Deferred deferred_;
+};
+
 // hashFile(path) → Promise<{ size, xxh64 }>: the manifest's checksum of one file, read and
 // computed on libuv's thread pool. Rejects with the reason (the caller names the file).
-class ChecksumWorker : public Napi::AsyncWorker {
+class ChecksumWorker : public PromiseWorker {
  public:
-  ChecksumWorker(Napi::Env env, std::string path)
-      : Napi::AsyncWorker(env, "voxprep.hashFile"), path_(std::move(path)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
+  ChecksumWorker(Napi::Env env, std::string path) : PromiseWorker(env, "voxprep.hashFile"), path_(std::move(path)) {}
   void Execute() override {
     try {
       result_ = checksum_file(path_);
@@ -298,20 +314,15 @@ class ChecksumWorker : public Napi::AsyncWorker {
     }
   }
   void OnOK() override { deferred_.Resolve(checksum_to_js(Env(), result_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   std::string path_;
-  Napi::Promise::Deferred deferred_;
   FileChecksum result_;
 };
 
 Napi::Value HashFile(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "hashFile(path)");
-  auto* worker = new ChecksumWorker(info.Env(), info[0].As<Napi::String>().Utf8Value());
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  return (new ChecksumWorker(info.Env(), info[0].As<Napi::String>().Utf8Value()))->start();
 }
 
 // checkFiles(paths, sizes, xxh64s, mtimeNs) → Promise<Uint8Array>: for each file, 1 where
@@ -320,7 +331,7 @@ Napi::Value HashFile(const Napi::CallbackInfo& info) {
 // run on libuv's thread pool, so that --resume and merge check a run's files with one call
 // for many (one call and two stats through the pool for each file cost the main thread some
 // 100 us a file).
-class CheckFilesWorker : public Napi::AsyncWorker {
+class CheckFilesWorker : public PromiseWorker {
  public:
   struct Want {
     std::string path;
@@ -328,9 +339,7 @@ class CheckFilesWorker : public Napi::AsyncWorker {
     std::optional<int64_t> mtime_ns;
     bool valid = true;  // the recorded values parsed (a bad one matches nothing)
   };
-  CheckFilesWorker(Napi::Env env, std::vector<Want> wants)
-      : Napi::AsyncWorker(env, "voxprep.checkFiles"), wants_(std::move(wants)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
+  CheckFilesWorker(Napi::Env env, std::vector<Want> wants) : PromiseWorker(env, "voxprep.checkFiles"), wants_(std::move(wants)) {}
   void Execute() override {
     verdicts_.resize(wants_.size());
     for (size_t i = 0; i < wants_.size(); ++i) {
@@ -344,12 +353,10 @@ class CheckFilesWorker : public Napi::AsyncWorker {
     std::copy(verdicts_.begin(), verdicts_.end(), out.Data());
     deferred_.Resolve(out);
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   std::vector<Want> wants_;
   std::vector<uint8_t> verdicts_;
-  Napi::Promise::Deferred deferred_;
 };
 
 template <class T>
@@ -359,25 +366,40 @@ bool parse_whole(const std::string& text, T& value, int base) {
   return ec == std::errc() && at == end && !text.empty();
 }
 
+// A size and a checksum as a record holds them (a count, 16 hex digits); empty if they are not.
+std::optional<FileChecksum> recorded_checksum(const Napi::Value& size, const Napi::Value& xxh64) {
+  const double bytes = size.ToNumber().DoubleValue();
+  FileChecksum c;
+  if (!(bytes >= 0 && bytes == std::floor(bytes)) || !parse_whole(xxh64.ToString().Utf8Value(), c.xxh64, 16)) return std::nullopt;
+  c.size = uint64_t(bytes);
+  return c;
+}
+
+// A call's four arguments as arrays of one length (checkFiles, copyFiles: a file's values
+// at one index in each).
+std::array<Napi::Array, 4> four_arrays(const Napi::CallbackInfo& info, const char* usage) {
+  std::array<Napi::Array, 4> arrays;
+  for (size_t k = 0; k < 4; ++k) {
+    if (info.Length() <= k || !info[k].IsArray()) throw Napi::TypeError::New(info.Env(), usage);
+    arrays[k] = info[k].As<Napi::Array>();
+    if (arrays[k].Length() != arrays[0].Length()) {
+      throw Napi::RangeError::New(info.Env(), std::string(usage) + ": the four arrays must be as long as one another");
+    }
+  }
+  return arrays;
+}
+
 Napi::Value CheckFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray()) {
-    throw Napi::TypeError::New(env, "checkFiles(paths, sizes, xxh64s, mtimeNs)");
-  }
-  Napi::Array paths = info[0].As<Napi::Array>(), sizes = info[1].As<Napi::Array>();
-  Napi::Array hashes = info[2].As<Napi::Array>(), mtimes = info[3].As<Napi::Array>();
+  auto [paths, sizes, hashes, mtimes] = four_arrays(info, "checkFiles(paths, sizes, xxh64s, mtimeNs)");
   const uint32_t n = paths.Length();
-  if (sizes.Length() != n || hashes.Length() != n || mtimes.Length() != n) {
-    throw Napi::RangeError::New(env, "checkFiles: the four arrays must be as long as one another");
-  }
   std::vector<CheckFilesWorker::Want> wants(n);
   for (uint32_t i = 0; i < n; ++i) {
     CheckFilesWorker::Want& w = wants[i];
     w.path = paths.Get(i).ToString().Utf8Value();
-    const double size = sizes.Get(i).ToNumber().DoubleValue();
-    w.valid = size >= 0 && size == std::floor(size);
-    w.checksum.size = w.valid ? uint64_t(size) : 0;
-    w.valid = parse_whole(hashes.Get(i).ToString().Utf8Value(), w.checksum.xxh64, 16) && w.valid;
+    const std::optional<FileChecksum> recorded = recorded_checksum(sizes.Get(i), hashes.Get(i));
+    w.valid = recorded.has_value();
+    if (recorded) w.checksum = *recorded;
     Napi::Value mtime = mtimes.Get(i);
     if (!mtime.IsNull() && !mtime.IsUndefined()) {
       int64_t ns = 0;
@@ -385,25 +407,20 @@ Napi::Value CheckFiles(const Napi::CallbackInfo& info) {
       w.mtime_ns = ns;
     }
   }
-  auto* worker = new CheckFilesWorker(env, std::move(wants));
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  return (new CheckFilesWorker(env, std::move(wants)))->start();
 }
 
 // copyFiles(froms, tos, sizes, xxh64s) → Promise<string[]>: copy_verified (io/file_hash.h)
 // for each file on libuv's thread pool; "" where it was copied, else the reason. (A copy, a
 // checksum and a rename through the pool for each file cost `voxprep merge` about 50 us of
 // the main thread a file.)
-class CopyFilesWorker : public Napi::AsyncWorker {
+class CopyFilesWorker : public PromiseWorker {
  public:
   struct Copy {
     std::string from, to;
     FileChecksum want;
   };
-  CopyFilesWorker(Napi::Env env, std::vector<Copy> copies)
-      : Napi::AsyncWorker(env, "voxprep.copyFiles"), copies_(std::move(copies)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
+  CopyFilesWorker(Napi::Env env, std::vector<Copy> copies) : PromiseWorker(env, "voxprep.copyFiles"), copies_(std::move(copies)) {}
   void Execute() override {
     reasons_.resize(copies_.size());
     for (size_t i = 0; i < copies_.size(); ++i) {
@@ -419,40 +436,26 @@ class CopyFilesWorker : public Napi::AsyncWorker {
     for (size_t i = 0; i < reasons_.size(); ++i) out.Set(uint32_t(i), reasons_[i]);
     deferred_.Resolve(out);
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   std::vector<Copy> copies_;
   std::vector<std::string> reasons_;
-  Napi::Promise::Deferred deferred_;
 };
 
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray()) {
-    throw Napi::TypeError::New(env, "copyFiles(froms, tos, sizes, xxh64s)");
-  }
-  Napi::Array froms = info[0].As<Napi::Array>(), tos = info[1].As<Napi::Array>();
-  Napi::Array sizes = info[2].As<Napi::Array>(), hashes = info[3].As<Napi::Array>();
+  auto [froms, tos, sizes, hashes] = four_arrays(info, "copyFiles(froms, tos, sizes, xxh64s)");
   const uint32_t n = froms.Length();
-  if (tos.Length() != n || sizes.Length() != n || hashes.Length() != n) {
-    throw Napi::RangeError::New(env, "copyFiles: the four arrays must be as long as one another");
-  }
   std::vector<CopyFilesWorker::Copy> copies(n);
   for (uint32_t i = 0; i < n; ++i) {
     CopyFilesWorker::Copy& c = copies[i];
     c.from = froms.Get(i).ToString().Utf8Value();
     c.to = tos.Get(i).ToString().Utf8Value();
-    const double size = sizes.Get(i).ToNumber().DoubleValue();
-    if (!(size >= 0 && size == std::floor(size)) || !parse_whole(hashes.Get(i).ToString().Utf8Value(), c.want.xxh64, 16)) {
-      throw Napi::TypeError::New(env, "copyFiles: a size is not a count, or a checksum not 16 hex digits");
-    }
-    c.want.size = uint64_t(size);
+    const std::optional<FileChecksum> recorded = recorded_checksum(sizes.Get(i), hashes.Get(i));
+    if (!recorded) throw Napi::TypeError::New(env, "copyFiles: a size is not a count, or a checksum not 16 hex digits");
+    c.want = *recorded;
   }
-  auto* worker = new CopyFilesWorker(env, std::move(copies));
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  return (new CopyFilesWorker(env, std::move(copies)))->start();
 }
 
 Napi::Float64Array to_float64(Napi::Env env, const std::vector<double>& v) {

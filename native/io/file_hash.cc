@@ -102,24 +102,38 @@ uint64_t Xxh64::digest() const {
 
 namespace {
 
-// An open file's checksum, read from where it stands.
-FileChecksum checksum_open(int fd) {
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  // One block per thread, reused: a fresh one per file costs page faults worth about as much
-  // as the checksum itself.
+// The block files are read in: one per thread, reused (a fresh one per file costs page
+// faults worth about as much as the checksum itself).
+std::vector<unsigned char>& thread_block() {
   thread_local std::vector<unsigned char> block(size_t(256) << 10);
-  Xxh64 h;
-  FileChecksum c;
+  return block;
+}
+
+// Reads an open file from where it stands to its end, block by block, handing each block to
+// `take`.
+template <class Take>
+void read_blocks(int fd, Take take) {
+  std::vector<unsigned char>& block = thread_block();
   for (;;) {
     const ssize_t got = ::read(fd, block.data(), block.size());
     if (got < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(std::strerror(errno));
     }
-    if (got == 0) break;
-    h.update(block.data(), size_t(got));
-    c.size += uint64_t(got);
+    if (got == 0) return;
+    take(block.data(), size_t(got));
   }
+}
+
+// An open file's checksum, read from where it stands.
+FileChecksum checksum_open(int fd) {
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  Xxh64 h;
+  FileChecksum c;
+  read_blocks(fd, [&](const unsigned char* data, size_t n) {
+    h.update(data, n);
+    c.size += uint64_t(n);
+  });
   c.xxh64 = h.digest();
   return c;
 }
@@ -150,23 +164,16 @@ void copy_verified(const std::string& from, const std::string& to, const FileChe
     const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (out < 0) throw std::runtime_error(std::strerror(errno));
     Closer closing_out{out};
-    thread_local std::vector<unsigned char> block(size_t(256) << 10);
-    for (;;) {
-      const ssize_t got = ::read(in, block.data(), block.size());
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        throw std::runtime_error(std::strerror(errno));
-      }
-      if (got == 0) break;
-      for (ssize_t done = 0; done < got;) {
-        const ssize_t put = ::write(out, block.data() + done, size_t(got - done));
+    read_blocks(in, [&](const unsigned char* data, size_t n) {
+      for (size_t done = 0; done < n;) {
+        const ssize_t put = ::write(out, data + done, n - done);
         if (put < 0) {
           if (errno == EINTR) continue;
           throw std::runtime_error(std::strerror(errno));
         }
-        done += put;
+        done += size_t(put);
       }
-    }
+    });
     // The copy as it reads back, not the bytes handed to write().
     const FileChecksum got = checksum_file(temp);
     if (got.size != want.size || got.xxh64 != want.xxh64) {
