@@ -401,7 +401,7 @@ export interface RecordedFile {
 export class HashPool {
   /** Calls at once at most, whatever a caller asks for: libuv's pool has four threads, which the run's other file work shares. */
   static readonly MAX_AT_ONCE = 4;
-  /** Files check() hands the addon in one call. */
+  /** Files check() and copy() hand the addon in one call. */
   static readonly CHECK_CHUNK = 256;
   /** Calls this pool runs at once: the number asked for, from 1 to MAX_AT_ONCE. */
   readonly size: number;
