@@ -138,9 +138,12 @@ FileChecksum checksum_open(int fd) {
   return c;
 }
 
+// Closes its file when it goes, unless closed before (fd −1).
 struct Closer {
   int fd;
-  ~Closer() { ::close(fd); }
+  ~Closer() {
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 }  // namespace
@@ -174,6 +177,10 @@ void copy_verified(const std::string& from, const std::string& to, const FileChe
         done += size_t(put);
       }
     });
+    // A write error the file system reports only on closing (NFS, say) fails the copy too.
+    const int closed = ::close(out);
+    closing_out.fd = -1;
+    if (closed != 0) throw std::runtime_error(std::strerror(errno));
     // The copy as it reads back, not the bytes handed to write().
     const FileChecksum got = checksum_file(temp);
     if (got.size != want.size || got.xxh64 != want.xxh64) {
