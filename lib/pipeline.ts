@@ -483,18 +483,21 @@ function outcomeRecord(file: DatasetFile, r: NativeFileResult, result: StoredRes
   };
 }
 
+/**
+ * A file's report: what the engine said of it (storedResult's copy), with its place and stage
+ * times. The one shape of every report the run keeps, whether the engine processed the file
+ * or its record was kept: rest patterns over the results had made slower, bigger objects
+ * (some 4 us a file to make, and every later pass over a resumed run's files two to three
+ * times slower).
+ */
+function fileReport(f: { relative: string; sid: number; idx0: number }, stored: StoredResult, times: FileReport['times']): FileReport {
+  return { relative: f.relative, sid: f.sid, idx0: f.idx0, ...stored, times };
+}
+
 /** A file's report from its manifest record (a file kept by --resume, or one merged from a shard). */
 export function fileReportFromRecord(rec: FileRecord): FileReport {
-  // Built as the run builds a processed file's report (toReport), so that both are objects of
-  // one shape: a rest pattern over the result here made them slower ones (some 4 us a file
-  // to make, and every later pass over a resumed run's files two to three times slower).
-  return {
-    relative: rec.path,
-    sid: rec.sid,
-    idx0: rec.idx0,
-    ...rec.result,
-    times: { decode: 0, resample: 0, highpass: 0, denoise: 0, analysis: 0, resample16k: 0, write: 0 },
-  };
+  const times = { decode: 0, resample: 0, highpass: 0, denoise: 0, analysis: 0, resample16k: 0, write: 0 };
+  return fileReport({ relative: rec.path, sid: rec.sid, idx0: rec.idx0 }, rec.result, times);
 }
 
 function noRecordings(datasetDir: string, walked: Dataset): string {
@@ -630,10 +633,11 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
     const changed = new Set<number>(); // processed files whose input changed meanwhile
     const hasher = journal ? new HashPool(Math.ceil(options.threads / 6)) : undefined;
     try {
-      const keep = (file: DatasetFile, r: NativeFileResult, rec: FileRecord | 'changed' | undefined): Promise<void> | undefined => {
+      // `rels`: its slices (sliceFiles), which go if it changed while it was processed.
+      const keep = (file: DatasetFile, rec: FileRecord | 'changed' | undefined, rels: string[]): Promise<void> | undefined => {
         if (rec === 'changed') {
           // Its slices may hold part of the old file and part of the new, or stop short.
-          return removeFiles(sliceFiles(r).map((rel) => path.join(out, rel))).then(() => {
+          return removeFiles(rels.map((rel) => path.join(out, rel))).then(() => {
             changed.add(file.idx0);
           });
         }
@@ -642,17 +646,17 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
       };
       const record = (file: DatasetFile, r: NativeFileResult, result: StoredResult) => {
         if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
-        if (r.status !== 'ok') return void keep(file, r, outcomeRecord(file, r, result));
+        if (r.status !== 'ok') return void keep(file, outcomeRecord(file, r, result), []);
         const rels = sliceFiles(r);
         const sums = checksumsWithResult(r, rels);
         if (sums) {
-          const removing = keep(file, r, processedRecord(file, r, rels, sums, result));
+          const removing = keep(file, processedRecord(file, r, rels, sums, result), rels);
           if (removing) pending.push(removing);
           return;
         }
         const task = previous.then(async () => {
           const read = await readChecksums(file, r, rels, out, hasher);
-          if (read) await keep(file, r, processedRecord(file, r, rels, read, result));
+          if (read) await keep(file, processedRecord(file, r, rels, read, result), rels);
         });
         previous = task.catch(() => undefined);
         pending.push(task);
@@ -673,16 +677,6 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
           jobs.push({ file: f, decoder: plan.decoder });
         }
       }
-      // What the engine said of a file, less what only its manifest record needs (`stored`,
-      // storedResult's copy, which its record holds too: a rest pattern over the addon's object
-      // cost some 4 us a file).
-      const toReport = (f: DatasetFile, r: NativeFileResult, stored: StoredResult): FileReport => ({
-        relative: f.relative,
-        sid: f.sid,
-        idx0: f.idx0,
-        ...stored,
-        times: r.times,
-      });
       // A Ctrl-C on a terminal (or a scheduler's SIGTERM to a job's processes, or a closing
       // terminal's SIGHUP) reaches the decoder processes (FLAC, MP3, ffmpeg) too; one that has
       // not yet set itself to ignore it dies of it, possibly before this process has seen the
@@ -727,7 +721,7 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
             const r = settle(decoder && file.absolute.toLowerCase().endsWith('.wav') ? { ...raw, inputCoding: 'decoded' } : raw);
             const stored = storedResult(r);
             record(file, r, stored);
-            const report = toReport(file, r, stored);
+            const report = fileReport(file, stored, r.times);
             reports.set(file.idx0, report);
             progress({ done: ++done, total: todo.length, file: report });
           },
