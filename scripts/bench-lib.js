@@ -128,6 +128,40 @@ export function timed(args) {
   return { wall, cpu, rssMb, stdout: run.stdout };
 }
 
+// A WAV file's length in seconds, from its header (the corpus's and the clips' plain chunks).
+export function wavSeconds(file) {
+  const bytes = fs.readFileSync(file);
+  let blockAlign = 0, rate = 0;
+  for (let at = 12; at + 8 <= bytes.length; ) {
+    const id = bytes.toString('ascii', at, at + 4), size = bytes.readUInt32LE(at + 4);
+    if (id === 'fmt ') {
+      rate = bytes.readUInt32LE(at + 12);
+      blockAlign = bytes.readUInt16LE(at + 20);
+    }
+    if (id === 'data' && blockAlign > 0) return size / blockAlign / rate;
+    at += 8 + size + (size & 1);
+  }
+  throw new Error(`${file}: no fmt and data chunks`);
+}
+
+// Splits a dataset's files into `parts` folders under `into` (part-0, part-1, …) of about as
+// many seconds of audio each, each file linked under its own sid folder, as it was. The
+// longest files are placed first, each into the part with the fewest seconds so far.
+export function splitDataset(dir, parts, into) {
+  const files = listFiles(dir)
+    .map((f) => ({ f, rel: path.relative(dir, f), seconds: wavSeconds(f) }))
+    .sort((a, b) => b.seconds - a.seconds || (a.rel < b.rel ? -1 : 1));
+  const load = new Array(parts).fill(0);
+  const folders = load.map((_, k) => path.join(into, `part-${k}`));
+  for (const { f, rel, seconds } of files) {
+    const k = load.indexOf(Math.min(...load));
+    load[k] += seconds;
+    fs.mkdirSync(path.dirname(path.join(folders[k], rel)), { recursive: true });
+    fs.symlinkSync(f, path.join(folders[k], rel));
+  }
+  return folders;
+}
+
 // Every file under dir (hidden ones left out: the corpus stamp).
 export function listFiles(dir) {
   const out = [];
