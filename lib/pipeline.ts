@@ -409,32 +409,36 @@ function sliceFiles(r: { sliceNames: string[] }): string[] {
 /** A processed file's checksums: its input's, and each of its outputs' in sliceFiles order. */
 type Checksums = { input: FileChecksum; outputs: FileChecksum[] };
 
+/** The output checksums that came with a processed file's result, in the order of `rels` (undefined where one did not). */
+function resultChecksums(r: NativeFileResult, rels: string[]): (FileChecksum | undefined)[] {
+  const known = new Map(r.checksums?.map((c) => [c.file, c]));
+  return rels.map((rel) => known.get(rel));
+}
+
 /**
  * A processed file's checksums where all came with its result, as they do for a WAV input
  * (from the bytes read to process it) and outputs written whole (as they were written): its
  * record then needs no reading back. Undefined where any did not.
  */
-function checksumsWithResult(r: NativeFileResult, rels: string[]): Checksums | undefined {
-  if (!r.inputChecksum) return undefined;
-  const known = new Map(r.checksums?.map((c) => [c.file, c]));
-  const outputs: FileChecksum[] = [];
-  for (const rel of rels) {
-    const c = known.get(rel);
-    if (!c) return undefined;
-    outputs.push(c);
-  }
-  return { input: r.inputChecksum, outputs };
+function checksumsIfComplete(input: FileChecksum | undefined, outputs: (FileChecksum | undefined)[]): Checksums | undefined {
+  return input && outputs.every((c) => c !== undefined) ? { input, outputs: outputs as FileChecksum[] } : undefined;
 }
 
 /** The same, with whatever did not come with the result read back; undefined when a file cannot be read. */
-async function readChecksums(file: DatasetFile, r: NativeFileResult, rels: string[], out: string, hasher: HashPool): Promise<Checksums | undefined> {
-  const known = new Map(r.checksums?.map((c) => [c.file, c]));
+async function readChecksums(
+  file: DatasetFile,
+  input: FileChecksum | undefined,
+  outputs: (FileChecksum | undefined)[],
+  rels: string[],
+  out: string,
+  hasher: HashPool,
+): Promise<Checksums | undefined> {
   try {
-    const [input, ...outputs] = await Promise.all([
-      r.inputChecksum ?? hasher.hash(file.absolute),
-      ...rels.map((rel) => known.get(rel) ?? hasher.hash(path.join(out, rel))),
+    const [inputRead, ...outputsRead] = await Promise.all([
+      input ?? hasher.hash(file.absolute),
+      ...rels.map((rel, i) => outputs[i] ?? hasher.hash(path.join(out, rel))),
     ]);
-    return { input, outputs };
+    return { input: inputRead, outputs: outputsRead };
   } catch {
     return undefined;
   }
@@ -648,14 +652,15 @@ export async function runPreprocess(datasetDir: string, outDir: string, input: R
         if (!journal || !hasher || isUnattempted(r) || r.writeError) return;
         if (r.status !== 'ok') return void keep(file, outcomeRecord(file, r, result), []);
         const rels = sliceFiles(r);
-        const sums = checksumsWithResult(r, rels);
+        const given = resultChecksums(r, rels);
+        const sums = checksumsIfComplete(r.inputChecksum, given);
         if (sums) {
           const removing = keep(file, processedRecord(file, r, rels, sums, result), rels);
           if (removing) pending.push(removing);
           return;
         }
         const task = previous.then(async () => {
-          const read = await readChecksums(file, r, rels, out, hasher);
+          const read = await readChecksums(file, r.inputChecksum, given, rels, out, hasher);
           if (read) await keep(file, processedRecord(file, r, rels, read, result), rels);
         });
         previous = task.catch(() => undefined);

@@ -554,6 +554,34 @@ describe('--resume checks what it keeps', () => {
     expect(after.find((r) => r.idx0 === 0)!.outputs[1].xxh64).toBe(recs.find((r) => r.idx0 === 0)!.outputs[1].xxh64);
     expect(checksum(input2)).not.toBe((recs.find((r) => r.idx0 === 2) as unknown as { input: { xxh64: string } }).input.xxh64);
   });
+
+  it('a WAV whose segment is too long to hold whole (written as it comes: its checksum is read back, the 16 kHz one came with the result) is recorded with every checksum, and kept by --resume', async () => {
+    // With --cut skip the file is its one segment: 8 s at 40 kHz is past the 2^18 samples a
+    // writer holds, its 16 kHz copy is not.
+    const ds = dataset('streamed/dataset', [8, 3]);
+    const out = path.join(scratch.path, 'streamed/out');
+    const first = await preprocess(ds, out, { threads: 1, cut: 'skip' });
+    expect(first.files.map((f) => f.status)).toEqual(['ok', 'ok']);
+    const recs = manifest(out).records;
+    expect(recs.length).toBe(2);
+    for (const r of recs) {
+      expect(r.outputs.length).toBe(2);
+      for (const o of r.outputs) expect(o.xxh64, o.file).toBe(checksum(path.join(out, o.file)));
+    }
+    const again = await preprocess(ds, out, { threads: 1, cut: 'skip', resume: true });
+    expect(again.resumed).toBe(2);
+    // As said above: of the long file's two outputs, the engine gives the 16 kHz one's checksum alone.
+    const long = first.files.find((f) => f.samples > 1 << 18)!;
+    const engineOut = fresh('streamed/engine');
+    for (const folder of [native().layout.slicedDir, native().layout.sliced16kDir]) fs.mkdirSync(path.join(engineOut, folder), { recursive: true });
+    const [r] = await native().processBatch(
+      [{ path: path.join(ds, long.relative), sid: long.sid, idx0: long.idx0 }],
+      { sampleRate: 40000, cut: 'skip', highpass: true, normalize: 'none', chunk: 3, overlap: 0.3, denoise: 0, outDir: engineOut },
+      1,
+    );
+    expect(r.inputChecksum).toBeDefined();
+    expect(r.checksums?.map((c) => c.file)).toEqual([`${native().layout.sliced16kDir}/${long.sid}_${long.idx0}_0.wav`]);
+  });
 });
 
 describe('--shard K/N and voxprep merge', () => {
