@@ -9,7 +9,8 @@
 // (--dataset: another dataset folder instead of the bench corpus, such as a folder of short
 // clips that scripts/memcheck-files.js makes in .cache/memcheck-files-N.)
 // BASE is a git revision (exported with `git archive` into .cache/bench-base/<commit>/ and
-// built there once, with this tree's node_modules) or the folder of another built checkout.
+// built there once, with this tree's node_modules; the four most recently used such builds are
+// kept) or the folder of another built checkout.
 // Both must be built: this tree with `npm run build`. Each round runs every thread count
 // once with each build, the order swapped from one round to the next. The first round's
 // outputs of the two builds are compared file by file (the WAVs and model_info.json), and
@@ -35,6 +36,25 @@ if (argv.length !== 1 || threadCounts.some((t) => !(t >= 1)) || (dataset !== und
   process.exit(2);
 }
 
+// Exported builds stay for the next comparison with the same base, the most recently used
+// few (each is some 50 MB: its sources and build, its node_modules a link to this tree's).
+const KEPT_BASES = 4;
+
+// Removes the exported builds past the KEPT_BASES most recently used (or never finished), but
+// never `using`. fs.rmSync removes the node_modules link, not what it points to.
+function pruneBases(using) {
+  const dir = path.join(root, '.cache', 'bench-base');
+  const bases = fs
+    .readdirSync(dir)
+    .filter((name) => /^[0-9a-f]{40}$/.test(name))
+    .map((name) => {
+      const stamp = path.join(dir, name, '.built');
+      return { dir: path.join(dir, name), used: fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0 };
+    })
+    .sort((a, b) => b.used - a.used);
+  for (const base of bases.slice(KEPT_BASES)) if (base.dir !== using) fs.rmSync(base.dir, { recursive: true, force: true });
+}
+
 // The base build's folder: a checkout given as such, or a revision exported and built once.
 function baseTree(spec) {
   if (fs.existsSync(path.join(spec, 'scripts', 'bench-run.js'))) return { dir: path.resolve(spec), label: spec };
@@ -47,7 +67,12 @@ function baseTree(spec) {
   }
   const dir = path.join(root, '.cache', 'bench-base', commit);
   const label = commit.startsWith(spec) ? commit.slice(0, 7) : `${spec} (${commit.slice(0, 7)})`;
-  if (fs.existsSync(path.join(dir, '.built'))) return { dir, label };
+  if (fs.existsSync(path.join(dir, '.built'))) {
+    const now = new Date();
+    fs.utimesSync(path.join(dir, '.built'), now, now); // used now
+    pruneBases(dir);
+    return { dir, label };
+  }
   process.stderr.write(`bench-compare: building ${label} in ${dir}\n`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -58,6 +83,7 @@ function baseTree(spec) {
   execFileSync(bin('cmake-js'), ['compile'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   execFileSync(bin('tsc'), ['-p', 'tsconfig.json'], { cwd: dir, stdio: 'inherit' });
   fs.writeFileSync(path.join(dir, '.built'), `${commit}\n`);
+  pruneBases(dir);
   return { dir, label };
 }
 
