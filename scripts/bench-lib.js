@@ -144,14 +144,15 @@ export function wavSeconds(file) {
   throw new Error(`${file}: no fmt and data chunks`);
 }
 
-// Splits a dataset's files into `parts` folders under `into` (part-0, part-1, …) of about as
-// many seconds of audio each, each file linked under its own sid folder, as it was. The
-// longest files are placed first, each into the part with the fewest seconds so far.
+// Splits a dataset's files into `parts` folders under `into` (part-0, part-1, …; fewer where
+// there are fewer files) of about as many seconds of audio each, each file linked under its own
+// sid folder, as it was. The longest files are placed first, each into the part with the
+// fewest seconds so far.
 export function splitDataset(dir, parts, into) {
   const files = listFiles(dir)
     .map((f) => ({ f, rel: path.relative(dir, f), seconds: wavSeconds(f) }))
     .sort((a, b) => b.seconds - a.seconds || (a.rel < b.rel ? -1 : 1));
-  const load = new Array(parts).fill(0);
+  const load = new Array(Math.min(parts, files.length)).fill(0);
   const folders = load.map((_, k) => path.join(into, `part-${k}`));
   for (const { f, rel, seconds } of files) {
     const k = load.indexOf(Math.min(...load));

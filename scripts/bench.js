@@ -78,10 +78,9 @@ for (const kind of kinds) {
 // corpus's files (about as many seconds each), started together: nothing shared between them
 // but the machine, so no way of threading one process can scale better here. It tells what
 // the all-threads row's speed-up could be at most.
-let shares = [];
-if (threadsAll > 1) {
-  shares = splitDataset(corpus, threadsAll, path.join(scratch, 'shares'));
-  plan.push({ name: `voxprep, ${threadsAll} processes of 1 thread`, kind: 'voxprep processes', dataset: corpus, threads: 1, processes: threadsAll, options: extraOptions, runs: [] });
+const shares = threadsAll > 1 ? splitDataset(corpus, threadsAll, path.join(scratch, 'shares')) : [];
+if (shares.length > 1) {
+  plan.push({ name: `voxprep, ${shares.length} processes of 1 thread`, kind: 'voxprep processes', dataset: corpus, threads: 1, processes: shares.length, options: extraOptions, runs: [] });
 }
 // Each dataset's floor: its inputs read, and as many bytes written as its first run wrote.
 const floorRows = skipFloor
@@ -202,8 +201,8 @@ if (threadsAll > 1) {
   const busy = one.cpu / one.wall;
   console.log(
     `scaling ceiling: with 1 thread voxprep keeps ${busy.toFixed(2)} cores busy, so on ${threadsAll} cores ${threadsAll} threads ` +
-      `can be at most ${(threadsAll / busy).toFixed(2)}x as fast (measured: ${(one.wall / last.wall).toFixed(2)}x; ` +
-      `${threadsAll} independent processes, a share of the files each: ${(one.wall / apart.wall).toFixed(2)}x)`,
+      `can be at most ${(threadsAll / busy).toFixed(2)}x as fast (measured: ${(one.wall / last.wall).toFixed(2)}x` +
+      (apart ? `; ${apart.processes} independent processes, a share of the files each: ${(one.wall / apart.wall).toFixed(2)}x)` : ')'),
   );
 }
 console.log(`memory, ${threadsAll} threads vs 1: ${((last.rssMb / one.rssMb - 1) * 100).toFixed(0)}% higher`);
@@ -219,7 +218,7 @@ const targets = [
     ? [
         [
           `${threadsAll} threads at least ${TARGETS.scaling}x as fast as 1`,
-          `${(one.wall / last.wall).toFixed(2)}x (${threadsAll} independent processes: ${(one.wall / apart.wall).toFixed(2)}x)`,
+          `${(one.wall / last.wall).toFixed(2)}x` + (apart ? ` (${apart.processes} independent processes: ${(one.wall / apart.wall).toFixed(2)}x)` : ''),
           one.wall >= TARGETS.scaling * last.wall,
         ],
         [`${threadsAll} threads at most ${TARGETS.memory * 100}% more memory than 1`, `${((last.rssMb / one.rssMb - 1) * 100).toFixed(0)}%`, last.rssMb <= (1 + TARGETS.memory) * one.rssMb],
