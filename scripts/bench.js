@@ -57,6 +57,11 @@ const scratchFs = fs.statfsSync(scratch);
 const heldGb = scratchFs.type === kTmpfs ? ((scratchFs.blocks - scratchFs.bfree) * scratchFs.bsize) / 2 ** 30 : 0;
 const threadsAll = os.availableParallelism();
 
+// The same work as independent processes of 1 thread, one per core, each given a share of the
+// corpus's files (about as many seconds each), started together: nothing shared between them
+// but the machine, so no way of threading one process can scale better here. It tells what
+// the all-threads row's speed-up could be at most.
+const shares = threadsAll > 1 ? splitDataset(corpus, threadsAll, path.join(scratch, 'shares')) : [];
 // Each kind of run with 1 thread and with all cores; "vs 1 thr" compares with its own 1-thread row.
 const kinds = [{ label: 'voxprep', options: extraOptions, dataset: corpus }];
 if (!skipDenoise) kinds.push({ label: 'voxprep --denoise 0.7', options: { ...extraOptions, denoise: 0.7 }, dataset: corpus });
@@ -72,15 +77,10 @@ for (const kind of kinds) {
     // reruns with other settings: it first removes the earlier run's 2000 slices.
     const first = plan.length - 2;
     plan.push({ name: `${kind.label}, 1 thread, rerun (--overwrite)`, kind: `${kind.label} rerun`, dataset: kind.dataset, threads: 1, options: kind.options, runs: [], rerunOf: first });
+    if (shares.length > 1) {
+      plan.push({ name: `${kind.label}, ${shares.length} processes of 1 thread`, kind: `${kind.label} processes`, dataset: kind.dataset, threads: 1, processes: shares.length, options: kind.options, runs: [] });
+    }
   }
-}
-// The same work as independent processes of 1 thread, one per core, each given a share of the
-// corpus's files (about as many seconds each), started together: nothing shared between them
-// but the machine, so no way of threading one process can scale better here. It tells what
-// the all-threads row's speed-up could be at most.
-const shares = threadsAll > 1 ? splitDataset(corpus, threadsAll, path.join(scratch, 'shares')) : [];
-if (shares.length > 1) {
-  plan.push({ name: `voxprep, ${shares.length} processes of 1 thread`, kind: 'voxprep processes', dataset: corpus, threads: 1, processes: shares.length, options: extraOptions, runs: [] });
 }
 // Each dataset's floor: its inputs read, and as many bytes written as its first run wrote.
 const floorRows = skipFloor
