@@ -59,8 +59,8 @@ const threadsAll = os.availableParallelism();
 
 // The same work as independent processes of 1 thread, one per core, each given a share of the
 // corpus's files (about as many seconds each), started together: nothing shared between them
-// but the machine, so no way of threading one process can scale better here. It tells what
-// the all-threads row's speed-up could be at most.
+// but the machine. Threads of one process can do better than that only by what they share
+// (one start instead of several), so it tells about what the all-threads row can gain here.
 const shares = threadsAll > 1 ? splitDataset(corpus, threadsAll, path.join(scratch, 'shares')) : [];
 // Each kind of run with 1 thread and with all cores; "vs 1 thr" compares with its own 1-thread row.
 const kinds = [{ label: 'voxprep', options: extraOptions, dataset: corpus }];
