@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpusDir, listFiles, makeCorpus, median, timed, warmPageCache } from './bench-lib.js';
+import { wavChunks } from './wav-header.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -89,13 +90,11 @@ function baseTree(spec) {
 
 // The float32 samples of one of voxprep's outputs (its data chunk), or null if it has none.
 function outputSamples(bytes) {
-  for (let at = 12; at + 8 <= bytes.length; ) {
-    const id = bytes.toString('ascii', at, at + 4), size = bytes.readUInt32LE(at + 4);
-    if (id === 'data') {
-      const data = bytes.subarray(at + 8, at + 8 + size);
+  for (const c of wavChunks(bytes)) {
+    if (c.id === 'data') {
+      const data = bytes.subarray(c.body, c.body + c.size);
       return new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
     }
-    at += 8 + size + (size & 1);
   }
   return null;
 }

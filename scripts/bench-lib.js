@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { wavHeader } from './wav-header.js';
+import { wavFormat, wavHeader } from './wav-header.js';
 
 // Where the corpus of `minutes` minutes is cached (makeCorpus makes it there once).
 export function corpusDir(root, minutes) {
@@ -128,20 +128,11 @@ export function timed(args) {
   return { wall, cpu, rssMb, stdout: run.stdout };
 }
 
-// A WAV file's length in seconds, from its header (the corpus's and the clips' plain chunks).
+// A WAV file's length in seconds, from its header.
 export function wavSeconds(file) {
-  const bytes = fs.readFileSync(file);
-  let blockAlign = 0, rate = 0;
-  for (let at = 12; at + 8 <= bytes.length; ) {
-    const id = bytes.toString('ascii', at, at + 4), size = bytes.readUInt32LE(at + 4);
-    if (id === 'fmt ') {
-      rate = bytes.readUInt32LE(at + 12);
-      blockAlign = bytes.readUInt16LE(at + 20);
-    }
-    if (id === 'data' && blockAlign > 0) return size / blockAlign / rate;
-    at += 8 + size + (size & 1);
-  }
-  throw new Error(`${file}: no fmt and data chunks`);
+  const f = wavFormat(fs.readFileSync(file));
+  if (!f) throw new Error(`${file}: no fmt and data chunks`);
+  return f.dataBytes / (f.channels * (f.bits / 8)) / f.rate;
 }
 
 // Splits a dataset's files into `parts` folders under `into` (part-0, part-1, …; fewer where

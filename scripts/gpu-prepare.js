@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { wavChunks, wavFormat } from './wav-header.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -40,31 +41,22 @@ const { decodePlan } = await import('../dist/decode/index.js');
 // data sizes from the bytes actually there, so that every WAV reader takes the file.
 function fillSizes(wav) {
   if (wav.toString('ascii', 0, 4) !== 'RIFF' || wav.toString('ascii', 8, 12) !== 'WAVE') throw new Error('not a WAV stream');
-  for (let at = 12; at + 8 <= wav.length; ) {
-    const id = wav.toString('ascii', at, at + 4);
-    if (id === 'data') {
-      wav.writeUInt32LE(wav.length - at - 8, at + 4);
+  for (const c of wavChunks(wav)) {
+    if (c.id === 'data') {
+      wav.writeUInt32LE(wav.length - c.body, c.body - 4);
       wav.writeUInt32LE(wav.length - 8, 4);
       return wav;
     }
-    at += 8 + wav.readUInt32LE(at + 4) + (wav.readUInt32LE(at + 4) & 1);
   }
   throw new Error('no data chunk in the WAV stream');
 }
 
 // What the file holds, for the listing: rate, channels, sample form, seconds.
 function describe(wav) {
-  for (let at = 12, fmt; at + 8 <= wav.length; ) {
-    const id = wav.toString('ascii', at, at + 4);
-    const size = wav.readUInt32LE(at + 4);
-    if (id === 'fmt ') fmt = { tag: wav.readUInt16LE(at + 8), channels: wav.readUInt16LE(at + 10), rate: wav.readUInt32LE(at + 12), bits: wav.readUInt16LE(at + 22) };
-    if (id === 'data' && fmt) {
-      const seconds = Math.min(size, wav.length - at - 8) / (fmt.channels * (fmt.bits / 8)) / fmt.rate;
-      return `${fmt.rate} Hz, ${fmt.channels} ch, ${fmt.bits}-bit${fmt.tag === 3 ? ' float' : ''}, ${seconds.toFixed(1)} s`;
-    }
-    at += 8 + size + (size & 1);
-  }
-  return '?';
+  const f = wavFormat(wav);
+  if (!f) return '?';
+  const seconds = f.dataBytes / (f.channels * (f.bits / 8)) / f.rate;
+  return `${f.rate} Hz, ${f.channels} ch, ${f.bits}-bit${f.tag === 3 ? ' float' : ''}, ${seconds.toFixed(1)} s`;
 }
 
 const { files, skippedFolders } = await walkDataset(dataset);
